@@ -1,0 +1,1 @@
+"""Code that runs on GPU hosts. Importable without dagster or dbt installed."""

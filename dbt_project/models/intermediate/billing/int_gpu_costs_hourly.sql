@@ -1,0 +1,128 @@
+{#-
+    GPU cost per GPU slot and hour (allocation rule 1): the effective cost of a GPU instance's
+    compute lines in the hour, divided evenly over its GPUs. A line spanning several hours (daily
+    granularity) is spread evenly over them. Slots are matched to the collector's gpu_uuid by
+    (cloud_resource_id, gpu_index); a slot no collector reported keeps a placeholder id so its
+    cost still reaches the fact table (as unallocated).
+-#}
+with
+
+lines as (
+
+    select * from {{ ref('int_billing_lines_amortized') }}
+    where is_gpu_compute
+
+),
+
+hour_offsets as (
+
+    select * from {{ ref('int_hour_offsets') }}
+
+),
+
+gpu_windows as (
+
+    select * from {{ ref('stg_nvml__gpu_windows') }}
+
+),
+
+line_hours as (
+
+    select
+        lines.billing_period,
+        lines.provider,
+        lines.resource_id,
+        lines.instance_type,
+        lines.gpu_model,
+        lines.gpu_count,
+        lines.currency_code,
+        {{ dbt.dateadd('hour', 'hour_offsets.hour_offset', dbt.date_trunc('hour', 'lines.usage_start_at')) }}
+            as hour_start_at,
+        lines.effective_cost / lines.usage_hours as effective_cost
+
+    from lines
+    inner join hour_offsets
+        on hour_offsets.hour_offset < lines.usage_hours
+
+),
+
+resource_hours as (
+
+    select
+        hour_start_at,
+        resource_id,
+        billing_period,
+        provider,
+        instance_type,
+        gpu_model,
+        gpu_count,
+        currency_code,
+        sum(effective_cost) as effective_cost
+
+    from line_hours
+    group by 1, 2, 3, 4, 5, 6, 7, 8
+
+),
+
+gpu_identities as (
+
+    select
+        cloud_resource_id,
+        gpu_index,
+        max(gpu_uuid) as gpu_uuid,
+        max(host) as host
+
+    from gpu_windows
+    where mig_instance_id is null
+    group by 1, 2
+
+),
+
+slots as (
+
+    select
+        resource_hours.hour_start_at,
+        resource_hours.resource_id,
+        hour_offsets.hour_offset as gpu_index,
+        resource_hours.billing_period,
+        resource_hours.provider,
+        resource_hours.instance_type,
+        resource_hours.gpu_model,
+        resource_hours.currency_code,
+        cast(
+            resource_hours.effective_cost / resource_hours.gpu_count as decimal(38, 10)
+        ) as cost_usd
+
+    from resource_hours
+    inner join hour_offsets
+        on hour_offsets.hour_offset < resource_hours.gpu_count
+
+),
+
+final as (
+
+    select
+        slots.hour_start_at,
+        coalesce(
+            gpu_identities.gpu_uuid,
+            slots.resource_id || ':gpu' || cast(slots.gpu_index as varchar)
+        ) as gpu_uuid,
+        gpu_identities.gpu_uuid is not null as is_reported_by_collector,
+        gpu_identities.host,
+        slots.resource_id,
+        slots.gpu_index,
+        slots.billing_period,
+        slots.provider,
+        slots.instance_type,
+        slots.gpu_model,
+        slots.currency_code,
+        slots.cost_usd
+
+    from slots
+    left join gpu_identities
+        on slots.resource_id = gpu_identities.cloud_resource_id
+        and slots.gpu_index = gpu_identities.gpu_index
+
+)
+
+select * from final

@@ -1,0 +1,105 @@
+{#-
+    GPU-hour cost allocated to workloads (allocation rules 1-2): attributed = cost x busy
+    seconds / 3600, idle = cost x held-idle seconds / 3600, and the rest of the hour's cost
+    (seconds nobody held, seconds without telemetry, GPUs no collector reported) is one
+    '(unallocated)' row per GPU-hour, so every GPU-hour's cost is conserved exactly.
+-#}
+with
+
+gpu_costs as (
+
+    select * from {{ ref('int_gpu_costs_hourly') }}
+
+),
+
+gpu_seconds as (
+
+    select * from {{ ref('int_gpu_seconds_attributed') }}
+
+),
+
+workload_hours as (
+
+    select
+        hour_start_at,
+        gpu_uuid,
+        workload,
+        max(host) as host,
+        sum(busy_seconds) as busy_seconds,
+        sum(held_idle_seconds) as held_idle_seconds
+
+    from gpu_seconds
+    group by 1, 2, 3
+
+),
+
+attributed as (
+
+    select
+        workload_hours.hour_start_at,
+        workload_hours.gpu_uuid,
+        workload_hours.workload,
+        coalesce(gpu_costs.host, workload_hours.host) as host,
+        gpu_costs.provider,
+        gpu_costs.resource_id,
+        workload_hours.busy_seconds,
+        workload_hours.held_idle_seconds,
+        cast(
+            coalesce(gpu_costs.cost_usd, 0) * workload_hours.busy_seconds / 3600.0
+            as decimal(38, 10)
+        ) as attributed_cost_usd,
+        cast(
+            coalesce(gpu_costs.cost_usd, 0) * workload_hours.held_idle_seconds / 3600.0
+            as decimal(38, 10)
+        ) as idle_cost_usd
+
+    from workload_hours
+    left join gpu_costs
+        on workload_hours.gpu_uuid = gpu_costs.gpu_uuid
+        and workload_hours.hour_start_at = gpu_costs.hour_start_at
+
+),
+
+attributed_per_gpu_hour as (
+
+    select
+        hour_start_at,
+        gpu_uuid,
+        sum(attributed_cost_usd + idle_cost_usd) as allocated_cost_usd
+
+    from attributed
+    group by 1, 2
+
+),
+
+unallocated as (
+
+    select
+        gpu_costs.hour_start_at,
+        gpu_costs.gpu_uuid,
+        '(unallocated)' as workload,
+        gpu_costs.host,
+        gpu_costs.provider,
+        gpu_costs.resource_id,
+        0.0 as busy_seconds,
+        0.0 as held_idle_seconds,
+        cast(0 as decimal(38, 10)) as attributed_cost_usd,
+        gpu_costs.cost_usd - coalesce(attributed_per_gpu_hour.allocated_cost_usd, 0)
+            as idle_cost_usd
+
+    from gpu_costs
+    left join attributed_per_gpu_hour
+        on gpu_costs.gpu_uuid = attributed_per_gpu_hour.gpu_uuid
+        and gpu_costs.hour_start_at = attributed_per_gpu_hour.hour_start_at
+
+),
+
+final as (
+
+    select * from attributed
+    union all
+    select * from unallocated
+
+)
+
+select * from final

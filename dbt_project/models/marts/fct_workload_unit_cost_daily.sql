@@ -1,0 +1,140 @@
+{#-
+    Day x workload x model (allocation rule 6): cost = attributed + held idle; cost per million
+    useful tokens. A workload serving several models that day has its cost split over them by
+    useful tokens (by requests when it had none). '(unallocated)' carries the GPU cost nobody
+    held, with model '(none)', so the table sums to the bill's GPU cost.
+    api_equivalent_cost_usd and producer_vs_consumer_ratio need the API price book (issue #4)
+    and are null until it lands.
+-#}
+with
+
+allocated as (
+
+    select * from {{ ref('int_gpu_costs_allocated') }}
+
+),
+
+requests as (
+
+    select * from {{ ref('int_requests_classified') }}
+
+),
+
+workload_costs as (
+
+    select
+        cast(hour_start_at as date) as usage_date,
+        workload,
+        sum(attributed_cost_usd) as attributed_cost_usd,
+        sum(idle_cost_usd) as idle_cost_usd,
+        sum(busy_seconds) / 3600.0 as busy_gpu_hours
+
+    from allocated
+    group by 1, 2
+
+),
+
+model_tokens as (
+
+    select
+        request_date as usage_date,
+        workload,
+        model,
+        sum(case when is_useful then prompt_tokens else 0 end) as useful_prompt_tokens,
+        sum(case when is_useful then completion_tokens else 0 end) as useful_completion_tokens,
+        sum(case when is_useful then cached_prompt_tokens else 0 end) as useful_cached_prompt_tokens,
+        sum(case when is_useful then reasoning_tokens else 0 end) as useful_reasoning_tokens,
+        sum(case when is_useful then 0 else prompt_tokens + completion_tokens end) as wasted_tokens,
+        sum(case when is_useful then 1 else 0 end) as useful_requests,
+        sum(case when is_useful and is_truncated then 1 else 0 end) as truncated_requests,
+        sum(case when is_useful then 0 else 1 end) as wasted_requests,
+        count(*) as requests
+
+    from requests
+    group by 1, 2, 3
+
+),
+
+model_shares as (
+
+    select
+        model_tokens.*,
+        case
+            when sum(useful_prompt_tokens + useful_completion_tokens)
+                over (partition by usage_date, workload) > 0
+                then 1.0 * (useful_prompt_tokens + useful_completion_tokens)
+                    / sum(useful_prompt_tokens + useful_completion_tokens)
+                        over (partition by usage_date, workload)
+            else 1.0 * requests / sum(requests) over (partition by usage_date, workload)
+        end as cost_share
+
+    from model_tokens
+
+),
+
+joined as (
+
+    select
+        coalesce(workload_costs.usage_date, model_shares.usage_date) as usage_date,
+        coalesce(workload_costs.workload, model_shares.workload) as workload,
+        coalesce(model_shares.model, '(none)') as model,
+        cast(
+            coalesce(workload_costs.attributed_cost_usd, 0) * coalesce(model_shares.cost_share, 1.0)
+            as decimal(38, 10)
+        ) as attributed_cost_usd,
+        cast(
+            coalesce(workload_costs.idle_cost_usd, 0) * coalesce(model_shares.cost_share, 1.0)
+            as decimal(38, 10)
+        ) as idle_cost_usd,
+        coalesce(workload_costs.busy_gpu_hours, 0) * coalesce(model_shares.cost_share, 1.0)
+            as busy_gpu_hours,
+        coalesce(model_shares.useful_prompt_tokens, 0) as useful_prompt_tokens,
+        coalesce(model_shares.useful_completion_tokens, 0) as useful_completion_tokens,
+        coalesce(model_shares.useful_cached_prompt_tokens, 0) as useful_cached_prompt_tokens,
+        coalesce(model_shares.useful_reasoning_tokens, 0) as useful_reasoning_tokens,
+        coalesce(model_shares.wasted_tokens, 0) as wasted_tokens,
+        coalesce(model_shares.useful_requests, 0) as useful_requests,
+        coalesce(model_shares.truncated_requests, 0) as truncated_requests,
+        coalesce(model_shares.wasted_requests, 0) as wasted_requests
+
+    from workload_costs
+    full outer join model_shares
+        on workload_costs.usage_date = model_shares.usage_date
+        and workload_costs.workload = model_shares.workload
+
+),
+
+final as (
+
+    select
+        usage_date,
+        workload,
+        model,
+        cast(attributed_cost_usd + idle_cost_usd as decimal(38, 10)) as cost_usd,
+        attributed_cost_usd,
+        idle_cost_usd,
+        cast(busy_gpu_hours as double) as busy_gpu_hours,
+        cast(useful_prompt_tokens as bigint) as useful_prompt_tokens,
+        cast(useful_completion_tokens as bigint) as useful_completion_tokens,
+        cast(useful_prompt_tokens + useful_completion_tokens as bigint) as useful_tokens,
+        cast(useful_cached_prompt_tokens as bigint) as useful_cached_prompt_tokens,
+        cast(useful_reasoning_tokens as bigint) as useful_reasoning_tokens,
+        cast(wasted_tokens as bigint) as wasted_tokens,
+        cast(useful_requests as bigint) as useful_requests,
+        cast(truncated_requests as bigint) as truncated_requests,
+        cast(wasted_requests as bigint) as wasted_requests,
+        cast(
+            case
+                when useful_prompt_tokens + useful_completion_tokens > 0
+                    then (attributed_cost_usd + idle_cost_usd) * 1000000
+                        / (useful_prompt_tokens + useful_completion_tokens)
+            end as decimal(38, 10)
+        ) as cost_per_million_useful_tokens,
+        cast(null as decimal(38, 10)) as api_equivalent_cost_usd,
+        cast(null as double) as producer_vs_consumer_ratio
+
+    from joined
+
+)
+
+select * from final

@@ -1,0 +1,35 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'inference_requests') }}
+
+),
+
+renamed as (
+
+    select
+        request_id,
+        cast(requested_at as timestamp) as requested_at,
+        host,
+        endpoint,
+        workload,
+        model,
+        cast(http_status as integer) as http_status,
+        finish_reason,
+        cast(attempt as integer) as attempt,
+        retry_of,
+        is_synthetic,
+        has_usage,
+        cast(prompt_tokens as bigint) as prompt_tokens,
+        cast(completion_tokens as bigint) as completion_tokens,
+        cast(cached_prompt_tokens as bigint) as cached_prompt_tokens,
+        cast(reasoning_tokens as bigint) as reasoning_tokens,
+        source_file,
+        source_line
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,37 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'nvml_gpu_windows') }}
+
+),
+
+renamed as (
+
+    select
+        gpu_uuid,
+        cast(window_start as timestamp) as window_start_at,
+        cast(window_end as timestamp) as window_end_at,
+        host,
+        cloud_resource_id,
+        cast(gpu_index as integer) as gpu_index,
+        gpu_model,
+        mig_instance_id,
+        cast(schema_version as integer) as schema_version,
+        cast(sample_count as integer) as sample_count,
+        util_mean,
+        util_source,
+        sm_active_mean,
+        gr_engine_active_mean,
+        gpu_util_mean,
+        memory_used_bytes_max,
+        memory_total_bytes,
+        power_mw_mean,
+        energy_mj,
+        source_file
+
+    from source
+
+)
+
+select * from renamed

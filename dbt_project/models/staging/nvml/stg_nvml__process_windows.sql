@@ -1,0 +1,28 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'nvml_process_windows') }}
+
+),
+
+renamed as (
+
+    select
+        gpu_uuid,
+        cast(window_start as timestamp) as window_start_at,
+        cast(window_end as timestamp) as window_end_at,
+        host,
+        pid,
+        container_id,
+        k8s_namespace,
+        k8s_pod,
+        workload,
+        cast(busy_share as double) as busy_share,
+        cast(memory_used_bytes as bigint) as memory_used_bytes
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,1 @@
+"""gpuledger: the Dagster code location (assets, dbt, schedules) and the `gpuledger` CLI."""

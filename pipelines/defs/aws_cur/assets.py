@@ -1,0 +1,51 @@
+import dagster as dg
+
+from pipelines.defs.aws_cur import load
+from pipelines.lib.partitions import billing_period, monthly
+from pipelines.lib.resources import WarehouseResource
+
+
+@dg.asset(
+    key=["raw", "aws_cur_line_items"],
+    partitions_def=monthly,
+    pool="duckdb",
+    group_name="aws_cur",
+    kinds={"duckdb", "aws"},
+    description=(
+        "AWS Data Exports (CUR 2.0) line items of one billing period. The newest complete "
+        "delivery (manifest whose data files are all present) replaces the period atomically."
+    ),
+)
+def aws_cur_line_items(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    period = billing_period(context.partition_key)
+    root = warehouse.landing_root / "aws_cur"
+    found = load.deliveries(root, period)
+    delivery = load.newest_complete(found)
+    if delivery is None:
+        raise dg.Failure(
+            f"no complete CUR delivery for billing period {period} under {root}",
+            metadata={"deliveries_found": len(found)},
+        )
+    newer_incomplete = [d for d in found if not d.complete and d.delivered_at > delivery.delivered_at]
+    for skipped in newer_incomplete:
+        context.log.warning(
+            f"delivery {skipped.execution_id} of {period} is incomplete "
+            f"({len(skipped.missing_files)} data files not yet arrived); keeping "
+            f"{delivery.execution_id}"
+        )
+    table = load.read_delivery(delivery)
+    with warehouse.connect() as conn:
+        load.land_delivery(conn, delivery, table)
+    return dg.MaterializeResult(
+        metadata={
+            "billing_period": period,
+            "execution_id": delivery.execution_id,
+            "manifest": dg.MetadataValue.path(str(delivery.manifest_file)),
+            "data_files": len(delivery.data_files),
+            "line_items": table.num_rows,
+            "deliveries_seen": len(found),
+            "incomplete_deliveries_skipped": len(newer_incomplete),
+        }
+    )

@@ -1,0 +1,170 @@
+"""Inference request logs (JSONL): OpenAI-compatible ``usage`` plus gpuledger's envelope.
+
+A line that is not valid JSON or lacks a required envelope field goes to raw.quarantine with the
+file, line number and reason; it is counted, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.lib.warehouse import transaction
+
+SOURCE = "inference_requests"
+REQUIRED = ("time", "request_id", "host", "workload", "model", "status")
+COLUMNS: dict[str, pa.DataType] = {
+    "source_file": pa.string(),
+    "source_line": pa.int32(),
+    "request_id": pa.string(),
+    "requested_at": pa.timestamp("us"),
+    "host": pa.string(),
+    "endpoint": pa.string(),
+    "workload": pa.string(),
+    "model": pa.string(),
+    "http_status": pa.int32(),
+    "finish_reason": pa.string(),
+    "attempt": pa.int32(),
+    "retry_of": pa.string(),
+    "is_synthetic": pa.bool_(),
+    "has_usage": pa.bool_(),
+    "prompt_tokens": pa.int64(),
+    "completion_tokens": pa.int64(),
+    "cached_prompt_tokens": pa.int64(),
+    "reasoning_tokens": pa.int64(),
+}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    source_file: str
+    source_line: int
+    reason: str
+    raw_record: str
+
+
+def request_files(root: Path, day: date) -> list[Path]:
+    return sorted(root.glob(f"date={day.isoformat()}/*.jsonl"))
+
+
+def request_days(root: Path) -> list[str]:
+    return sorted({p.name.removeprefix("date=") for p in root.glob("date=*") if p.is_dir()})
+
+
+def _int_or_none(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{field} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"time must be an ISO 8601 string, got {value!r}")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"time {value!r} has no UTC offset")
+    return parsed.astimezone(UTC).replace(tzinfo=None)
+
+
+def parse_record(record: Any) -> dict[str, Any]:
+    """One log record to a raw row; ValueError says what is wrong with it."""
+    if not isinstance(record, dict):
+        raise ValueError("line is not a JSON object")
+    missing = [k for k in REQUIRED if record.get(k) in (None, "")]
+    if missing:
+        raise ValueError(f"required field missing: {', '.join(missing)}")
+    status = record["status"]
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError(f"status must be an HTTP status code, got {status!r}")
+    usage = record.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        raise ValueError("usage must be an object or null")
+    usage = usage or {}
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    attempt = _int_or_none(record.get("attempt"), "attempt") or 1
+    return {
+        "request_id": str(record["request_id"]),
+        "requested_at": _timestamp(record["time"]),
+        "host": str(record["host"]),
+        "endpoint": record.get("endpoint"),
+        "workload": str(record["workload"]),
+        "model": str(record["model"]),
+        "http_status": status,
+        "finish_reason": record.get("finish_reason"),
+        "attempt": attempt,
+        "retry_of": record.get("retry_of"),
+        "is_synthetic": bool(record.get("synthetic", False)),
+        "has_usage": bool(usage),
+        "prompt_tokens": _int_or_none(usage.get("prompt_tokens"), "usage.prompt_tokens"),
+        "completion_tokens": _int_or_none(usage.get("completion_tokens"), "usage.completion_tokens"),
+        "cached_prompt_tokens": _int_or_none(
+            prompt_details.get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens"
+        ),
+        "reasoning_tokens": _int_or_none(
+            completion_details.get("reasoning_tokens"),
+            "usage.completion_tokens_details.reasoning_tokens",
+        ),
+    }
+
+
+def read_request_file(path: Path) -> tuple[list[dict[str, Any]], list[Rejected]]:
+    rows: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = parse_record(json.loads(line))
+            except json.JSONDecodeError as exc:
+                rejected.append(Rejected(str(path), number, f"invalid JSON: {exc.msg}", line[:2000]))
+                continue
+            except ValueError as exc:
+                rejected.append(Rejected(str(path), number, str(exc), line[:2000]))
+                continue
+            row["source_file"] = str(path)
+            row["source_line"] = number
+            rows.append(row)
+    return rows, rejected
+
+
+def land_day(conn: duckdb.DuckDBPyConnection, day: date, files: list[Path]) -> tuple[int, int]:
+    """Replace the day's requests (and their quarantine rows); returns (landed, quarantined)."""
+    rows: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    for path in files:
+        file_rows, file_rejected = read_request_file(path)
+        rows += file_rows
+        rejected += file_rejected
+    table = pa.Table.from_pylist(rows, schema=pa.schema(list(COLUMNS.items())))
+    key = day.isoformat()
+    columns = ", ".join(COLUMNS)
+    conn.register("request_rows", table)
+    try:
+        with transaction(conn):
+            conn.execute("delete from raw.inference_requests where partition_date = ?", [day])
+            conn.execute(
+                "delete from raw.quarantine where source = ? and partition_key = ?", [SOURCE, key]
+            )
+            conn.execute(
+                f"insert into raw.inference_requests (partition_date, {columns}) "  # noqa: S608
+                f"select ?, {columns} from request_rows",
+                [day],
+            )
+            if rejected:
+                conn.executemany(
+                    "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
+                    [[SOURCE, key, r.source_file, r.source_line, r.reason, r.raw_record] for r in rejected],
+                )
+    finally:
+        conn.unregister("request_rows")
+    return table.num_rows, len(rejected)

@@ -1,0 +1,41 @@
+import dagster as dg
+
+from pipelines.defs.telemetry import load
+from pipelines.lib.partitions import daily, day_of
+from pipelines.lib.resources import WarehouseResource
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["raw", "nvml_gpu_windows"],
+            description="NVML collector spool: one row per GPU per window (docs/spool-schema.md).",
+            kinds={"duckdb", "parquet"},
+        ),
+        dg.AssetSpec(
+            ["raw", "nvml_process_windows"],
+            description="The spool's per-process busy share and memory, with workload labels.",
+            kinds={"duckdb", "parquet"},
+        ),
+    ],
+    partitions_def=daily,
+    pool="duckdb",
+    group_name="telemetry",
+)
+def nvml_telemetry(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    day = day_of(context.partition_key)
+    files = load.spool_files(warehouse.landing_root / "telemetry" / "nvml", day)
+    with warehouse.connect() as conn:
+        windows, processes = load.land_day(conn, day, files)
+    if not files:
+        context.log.warning(f"no NVML spool files for {day}: the day's telemetry is now empty")
+    yield dg.MaterializeResult(
+        asset_key=["raw", "nvml_gpu_windows"],
+        metadata={"files": len(files), "rows": windows},
+    )
+    yield dg.MaterializeResult(
+        asset_key=["raw", "nvml_process_windows"],
+        metadata={"files": len(files), "rows": processes},
+    )

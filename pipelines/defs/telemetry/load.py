@@ -1,0 +1,100 @@
+"""NVML collector spool files of one day: validate against the versioned schema and land."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collectors.spool import REQUIRED_COLUMNS, SPOOL_SCHEMA
+from pipelines.lib.arrow import conform, read_parquet, read_parquet_schema, require_columns
+from pipelines.lib.errors import LandingError
+from pipelines.lib.warehouse import transaction
+
+SUPPORTED_VERSIONS = {1}
+TS = pa.timestamp("us")
+WINDOW_TYPES: dict[str, pa.DataType] = {
+    f.name: (TS if pa.types.is_timestamp(f.type) else f.type)
+    for f in SPOOL_SCHEMA
+    if f.name != "processes"
+}
+PROCESS_FIELDS = [f.name for f in SPOOL_SCHEMA.field("processes").type.value_type]
+
+
+def spool_files(root: Path, day: date) -> list[Path]:
+    """Closed spool files of the day; dot-files are a collector's unfinished temp files."""
+    return sorted(
+        p for p in root.glob(f"host=*/date={day.isoformat()}/*.parquet") if not p.name.startswith(".")
+    )
+
+
+def spool_days(root: Path) -> list[str]:
+    return sorted({p.name.removeprefix("date=") for p in root.glob("host=*/date=*") if p.is_dir()})
+
+
+def read_spool_file(path: Path) -> tuple[pa.Table, pa.Table]:
+    """(gpu windows, process windows) of one spool file."""
+    schema = read_parquet_schema(path)
+    require_columns(path, schema, REQUIRED_COLUMNS, f"spool file (schema v{max(SUPPORTED_VERSIONS)})")
+    present = [c for c in (*WINDOW_TYPES, "processes") if c in schema.names]
+    table = read_parquet(path, present)
+    versions = set(pc.unique(table.column("schema_version")).to_pylist())
+    if not versions <= SUPPORTED_VERSIONS:
+        raise LandingError(
+            path,
+            f"unsupported spool schema_version {sorted(versions - SUPPORTED_VERSIONS)}",
+            column="schema_version",
+            expected=f"one of {sorted(SUPPORTED_VERSIONS)}",
+        )
+    windows = conform(path, table, WINDOW_TYPES, REQUIRED_COLUMNS)
+    if "processes" not in table.column_names:
+        processes = pa.table({"parent": pa.array([], pa.int64())})
+    else:
+        column = table.column("processes").combine_chunks()
+        flat = pc.list_flatten(column)
+        parents = pc.list_parent_indices(column)
+        processes = pa.table(
+            {
+                "host": pc.take(windows.column("host"), parents),
+                "gpu_uuid": pc.take(windows.column("gpu_uuid"), parents),
+                "window_start": pc.take(windows.column("window_start"), parents),
+                "window_end": pc.take(windows.column("window_end"), parents),
+                **{name: flat.field(name) for name in PROCESS_FIELDS},
+            }
+        )
+    source = pa.array([str(path)] * windows.num_rows, pa.string())
+    return windows.append_column("source_file", source), processes
+
+
+def land_day(conn: duckdb.DuckDBPyConnection, day: date, files: list[Path]) -> tuple[int, int]:
+    """Replace the day's telemetry with what these files hold; returns (windows, processes)."""
+    read = [read_spool_file(p) for p in files]  # validate every file before touching the warehouse
+    windows = [w for w, _ in read]
+    processes = [p for _, p in read if p.num_rows]
+    window_count = sum(w.num_rows for w in windows)
+    process_count = sum(p.num_rows for p in processes)
+    with transaction(conn):
+        conn.execute("delete from raw.nvml_gpu_windows where partition_date = ?", [day])
+        conn.execute("delete from raw.nvml_process_windows where partition_date = ?", [day])
+        window_columns = ", ".join(["source_file", *WINDOW_TYPES])
+        for table in windows:
+            conn.register("spool_windows", table)
+            conn.execute(
+                f"insert into raw.nvml_gpu_windows (partition_date, {window_columns}) "  # noqa: S608
+                f"select ?, {window_columns} from spool_windows",
+                [day],
+            )
+            conn.unregister("spool_windows")
+        process_columns = ", ".join(["host", "gpu_uuid", "window_start", "window_end", *PROCESS_FIELDS])
+        for table in processes:
+            conn.register("spool_processes", table)
+            conn.execute(
+                f"insert into raw.nvml_process_windows (partition_date, {process_columns}) "  # noqa: S608
+                f"select ?, {process_columns} from spool_processes",
+                [day],
+            )
+            conn.unregister("spool_processes")
+    return window_count, process_count

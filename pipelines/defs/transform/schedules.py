@@ -1,0 +1,72 @@
+"""Jobs over the one asset graph, and the daily schedule."""
+
+import os
+from datetime import timedelta
+
+import dagster as dg
+
+from pipelines.lib.partitions import daily, monthly
+
+billing_job = dg.define_asset_job(
+    "billing_monthly",
+    selection=dg.AssetSelection.groups("aws_cur"),
+    partitions_def=monthly,
+    description="Land one billing period from the newest complete delivery.",
+)
+ingest_job = dg.define_asset_job(
+    "ingest_daily",
+    selection=dg.AssetSelection.groups("telemetry", "inference"),
+    partitions_def=daily,
+    description="Land one day of NVML telemetry and inference request logs.",
+)
+transform_job = dg.define_asset_job(
+    "transform",
+    selection=dg.AssetSelection.groups("staging", "intermediate", "marts", "reference"),
+    description="dbt build: staging, intermediate, marts and their tests.",
+)
+
+# UTC, like every timestamp in the warehouse; GPULEDGER_DAILY_CRON moves it.
+DAILY_CRON = os.environ.get("GPULEDGER_DAILY_CRON", "0 6 * * *")
+
+
+def _yesterday(context: dg.ScheduleEvaluationContext) -> str:
+    return (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+
+
+@dg.schedule(
+    cron_schedule=DAILY_CRON,
+    execution_timezone="UTC",
+    job=ingest_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every day: land yesterday's NVML telemetry and inference request logs.",
+)
+def daily_ingest(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day_key = _yesterday(context)
+    return dg.RunRequest(run_key=f"ingest-{day_key}", partition_key=day_key)
+
+
+@dg.schedule(
+    cron_schedule=DAILY_CRON,
+    execution_timezone="UTC",
+    job=billing_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=(
+        "Every day: re-land the billing period containing yesterday (AWS restates the "
+        "month-to-date bill up to three times a day; the newest complete delivery wins)."
+    ),
+)
+def daily_billing(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day_key = _yesterday(context)
+    month_key = day_key[:8] + "01"
+    return dg.RunRequest(run_key=f"billing-{month_key}-{day_key}", partition_key=month_key)
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[ingest_job, billing_job],
+    request_job=transform_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a landing run succeeds, rebuild the dbt models once.",
+)
+def transform_after_landing(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+    return dg.RunRequest(run_key=f"transform-after-{context.dagster_run.run_id}")

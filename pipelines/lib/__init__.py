@@ -1,0 +1,1 @@
+"""Pure helpers shared by the code location and the CLI."""

@@ -1,0 +1,28 @@
+"""Partitions shared by every source: billing periods are months, everything else is days (UTC)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import dagster as dg
+
+# History the UI offers for backfills; GPULEDGER_PARTITIONS_START moves it.
+PARTITIONS_START = os.environ.get("GPULEDGER_PARTITIONS_START", "2024-01-01")
+
+# end_offset=1: the current month and today are partitions too (bills arrive month-to-date).
+monthly = dg.MonthlyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
+daily = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
+
+
+def billing_period(partition_key: str) -> str:
+    """Monthly partition key 2026-10-01 -> billing period 2026-10."""
+    return partition_key[:7]
+
+
+def month_key(period: str) -> str:
+    return f"{period}-01"
+
+
+def day_of(partition_key: str) -> date:
+    return date.fromisoformat(partition_key)

@@ -1,0 +1,38 @@
+"""The one resolver for repository, landing-zone and warehouse paths."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+DAGSTER_HOME_DEFAULT = REPO_ROOT / ".dagster"
+
+
+def landing_root() -> Path:
+    """GPULEDGER_LANDING, else warehouse/landing in the repository."""
+    value = os.environ.get("GPULEDGER_LANDING")
+    return Path(value).resolve() if value else REPO_ROOT / "warehouse" / "landing"
+
+
+def warehouse_path() -> Path:
+    """GPULEDGER_WAREHOUSE, else warehouse/gpuledger.duckdb in the repository."""
+    value = os.environ.get("GPULEDGER_WAREHOUSE")
+    return Path(value).resolve() if value else REPO_ROOT / "warehouse" / "gpuledger.duckdb"
+
+
+def export_environment(landing: Path | None = None, warehouse: Path | None = None) -> None:
+    """Pin both paths as absolute values in the environment, which dbt's profile reads."""
+    os.environ["GPULEDGER_LANDING"] = str((landing or landing_root()).resolve())
+    os.environ["GPULEDGER_WAREHOUSE"] = str((warehouse or warehouse_path()).resolve())
+
+
+def dbt_executable() -> str:
+    """dbt beside this interpreter (the project's venv), else whatever `dbt` is on PATH."""
+    beside = Path(sys.executable).parent / "dbt"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("dbt") or "dbt"

@@ -1,0 +1,31 @@
+"""The warehouse resource: where the landing zone is and which DuckDB file is written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pipelines.lib import paths
+from pipelines.lib.warehouse import connect
+
+
+class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    landing: str
+    warehouse: str
+
+    @classmethod
+    def from_environment(cls) -> WarehouseResource:
+        return cls(landing=str(paths.landing_root()), warehouse=str(paths.warehouse_path()))
+
+    @property
+    def landing_root(self) -> Path:
+        return Path(self.landing)
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connect(Path(self.warehouse)) as conn:
+            yield conn

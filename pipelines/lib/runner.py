@@ -1,0 +1,101 @@
+"""Materialize the code location's jobs for the partitions that have data in the landing zone.
+
+The same jobs (and so the same asset graph) the Dagster UI shows; the CLI and the tests call this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.defs.aws_cur.load import billing_periods
+from pipelines.defs.inference.load import request_days
+from pipelines.defs.telemetry.load import spool_days
+from pipelines.lib.manifest import prepare_manifest
+from pipelines.lib.partitions import month_key
+from pipelines.lib.paths import export_environment
+
+
+class RunFailed(Exception):
+    def __init__(self, job: str, partition: str | None, message: str) -> None:
+        self.job = job
+        self.partition = partition
+        where = f"{job}" + (f" [{partition}]" if partition else "")
+        super().__init__(f"{where} failed: {message}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    billing_periods: list[str]
+    days: list[str]
+
+
+@dataclass
+class Summary:
+    runs: list[tuple[str, str | None, str]] = field(default_factory=list)
+
+
+def plan(landing: Path, start: date | None = None, end: date | None = None) -> Plan:
+    periods = billing_periods(landing / "aws_cur")
+    days = sorted(
+        set(spool_days(landing / "telemetry" / "nvml"))
+        | set(request_days(landing / "inference" / "requests"))
+    )
+    if start is not None:
+        periods = [p for p in periods if p >= start.isoformat()[:7]]
+        days = [d for d in days if d >= start.isoformat()]
+    if end is not None:
+        periods = [p for p in periods if p <= end.isoformat()[:7]]
+        days = [d for d in days if d <= end.isoformat()]
+    return Plan(billing_periods=periods, days=days)
+
+
+def _error_message(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            if error is not None:
+                cause = error
+                while cause.cause is not None:
+                    cause = cause.cause
+                return cause.message.strip()
+    return "see the run's logs in the Dagster UI"
+
+
+def run(
+    landing: Path,
+    warehouse: Path,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    instance: dg.DagsterInstance | None = None,
+    on_step: Callable[[str, str | None], None] | None = None,
+) -> Summary:
+    """Land every partition with data (or those in [start, end]), then build the models."""
+    export_environment(landing, warehouse)
+    prepare_manifest()
+    from pipelines.definitions import defs  # loads after the environment is pinned
+
+    definitions = defs()
+    todo = plan(landing, start, end)
+    steps: list[tuple[str, str | None]] = [
+        *(("billing_monthly", month_key(p)) for p in todo.billing_periods),
+        *(("ingest_daily", d) for d in todo.days),
+        ("transform", None),
+    ]
+    summary = Summary()
+    for job_name, partition in steps:
+        if on_step is not None:
+            on_step(job_name, partition)
+        job = definitions.resolve_job_def(job_name)
+        result = job.execute_in_process(
+            partition_key=partition, instance=instance, raise_on_error=False
+        )
+        if not result.success:
+            raise RunFailed(job_name, partition, _error_message(result))
+        summary.runs.append((job_name, partition, result.run_id))
+    return summary

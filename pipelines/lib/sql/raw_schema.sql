@@ -1,0 +1,112 @@
+-- Raw tables: what the Python assets land, as delivered (raw names), plus lineage columns.
+create schema if not exists raw;
+
+create table if not exists raw.aws_cur_line_items (
+    billing_period varchar not null,
+    execution_id varchar not null,
+    source_file varchar not null,
+    identity_line_item_id varchar,
+    identity_time_interval varchar,
+    bill_billing_period_start_date timestamp,
+    bill_invoice_id varchar,
+    bill_payer_account_id varchar,
+    line_item_usage_account_id varchar,
+    line_item_line_item_type varchar,
+    line_item_usage_start_date timestamp,
+    line_item_usage_end_date timestamp,
+    line_item_product_code varchar,
+    line_item_usage_type varchar,
+    line_item_operation varchar,
+    line_item_resource_id varchar,
+    line_item_usage_amount double,
+    line_item_unblended_cost double,
+    line_item_currency_code varchar,
+    product_instance_type varchar,
+    product_product_family varchar,
+    pricing_public_on_demand_cost double,
+    savings_plan_savings_plan_a_r_n varchar,
+    savings_plan_savings_plan_effective_cost double,
+    savings_plan_total_commitment_to_date double,
+    savings_plan_used_commitment double,
+    reservation_effective_cost double
+);
+
+create table if not exists raw.aws_cur_deliveries (
+    billing_period varchar primary key,
+    execution_id varchar not null,
+    export_arn varchar,
+    manifest_file varchar not null,
+    delivered_at varchar,
+    data_files integer not null,
+    line_items bigint not null
+);
+
+create table if not exists raw.nvml_gpu_windows (
+    partition_date date not null,
+    source_file varchar not null,
+    schema_version smallint not null,
+    host varchar not null,
+    cloud_resource_id varchar,
+    gpu_uuid varchar not null,
+    gpu_index smallint not null,
+    gpu_model varchar,
+    mig_instance_id varchar,
+    window_start timestamp not null,
+    window_end timestamp not null,
+    sample_count integer not null,
+    util_mean double,
+    util_source varchar,
+    sm_active_mean double,
+    gr_engine_active_mean double,
+    gpu_util_mean double,
+    memory_used_bytes_max bigint,
+    memory_total_bytes bigint,
+    power_mw_mean double,
+    energy_mj bigint
+);
+
+create table if not exists raw.nvml_process_windows (
+    partition_date date not null,
+    host varchar not null,
+    gpu_uuid varchar not null,
+    window_start timestamp not null,
+    window_end timestamp not null,
+    pid bigint,
+    container_id varchar,
+    k8s_namespace varchar,
+    k8s_pod varchar,
+    workload varchar,
+    busy_share double,
+    memory_used_bytes bigint
+);
+
+create table if not exists raw.inference_requests (
+    partition_date date not null,
+    source_file varchar not null,
+    source_line integer not null,
+    request_id varchar not null,
+    requested_at timestamp not null,
+    host varchar not null,
+    endpoint varchar,
+    workload varchar not null,
+    model varchar not null,
+    http_status integer not null,
+    finish_reason varchar,
+    attempt integer not null,
+    retry_of varchar,
+    is_synthetic boolean not null,
+    has_usage boolean not null,
+    prompt_tokens bigint,
+    completion_tokens bigint,
+    cached_prompt_tokens bigint,
+    reasoning_tokens bigint
+);
+
+create table if not exists raw.quarantine (
+    source varchar not null,
+    partition_key varchar not null,
+    source_file varchar not null,
+    source_line integer,
+    reason varchar not null,
+    raw_record varchar
+);
