@@ -5,10 +5,12 @@ The same jobs (and so the same asset graph) the Dagster UI shows; the CLI and th
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -36,6 +38,7 @@ class Plan:
 
 @dataclass
 class Summary:
+    dbt_log: Path
     runs: list[tuple[str, str | None, str]] = field(default_factory=list)
 
 
@@ -52,6 +55,11 @@ def plan(landing: Path, start: date | None = None, end: date | None = None) -> P
         periods = [p for p in periods if p <= end.isoformat()[:7]]
         days = [d for d in days if d <= end.isoformat()]
     return Plan(billing_periods=periods, days=days)
+
+
+def run_config(log_level: str) -> dict[str, Any]:
+    """Console log level of the runs; the UI's event log keeps everything regardless."""
+    return {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
 
 def _error_message(result: dg.ExecuteInProcessResult) -> str:
@@ -74,6 +82,7 @@ def run(
     end: date | None = None,
     instance: dg.DagsterInstance | None = None,
     on_step: Callable[[str, str | None], None] | None = None,
+    log_level: str = "WARNING",
 ) -> Summary:
     """Land every partition with data (or those in [start, end]), then build the models."""
     export_environment(landing, warehouse)
@@ -87,15 +96,22 @@ def run(
         *(("ingest_daily", d) for d in todo.days),
         ("transform", None),
     ]
-    summary = Summary()
+    summary = Summary(dbt_log=warehouse.parent / "logs" / "dbt.log")
+    dbt_log = summary.dbt_log
+    dbt_log.parent.mkdir(parents=True, exist_ok=True)
     for job_name, partition in steps:
         if on_step is not None:
             on_step(job_name, partition)
         job = definitions.resolve_job_def(job_name)
-        result = job.execute_in_process(
-            partition_key=partition, instance=instance, raise_on_error=False
-        )
+        # dagster-dbt echoes dbt's log to stdout; keep it in a file beside the warehouse.
+        with dbt_log.open("a") as log, contextlib.redirect_stdout(log):
+            result = job.execute_in_process(
+                run_config=run_config(log_level),
+                partition_key=partition,
+                instance=instance,
+                raise_on_error=False,
+            )
         if not result.success:
-            raise RunFailed(job_name, partition, _error_message(result))
+            raise RunFailed(job_name, partition, f"{_error_message(result)} (dbt log: {dbt_log})")
         summary.runs.append((job_name, partition, result.run_id))
     return summary

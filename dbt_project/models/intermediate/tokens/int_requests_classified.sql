@@ -96,7 +96,7 @@ classified as (
             when finish_reason in ('stop', 'tool_calls', 'length') then null
             else 'unfinished'
         end as waste_reason,
-        finish_reason = 'length' as is_truncated,
+        coalesce(finish_reason = 'length', false) as is_truncated,
         coalesce(prompt_tokens, 0) as prompt_tokens,
         coalesce(completion_tokens, 0) as completion_tokens,
         coalesce(cached_prompt_tokens, 0) as cached_prompt_tokens,

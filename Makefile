@@ -1,0 +1,41 @@
+# All set-up happens here: `make demo` and `make test` work on a fresh machine with Python 3.11.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_COMPILE_BYTECODE := 1
+export DAGSTER_HOME := $(CURDIR)/.dagster
+
+.PHONY: install demo test test-fast lint typecheck manifest dev clean
+
+$(BIN)/.installed: pyproject.toml uv.lock
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv sync --locked --compile-bytecode --python $(PYTHON)
+	@touch $@
+
+install: $(BIN)/.installed
+
+manifest: install
+	cd dbt_project && ../$(BIN)/dbt parse --quiet
+
+demo: install
+	$(BIN)/gpuledger demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck manifest
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not integration"
+
+dev: manifest
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf $(VENV) dbt_project/target warehouse/landing warehouse/*.duckdb

@@ -1,0 +1,206 @@
+"""`gpuledger ...`: thin commands over the generator and the Dagster code location.
+
+Exit codes: 0 success; 1 a run failed (bad input or a failed check; the message says which file,
+partition or test); 2 bad command-line usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.lib import paths
+
+# Tables need room; a pipe or CI log gets 120 columns instead of rich's default 80.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+DEMO_MARKER = ".gpuledger-demo"
+
+
+def _dagster_instance() -> object:
+    import dagster as dg
+
+    os.environ.setdefault("DAGSTER_HOME", str(paths.DAGSTER_HOME_DEFAULT))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from pipelines.synth import build_fleet, write_landing_zone
+
+    fleet = build_fleet(gpus=args.gpus, days=args.days, seed=args.seed, start=args.start)
+    written = write_landing_zone(fleet, args.out)
+    console.print(
+        f"wrote a {written['gpus']}-GPU, {written['days']}-day fleet to {args.out}: "
+        f"{written['aws_cur_files']} CUR files, {written['telemetry_files']} spool files, "
+        f"{written['requests']} requests in {written['request_files']} logs, truth.json"
+    )
+    return 0
+
+
+def _run(landing: Path, warehouse: Path, start: date | None, end: date | None) -> int:
+    from pipelines.lib.runner import RunFailed, run
+
+    instance = _dagster_instance()
+    with console.status("starting") as status:
+
+        def on_step(job: str, partition: str | None) -> None:
+            status.update(f"{job} {partition or ''}".strip())
+            console.log(f"[bold]{job}[/bold] {partition or ''}")
+
+        try:
+            summary = run(
+                landing, warehouse, start=start, end=end,
+                instance=instance, on_step=on_step,  # type: ignore[arg-type]
+            )
+        except RunFailed as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            err_console.print(
+                "Nothing was half-written: the failed partition kept its previous data. Fix the "
+                "input named above and run the same command again."
+            )
+            return 1
+    console.print(f"{len(summary.runs)} runs succeeded; warehouse: {warehouse}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.start and args.end and args.start > args.end:
+        err_console.print("[red]error:[/red] --start is after --end")
+        return 2
+    return _run(args.landing.resolve(), args.warehouse.resolve(), args.start, args.end)
+
+
+def _money(value: object) -> str:
+    return "" if value is None else f"${float(value):,.2f}"  # type: ignore[arg-type]
+
+
+def print_summary(warehouse: Path) -> None:
+    from pipelines.lib.summary import query
+
+    _, rows = query(warehouse, "summary_workloads.sql")
+    table = Table(title="Cost per million useful tokens, by workload")
+    for name in ("workload", "model", "attributed", "idle", "cost", "useful tokens",
+                 "wasted tokens", "$ / M useful"):
+        table.add_column(name, justify="left" if name in ("workload", "model") else "right")
+    for workload, models, attributed, idle, cost, useful, wasted, per_million in rows:
+        table.add_row(
+            workload, models or "", _money(attributed), _money(idle), _money(cost),
+            f"{int(useful):,}", f"{int(wasted):,}", _money(per_million) if per_million else "n/a",
+        )
+    console.print(table)
+    _, waste_rows = query(warehouse, "summary_waste.sql")
+    attributed, idle, unallocated, total, useful, wasted = waste_rows[0]
+    waste = Table(title="Where the GPU money went")
+    waste.add_column("bucket")
+    waste.add_column("cost", justify="right")
+    waste.add_column("share", justify="right")
+    for bucket, value in (("attributed (busy)", attributed), ("idle, held by a workload", idle),
+                          ("unallocated", unallocated), ("total GPU cost on the bill", total)):
+        waste.add_row(bucket, _money(value), f"{float(value) / float(total):.1%}" if total else "")
+    console.print(waste)
+    all_tokens = int(useful) + int(wasted)
+    console.print(
+        f"tokens: {int(useful):,} useful, {int(wasted):,} wasted "
+        f"({int(wasted) / all_tokens:.1%} of all tokens)" if all_tokens else "tokens: none"
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.lib.summary import check_against_truth
+    from pipelines.synth import build_fleet, write_landing_zone
+
+    started = time.monotonic()
+    landing: Path = args.landing.resolve()
+    warehouse: Path = args.warehouse.resolve()
+    if landing.exists() and any(landing.iterdir()) and not (landing / DEMO_MARKER).exists():
+        err_console.print(
+            f"[red]error:[/red] {landing} holds data that the demo did not write; point "
+            "--landing at an empty folder (the demo replaces its own landing zone)."
+        )
+        return 2
+    shutil.rmtree(landing, ignore_errors=True)
+    warehouse.unlink(missing_ok=True)
+    fleet = build_fleet(gpus=args.gpus, days=args.days, seed=args.seed)
+    write_landing_zone(fleet, landing)
+    (landing / DEMO_MARKER).write_text("written by `gpuledger demo`; replaced on the next demo\n")
+    console.print(f"demo fleet: {fleet.gpu_count} GPUs on {len(fleet.hosts)} hosts, {fleet.days} "
+                  f"days from {fleet.start}, {len(fleet.all_requests):,} requests -> {landing}")
+    code = _run(landing, warehouse, None, None)
+    if code:
+        return code
+    print_summary(warehouse)
+    check = check_against_truth(warehouse, landing / "truth.json")
+    verdict = "[green]matches[/green]" if check.ok else "[red]DOES NOT match[/red]"
+    console.print(
+        f"checked against the generator's truth.json: {verdict} ({check.workload_days} "
+        f"workload-days, largest cost difference ${check.max_cost_difference_usd:.6f}, "
+        f"{check.token_mismatches} token mismatches)"
+    )
+    console.print(
+        f"done in {time.monotonic() - started:.1f} s. Explore: `make dev` (Dagster UI on "
+        f"http://127.0.0.1:3000), or `duckdb -readonly {warehouse}` and "
+        "`select * from marts.fct_workload_unit_cost_daily`."
+    )
+    return 0 if check.ok else 1
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a day (YYYY-MM-DD)") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpuledger",
+        description="What GPUs really cost per useful token.",
+        epilog="Exit codes: 0 success, 1 a run or check failed, 2 usage error.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def locations(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--landing", type=Path, default=paths.landing_root(),
+                       help="landing zone folder (default: $GPULEDGER_LANDING or warehouse/landing)")
+        p.add_argument("--warehouse", type=Path, default=paths.warehouse_path(),
+                       help="DuckDB file (default: $GPULEDGER_WAREHOUSE or warehouse/gpuledger.duckdb)")
+
+    demo = sub.add_parser("demo", help="generate a demo fleet, run every asset, print the results")
+    locations(demo)
+    demo.add_argument("--gpus", type=int, default=18, help="GPUs in the demo fleet (default 18)")
+    demo.add_argument("--days", type=int, default=3, help="days of history (default 3)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="materialize the asset graph for the landed partitions")
+    locations(run)
+    run.add_argument("--start", type=_day, help="first day (YYYY-MM-DD) to land")
+    run.add_argument("--end", type=_day, help="last day (YYYY-MM-DD) to land")
+    run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="write a synthetic fleet in the real formats + truth.json")
+    gen.add_argument("--gpus", type=int, default=18)
+    gen.add_argument("--days", type=int, default=3)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--start", type=_day, default=None, help="first day (default 2026-10-30)")
+    gen.add_argument("--out", type=Path, required=True, help="landing zone folder to write")
+    gen.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Read the marts back for the CLI, and check them against a generator's truth.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.lib.warehouse import read_sql
+
+
+def query(warehouse: Path, sql_file: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        cursor = conn.execute(read_sql(sql_file))
+        columns = [d[0] for d in cursor.description or []]
+        return columns, cursor.fetchall()
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class TruthCheck:
+    workload_days: int
+    max_cost_difference_usd: Decimal
+    token_mismatches: int
+
+    @property
+    def ok(self) -> bool:
+        return self.max_cost_difference_usd < Decimal("0.005") and self.token_mismatches == 0
+
+
+def check_against_truth(warehouse: Path, truth_file: Path) -> TruthCheck:
+    """Compare fct_workload_unit_cost_daily with truth.json: cost to the cent, tokens exactly."""
+    truth = json.loads(truth_file.read_text())
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = conn.execute(
+            "select cast(usage_date as varchar), workload, sum(cost_usd),"
+            " sum(useful_prompt_tokens), sum(useful_completion_tokens)"
+            " from marts.fct_workload_unit_cost_daily group by 1, 2"
+        ).fetchall()
+    finally:
+        conn.close()
+    actual = {(r[0], r[1]): r[2:] for r in rows}
+    worst = Decimal(0)
+    mismatches = 0
+    for expected in truth["workload_days"]:
+        got = actual.get((expected["date"], expected["workload"]))
+        if got is None:
+            mismatches += 1
+            continue
+        worst = max(worst, abs(Decimal(got[0]) - Decimal(expected["cost_usd"])))
+        if (got[1], got[2]) != (expected["useful_prompt_tokens"], expected["useful_completion_tokens"]):
+            mismatches += 1
+    return TruthCheck(len(truth["workload_days"]), worst, mismatches)
