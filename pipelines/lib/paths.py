@@ -30,6 +30,15 @@ def export_environment(landing: Path | None = None, warehouse: Path | None = Non
     os.environ["GPULEDGER_WAREHOUSE"] = str((warehouse or warehouse_path()).resolve())
 
 
+def lineage_name(path: Path, landing: Path) -> str:
+    """How the warehouse records where a row came from: relative to the landing zone, so that
+    re-landing the same files from another checkout or mount gives identical rows."""
+    try:
+        return path.resolve().relative_to(landing.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def dbt_executable() -> str:
     """dbt beside this interpreter (the project's venv), else whatever `dbt` is on PATH."""
     beside = Path(sys.executable).parent / "dbt"

@@ -66,11 +66,16 @@ def _error_message(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
             error = event.step_failure_data.error
-            if error is not None:
-                cause = error
-                while cause.cause is not None:
-                    cause = cause.cause
-                return cause.message.strip()
+            chain = []
+            while error is not None:
+                chain.append(error)
+                error = error.cause
+            # Our own errors say file, row and column; prefer them to the library's cause.
+            ours = [e for e in chain if e.cls_name in ("LandingError", "Failure")]
+            chosen = ours[0] if ours else chain[-1]
+            message = chosen.message.strip()
+            prefix = f"{chosen.cls_name}: "
+            return message.removeprefix(prefix).removeprefix("pipelines.lib.errors." + prefix)
     return "see the run's logs in the Dagster UI"
 
 
@@ -112,6 +117,9 @@ def run(
                 raise_on_error=False,
             )
         if not result.success:
-            raise RunFailed(job_name, partition, f"{_error_message(result)} (dbt log: {dbt_log})")
+            message = _error_message(result)
+            if job_name == "transform":
+                message += f" (dbt log: {dbt_log})"
+            raise RunFailed(job_name, partition, message)
         summary.runs.append((job_name, partition, result.run_id))
     return summary

@@ -35,9 +35,9 @@ def aws_cur_line_items(
             f"({len(skipped.missing_files)} data files not yet arrived); keeping "
             f"{delivery.execution_id}"
         )
-    table = load.read_delivery(delivery)
+    table = load.read_delivery(delivery, warehouse.landing_root)
     with warehouse.connect() as conn:
-        load.land_delivery(conn, delivery, table)
+        load.land_delivery(conn, delivery, table, warehouse.landing_root)
     return dg.MaterializeResult(
         metadata={
             "billing_period": period,

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from pipelines.lib.arrow import conform, read_parquet, read_parquet_schema, require_columns
 from pipelines.lib.errors import LandingError
+from pipelines.lib.paths import lineage_name
 from pipelines.lib.warehouse import transaction
 
 PERIOD_DIR = re.compile(r"^BILLING_PERIOD=(\d{4}-\d{2})$")
@@ -158,7 +159,7 @@ def newest_complete(found: list[Delivery]) -> Delivery | None:
     return complete[-1] if complete else None
 
 
-def read_delivery(delivery: Delivery) -> pa.Table:
+def read_delivery(delivery: Delivery, landing: Path) -> pa.Table:
     tables = []
     for path in delivery.data_files:
         schema = read_parquet_schema(path)
@@ -169,14 +170,16 @@ def read_delivery(delivery: Delivery) -> pa.Table:
         for line_type, needs in REQUIRED_FOR_TYPE.items():
             if line_type in types:
                 require_columns(path, schema, needs, f"CUR 2.0 data file with {line_type} lines")
-        source = pa.array([str(path)] * table.num_rows, pa.string())
+        source = pa.array([lineage_name(path, landing)] * table.num_rows, pa.string())
         tables.append(table.append_column("source_file", source))
     if not tables:
         return pa.table({name: pa.array([], t) for name, t in RAW_TYPES.items()})
     return pa.concat_tables(tables)
 
 
-def land_delivery(conn: duckdb.DuckDBPyConnection, delivery: Delivery, table: pa.Table) -> None:
+def land_delivery(
+    conn: duckdb.DuckDBPyConnection, delivery: Delivery, table: pa.Table, landing: Path
+) -> None:
     """Replace the billing period with this delivery, atomically."""
     conn.register("delivery_rows", table)
     try:
@@ -197,7 +200,7 @@ def land_delivery(conn: duckdb.DuckDBPyConnection, delivery: Delivery, table: pa
                     delivery.period,
                     delivery.execution_id,
                     delivery.export_arn,
-                    str(delivery.manifest_file),
+                    lineage_name(delivery.manifest_file, landing),
                     delivery.delivered_at,
                     len(delivery.data_files),
                     table.num_rows,

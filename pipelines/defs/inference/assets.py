@@ -22,7 +22,7 @@ def inference_requests(
     day = day_of(context.partition_key)
     files = load.request_files(warehouse.landing_root / "inference" / "requests", day)
     with warehouse.connect() as conn:
-        landed, quarantined = load.land_day(conn, day, files)
+        landed, quarantined = load.land_day(conn, day, files, warehouse.landing_root)
     if quarantined:
         context.log.warning(f"{quarantined} request log lines of {day} quarantined (raw.quarantine)")
     return dg.MaterializeResult(

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from pipelines.lib.paths import lineage_name
 from pipelines.lib.warehouse import transaction
 
 SOURCE = "inference_requests"
@@ -116,9 +117,12 @@ def parse_record(record: Any) -> dict[str, Any]:
     }
 
 
-def read_request_file(path: Path) -> tuple[list[dict[str, Any]], list[Rejected]]:
+def read_request_file(
+    path: Path, landing: Path
+) -> tuple[list[dict[str, Any]], list[Rejected]]:
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
+    name = lineage_name(path, landing)
     with path.open(encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -126,23 +130,25 @@ def read_request_file(path: Path) -> tuple[list[dict[str, Any]], list[Rejected]]
             try:
                 row = parse_record(json.loads(line))
             except json.JSONDecodeError as exc:
-                rejected.append(Rejected(str(path), number, f"invalid JSON: {exc.msg}", line[:2000]))
+                rejected.append(Rejected(name, number, f"invalid JSON: {exc.msg}", line[:2000]))
                 continue
             except ValueError as exc:
-                rejected.append(Rejected(str(path), number, str(exc), line[:2000]))
+                rejected.append(Rejected(name, number, str(exc), line[:2000]))
                 continue
-            row["source_file"] = str(path)
+            row["source_file"] = name
             row["source_line"] = number
             rows.append(row)
     return rows, rejected
 
 
-def land_day(conn: duckdb.DuckDBPyConnection, day: date, files: list[Path]) -> tuple[int, int]:
+def land_day(
+    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
+) -> tuple[int, int]:
     """Replace the day's requests (and their quarantine rows); returns (landed, quarantined)."""
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     for path in files:
-        file_rows, file_rejected = read_request_file(path)
+        file_rows, file_rejected = read_request_file(path, landing)
         rows += file_rows
         rejected += file_rejected
     table = pa.Table.from_pylist(rows, schema=pa.schema(list(COLUMNS.items())))

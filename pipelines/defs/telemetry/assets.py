@@ -28,7 +28,7 @@ def nvml_telemetry(
     day = day_of(context.partition_key)
     files = load.spool_files(warehouse.landing_root / "telemetry" / "nvml", day)
     with warehouse.connect() as conn:
-        windows, processes = load.land_day(conn, day, files)
+        windows, processes = load.land_day(conn, day, files, warehouse.landing_root)
     if not files:
         context.log.warning(f"no NVML spool files for {day}: the day's telemetry is now empty")
     yield dg.MaterializeResult(

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from collectors.spool import REQUIRED_COLUMNS, SPOOL_SCHEMA
 from pipelines.lib.arrow import conform, read_parquet, read_parquet_schema, require_columns
 from pipelines.lib.errors import LandingError
+from pipelines.lib.paths import lineage_name
 from pipelines.lib.warehouse import transaction
 
 SUPPORTED_VERSIONS = {1}
@@ -35,7 +36,7 @@ def spool_days(root: Path) -> list[str]:
     return sorted({p.name.removeprefix("date=") for p in root.glob("host=*/date=*") if p.is_dir()})
 
 
-def read_spool_file(path: Path) -> tuple[pa.Table, pa.Table]:
+def read_spool_file(path: Path, landing: Path) -> tuple[pa.Table, pa.Table]:
     """(gpu windows, process windows) of one spool file."""
     schema = read_parquet_schema(path)
     require_columns(path, schema, REQUIRED_COLUMNS, f"spool file (schema v{max(SUPPORTED_VERSIONS)})")
@@ -65,13 +66,15 @@ def read_spool_file(path: Path) -> tuple[pa.Table, pa.Table]:
                 **{name: flat.field(name) for name in PROCESS_FIELDS},
             }
         )
-    source = pa.array([str(path)] * windows.num_rows, pa.string())
+    source = pa.array([lineage_name(path, landing)] * windows.num_rows, pa.string())
     return windows.append_column("source_file", source), processes
 
 
-def land_day(conn: duckdb.DuckDBPyConnection, day: date, files: list[Path]) -> tuple[int, int]:
+def land_day(
+    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
+) -> tuple[int, int]:
     """Replace the day's telemetry with what these files hold; returns (windows, processes)."""
-    read = [read_spool_file(p) for p in files]  # validate every file before touching the warehouse
+    read = [read_spool_file(p, landing) for p in files]  # validate every file before touching the warehouse
     windows = [w for w, _ in read]
     processes = [p for _, p in read if p.num_rows]
     window_count = sum(w.num_rows for w in windows)

@@ -81,8 +81,8 @@ unallocated as (
         gpu_costs.host,
         gpu_costs.provider,
         gpu_costs.resource_id,
-        0.0 as busy_seconds,
-        0.0 as held_idle_seconds,
+        cast(0 as decimal(38, 10)) as busy_seconds,
+        cast(0 as decimal(38, 10)) as held_idle_seconds,
         cast(0 as decimal(38, 10)) as attributed_cost_usd,
         gpu_costs.cost_usd - coalesce(attributed_per_gpu_hour.allocated_cost_usd, 0)
             as idle_cost_usd

@@ -70,14 +70,18 @@ final as (
         windows.host,
         workload_windows.workload,
         windows.window_seconds,
-        windows.window_seconds * workload_windows.busy_share
-            / greatest(1.0, window_totals.busy_share) as busy_seconds,
-        case
-            when window_totals.memory_bytes > 0
-                then windows.window_seconds * (1.0 - least(1.0, window_totals.busy_share))
-                    * workload_windows.memory_bytes / window_totals.memory_bytes
-            else 0.0
-        end as held_idle_seconds
+        cast(
+            windows.window_seconds * workload_windows.busy_share
+            / greatest(1.0, window_totals.busy_share) as decimal(38, 10)
+        ) as busy_seconds,
+        cast(
+            case
+                when window_totals.memory_bytes > 0
+                    then windows.window_seconds * (1.0 - least(1.0, window_totals.busy_share))
+                        * workload_windows.memory_bytes / window_totals.memory_bytes
+                else 0.0
+            end as decimal(38, 10)
+        ) as held_idle_seconds
 
     from windows
     inner join workload_windows

@@ -18,7 +18,8 @@ renamed as (
         k8s_namespace,
         k8s_pod,
         workload,
-        cast(busy_share as double) as busy_share,
+        -- Exact decimals: sums must not depend on the order a parallel engine adds them in.
+        cast(busy_share as decimal(20, 10)) as busy_share,
         cast(memory_used_bytes as bigint) as memory_used_bytes
 
     from source

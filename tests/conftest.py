@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipelines.lib.runner import Summary, run
+from pipelines.synth import build_fleet, write_landing_zone
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO.parent / "shared" / "samples"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    landing: Path
+    warehouse: Path
+
+    def run(self, start: date | None = None, end: date | None = None) -> Summary:
+        return run(
+            self.landing,
+            self.warehouse,
+            start=start,
+            end=end,
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        conn = duckdb.connect(str(self.warehouse), read_only=True)
+        try:
+            return conn.execute(sql, params or []).fetchall()
+        finally:
+            conn.close()
+
+    def copy_to(self, folder: Path) -> Pipeline:
+        shutil.copytree(self.landing, folder / "landing")
+        shutil.copy2(self.warehouse, folder / "gpuledger.duckdb")
+        return Pipeline(folder / "landing", folder / "gpuledger.duckdb")
+
+    def fingerprint(self) -> dict[str, str]:
+        """A hash of every table's full content, to prove a failed run changed nothing."""
+        conn = duckdb.connect(str(self.warehouse), read_only=True)
+        try:
+            tables = conn.execute(
+                "select table_schema, table_name from information_schema.tables"
+                " where table_type = 'BASE TABLE' order by 1, 2"
+            ).fetchall()
+            prints = {}
+            for schema, table in tables:
+                rows = conn.execute(f'select * from "{schema}"."{table}"').fetchall()
+                digest = hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
+                prints[f"{schema}.{table}"] = digest
+            return prints
+        finally:
+            conn.close()
+
+
+def build_pipeline(folder: Path, **fleet_args: Any) -> Pipeline:
+    landing = folder / "landing"
+    write_landing_zone(build_fleet(**fleet_args), landing)
+    pipeline = Pipeline(landing, folder / "gpuledger.duckdb")
+    pipeline.run()
+    return pipeline
+
+
+@pytest.fixture(scope="session")
+def demo_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """The demo fleet (18 GPUs, 3 days across a month boundary), landed and built once."""
+    return build_pipeline(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def pipeline_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[..., Pipeline]:
+    def make(**fleet_args: Any) -> Pipeline:
+        return build_pipeline(tmp_path_factory.mktemp("fleet"), **fleet_args)
+
+    return make

@@ -1,0 +1,89 @@
+"""Bad input fails with the file and column named, and leaves the warehouse exactly as it was."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.lib.runner import RunFailed
+from tests.conftest import Pipeline
+
+pytestmark = pytest.mark.integration
+
+
+def test_truncated_spool_parquet_fails_naming_the_file_and_changes_nothing(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    before = pipeline.fingerprint()
+    victim = next(pipeline.landing.glob("telemetry/nvml/host=p4d-001/date=2026-10-31/*.parquet"))
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])
+
+    with pytest.raises(RunFailed) as failure:
+        pipeline.run(start=date(2026, 10, 31), end=date(2026, 10, 31))
+
+    message = str(failure.value)
+    assert "ingest_daily [2026-10-31]" in message
+    assert str(victim) in message
+    assert "not a readable Parquet file" in message
+    assert pipeline.fingerprint() == before
+
+
+def test_cur_file_missing_a_required_column_fails_naming_file_and_column(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    before = pipeline.fingerprint()
+    period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-11"))
+    manifest = json.loads(next(period_dir.rglob("*Manifest.json")).read_text())
+    data_file = pipeline.landing / "aws_cur" / manifest["dataFiles"][0].split("/cur/", 1)[1]
+    table = pq.read_table(data_file)
+    pq.write_table(table.drop(["line_item_unblended_cost"]), data_file)
+
+    with pytest.raises(RunFailed) as failure:
+        pipeline.run(start=date(2026, 11, 1), end=date(2026, 11, 1))
+
+    message = str(failure.value)
+    assert "billing_monthly [2026-11-01]" in message
+    assert str(data_file) in message
+    assert "column 'line_item_unblended_cost'" in message
+    assert pipeline.fingerprint() == before
+
+
+def test_invalid_request_log_lines_go_to_quarantine_with_file_line_and_reason(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    log = next(pipeline.landing.glob("inference/requests/date=2026-11-01/*.jsonl"))
+    good_lines = log.read_text().splitlines()
+    broken = json.loads(good_lines[0])
+    del broken["workload"]
+    log.write_text(
+        "\n".join([*good_lines, "{not json", json.dumps(broken), json.dumps({**broken, "workload": "x", "status": "ok"})])
+        + "\n"
+    )
+
+    pipeline.run(start=date(2026, 11, 1), end=date(2026, 11, 1))
+
+    rows = pipeline.query(
+        "select source_file, source_line, reason from raw.quarantine order by source_line"
+    )
+    n = len(good_lines)
+    name = log.relative_to(pipeline.landing).as_posix()
+    assert rows == [
+        (name, n + 1, "invalid JSON: Expecting property name enclosed in double quotes"),
+        (name, n + 2, "required field missing: workload"),
+        (name, n + 3, "status must be an HTTP status code, got 'ok'"),
+    ]
+    # Everything else of the day still landed, and the totals still match the truth.
+    landed = pipeline.query(
+        "select count(*) from raw.inference_requests where partition_date = '2026-11-01'"
+    )
+    assert landed == demo_pipeline.query(
+        "select count(*) from raw.inference_requests where partition_date = '2026-11-01'"
+    )

@@ -1,0 +1,187 @@
+"""The marts against the generator's truth.json, on fleets of several shapes."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import Pipeline
+
+pytestmark = pytest.mark.integration
+CENT = Decimal("0.005")
+
+
+def _truth(pipeline: Pipeline) -> dict:
+    return json.loads((pipeline.landing / "truth.json").read_text())
+
+
+def _assert_matches_truth(pipeline: Pipeline) -> None:
+    truth = _truth(pipeline)
+    rows = pipeline.query(
+        "select cast(usage_date as varchar), workload, sum(cost_usd), sum(attributed_cost_usd),"
+        " sum(idle_cost_usd), sum(useful_prompt_tokens), sum(useful_completion_tokens),"
+        " sum(cost_usd) * 1000000 / nullif(sum(useful_tokens), 0)"
+        " from marts.fct_workload_unit_cost_daily where workload <> '(unallocated)'"
+        " group by 1, 2"
+    )
+    actual = {(r[0], r[1]): r[2:] for r in rows}
+    assert set(actual) == {(w["date"], w["workload"]) for w in truth["workload_days"]}
+    for expected in truth["workload_days"]:
+        cost, attributed, idle, prompt, completion, per_million = actual[
+            (expected["date"], expected["workload"])
+        ]
+        assert abs(cost - Decimal(expected["cost_usd"])) < CENT, expected
+        assert abs(attributed - Decimal(expected["attributed_cost_usd"])) < CENT, expected
+        assert abs(idle - Decimal(expected["idle_cost_usd"])) < CENT, expected
+        assert prompt == expected["useful_prompt_tokens"], expected
+        assert completion == expected["useful_completion_tokens"], expected
+        if expected["cost_per_million_useful_tokens"] is None:
+            assert per_million is None
+        else:
+            assert abs(Decimal(str(per_million)) - Decimal(expected["cost_per_million_useful_tokens"])) < CENT
+
+
+def test_demo_fleet_unit_costs_equal_truth_to_the_cent_and_tokens_exactly(
+    demo_pipeline: Pipeline,
+) -> None:
+    _assert_matches_truth(demo_pipeline)
+
+
+def test_small_single_gpu_fleet_across_a_month_boundary_equals_truth(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    # Four one-GPU hosts: one workload, two workloads sharing one GPU, an idle host and a
+    # workload whose requests all fail.
+    pipeline = pipeline_factory(gpus=4, days=2, seed=11, start=date(2026, 3, 31))
+    _assert_matches_truth(pipeline)
+    shared = pipeline.query(
+        "select count(distinct workload) from marts.fct_cost_per_useful_token"
+        " where host = 'g5-001' and workload <> '(unallocated)'"
+    )
+    assert shared == [(2,)]
+
+
+def test_workload_whose_requests_all_fail_has_cost_but_no_useful_tokens(
+    demo_pipeline: Pipeline,
+) -> None:
+    rows = demo_pipeline.query(
+        "select sum(cost_usd), sum(useful_tokens), sum(wasted_tokens), sum(wasted_requests),"
+        " max(cost_per_million_useful_tokens)"
+        " from marts.fct_workload_unit_cost_daily where workload = 'translate-canary'"
+    )
+    cost, useful, wasted, wasted_requests, per_million = rows[0]
+    assert cost > 0
+    assert useful == 0
+    assert wasted > 0
+    assert wasted_requests > 0
+    assert per_million is None
+
+
+def test_host_with_no_workload_is_unallocated_at_its_full_price(demo_pipeline: Pipeline) -> None:
+    # g5-002 runs no workload: every hour of its single A10G is unallocated at $1.006.
+    rows = demo_pipeline.query(
+        "select workload, count(*), sum(cost_usd) from marts.fct_cost_per_useful_token"
+        " where host = 'g5-002' group by 1"
+    )
+    assert rows == [("(unallocated)", 72, Decimal("72.4320000000"))]
+
+
+def test_two_workloads_sharing_a_gpu_split_its_hour_by_busy_time(demo_pipeline: Pipeline) -> None:
+    rows = demo_pipeline.query(
+        "select workload, sum(busy_gpu_hours), sum(attributed_cost_usd)"
+        " from marts.fct_cost_per_useful_token"
+        " where host = 'p4d-001' and gpu_uuid in ("
+        "   select gpu_uuid from marts.fct_cost_per_useful_token"
+        "   where workload = 'doc-summarize')"
+        " group by 1 order by 1"
+    )
+    by_workload = {r[0]: r for r in rows}
+    assert set(by_workload) == {"(unallocated)", "code-complete", "doc-summarize"}
+    # Attributed cost is proportional to busy time at the same $/GPU-hour (21.96 / 8).
+    for name in ("code-complete", "doc-summarize"):
+        _, busy_hours, attributed = by_workload[name]
+        assert abs(float(attributed) - busy_hours * 21.96 / 8) < 0.01
+
+
+def test_daily_allocation_conserves_the_bills_gpu_cost_to_the_cent(
+    demo_pipeline: Pipeline,
+) -> None:
+    # The bill side straight from the final CUR deliveries' Parquet, in Python.
+    billed: dict[str, Decimal] = defaultdict(Decimal)
+    for manifest_path in sorted(demo_pipeline.landing.glob("aws_cur/*/metadata/*/*/*.json")):
+        manifest = json.loads(manifest_path.read_text())
+        period_deliveries = sorted(manifest_path.parent.parent.iterdir())
+        if manifest_path.parent != period_deliveries[-1]:
+            continue  # superseded by a restatement
+        for uri in manifest["dataFiles"]:
+            data = demo_pipeline.landing / "aws_cur" / uri.split("/cur/", 1)[1]
+            for line in pq.read_table(data).to_pylist():
+                if "BoxUsage:" not in line["line_item_usage_type"]:
+                    continue
+                if line["product_instance_type"] == "c5.2xlarge":
+                    continue
+                kind = line["line_item_line_item_type"]
+                if kind == "Usage":
+                    cost = line["line_item_unblended_cost"]
+                elif kind == "SavingsPlanCoveredUsage":
+                    cost = line["savings_plan_savings_plan_effective_cost"]
+                else:
+                    continue
+                billed[line["line_item_usage_start_date"].date().isoformat()] += Decimal(str(cost))
+    allocated = dict(
+        demo_pipeline.query(
+            "select cast(cast(hour_start_at as date) as varchar), sum(cost_usd)"
+            " from marts.fct_cost_per_useful_token group by 1"
+        )
+    )
+    truth = {d["date"]: d for d in _truth(demo_pipeline)["daily"]}
+    assert set(allocated) == set(billed) == set(truth)
+    for day, bill in billed.items():
+        assert abs(allocated[day] - bill) < CENT
+        assert abs(Decimal(truth[day]["gpu_cost_usd"]) - bill) < CENT
+    unallocated = dict(
+        demo_pipeline.query(
+            "select cast(usage_date as varchar), cost_usd from marts.fct_workload_unit_cost_daily"
+            " where workload = '(unallocated)'"
+        )
+    )
+    for day, expected in truth.items():
+        assert abs(unallocated[day] - Decimal(expected["unallocated_cost_usd"])) < CENT
+
+
+def test_non_gpu_lines_on_the_bill_are_not_gpu_cost(demo_pipeline: Pipeline) -> None:
+    rows = demo_pipeline.query(
+        "select usage_type, bool_or(is_gpu_compute) from intermediate.int_billing_lines_amortized"
+        " group by 1 order by 1"
+    )
+    flags = dict(rows)
+    assert flags["USE1-BoxUsage:c5.2xlarge"] is False
+    assert flags["USE1-EBS:VolumeUsage.gp3"] is False
+    assert flags["USE1-DataTransfer-Out-Bytes"] is False
+    assert flags["USE1-BoxUsage:p5.48xlarge"] is True
+
+
+def test_utilization_hourly_reports_source_coverage_and_energy(demo_pipeline: Pipeline) -> None:
+    rows = demo_pipeline.query(
+        "select host, util_source, bool_or(util_is_upper_bound), min(coverage), max(coverage)"
+        " from marts.fct_gpu_utilization_hourly group by 1, 2 order by 1"
+    )
+    assert rows == [
+        ("g5-002", "nvml_utilization_gpu", True, 1.0, 1.0),
+        ("g5-003", "nvml_utilization_gpu", True, 1.0, 1.0),
+        ("p4d-001", "graphics_engine_activity", False, 1.0, 1.0),
+        # The first host's collector was down 10:00-10:30 on day one for GPU 0.
+        ("p5-000", "gpm_sm_util", False, 0.5, 1.0),
+    ]
+    # An idle A10G draws 25 W: 0.025 kWh per fully covered hour.
+    idle = demo_pipeline.query(
+        "select min(energy_kwh), max(energy_kwh) from marts.fct_gpu_utilization_hourly"
+        " where host = 'g5-002'"
+    )
+    assert idle == [(pytest.approx(0.025), pytest.approx(0.025))]

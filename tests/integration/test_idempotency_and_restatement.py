@@ -1,0 +1,88 @@
+"""Re-running partitions changes nothing; a restated billing period replaces, never adds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Pipeline
+
+pytestmark = pytest.mark.integration
+
+
+def test_running_the_same_partitions_twice_gives_identical_warehouse(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    before = pipeline.fingerprint()
+    pipeline.run()
+    assert pipeline.fingerprint() == before
+
+
+def _redeliver(period_dir: Path, source: Path, stamp: str, execution_id: str) -> Path:
+    """Copy a delivery to a newer execution folder, as AWS's create-new mode lays it out."""
+    target = period_dir / f"{stamp}-{execution_id}"
+    shutil.copytree(source, target)
+    data_period = Path(str(period_dir).replace("/metadata/", "/data/"))
+    data_source = data_period / source.name
+    shutil.copytree(data_source, data_period / target.name)
+    manifest_file = next(target.glob("*Manifest.json"))
+    manifest = json.loads(manifest_file.read_text())
+    manifest["executionId"] = execution_id
+    manifest["dataFiles"] = [u.replace(source.name, target.name) for u in manifest["dataFiles"]]
+    manifest_file.write_text(json.dumps(manifest))
+    return target
+
+
+def test_restated_month_delivered_three_times_counts_once(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
+    preliminary, final = sorted(period_dir.iterdir())
+    cost_before = pipeline.query("select sum(cost_usd) from marts.fct_cost_per_useful_token")
+    lines_before = pipeline.query(
+        "select count(*) from raw.aws_cur_line_items where billing_period = '2026-10'"
+    )
+    # The first delivery was preliminary (4% over the final price, no savings plan): only the
+    # final one is in the warehouse.
+    assert pipeline.query(
+        "select execution_id from raw.aws_cur_deliveries where billing_period = '2026-10'"
+    ) == [(final.name.split("-", 1)[1],)]
+
+    _redeliver(period_dir, final, "20261104T030000Z", "33333333-3333-3333-3333-333333333333")
+    pipeline.run()
+
+    assert pipeline.query(
+        "select count(*) from raw.aws_cur_line_items where billing_period = '2026-10'"
+    ) == lines_before
+    assert pipeline.query(
+        "select count(distinct execution_id) from raw.aws_cur_line_items"
+        " where billing_period = '2026-10'"
+    ) == [(1,)]
+    assert pipeline.query(
+        "select execution_id from raw.aws_cur_deliveries where billing_period = '2026-10'"
+    ) == [("33333333-3333-3333-3333-333333333333",)]
+    assert pipeline.query("select sum(cost_usd) from marts.fct_cost_per_useful_token") == cost_before
+
+
+def test_newest_delivery_whose_data_files_have_not_all_arrived_is_not_used(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
+    final = sorted(period_dir.iterdir())[-1]
+    newer = _redeliver(period_dir, final, "20261105T030000Z", "44444444-4444-4444-4444-444444444444")
+    manifest_file = next(newer.glob("*Manifest.json"))
+    manifest = json.loads(manifest_file.read_text())
+    manifest["dataFiles"].append(manifest["dataFiles"][0].replace("00001", "00002"))
+    manifest_file.write_text(json.dumps(manifest))
+
+    pipeline.run()
+
+    assert pipeline.query(
+        "select execution_id from raw.aws_cur_deliveries where billing_period = '2026-10'"
+    ) == [(final.name.split("-", 1)[1],)]

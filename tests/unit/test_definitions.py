@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.cli import build_parser
+from pipelines.lib.manifest import prepare_manifest
+from tests.conftest import REPO, SAMPLES
+
+
+@pytest.fixture(scope="module")
+def definitions() -> dg.Definitions:
+    prepare_manifest()
+    from pipelines.definitions import defs
+
+    return defs()
+
+
+def test_every_dbt_source_is_a_python_raw_asset(definitions: dg.Definitions) -> None:
+    manifest = json.loads((REPO / "dbt_project" / "target" / "manifest.json").read_text())
+    sources = {
+        dg.AssetKey([s["source_name"], s["name"]]) for s in manifest["sources"].values()
+    }
+    graph = definitions.resolve_asset_graph()
+    materializable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
+    assert sources
+    assert sources <= materializable
+
+
+def test_marts_are_downstream_of_all_three_raw_sources(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    fact = dg.AssetKey(["marts", "fct_workload_unit_cost_daily"])
+    upstream = graph.get_ancestor_asset_keys(fact)
+    for raw in ("aws_cur_line_items", "nvml_gpu_windows", "nvml_process_windows", "inference_requests"):
+        assert dg.AssetKey(["raw", raw]) in upstream
+
+
+def test_daily_schedules_target_yesterday_and_its_billing_month(definitions: dg.Definitions) -> None:
+    when = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+    context = dg.build_schedule_context(scheduled_execution_time=when)
+    ingest = definitions.get_schedule_def("daily_ingest")
+    billing = definitions.get_schedule_def("daily_billing")
+    assert ingest.cron_schedule == "0 6 * * *"
+    assert ingest.execution_timezone == "UTC"
+    ingest_request = ingest(context)
+    billing_request = billing(context)
+    assert isinstance(ingest_request, dg.RunRequest)
+    assert isinstance(billing_request, dg.RunRequest)
+    assert ingest_request.partition_key == "2026-10-31"
+    assert billing_request.partition_key == "2026-10-01"
+
+
+def test_collectors_import_without_dagster_or_dbt() -> None:
+    code = (
+        "import sys\n"
+        "for name in ('dagster', 'dagster_dbt', 'dbt', 'duckdb', 'pipelines'):\n"
+        "    sys.modules[name] = None\n"
+        "import collectors.spool\n"
+        "print(collectors.spool.SCHEMA_VERSION)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("command", ["demo", "run", "generate"])
+def test_every_cli_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: gpuledger" in capsys.readouterr().out
+
+
+def test_gpu_reference_agrees_with_the_aws_price_list_samples() -> None:
+    seed = {
+        line.split(",")[0]: int(line.split(",")[2])
+        for line in (REPO / "dbt_project" / "seeds" / "aws_gpu_instance_types.csv").read_text().splitlines()[1:]
+    }
+    checked = 0
+    for sample in sorted((SAMPLES / "aws-pricing").glob("*.json")):
+        for product in json.loads(sample.read_text())["products"].values():
+            attributes = product.get("attributes", {})
+            gpus = int(attributes.get("gpu", "0") or 0)
+            if gpus:
+                assert seed[attributes["instanceType"]] == gpus
+                checked += 1
+    assert checked >= 3  # p4d.24xlarge (On-Demand and Capacity Block) and p3.8xlarge
+
+
+def test_cli_rejects_a_start_after_the_end(tmp_path: Path) -> None:
+    from pipelines.cli import main
+
+    code = main(["run", "--landing", str(tmp_path), "--warehouse", str(tmp_path / "w.duckdb"),
+                 "--start", "2026-11-02", "--end", "2026-11-01"])
+    assert code == 2

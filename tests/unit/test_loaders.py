@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.defs.aws_cur import load as cur
+from pipelines.defs.inference.load import parse_record, read_request_file
+from pipelines.defs.telemetry.load import read_spool_file
+from pipelines.lib.errors import LandingError
+from pipelines.synth import build_fleet, write_landing_zone
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("landing")
+    write_landing_zone(build_fleet(gpus=18, days=2, seed=1), root)
+    return root
+
+
+def test_deliveries_are_ordered_and_the_newest_complete_one_wins(landing: Path) -> None:
+    found = cur.deliveries(landing / "aws_cur", "2026-10")
+    assert len(found) == 2
+    assert found[0].delivered_at < found[1].delivered_at
+    assert cur.newest_complete(found) == found[1]
+    assert cur.billing_periods(landing / "aws_cur") == ["2026-10"]
+
+
+def test_delivery_with_a_missing_data_file_is_incomplete(landing: Path, tmp_path: Path) -> None:
+    export = tmp_path / "aws_cur" / "exp"
+    meta = export / "metadata" / "BILLING_PERIOD=2026-10" / "20261101T000000Z-abc"
+    meta.mkdir(parents=True)
+    (meta / "exp-Manifest.json").write_text(
+        json.dumps({"executionId": "abc", "dataFiles": ["s3://b/p/exp/data/BILLING_PERIOD=2026-10/20261101T000000Z-abc/exp-00001.snappy.parquet"]})
+    )
+    (delivery,) = cur.deliveries(tmp_path / "aws_cur", "2026-10")
+    assert not delivery.complete
+    assert delivery.missing_files[0].endswith("exp-00001.snappy.parquet")
+    assert cur.newest_complete([delivery]) is None
+
+
+def test_cur_null_cost_is_rejected_with_row_and_column(landing: Path, tmp_path: Path) -> None:
+    delivery = cur.newest_complete(cur.deliveries(landing / "aws_cur", "2026-10"))
+    assert delivery is not None
+    table = pq.read_table(delivery.data_files[0])
+    costs = table.column("line_item_unblended_cost").to_pylist()
+    costs[4] = None
+    broken = tmp_path / "broken.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("line_item_unblended_cost"),
+                                    "line_item_unblended_cost", pa.array(costs, pa.float64())), broken)
+    with pytest.raises(LandingError) as error:
+        cur.read_delivery(cur.Delivery("2026-10", "x", None, broken, "t", (broken,), ()), tmp_path)
+    assert str(error.value) == (
+        f"{broken}, row 5, column 'line_item_unblended_cost': value is null (expected a value)"
+    )
+
+
+def test_spool_file_flattens_processes_with_their_window(landing: Path) -> None:
+    path = next(landing.glob("telemetry/nvml/host=p4d-001/date=2026-10-30/*.parquet"))
+    windows, processes = read_spool_file(path, landing)
+    assert windows.num_rows == 8 * 1440
+    # GPUs 0-3: rag-search; 4-7: code-complete and doc-summarize share each GPU.
+    assert processes.num_rows == 4 * 1440 + 4 * 1440 * 2
+    assert set(processes.column("workload").to_pylist()) == {"rag-search", "code-complete", "doc-summarize"}
+    assert windows.schema.field("window_start").type == pa.timestamp("us")
+
+
+def test_spool_file_of_an_unknown_schema_version_is_rejected(landing: Path, tmp_path: Path) -> None:
+    path = next(landing.glob("telemetry/nvml/host=g5-002/date=2026-10-30/*.parquet"))
+    table = pq.read_table(path)
+    index = table.schema.get_field_index("schema_version")
+    future = tmp_path / "future.parquet"
+    pq.write_table(table.set_column(index, "schema_version", pa.array([9] * table.num_rows, pa.int16())), future)
+    with pytest.raises(LandingError, match=r"column 'schema_version': unsupported spool schema_version \[9\]"):
+        read_spool_file(future, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ([], "line is not a JSON object"),
+        ({"time": "2026-10-30T00:00:00Z", "request_id": "r", "host": "h", "workload": "w",
+          "model": "m"}, "required field missing: status"),
+        ({"time": "2026-10-30T00:00:00", "request_id": "r", "host": "h", "workload": "w",
+          "model": "m", "status": 200}, "time '2026-10-30T00:00:00' has no UTC offset"),
+        ({"time": "2026-10-30T00:00:00Z", "request_id": "r", "host": "h", "workload": "w",
+          "model": "m", "status": 200, "usage": {"prompt_tokens": -1}},
+         "usage.prompt_tokens must be a non-negative integer, got -1"),
+    ],
+)
+def test_request_record_errors_say_what_is_wrong(record: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        parse_record(record)
+
+
+def test_request_record_reads_openai_usage_and_envelope() -> None:
+    row = parse_record({
+        "time": "2026-10-30T10:00:00.5+02:00", "request_id": "r1", "host": "h", "workload": "w",
+        "model": "m", "status": 200, "finish_reason": "stop", "attempt": 2, "retry_of": "r0",
+        "synthetic": False,
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+                  "prompt_tokens_details": {"cached_tokens": 4},
+                  "completion_tokens_details": {"reasoning_tokens": 2}},
+    })
+    assert row["requested_at"].isoformat() == "2026-10-30T08:00:00.500000"
+    assert (row["prompt_tokens"], row["completion_tokens"], row["cached_prompt_tokens"],
+            row["reasoning_tokens"], row["attempt"], row["retry_of"]) == (10, 5, 4, 2, 2, "r0")
+
+
+def test_request_file_keeps_good_lines_and_rejects_bad_ones(tmp_path: Path) -> None:
+    log = tmp_path / "h.jsonl"
+    good = {"time": "2026-10-30T00:00:00Z", "request_id": "r", "host": "h", "workload": "w",
+            "model": "m", "status": 200, "usage": None}
+    log.write_text(json.dumps(good) + "\n\n[1]\n")
+    rows, rejected = read_request_file(log, tmp_path)
+    assert [r["source_line"] for r in rows] == [1]
+    assert rows[0]["has_usage"] is False
+    assert [(r.source_line, r.reason) for r in rejected] == [(3, "line is not a JSON object")]
