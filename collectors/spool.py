@@ -7,7 +7,6 @@ incompatible change and keep readers accepting every version still in the field.
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +16,12 @@ import pyarrow.parquet as pq
 SCHEMA_VERSION = 1
 
 # Where a utilization figure came from, best first (DESIGN.md allocation rule 7).
-UTIL_SOURCES = ("gpm_sm_util", "dcgm_prof_sm_active", "graphics_engine_activity", "nvml_utilization_gpu")
+UTIL_SOURCES = (
+    "gpm_sm_util",
+    "dcgm_prof_sm_active",
+    "graphics_engine_activity",
+    "nvml_utilization_gpu",
+)
 
 PROCESS_TYPE = pa.struct(
     [
@@ -72,4 +76,4 @@ def write_spool_file(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table.cast(SPOOL_SCHEMA), tmp, compression="zstd")
-    os.replace(tmp, path)
+    tmp.replace(path)

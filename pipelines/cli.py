@@ -14,6 +14,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
@@ -25,9 +26,7 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 DEMO_MARKER = ".gpuledger-demo"
 
 
-def _dagster_instance() -> object:
-    import dagster as dg
-
+def _dagster_instance() -> dg.DagsterInstance:
     os.environ.setdefault("DAGSTER_HOME", str(paths.DAGSTER_HOME_DEFAULT))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     return dg.DagsterInstance.get()
@@ -58,8 +57,12 @@ def _run(landing: Path, warehouse: Path, start: date | None, end: date | None) -
 
         try:
             summary = run(
-                landing, warehouse, start=start, end=end,
-                instance=instance, on_step=on_step,  # type: ignore[arg-type]
+                landing,
+                warehouse,
+                start=start,
+                end=end,
+                instance=instance,
+                on_step=on_step,
             )
         except RunFailed as exc:
             err_console.print(f"[red]error:[/red] {exc}")
@@ -88,13 +91,27 @@ def print_summary(warehouse: Path) -> None:
 
     _, rows = query(warehouse, "summary_workloads.sql")
     table = Table(title="Cost per million useful tokens, by workload")
-    for name in ("workload", "model", "attributed", "idle", "cost", "useful tokens",
-                 "wasted tokens", "$ / M useful"):
+    for name in (
+        "workload",
+        "model",
+        "attributed",
+        "idle",
+        "cost",
+        "useful tokens",
+        "wasted tokens",
+        "$ / M useful",
+    ):
         table.add_column(name, justify="left" if name in ("workload", "model") else "right")
     for workload, models, attributed, idle, cost, useful, wasted, per_million in rows:
         table.add_row(
-            workload, models or "", _money(attributed), _money(idle), _money(cost),
-            f"{int(useful):,}", f"{int(wasted):,}", _money(per_million) if per_million else "n/a",
+            workload,
+            models or "",
+            _money(attributed),
+            _money(idle),
+            _money(cost),
+            f"{int(useful):,}",
+            f"{int(wasted):,}",
+            _money(per_million) if per_million else "n/a",
         )
     console.print(table)
     _, waste_rows = query(warehouse, "summary_waste.sql")
@@ -103,14 +120,20 @@ def print_summary(warehouse: Path) -> None:
     waste.add_column("bucket")
     waste.add_column("cost", justify="right")
     waste.add_column("share", justify="right")
-    for bucket, value in (("attributed (busy)", attributed), ("idle, held by a workload", idle),
-                          ("unallocated", unallocated), ("total GPU cost on the bill", total)):
+    for bucket, value in (
+        ("attributed (busy)", attributed),
+        ("idle, held by a workload", idle),
+        ("unallocated", unallocated),
+        ("total GPU cost on the bill", total),
+    ):
         waste.add_row(bucket, _money(value), f"{float(value) / float(total):.1%}" if total else "")
     console.print(waste)
     all_tokens = int(useful) + int(wasted)
     console.print(
         f"tokens: {int(useful):,} useful, {int(wasted):,} wasted "
-        f"({int(wasted) / all_tokens:.1%} of all tokens)" if all_tokens else "tokens: none"
+        f"({int(wasted) / all_tokens:.1%} of all tokens)"
+        if all_tokens
+        else "tokens: none"
     )
 
 
@@ -132,8 +155,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     fleet = build_fleet(gpus=args.gpus, days=args.days, seed=args.seed)
     write_landing_zone(fleet, landing)
     (landing / DEMO_MARKER).write_text("written by `gpuledger demo`; replaced on the next demo\n")
-    console.print(f"demo fleet: {fleet.gpu_count} GPUs on {len(fleet.hosts)} hosts, {fleet.days} "
-                  f"days from {fleet.start}, {len(fleet.all_requests):,} requests -> {landing}")
+    console.print(
+        f"demo fleet: {fleet.gpu_count} GPUs on {len(fleet.hosts)} hosts, {fleet.days} "
+        f"days from {fleet.start}, {len(fleet.all_requests):,} requests -> {landing}"
+    )
     code = _run(landing, warehouse, None, None)
     if code:
         return code
@@ -146,7 +171,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{check.token_mismatches} token mismatches)"
     )
     console.print(
-        f"done in {time.monotonic() - started:.1f} s. Explore: `make dev` (Dagster UI on "
+        f"done in {time.monotonic() - started:.1f} s. Explore: `make dev` (Dagster UI on "  # noqa: S608
         f"http://127.0.0.1:3000), or `duckdb -readonly {warehouse}` and "
         "`select * from marts.fct_workload_unit_cost_daily`."
     )
@@ -169,10 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def locations(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--landing", type=Path, default=paths.landing_root(),
-                       help="landing zone folder (default: $GPULEDGER_LANDING or warehouse/landing)")
-        p.add_argument("--warehouse", type=Path, default=paths.warehouse_path(),
-                       help="DuckDB file (default: $GPULEDGER_WAREHOUSE or warehouse/gpuledger.duckdb)")
+        p.add_argument(
+            "--landing",
+            type=Path,
+            default=paths.landing_root(),
+            help="landing zone folder (default: $GPULEDGER_LANDING or warehouse/landing)",
+        )
+        p.add_argument(
+            "--warehouse",
+            type=Path,
+            default=paths.warehouse_path(),
+            help="DuckDB file (default: $GPULEDGER_WAREHOUSE or warehouse/gpuledger.duckdb)",
+        )
 
     demo = sub.add_parser("demo", help="generate a demo fleet, run every asset, print the results")
     locations(demo)
@@ -187,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--end", type=_day, help="last day (YYYY-MM-DD) to land")
     run.set_defaults(func=cmd_run)
 
-    gen = sub.add_parser("generate", help="write a synthetic fleet in the real formats + truth.json")
+    gen = sub.add_parser(
+        "generate", help="write a synthetic fleet in the real formats + truth.json"
+    )
     gen.add_argument("--gpus", type=int, default=18)
     gen.add_argument("--days", type=int, default=3)
     gen.add_argument("--seed", type=int, default=7)

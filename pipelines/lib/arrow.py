@@ -58,5 +58,7 @@ def conform(
             ) from exc
         if name in not_null and column.null_count:
             first = pc.index(pc.is_null(column), True).as_py()
-            raise LandingError(path, "value is null", row=first + 1, column=name, expected="a value")
+            raise LandingError(
+                path, "value is null", row=first + 1, column=name, expected="a value"
+            )
     return pa.Table.from_arrays(arrays, names=list(target))

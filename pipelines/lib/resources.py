@@ -13,7 +13,7 @@ from pipelines.lib import paths
 from pipelines.lib.warehouse import connect
 
 
-class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class WarehouseResource(dg.ConfigurableResource):
     landing: str
     warehouse: str
 

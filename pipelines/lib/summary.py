@@ -55,6 +55,9 @@ def check_against_truth(warehouse: Path, truth_file: Path) -> TruthCheck:
             mismatches += 1
             continue
         worst = max(worst, abs(Decimal(got[0]) - Decimal(expected["cost_usd"])))
-        if (got[1], got[2]) != (expected["useful_prompt_tokens"], expected["useful_completion_tokens"]):
+        if (got[1], got[2]) != (
+            expected["useful_prompt_tokens"],
+            expected["useful_completion_tokens"],
+        ):
             mismatches += 1
     return TruthCheck(len(truth["workload_days"]), worst, mismatches)

@@ -1,4 +1,4 @@
-"""A deterministic synthetic GPU fleet written in the landing zone's real formats, with its truth."""
+"""A deterministic synthetic GPU fleet in the landing zone's real formats, with its truth."""
 
 from pipelines.synth.fleet import Fleet, build_fleet
 from pipelines.synth.writers import write_landing_zone

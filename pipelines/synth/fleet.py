@@ -35,16 +35,34 @@ INSTANCE_TYPES: dict[str, InstanceType] = {
     t.name: t
     for t in (
         InstanceType(
-            "p5.48xlarge", "NVIDIA H100 80GB HBM3", 8, 80 * GIB, Decimal("55.04"),
-            "gpm_sm_util", 70.0, 700.0,
+            "p5.48xlarge",
+            "NVIDIA H100 80GB HBM3",
+            8,
+            80 * GIB,
+            Decimal("55.04"),
+            "gpm_sm_util",
+            70.0,
+            700.0,
         ),
         InstanceType(
-            "p4d.24xlarge", "NVIDIA A100-SXM4-40GB", 8, 40 * GIB, Decimal("21.96"),
-            "graphics_engine_activity", 55.0, 400.0,
+            "p4d.24xlarge",
+            "NVIDIA A100-SXM4-40GB",
+            8,
+            40 * GIB,
+            Decimal("21.96"),
+            "graphics_engine_activity",
+            55.0,
+            400.0,
         ),
         InstanceType(
-            "g5.xlarge", "NVIDIA A10G", 1, 24 * GIB, Decimal("1.006"),
-            "nvml_utilization_gpu", 25.0, 300.0,
+            "g5.xlarge",
+            "NVIDIA A10G",
+            1,
+            24 * GIB,
+            Decimal("1.006"),
+            "nvml_utilization_gpu",
+            25.0,
+            300.0,
         ),
     )
 }
@@ -54,7 +72,9 @@ INSTANCE_TYPES: dict[str, InstanceType] = {
 SAVINGS_PLAN_RATE = Decimal("0.72")
 ACCOUNT_ID = "111122223333"
 REGION = "us-east-1"
-SAVINGS_PLAN_ARN = f"arn:aws:savingsplans::{ACCOUNT_ID}:savingsplan/3f1c2a9e-5b7d-4e0a-9c8b-1a2b3c4d5e6f"
+SAVINGS_PLAN_ARN = (
+    f"arn:aws:savingsplans::{ACCOUNT_ID}:savingsplan/3f1c2a9e-5b7d-4e0a-9c8b-1a2b3c4d5e6f"
+)
 
 
 @dataclass(frozen=True)
@@ -89,9 +109,7 @@ class Host:
 
     def gpu_uuid(self, index: int) -> str:
         digest = f"{abs(hash_str(self.instance_id + str(index))):032x}"[:32]
-        return (
-            f"GPU-{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
-        )
+        return f"GPU-{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
     def gpu_hour_cost(self) -> Decimal:
         """Effective (amortized) cost of one GPU for one hour, as the final bill states it."""
@@ -191,7 +209,9 @@ class Fleet:
                     workload=placement.workload,
                     pid=4000 + 100 * i + gpu_index,
                     busy_share=busy,
-                    memory_used_bytes=int(host.instance_type.gpu_memory_bytes * placement.memory_share),
+                    memory_used_bytes=int(
+                        host.instance_type.gpu_memory_bytes * placement.memory_share
+                    ),
                 )
             )
         total = sum(s.busy_share for s in samples)
@@ -249,15 +269,36 @@ class Fleet:
                 fate = "retried_then_ok"
             else:
                 fate = "late_success_retried"
+
             def make(
-                rid: str, at: datetime, status: int, finish: str | None,
-                p_tok: int | None, c_tok: int | None, attempt: int = 1,
-                retry_of: str | None = None, useful: bool = False,
-                host: str = host, cached: int = cached,
+                rid: str,
+                at: datetime,
+                status: int,
+                finish: str | None,
+                p_tok: int | None,
+                c_tok: int | None,
+                attempt: int = 1,
+                retry_of: str | None = None,
+                useful: bool = False,
+                host: str = host,
+                cached: int = cached,
             ) -> Request:
                 return Request(
-                    rid, at, host, workload.name, workload.model, status, finish, p_tok, c_tok,
-                    cached, 0, attempt, retry_of, synthetic=False, useful=useful,
+                    rid,
+                    at,
+                    host,
+                    workload.name,
+                    workload.model,
+                    status,
+                    finish,
+                    p_tok,
+                    c_tok,
+                    cached,
+                    0,
+                    attempt,
+                    retry_of,
+                    synthetic=False,
+                    useful=useful,
                 )
 
             rid = new_id()
@@ -276,18 +317,35 @@ class Fleet:
                 else:
                     yield make(rid, created, 503, None, None, None)
                 yield make(
-                    new_id(), created + timedelta(seconds=30), 200, "stop", prompt, completion,
-                    attempt=2, retry_of=rid, useful=True,
+                    new_id(),
+                    created + timedelta(seconds=30),
+                    200,
+                    "stop",
+                    prompt,
+                    completion,
+                    attempt=2,
+                    retry_of=rid,
+                    useful=True,
                 )
         # Load-balancer health checks every 10 minutes per host: synthetic, never useful.
         for host_ in hosts:
             for minute in range(0, 60, 10):
                 yield Request(
-                    new_id(), hour + timedelta(minutes=minute, seconds=7), host=host_.name,
-                    workload=workload.name, model=workload.model, status=200,
-                    finish_reason="length", prompt_tokens=1, completion_tokens=1,
-                    cached_tokens=0, reasoning_tokens=0, attempt=1, retry_of=None,
-                    synthetic=True, useful=False,
+                    new_id(),
+                    hour + timedelta(minutes=minute, seconds=7),
+                    host=host_.name,
+                    workload=workload.name,
+                    model=workload.model,
+                    status=200,
+                    finish_reason="length",
+                    prompt_tokens=1,
+                    completion_tokens=1,
+                    cached_tokens=0,
+                    reasoning_tokens=0,
+                    attempt=1,
+                    retry_of=None,
+                    synthetic=True,
+                    useful=False,
                 )
 
     @cached_property
@@ -345,7 +403,9 @@ def build_fleet(gpus: int = 18, days: int = 3, seed: int = 7, start: date | None
         placements: tuple[WorkloadPlacement, ...]
         if role == "dedicated":
             placements = (
-                WorkloadPlacement(workload("chat-assistant", occ, 150 * scale), everything, 0.6, 0.85),
+                WorkloadPlacement(
+                    workload("chat-assistant", occ, 150 * scale), everything, 0.6, 0.85
+                ),
             )
         elif role == "shared":
             half = everything[: itype.gpu_count // 2]

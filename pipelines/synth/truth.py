@@ -54,7 +54,9 @@ def compute_truth(fleet: Fleet) -> dict[str, Any]:
                 for s in samples:
                     if s.memory_used_bytes > 0:
                         share = Decimal(s.memory_used_bytes) / Decimal(held)
-                        per_workload[(day, s.workload)].idle += cost_per_second * idle_seconds * share
+                        per_workload[(day, s.workload)].idle += (
+                            cost_per_second * idle_seconds * share
+                        )
 
     for request in fleet.all_requests:
         if request.useful:
@@ -84,7 +86,9 @@ def compute_truth(fleet: Fleet) -> dict[str, Any]:
         )
     daily = []
     for day in fleet.dates:
-        attributed = sum((wd.attributed for (d, _), wd in per_workload.items() if d == day), Decimal(0))
+        attributed = sum(
+            (wd.attributed for (d, _), wd in per_workload.items() if d == day), Decimal(0)
+        )
         idle = sum((wd.idle for (d, _), wd in per_workload.items() if d == day), Decimal(0))
         daily.append(
             {

@@ -117,7 +117,7 @@ def _cur_rows(fleet: Fleet, period: str, preliminary: bool) -> list[dict[str, An
         nonlocal seq
         seq += 1
         usage_start = values["line_item_usage_start_date"]
-        row = {name: None for name in CUR2_SCHEMA.names}
+        row: dict[str, Any] = dict.fromkeys(CUR2_SCHEMA.names)
         row.update(
             bill_bill_type="Anniversary",
             bill_billing_entity="AWS",
@@ -125,7 +125,9 @@ def _cur_rows(fleet: Fleet, period: str, preliminary: bool) -> list[dict[str, An
             bill_billing_period_end_date=end,
             bill_invoice_id=None if preliminary else f"EUINUS{period.replace('-', '')}1",
             bill_payer_account_id=ACCOUNT_ID,
-            identity_line_item_id=f"{uuid.UUID(int=fleet.rng('cur', period, seq).getrandbits(128))}",
+            identity_line_item_id=str(
+                uuid.UUID(int=fleet.rng("cur", period, seq).getrandbits(128))
+            ),
             identity_time_interval=(
                 f"{usage_start:%Y-%m-%dT%H:%M:%SZ}/"
                 f"{values['line_item_usage_end_date']:%Y-%m-%dT%H:%M:%SZ}"
@@ -165,7 +167,11 @@ def _cur_rows(fleet: Fleet, period: str, preliminary: bool) -> list[dict[str, An
                 "line_item_operation": "RunInstances",
                 "pricing_public_on_demand_cost": float(od),
                 "resource_tags": {"user_host": host.name},
-                "product": {"region": REGION, "instance_type": itype.name, "gpu": str(host.gpu_count)},
+                "product": {
+                    "region": REGION,
+                    "instance_type": itype.name,
+                    "gpu": str(host.gpu_count),
+                },
             }
             if host.savings_plan and not preliminary:
                 sp_rate = od * SAVINGS_PLAN_RATE
@@ -234,7 +240,7 @@ def _cur_rows(fleet: Fleet, period: str, preliminary: bool) -> list[dict[str, An
                 line_item_usage_amount=1.5,
                 line_item_unblended_cost=0.09 * 1.5,
                 pricing_unit="GB",
-                line_item_line_item_description="$0.09 per GB - first 10 TB / month data transfer out",
+                line_item_line_item_description="$0.09 per GB - first 10 TB / month out",
             )
         if commitment:
             line(
@@ -320,14 +326,17 @@ def write_cur(fleet: Fleet, root: Path) -> list[Path]:
         executed = end.replace(tzinfo=UTC) + timedelta(days=2, hours=3)
         if i == 0:
             files += _write_delivery(
-                root, fleet, period, _cur_rows(fleet, period, preliminary=True),
+                root,
+                fleet,
+                period,
+                _cur_rows(fleet, period, preliminary=True),
                 executed - timedelta(days=1),
             )
         files += _write_delivery(root, fleet, period, _cur_rows(fleet, period, False), executed)
     return files
 
 
-# --- NVML collector spool --------------------------------------------------------------------------
+# --- NVML collector spool ---
 
 
 def _gpu_rows(fleet: Fleet, host: Host, day_index: int) -> list[dict[str, Any]]:
@@ -360,7 +369,9 @@ def _gpu_rows(fleet: Fleet, host: Host, day_index: int) -> list[dict[str, Any]]:
                     "sample_count": 60,
                     "util_mean": round(util, 4),
                     "util_source": itype.util_source,
-                    "sm_active_mean": round(busy, 4) if itype.util_source == "gpm_sm_util" else None,
+                    "sm_active_mean": round(busy, 4)
+                    if itype.util_source == "gpm_sm_util"
+                    else None,
                     "gr_engine_active_mean": round(busy, 4)
                     if itype.util_source == "graphics_engine_activity"
                     else None,
@@ -397,7 +408,7 @@ def write_spool(fleet: Fleet, root: Path) -> list[Path]:
     return files
 
 
-# --- inference request logs ------------------------------------------------------------------------
+# --- inference request logs ---
 
 
 def write_requests(fleet: Fleet, root: Path) -> list[Path]:

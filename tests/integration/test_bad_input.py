@@ -64,7 +64,14 @@ def test_invalid_request_log_lines_go_to_quarantine_with_file_line_and_reason(
     broken = json.loads(good_lines[0])
     del broken["workload"]
     log.write_text(
-        "\n".join([*good_lines, "{not json", json.dumps(broken), json.dumps({**broken, "workload": "x", "status": "ok"})])
+        "\n".join(
+            [
+                *good_lines,
+                "{not json",
+                json.dumps(broken),
+                json.dumps({**broken, "workload": "x", "status": "ok"}),
+            ]
+        )
         + "\n"
     )
 

@@ -44,7 +44,10 @@ def _assert_matches_truth(pipeline: Pipeline) -> None:
         if expected["cost_per_million_useful_tokens"] is None:
             assert per_million is None
         else:
-            assert abs(Decimal(str(per_million)) - Decimal(expected["cost_per_million_useful_tokens"])) < CENT
+            assert (
+                abs(Decimal(str(per_million)) - Decimal(expected["cost_per_million_useful_tokens"]))
+                < CENT
+            )
 
 
 def test_demo_fleet_unit_costs_equal_truth_to_the_cent_and_tokens_exactly(

@@ -42,7 +42,7 @@ def test_restated_month_delivered_three_times_counts_once(
 ) -> None:
     pipeline = demo_pipeline.copy_to(tmp_path)
     period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
-    preliminary, final = sorted(period_dir.iterdir())
+    _preliminary, final = sorted(period_dir.iterdir())
     cost_before = pipeline.query("select sum(cost_usd) from marts.fct_cost_per_useful_token")
     lines_before = pipeline.query(
         "select count(*) from raw.aws_cur_line_items where billing_period = '2026-10'"
@@ -56,9 +56,12 @@ def test_restated_month_delivered_three_times_counts_once(
     _redeliver(period_dir, final, "20261104T030000Z", "33333333-3333-3333-3333-333333333333")
     pipeline.run()
 
-    assert pipeline.query(
-        "select count(*) from raw.aws_cur_line_items where billing_period = '2026-10'"
-    ) == lines_before
+    assert (
+        pipeline.query(
+            "select count(*) from raw.aws_cur_line_items where billing_period = '2026-10'"
+        )
+        == lines_before
+    )
     assert pipeline.query(
         "select count(distinct execution_id) from raw.aws_cur_line_items"
         " where billing_period = '2026-10'"
@@ -66,7 +69,9 @@ def test_restated_month_delivered_three_times_counts_once(
     assert pipeline.query(
         "select execution_id from raw.aws_cur_deliveries where billing_period = '2026-10'"
     ) == [("33333333-3333-3333-3333-333333333333",)]
-    assert pipeline.query("select sum(cost_usd) from marts.fct_cost_per_useful_token") == cost_before
+    assert (
+        pipeline.query("select sum(cost_usd) from marts.fct_cost_per_useful_token") == cost_before
+    )
 
 
 def test_newest_delivery_whose_data_files_have_not_all_arrived_is_not_used(
@@ -75,7 +80,9 @@ def test_newest_delivery_whose_data_files_have_not_all_arrived_is_not_used(
     pipeline = demo_pipeline.copy_to(tmp_path)
     period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
     final = sorted(period_dir.iterdir())[-1]
-    newer = _redeliver(period_dir, final, "20261105T030000Z", "44444444-4444-4444-4444-444444444444")
+    newer = _redeliver(
+        period_dir, final, "20261105T030000Z", "44444444-4444-4444-4444-444444444444"
+    )
     manifest_file = next(newer.glob("*Manifest.json"))
     manifest = json.loads(manifest_file.read_text())
     manifest["dataFiles"].append(manifest["dataFiles"][0].replace("00001", "00002"))

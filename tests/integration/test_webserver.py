@@ -29,12 +29,19 @@ def _free_port() -> int:
 def test_webserver_answers_on_loopback_and_lists_assets(tmp_path: Path) -> None:
     prepare_manifest()
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "GPULEDGER_WAREHOUSE": str(tmp_path / "w.duckdb")}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path),
+        "GPULEDGER_WAREHOUSE": str(tmp_path / "w.duckdb"),
+    }
     webserver = Path(sys.executable).parent / "dagster-webserver"
     # A new session (process group), so the webserver and its code server stop together.
     process = subprocess.Popen(
         [str(webserver), "-h", "127.0.0.1", "-p", str(port), "-m", "pipelines.definitions"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
@@ -44,7 +51,8 @@ def test_webserver_answers_on_loopback_and_lists_assets(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             try:
                 request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/graphql", data=query,
+                    f"http://127.0.0.1:{port}/graphql",
+                    data=query,
                     headers={"Content-Type": "application/json"},
                 )
                 with urllib.request.urlopen(request, timeout=5) as response:
@@ -56,8 +64,11 @@ def test_webserver_answers_on_loopback_and_lists_assets(tmp_path: Path) -> None:
             time.sleep(1)
         assert body is not None, "webserver never answered"
         keys = {"/".join(node["assetKey"]["path"]) for node in body["data"]["assetNodes"]}
-        assert {"raw/aws_cur_line_items", "raw/inference_requests",
-                "marts/fct_cost_per_useful_token"} <= keys
+        assert {
+            "raw/aws_cur_line_items",
+            "raw/inference_requests",
+            "marts/fct_cost_per_useful_token",
+        } <= keys
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -24,9 +24,7 @@ def definitions() -> dg.Definitions:
 
 def test_every_dbt_source_is_a_python_raw_asset(definitions: dg.Definitions) -> None:
     manifest = json.loads((REPO / "dbt_project" / "target" / "manifest.json").read_text())
-    sources = {
-        dg.AssetKey([s["source_name"], s["name"]]) for s in manifest["sources"].values()
-    }
+    sources = {dg.AssetKey([s["source_name"], s["name"]]) for s in manifest["sources"].values()}
     graph = definitions.resolve_asset_graph()
     materializable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
     assert sources
@@ -37,11 +35,18 @@ def test_marts_are_downstream_of_all_three_raw_sources(definitions: dg.Definitio
     graph = definitions.resolve_asset_graph()
     fact = dg.AssetKey(["marts", "fct_workload_unit_cost_daily"])
     upstream = graph.get_ancestor_asset_keys(fact)
-    for raw in ("aws_cur_line_items", "nvml_gpu_windows", "nvml_process_windows", "inference_requests"):
+    for raw in (
+        "aws_cur_line_items",
+        "nvml_gpu_windows",
+        "nvml_process_windows",
+        "inference_requests",
+    ):
         assert dg.AssetKey(["raw", raw]) in upstream
 
 
-def test_daily_schedules_target_yesterday_and_its_billing_month(definitions: dg.Definitions) -> None:
+def test_daily_schedules_target_yesterday_and_its_billing_month(
+    definitions: dg.Definitions,
+) -> None:
     when = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
     context = dg.build_schedule_context(scheduled_execution_time=when)
     ingest = definitions.get_schedule_def("daily_ingest")
@@ -81,7 +86,9 @@ def test_every_cli_command_has_help(command: str, capsys: pytest.CaptureFixture[
 def test_gpu_reference_agrees_with_the_aws_price_list_samples() -> None:
     seed = {
         line.split(",")[0]: int(line.split(",")[2])
-        for line in (REPO / "dbt_project" / "seeds" / "aws_gpu_instance_types.csv").read_text().splitlines()[1:]
+        for line in (REPO / "dbt_project" / "seeds" / "aws_gpu_instance_types.csv")
+        .read_text()
+        .splitlines()[1:]
     }
     checked = 0
     for sample in sorted((SAMPLES / "aws-pricing").glob("*.json")):
@@ -97,6 +104,17 @@ def test_gpu_reference_agrees_with_the_aws_price_list_samples() -> None:
 def test_cli_rejects_a_start_after_the_end(tmp_path: Path) -> None:
     from pipelines.cli import main
 
-    code = main(["run", "--landing", str(tmp_path), "--warehouse", str(tmp_path / "w.duckdb"),
-                 "--start", "2026-11-02", "--end", "2026-11-01"])
+    code = main(
+        [
+            "run",
+            "--landing",
+            str(tmp_path),
+            "--warehouse",
+            str(tmp_path / "w.duckdb"),
+            "--start",
+            "2026-11-02",
+            "--end",
+            "2026-11-01",
+        ]
+    )
     assert code == 2

@@ -12,7 +12,9 @@ from pipelines.synth.truth import compute_truth
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def test_same_seed_writes_byte_identical_landing_zones(tmp_path: Path) -> None:
@@ -68,16 +70,42 @@ def test_truth_conserves_each_day_and_counts_only_useful_tokens() -> None:
 def test_written_formats_follow_the_landing_zone_layout(tmp_path: Path) -> None:
     fleet = build_fleet(gpus=9, days=1, seed=2)
     write_landing_zone(fleet, tmp_path)
-    manifests = sorted(tmp_path.glob("aws_cur/gpuledger-cur2/metadata/BILLING_PERIOD=*/*/*-Manifest.json"))
+    manifests = sorted(
+        tmp_path.glob("aws_cur/gpuledger-cur2/metadata/BILLING_PERIOD=*/*/*-Manifest.json")
+    )
     assert len(manifests) == 2  # one period, delivered twice (a restatement)
     manifest = json.loads(manifests[-1].read_text())
-    assert {"executionId", "exportArn", "columns", "dataFiles", "additionalOutputFiles"} <= set(manifest)
+    assert {"executionId", "exportArn", "columns", "dataFiles", "additionalOutputFiles"} <= set(
+        manifest
+    )
     assert manifest["dataFiles"][0].startswith("s3://")
-    types = {r["line_item_line_item_type"] for r in pq.read_table(
-        tmp_path / "aws_cur" / manifest["dataFiles"][0].split("/cur/", 1)[1]).to_pylist()}
-    assert types == {"Usage", "SavingsPlanCoveredUsage", "SavingsPlanNegation", "SavingsPlanRecurringFee"}
+    types = {
+        r["line_item_line_item_type"]
+        for r in pq.read_table(
+            tmp_path / "aws_cur" / manifest["dataFiles"][0].split("/cur/", 1)[1]
+        ).to_pylist()
+    }
+    assert types == {
+        "Usage",
+        "SavingsPlanCoveredUsage",
+        "SavingsPlanNegation",
+        "SavingsPlanRecurringFee",
+    }
     spool = next(tmp_path.glob("telemetry/nvml/host=*/date=*/*.parquet"))
     assert pq.read_schema(spool).equals(SPOOL_SCHEMA)
-    record = json.loads(next(tmp_path.glob("inference/requests/date=*/*.jsonl")).read_text().splitlines()[0])
-    assert {"time", "request_id", "host", "workload", "model", "status", "finish_reason",
-            "attempt", "retry_of", "synthetic", "usage"} <= set(record)
+    record = json.loads(
+        next(tmp_path.glob("inference/requests/date=*/*.jsonl")).read_text().splitlines()[0]
+    )
+    assert {
+        "time",
+        "request_id",
+        "host",
+        "workload",
+        "model",
+        "status",
+        "finish_reason",
+        "attempt",
+        "retry_of",
+        "synthetic",
+        "usage",
+    } <= set(record)

@@ -34,7 +34,14 @@ def test_delivery_with_a_missing_data_file_is_incomplete(landing: Path, tmp_path
     meta = export / "metadata" / "BILLING_PERIOD=2026-10" / "20261101T000000Z-abc"
     meta.mkdir(parents=True)
     (meta / "exp-Manifest.json").write_text(
-        json.dumps({"executionId": "abc", "dataFiles": ["s3://b/p/exp/data/BILLING_PERIOD=2026-10/20261101T000000Z-abc/exp-00001.snappy.parquet"]})
+        json.dumps(
+            {
+                "executionId": "abc",
+                "dataFiles": [
+                    "s3://b/p/exp/data/BILLING_PERIOD=2026-10/20261101T000000Z-abc/exp-00001.snappy.parquet"
+                ],
+            }
+        )
     )
     (delivery,) = cur.deliveries(tmp_path / "aws_cur", "2026-10")
     assert not delivery.complete
@@ -49,8 +56,14 @@ def test_cur_null_cost_is_rejected_with_row_and_column(landing: Path, tmp_path: 
     costs = table.column("line_item_unblended_cost").to_pylist()
     costs[4] = None
     broken = tmp_path / "broken.parquet"
-    pq.write_table(table.set_column(table.schema.get_field_index("line_item_unblended_cost"),
-                                    "line_item_unblended_cost", pa.array(costs, pa.float64())), broken)
+    pq.write_table(
+        table.set_column(
+            table.schema.get_field_index("line_item_unblended_cost"),
+            "line_item_unblended_cost",
+            pa.array(costs, pa.float64()),
+        ),
+        broken,
+    )
     with pytest.raises(LandingError) as error:
         cur.read_delivery(cur.Delivery("2026-10", "x", None, broken, "t", (broken,), ()), tmp_path)
     assert str(error.value) == (
@@ -64,7 +77,11 @@ def test_spool_file_flattens_processes_with_their_window(landing: Path) -> None:
     assert windows.num_rows == 8 * 1440
     # GPUs 0-3: rag-search; 4-7: code-complete and doc-summarize share each GPU.
     assert processes.num_rows == 4 * 1440 + 4 * 1440 * 2
-    assert set(processes.column("workload").to_pylist()) == {"rag-search", "code-complete", "doc-summarize"}
+    assert set(processes.column("workload").to_pylist()) == {
+        "rag-search",
+        "code-complete",
+        "doc-summarize",
+    }
     assert windows.schema.field("window_start").type == pa.timestamp("us")
 
 
@@ -73,8 +90,13 @@ def test_spool_file_of_an_unknown_schema_version_is_rejected(landing: Path, tmp_
     table = pq.read_table(path)
     index = table.schema.get_field_index("schema_version")
     future = tmp_path / "future.parquet"
-    pq.write_table(table.set_column(index, "schema_version", pa.array([9] * table.num_rows, pa.int16())), future)
-    with pytest.raises(LandingError, match=r"column 'schema_version': unsupported spool schema_version \[9\]"):
+    pq.write_table(
+        table.set_column(index, "schema_version", pa.array([9] * table.num_rows, pa.int16())),
+        future,
+    )
+    with pytest.raises(
+        LandingError, match=r"column 'schema_version': unsupported spool schema_version \[9\]"
+    ):
         read_spool_file(future, tmp_path)
 
 
@@ -82,13 +104,39 @@ def test_spool_file_of_an_unknown_schema_version_is_rejected(landing: Path, tmp_
     ("record", "message"),
     [
         ([], "line is not a JSON object"),
-        ({"time": "2026-10-30T00:00:00Z", "request_id": "r", "host": "h", "workload": "w",
-          "model": "m"}, "required field missing: status"),
-        ({"time": "2026-10-30T00:00:00", "request_id": "r", "host": "h", "workload": "w",
-          "model": "m", "status": 200}, "time '2026-10-30T00:00:00' has no UTC offset"),
-        ({"time": "2026-10-30T00:00:00Z", "request_id": "r", "host": "h", "workload": "w",
-          "model": "m", "status": 200, "usage": {"prompt_tokens": -1}},
-         "usage.prompt_tokens must be a non-negative integer, got -1"),
+        (
+            {
+                "time": "2026-10-30T00:00:00Z",
+                "request_id": "r",
+                "host": "h",
+                "workload": "w",
+                "model": "m",
+            },
+            "required field missing: status",
+        ),
+        (
+            {
+                "time": "2026-10-30T00:00:00",
+                "request_id": "r",
+                "host": "h",
+                "workload": "w",
+                "model": "m",
+                "status": 200,
+            },
+            "time '2026-10-30T00:00:00' has no UTC offset",
+        ),
+        (
+            {
+                "time": "2026-10-30T00:00:00Z",
+                "request_id": "r",
+                "host": "h",
+                "workload": "w",
+                "model": "m",
+                "status": 200,
+                "usage": {"prompt_tokens": -1},
+            },
+            "usage.prompt_tokens must be a non-negative integer, got -1",
+        ),
     ],
 )
 def test_request_record_errors_say_what_is_wrong(record: object, message: str) -> None:
@@ -97,23 +145,49 @@ def test_request_record_errors_say_what_is_wrong(record: object, message: str) -
 
 
 def test_request_record_reads_openai_usage_and_envelope() -> None:
-    row = parse_record({
-        "time": "2026-10-30T10:00:00.5+02:00", "request_id": "r1", "host": "h", "workload": "w",
-        "model": "m", "status": 200, "finish_reason": "stop", "attempt": 2, "retry_of": "r0",
-        "synthetic": False,
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
-                  "prompt_tokens_details": {"cached_tokens": 4},
-                  "completion_tokens_details": {"reasoning_tokens": 2}},
-    })
+    row = parse_record(
+        {
+            "time": "2026-10-30T10:00:00.5+02:00",
+            "request_id": "r1",
+            "host": "h",
+            "workload": "w",
+            "model": "m",
+            "status": 200,
+            "finish_reason": "stop",
+            "attempt": 2,
+            "retry_of": "r0",
+            "synthetic": False,
+            "usage": {
+                "prompt_tokens": 10,
+                "completion_tokens": 5,
+                "total_tokens": 15,
+                "prompt_tokens_details": {"cached_tokens": 4},
+                "completion_tokens_details": {"reasoning_tokens": 2},
+            },
+        }
+    )
     assert row["requested_at"].isoformat() == "2026-10-30T08:00:00.500000"
-    assert (row["prompt_tokens"], row["completion_tokens"], row["cached_prompt_tokens"],
-            row["reasoning_tokens"], row["attempt"], row["retry_of"]) == (10, 5, 4, 2, 2, "r0")
+    assert (
+        row["prompt_tokens"],
+        row["completion_tokens"],
+        row["cached_prompt_tokens"],
+        row["reasoning_tokens"],
+        row["attempt"],
+        row["retry_of"],
+    ) == (10, 5, 4, 2, 2, "r0")
 
 
 def test_request_file_keeps_good_lines_and_rejects_bad_ones(tmp_path: Path) -> None:
     log = tmp_path / "h.jsonl"
-    good = {"time": "2026-10-30T00:00:00Z", "request_id": "r", "host": "h", "workload": "w",
-            "model": "m", "status": 200, "usage": None}
+    good = {
+        "time": "2026-10-30T00:00:00Z",
+        "request_id": "r",
+        "host": "h",
+        "workload": "w",
+        "model": "m",
+        "status": 200,
+        "usage": None,
+    }
     log.write_text(json.dumps(good) + "\n\n[1]\n")
     rows, rejected = read_request_file(log, tmp_path)
     assert [r["source_line"] for r in rows] == [1]

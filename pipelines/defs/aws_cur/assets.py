@@ -18,7 +18,7 @@ from pipelines.lib.resources import WarehouseResource
 )
 def aws_cur_line_items(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:  # type: ignore[type-arg]
+) -> dg.MaterializeResult:
     period = billing_period(context.partition_key)
     root = warehouse.landing_root / "aws_cur"
     found = load.deliveries(root, period)
@@ -28,7 +28,9 @@ def aws_cur_line_items(
             f"no complete CUR delivery for billing period {period} under {root}",
             metadata={"deliveries_found": len(found)},
         )
-    newer_incomplete = [d for d in found if not d.complete and d.delivered_at > delivery.delivered_at]
+    newer_incomplete = [
+        d for d in found if not d.complete and d.delivered_at > delivery.delivered_at
+    ]
     for skipped in newer_incomplete:
         context.log.warning(
             f"delivery {skipped.execution_id} of {period} is incomplete "

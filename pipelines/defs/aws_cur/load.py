@@ -1,6 +1,7 @@
 """AWS Data Exports (CUR 2.0) deliveries: find the newest complete one, validate it, land it.
 
-Layout (DESIGN.md): ``<export>/metadata/BILLING_PERIOD=YYYY-MM/[<ts>-<executionId>/]*-Manifest.json``
+Layout (DESIGN.md):
+``<export>/metadata/BILLING_PERIOD=YYYY-MM/[<ts>-<executionId>/]*-Manifest.json``
 and the data files the manifest lists under ``<export>/data/BILLING_PERIOD=YYYY-MM/...``. Every
 delivery restates the whole period, so the newest complete delivery replaces the period.
 """
@@ -187,7 +188,9 @@ def land_delivery(
             conn.execute(
                 "delete from raw.aws_cur_line_items where billing_period = ?", [delivery.period]
             )
-            conn.execute("delete from raw.aws_cur_deliveries where billing_period = ?", [delivery.period])
+            conn.execute(
+                "delete from raw.aws_cur_deliveries where billing_period = ?", [delivery.period]
+            )
             columns = ", ".join(RAW_TYPES)
             conn.execute(
                 f"insert into raw.aws_cur_line_items (billing_period, execution_id, source_file, "  # noqa: S608

@@ -18,13 +18,15 @@ from pipelines.lib.resources import WarehouseResource
 )
 def inference_requests(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:  # type: ignore[type-arg]
+) -> dg.MaterializeResult:
     day = day_of(context.partition_key)
     files = load.request_files(warehouse.landing_root / "inference" / "requests", day)
     with warehouse.connect() as conn:
         landed, quarantined = load.land_day(conn, day, files, warehouse.landing_root)
     if quarantined:
-        context.log.warning(f"{quarantined} request log lines of {day} quarantined (raw.quarantine)")
+        context.log.warning(
+            f"{quarantined} request log lines of {day} quarantined (raw.quarantine)"
+        )
     return dg.MaterializeResult(
         metadata={"files": len(files), "requests": landed, "quarantined": quarantined}
     )

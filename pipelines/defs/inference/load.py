@@ -106,7 +106,9 @@ def parse_record(record: Any) -> dict[str, Any]:
         "is_synthetic": bool(record.get("synthetic", False)),
         "has_usage": bool(usage),
         "prompt_tokens": _int_or_none(usage.get("prompt_tokens"), "usage.prompt_tokens"),
-        "completion_tokens": _int_or_none(usage.get("completion_tokens"), "usage.completion_tokens"),
+        "completion_tokens": _int_or_none(
+            usage.get("completion_tokens"), "usage.completion_tokens"
+        ),
         "cached_prompt_tokens": _int_or_none(
             prompt_details.get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens"
         ),
@@ -117,9 +119,7 @@ def parse_record(record: Any) -> dict[str, Any]:
     }
 
 
-def read_request_file(
-    path: Path, landing: Path
-) -> tuple[list[dict[str, Any]], list[Rejected]]:
+def read_request_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], list[Rejected]]:
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     name = lineage_name(path, landing)
@@ -169,7 +169,10 @@ def land_day(
             if rejected:
                 conn.executemany(
                     "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
-                    [[SOURCE, key, r.source_file, r.source_line, r.reason, r.raw_record] for r in rejected],
+                    [
+                        [SOURCE, key, r.source_file, r.source_line, r.reason, r.raw_record]
+                        for r in rejected
+                    ],
                 )
     finally:
         conn.unregister("request_rows")

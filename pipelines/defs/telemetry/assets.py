@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+
 import dagster as dg
 
 from pipelines.defs.telemetry import load
@@ -24,7 +26,7 @@ from pipelines.lib.resources import WarehouseResource
 )
 def nvml_telemetry(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:  # type: ignore[type-arg]
+) -> Iterator[dg.MaterializeResult]:
     day = day_of(context.partition_key)
     files = load.spool_files(warehouse.landing_root / "telemetry" / "nvml", day)
     with warehouse.connect() as conn:

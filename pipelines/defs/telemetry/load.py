@@ -28,7 +28,9 @@ PROCESS_FIELDS = [f.name for f in SPOOL_SCHEMA.field("processes").type.value_typ
 def spool_files(root: Path, day: date) -> list[Path]:
     """Closed spool files of the day; dot-files are a collector's unfinished temp files."""
     return sorted(
-        p for p in root.glob(f"host=*/date={day.isoformat()}/*.parquet") if not p.name.startswith(".")
+        p
+        for p in root.glob(f"host=*/date={day.isoformat()}/*.parquet")
+        if not p.name.startswith(".")
     )
 
 
@@ -39,7 +41,9 @@ def spool_days(root: Path) -> list[str]:
 def read_spool_file(path: Path, landing: Path) -> tuple[pa.Table, pa.Table]:
     """(gpu windows, process windows) of one spool file."""
     schema = read_parquet_schema(path)
-    require_columns(path, schema, REQUIRED_COLUMNS, f"spool file (schema v{max(SUPPORTED_VERSIONS)})")
+    require_columns(
+        path, schema, REQUIRED_COLUMNS, f"spool file (schema v{max(SUPPORTED_VERSIONS)})"
+    )
     present = [c for c in (*WINDOW_TYPES, "processes") if c in schema.names]
     table = read_parquet(path, present)
     versions = set(pc.unique(table.column("schema_version")).to_pylist())
@@ -74,7 +78,9 @@ def land_day(
     conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
 ) -> tuple[int, int]:
     """Replace the day's telemetry with what these files hold; returns (windows, processes)."""
-    read = [read_spool_file(p, landing) for p in files]  # validate every file before touching the warehouse
+    read = [
+        read_spool_file(p, landing) for p in files
+    ]  # validate every file before touching the warehouse
     windows = [w for w, _ in read]
     processes = [p for _, p in read if p.num_rows]
     window_count = sum(w.num_rows for w in windows)
@@ -91,7 +97,9 @@ def land_day(
                 [day],
             )
             conn.unregister("spool_windows")
-        process_columns = ", ".join(["host", "gpu_uuid", "window_start", "window_end", *PROCESS_FIELDS])
+        process_columns = ", ".join(
+            ["host", "gpu_uuid", "window_start", "window_end", *PROCESS_FIELDS]
+        )
         for table in processes:
             conn.register("spool_processes", table)
             conn.execute(
