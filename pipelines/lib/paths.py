@@ -39,6 +39,14 @@ def lineage_name(path: Path, landing: Path) -> str:
         return str(path)
 
 
+def put_interpreter_bin_on_path() -> None:
+    """What activating the venv does: dagster-dbt's own `dbt parse` (prepare_if_dev) finds the
+    project's dbt even when `dagster dev` was started as .venv/bin/dagster without activation."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
 def dbt_executable() -> str:
     """dbt beside this interpreter (the project's venv), else whatever `dbt` is on PATH."""
     beside = Path(sys.executable).parent / "dbt"

@@ -1,7 +1,9 @@
-"""The Dagster webserver starts from the repo, on 127.0.0.1, and serves the asset graph."""
+"""`dagster dev` (what `make dev` runs) starts from the repo root, serves the asset graph and its
+checks on 127.0.0.1 only, and stops with its whole process group."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +22,11 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
+QUERY = (
+    "{ assetNodes { assetKey { path } assetChecksOrError { __typename "
+    "... on AssetChecks { checks { name } } } } }"
+)
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -26,7 +34,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_webserver_answers_on_loopback_and_lists_assets(tmp_path: Path) -> None:
+def _graphql(port: int, deadline: float) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/graphql",
+                data=json.dumps({"query": QUERY}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                body = json.loads(response.read())
+            if body.get("data", {}).get("assetNodes"):
+                return body
+        except OSError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"dagster dev did not serve the asset graph in time: {body}")
+
+
+def test_dagster_dev_serves_assets_and_checks_on_loopback_only(tmp_path: Path) -> None:
     prepare_manifest()
     port = _free_port()
     env = {
@@ -34,10 +61,10 @@ def test_webserver_answers_on_loopback_and_lists_assets(tmp_path: Path) -> None:
         "DAGSTER_HOME": str(tmp_path),
         "GPULEDGER_WAREHOUSE": str(tmp_path / "w.duckdb"),
     }
-    webserver = Path(sys.executable).parent / "dagster-webserver"
-    # A new session (process group), so the webserver and its code server stop together.
+    dagster = Path(sys.executable).parent / "dagster"
+    # A new session (process group): the webserver, daemon and code server stop together.
     process = subprocess.Popen(
-        [str(webserver), "-h", "127.0.0.1", "-p", str(port), "-m", "pipelines.definitions"],
+        [str(dagster), "dev", "-p", str(port)],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -45,34 +72,34 @@ def test_webserver_answers_on_loopback_and_lists_assets(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        body = None
-        deadline = time.monotonic() + 120
-        query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
-        while time.monotonic() < deadline:
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/graphql",
-                    data=query,
-                    headers={"Content-Type": "application/json"},
-                )
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    body = json.loads(response.read())
-                if body.get("data", {}).get("assetNodes"):
-                    break
-            except OSError:
-                pass
-            time.sleep(1)
-        assert body is not None, "webserver never answered"
-        keys = {"/".join(node["assetKey"]["path"]) for node in body["data"]["assetNodes"]}
+        body = _graphql(port, time.monotonic() + 180)
+        nodes = body["data"]["assetNodes"]
+        keys = {"/".join(node["assetKey"]["path"]) for node in nodes}
         assert {
             "raw/aws_cur_line_items",
+            "raw/nvml_gpu_windows",
             "raw/inference_requests",
             "marts/fct_cost_per_useful_token",
         } <= keys
+        checks = {
+            check["name"]
+            for node in nodes
+            if node["assetChecksOrError"]["__typename"] == "AssetChecks"
+            for check in node["assetChecksOrError"]["checks"]
+        }
+        assert "assert_daily_cost_conserved" in checks
+        listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
+        bound = [
+            fields[3]
+            for fields in (line.split() for line in listening.splitlines())
+            if fields[3].endswith(f":{port}")
+        ]
+        assert bound == [f"127.0.0.1:{port}"]
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
+        # dagster dev stops its children on SIGINT; SIGKILL the group if anything is left.
+        os.killpg(process.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.wait()
