@@ -14,9 +14,9 @@ allocated as (
 
 ),
 
-requests as (
+tokens_hourly as (
 
-    select * from {{ ref('int_requests_classified') }}
+    select * from {{ ref('int_tokens_hourly') }}
 
 ),
 
@@ -37,20 +37,20 @@ workload_costs as (
 model_tokens as (
 
     select
-        request_date as usage_date,
+        cast(hour_start_at as date) as usage_date,
         workload,
         model,
-        sum(case when is_useful then prompt_tokens else 0 end) as useful_prompt_tokens,
-        sum(case when is_useful then completion_tokens else 0 end) as useful_completion_tokens,
-        sum(case when is_useful then cached_prompt_tokens else 0 end) as useful_cached_prompt_tokens,
-        sum(case when is_useful then reasoning_tokens else 0 end) as useful_reasoning_tokens,
-        sum(case when is_useful then 0 else prompt_tokens + completion_tokens end) as wasted_tokens,
-        sum(case when is_useful then 1 else 0 end) as useful_requests,
-        sum(case when is_useful and is_truncated then 1 else 0 end) as truncated_requests,
-        sum(case when is_useful then 0 else 1 end) as wasted_requests,
-        count(*) as requests
+        sum(useful_prompt_tokens) as useful_prompt_tokens,
+        sum(useful_completion_tokens) as useful_completion_tokens,
+        sum(useful_cached_prompt_tokens) as useful_cached_prompt_tokens,
+        sum(useful_reasoning_tokens) as useful_reasoning_tokens,
+        sum(wasted_tokens) as wasted_tokens,
+        sum(useful_requests) as useful_requests,
+        sum(truncated_requests) as truncated_requests,
+        sum(wasted_requests) as wasted_requests,
+        sum(requests) as requests
 
-    from requests
+    from tokens_hourly
     group by 1, 2, 3
 
 ),

@@ -20,7 +20,8 @@ final as (
         sum(case when is_useful then 0 else prompt_tokens + completion_tokens end) as wasted_tokens,
         sum(case when is_useful then 1 else 0 end) as useful_requests,
         sum(case when is_useful and is_truncated then 1 else 0 end) as truncated_requests,
-        sum(case when is_useful then 0 else 1 end) as wasted_requests
+        sum(case when is_useful then 0 else 1 end) as wasted_requests,
+        count(*) as requests
 
     from requests
     group by 1, 2, 3, 4
