@@ -26,7 +26,9 @@ def read_parquet(path: Path, columns: Sequence[str]) -> pa.Table:
         raise LandingError(path, f"not a readable Parquet file ({exc})") from exc
 
 
-def require_columns(path: Path, schema: pa.Schema, required: Sequence[str], what: str) -> None:
+def require_columns(
+    path: Path | str, schema: pa.Schema, required: Sequence[str], what: str
+) -> None:
     missing = [c for c in required if c not in schema.names]
     if missing:
         raise LandingError(
@@ -38,7 +40,10 @@ def require_columns(path: Path, schema: pa.Schema, required: Sequence[str], what
 
 
 def conform(
-    path: Path, table: pa.Table, target: Mapping[str, pa.DataType], not_null: Sequence[str] = ()
+    path: Path | str,
+    table: pa.Table,
+    target: Mapping[str, pa.DataType],
+    not_null: Sequence[str] = (),
 ) -> pa.Table:
     """Cast to the target types (absent optional columns become nulls), naming what fails."""
     arrays = []

@@ -8,7 +8,8 @@ from datetime import date
 import dagster as dg
 
 # History the UI offers for backfills; GPULEDGER_PARTITIONS_START moves it.
-PARTITIONS_START = os.environ.get("GPULEDGER_PARTITIONS_START", "2024-01-01")
+# 2018: the oldest bill in ../shared/samples (a legacy CUR of August 2018) is a partition too.
+PARTITIONS_START = os.environ.get("GPULEDGER_PARTITIONS_START", "2018-01-01")
 
 # end_offset=1: the current month and today are partitions too (bills arrive month-to-date).
 monthly = dg.MonthlyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)

@@ -24,6 +24,14 @@ def warehouse_path() -> Path:
     return Path(value).resolve() if value else REPO_ROOT / "warehouse" / "gpuledger.duckdb"
 
 
+def aws_cur_location() -> str:
+    """GPULEDGER_AWS_CUR (a folder or s3://bucket/prefix), else <landing>/aws_cur."""
+    value = os.environ.get("GPULEDGER_AWS_CUR")
+    if value:
+        return value if value.startswith("s3://") else str(Path(value).resolve())
+    return str(landing_root() / "aws_cur")
+
+
 def export_environment(landing: Path | None = None, warehouse: Path | None = None) -> None:
     """Pin both paths as absolute values in the environment, which dbt's profile reads."""
     os.environ["GPULEDGER_LANDING"] = str((landing or landing_root()).resolve())

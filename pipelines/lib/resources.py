@@ -10,20 +10,29 @@ import dagster as dg
 import duckdb
 
 from pipelines.lib import paths
+from pipelines.lib.store import Store, open_store
 from pipelines.lib.warehouse import connect
 
 
 class WarehouseResource(dg.ConfigurableResource):
     landing: str
     warehouse: str
+    aws_cur: str
 
     @classmethod
     def from_environment(cls) -> WarehouseResource:
-        return cls(landing=str(paths.landing_root()), warehouse=str(paths.warehouse_path()))
+        return cls(
+            landing=str(paths.landing_root()),
+            warehouse=str(paths.warehouse_path()),
+            aws_cur=paths.aws_cur_location(),
+        )
 
     @property
     def landing_root(self) -> Path:
         return Path(self.landing)
+
+    def aws_cur_store(self) -> Store:
+        return open_store(self.aws_cur, landing=self.landing_root)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:

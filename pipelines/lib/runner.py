@@ -19,7 +19,8 @@ from pipelines.defs.inference.load import request_days
 from pipelines.defs.telemetry.load import spool_days
 from pipelines.lib.manifest import prepare_manifest
 from pipelines.lib.partitions import month_key
-from pipelines.lib.paths import export_environment
+from pipelines.lib.paths import aws_cur_location, export_environment
+from pipelines.lib.store import open_store
 
 
 class RunFailed(Exception):
@@ -43,7 +44,7 @@ class Summary:
 
 
 def plan(landing: Path, start: date | None = None, end: date | None = None) -> Plan:
-    periods = billing_periods(landing / "aws_cur")
+    periods = billing_periods(open_store(aws_cur_location(), landing))
     days = sorted(
         set(spool_days(landing / "telemetry" / "nvml"))
         | set(request_days(landing / "inference" / "requests"))

@@ -11,6 +11,7 @@ from pipelines.defs.aws_cur import load as cur
 from pipelines.defs.inference.load import parse_record, read_request_file
 from pipelines.defs.telemetry.load import read_spool_file
 from pipelines.lib.errors import LandingError
+from pipelines.lib.store import LocalStore
 from pipelines.synth import build_fleet, write_landing_zone
 
 
@@ -22,11 +23,12 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_deliveries_are_ordered_and_the_newest_complete_one_wins(landing: Path) -> None:
-    found = cur.deliveries(landing / "aws_cur", "2026-10")
+    store = LocalStore(landing / "aws_cur", landing)
+    found = cur.deliveries(store, "2026-10")
     assert len(found) == 2
     assert found[0].delivered_at < found[1].delivered_at
     assert cur.newest_complete(found) == found[1]
-    assert cur.billing_periods(landing / "aws_cur") == ["2026-10"]
+    assert cur.billing_periods(store) == ["2026-10"]
 
 
 def test_delivery_with_a_missing_data_file_is_incomplete(landing: Path, tmp_path: Path) -> None:
@@ -43,19 +45,21 @@ def test_delivery_with_a_missing_data_file_is_incomplete(landing: Path, tmp_path
             }
         )
     )
-    (delivery,) = cur.deliveries(tmp_path / "aws_cur", "2026-10")
+    (delivery,) = cur.deliveries(LocalStore(tmp_path / "aws_cur"), "2026-10")
     assert not delivery.complete
-    assert delivery.missing_files[0].endswith("exp-00001.snappy.parquet")
+    assert delivery.missing[0].endswith("exp-00001.snappy.parquet")
     assert cur.newest_complete([delivery]) is None
 
 
 def test_cur_null_cost_is_rejected_with_row_and_column(landing: Path, tmp_path: Path) -> None:
-    delivery = cur.newest_complete(cur.deliveries(landing / "aws_cur", "2026-10"))
+    store = LocalStore(landing / "aws_cur", landing)
+    delivery = cur.newest_complete(cur.deliveries(store, "2026-10"))
     assert delivery is not None
-    table = pq.read_table(delivery.data_files[0])
+    table = pq.read_table(store.root / delivery.data_keys[0])
     costs = table.column("line_item_unblended_cost").to_pylist()
     costs[4] = None
     broken = tmp_path / "broken.parquet"
+    broken_store = LocalStore(tmp_path)
     pq.write_table(
         table.set_column(
             table.schema.get_field_index("line_item_unblended_cost"),
@@ -65,7 +69,10 @@ def test_cur_null_cost_is_rejected_with_row_and_column(landing: Path, tmp_path: 
         broken,
     )
     with pytest.raises(LandingError) as error:
-        cur.read_delivery(cur.Delivery("2026-10", "x", None, broken, "t", (broken,), ()), tmp_path)
+        cur.read_delivery(
+            broken_store,
+            cur.Delivery("2026-10", "x", "cur2", "m", (0, "t", "x"), None, ("broken.parquet",), ()),
+        )
     assert str(error.value) == (
         f"{broken}, row 5, column 'line_item_unblended_cost': value is null (expected a value)"
     )

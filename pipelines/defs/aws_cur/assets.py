@@ -20,12 +20,12 @@ def aws_cur_line_items(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     period = billing_period(context.partition_key)
-    root = warehouse.landing_root / "aws_cur"
-    found = load.deliveries(root, period)
+    store = warehouse.aws_cur_store()
+    found = load.deliveries(store, period)
     delivery = load.newest_complete(found)
     if delivery is None:
         raise dg.Failure(
-            f"no complete CUR delivery for billing period {period} under {root}",
+            f"no complete CUR delivery for billing period {period} in {warehouse.aws_cur}",
             metadata={"deliveries_found": len(found)},
         )
     newer_incomplete = [
@@ -34,18 +34,19 @@ def aws_cur_line_items(
     for skipped in newer_incomplete:
         context.log.warning(
             f"delivery {skipped.execution_id} of {period} is incomplete "
-            f"({len(skipped.missing_files)} data files not yet arrived); keeping "
+            f"({len(skipped.missing)} data files not yet arrived); keeping "
             f"{delivery.execution_id}"
         )
-    table = load.read_delivery(delivery, warehouse.landing_root)
+    table = load.read_delivery(store, delivery)
     with warehouse.connect() as conn:
-        load.land_delivery(conn, delivery, table, warehouse.landing_root)
+        load.land_delivery(conn, store, delivery, table)
     return dg.MaterializeResult(
         metadata={
             "billing_period": period,
             "execution_id": delivery.execution_id,
-            "manifest": dg.MetadataValue.path(str(delivery.manifest_file)),
-            "data_files": len(delivery.data_files),
+            "format": delivery.format,
+            "manifest": store.describe(delivery.manifest_key),
+            "data_files": len(delivery.data_keys),
             "line_items": table.num_rows,
             "deliveries_seen": len(found),
             "incomplete_deliveries_skipped": len(newer_incomplete),

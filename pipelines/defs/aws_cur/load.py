@@ -1,27 +1,50 @@
-"""AWS Data Exports (CUR 2.0) deliveries: find the newest complete one, validate it, land it.
+"""AWS cost and usage deliveries: find the newest complete one per billing period, read, land.
 
-Layout (DESIGN.md):
-``<export>/metadata/BILLING_PERIOD=YYYY-MM/[<ts>-<executionId>/]*-Manifest.json``
-and the data files the manifest lists under ``<export>/data/BILLING_PERIOD=YYYY-MM/...``. Every
-delivery restates the whole period, so the newest complete delivery replaces the period.
+Two delivery formats share one raw table (``raw.aws_cur_line_items``, CUR 2.0 column names):
+
+* **Data Exports CUR 2.0** (Parquet):
+  ``<export>/metadata/BILLING_PERIOD=YYYY-MM/[<ts>-<executionId>/]*-Manifest.json`` lists its
+  data files (full ``s3://`` URIs) in ``dataFiles``.
+* **Legacy CUR** (csv.gz): ``<report>/<yyyymmdd-yyyymmdd>/<assemblyId>/<report>-Manifest.json``
+  lists ``reportKeys``; ``<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json`` names the
+  current assembly. Headers are ``category/ColumnName`` or the Athena snake_case variant; both
+  map onto CUR 2.0 names (``lineItem/UsageStartDate`` -> ``line_item_usage_start_date``).
+
+Each delivery restates the whole period: the newest complete delivery (every data file its
+manifest names is present) replaces the period atomically; a newer incomplete one is skipped.
+Money stays in its billed currency (``line_item_currency_code`` is kept); a delivery that mixes
+currencies is rejected.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
-from pipelines.lib.arrow import conform, read_parquet, read_parquet_schema, require_columns
+from pipelines.lib.arrow import conform, require_columns
 from pipelines.lib.errors import LandingError
-from pipelines.lib.paths import lineage_name
+from pipelines.lib.store import Store
 from pipelines.lib.warehouse import transaction
 
-PERIOD_DIR = re.compile(r"^BILLING_PERIOD=(\d{4}-\d{2})$")
+CUR2_MANIFEST = re.compile(
+    r"^(?P<export>[^/]+)/metadata/BILLING_PERIOD=(?P<period>\d{4}-\d{2})/"
+    r"(?:(?P<folder>[^/]+)/)?[^/]*Manifest\.json$"
+)
+LEGACY_MANIFEST = re.compile(
+    r"^(?P<report>[^/]+)/(?P<start>\d{8})-(?P<end>\d{8})/(?:(?P<assembly>[^/]+)/)?"
+    r"[^/]*-Manifest\.json$"
+)
 EXECUTION_DIR = re.compile(r"^(\d{8}T\d{6}Z)-")
 
 REQUIRED_COLUMNS = (
@@ -31,12 +54,13 @@ REQUIRED_COLUMNS = (
     "line_item_usage_end_date",
     "line_item_product_code",
     "line_item_usage_type",
-    "line_item_resource_id",
     "line_item_usage_amount",
     "line_item_unblended_cost",
     "line_item_currency_code",
-    "product_instance_type",
 )
+# Legacy CUR carries resource ids only when the report was set up with them, and product columns
+# only when a month used them; both are needed as soon as a file bills instance hours.
+REQUIRED_FOR_INSTANCE_HOURS = ("line_item_resource_id", "product_instance_type")
 NOT_NULL = (
     "line_item_line_item_type",
     "line_item_usage_start_date",
@@ -44,7 +68,7 @@ NOT_NULL = (
     "line_item_unblended_cost",
     "line_item_currency_code",
 )
-# Required only when the delivery has line items of the type that needs them.
+# Required only when the delivery has line items that need them.
 REQUIRED_FOR_TYPE = {
     "SavingsPlanCoveredUsage": ("savings_plan_savings_plan_effective_cost",),
     "SavingsPlanRecurringFee": (
@@ -86,73 +110,147 @@ RAW_TYPES: dict[str, pa.DataType] = {
 class Delivery:
     period: str
     execution_id: str
+    format: str  # "cur2" or "legacy"
+    manifest_key: str
+    # Sorts deliveries of a period oldest first: (is the current one, delivery time, id).
+    order: tuple[int, str, str]
     export_arn: str | None
-    manifest_file: Path
-    delivered_at: str
-    data_files: tuple[Path, ...]
-    missing_files: tuple[str, ...]
+    data_keys: tuple[str, ...]
+    missing: tuple[str, ...]
 
     @property
     def complete(self) -> bool:
-        return not self.missing_files
+        return not self.missing
+
+    @property
+    def delivered_at(self) -> str:
+        return self.order[1]
 
 
-def billing_periods(root: Path) -> list[str]:
-    """Every billing period with at least one manifest under ``root`` (the aws_cur folder)."""
+def snake_case_column(name: str) -> str:
+    """Legacy ``lineItem/UsageStartDate`` -> CUR 2.0 ``line_item_usage_start_date``.
+
+    The rule AWS uses for CUR 2.0 and Athena: every capital letter starts a word, so
+    ``savingsPlan/SavingsPlanARN`` becomes ``savings_plan_savings_plan_a_r_n``.
+    """
+    if "/" not in name:
+        return name.strip()
+    category, _, field = name.strip().partition("/")
+
+    def words(text: str) -> str:
+        return re.sub(r"(?<!^)([A-Z])", r"_\1", text).lower()
+
+    return f"{words(category)}_{words(field)}"
+
+
+def billing_periods(store: Store) -> list[str]:
     periods = set()
-    for folder in root.glob("*/metadata/BILLING_PERIOD=*"):
-        match = PERIOD_DIR.match(folder.name)
-        if match and any(folder.rglob("*Manifest.json")):
-            periods.add(match.group(1))
+    for key in store.listing():
+        if match := CUR2_MANIFEST.match(key):
+            periods.add(match.group("period"))
+        elif match := LEGACY_MANIFEST.match(key):
+            periods.add(f"{match.group('start')[:4]}-{match.group('start')[4:6]}")
     return sorted(periods)
 
 
-def _read_manifest(path: Path, export_dir: Path, period: str) -> Delivery:
+def _manifest(store: Store, key: str) -> dict[str, object]:
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(store.read(key))
     except (OSError, json.JSONDecodeError) as exc:
-        raise LandingError(path, f"not a readable manifest ({exc})") from exc
-    for key in ("executionId", "dataFiles"):
-        if key not in manifest:
-            raise LandingError(path, "manifest field missing", column=key)
-    files: list[Path] = []
+        raise LandingError(store.describe(key), f"not a readable manifest ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise LandingError(store.describe(key), "manifest is not a JSON object")
+    return manifest
+
+
+def _locate(
+    uris: object, anchor: str, present: dict[str, str], manifest: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Map a manifest's file list onto store keys: (found keys, missing names)."""
+    if not isinstance(uris, list) or not uris:
+        raise LandingError(manifest, "manifest lists no data files", column="dataFiles")
+    found: list[str] = []
     missing: list[str] = []
-    marker = f"/{export_dir.name}/"
-    for uri in manifest["dataFiles"]:
-        # dataFiles are full s3:// URIs of where AWS wrote them; map them onto this landing zone.
-        if marker not in uri:
-            missing.append(uri)
-            continue
-        local = export_dir / uri.split(marker, 1)[1]
-        if local.is_file():
-            files.append(local)
+    marker = f"/{anchor}/"
+    for uri in uris:
+        text = "/" + str(uri).lstrip("/")
+        key = anchor + "/" + text.split(marker, 1)[1] if marker in text else None
+        if key is not None and key in present:
+            found.append(key)
         else:
-            missing.append(uri)
-    stamp = EXECUTION_DIR.match(path.parent.name)
-    delivered_at = (
-        stamp.group(1)
-        if stamp
-        else str(manifest.get("exportCreationTime") or f"mtime:{path.stat().st_mtime_ns:020d}")
-    )
-    return Delivery(
-        period=period,
-        execution_id=str(manifest["executionId"]),
-        export_arn=manifest.get("exportArn"),
-        manifest_file=path,
-        delivered_at=delivered_at,
-        data_files=tuple(files),
-        missing_files=tuple(missing),
-    )
+            missing.append(str(uri))
+    return tuple(found), tuple(missing)
 
 
-def deliveries(root: Path, period: str) -> list[Delivery]:
-    """All deliveries of a period, oldest first."""
-    found = []
-    for export_dir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        meta = export_dir / "metadata" / f"BILLING_PERIOD={period}"
-        for manifest in sorted(meta.rglob("*Manifest.json")):
-            found.append(_read_manifest(manifest, export_dir, period))
-    return sorted(found, key=lambda d: (d.delivered_at, d.execution_id))
+def deliveries(store: Store, period: str, present: dict[str, str] | None = None) -> list[Delivery]:
+    """Every delivery of a billing period, oldest first (``present``: the store's keys, if the
+    caller listed them already)."""
+    present = store.listing() if present is None else present
+    found: list[Delivery] = []
+    current_assembly: dict[str, str] = {}
+    legacy: list[tuple[str, re.Match[str]]] = []
+    for key in sorted(present):
+        if (match := CUR2_MANIFEST.match(key)) and match.group("period") == period:
+            manifest = _manifest(store, key)
+            for required in ("executionId", "dataFiles"):
+                if required not in manifest:
+                    raise LandingError(
+                        store.describe(key), "manifest field missing", column=required
+                    )
+            data, missing = _locate(
+                manifest["dataFiles"], match.group("export"), present, store.describe(key)
+            )
+            folder = match.group("folder") or ""
+            stamp = EXECUTION_DIR.match(folder)
+            when = (
+                datetime.strptime(stamp.group(1), "%Y%m%dT%H%M%SZ").isoformat()
+                if stamp
+                else str(manifest.get("exportCreationTime") or present[key])
+            )
+            found.append(
+                Delivery(
+                    period,
+                    str(manifest["executionId"]),
+                    "cur2",
+                    key,
+                    (0, when, str(manifest["executionId"])),
+                    str(manifest.get("exportArn") or "") or None,
+                    data,
+                    missing,
+                )
+            )
+        elif (match := LEGACY_MANIFEST.match(key)) and (
+            f"{match.group('start')[:4]}-{match.group('start')[4:6]}" == period
+        ):
+            if match.group("assembly") is None:
+                pointer = _manifest(store, key)
+                current_assembly[key.rsplit("/", 1)[0]] = str(pointer.get("assemblyId", ""))
+            else:
+                legacy.append((key, match))
+    for key, match in legacy:
+        manifest = _manifest(store, key)
+        for required in ("assemblyId", "reportKeys"):
+            if required not in manifest:
+                raise LandingError(store.describe(key), "manifest field missing", column=required)
+        assembly = str(manifest["assemblyId"])
+        range_dir = f"{match.group('report')}/{match.group('start')}-{match.group('end')}"
+        data, missing = _locate(
+            manifest["reportKeys"], match.group("report"), present, store.describe(key)
+        )
+        is_current = int(current_assembly.get(range_dir) == assembly)
+        found.append(
+            Delivery(
+                period,
+                assembly,
+                "legacy",
+                key,
+                (is_current, present[key], assembly),
+                None,
+                data,
+                missing,
+            )
+        )
+    return sorted(found, key=lambda d: d.order)
 
 
 def newest_complete(found: list[Delivery]) -> Delivery | None:
@@ -160,26 +258,103 @@ def newest_complete(found: list[Delivery]) -> Delivery | None:
     return complete[-1] if complete else None
 
 
-def read_delivery(delivery: Delivery, landing: Path) -> pa.Table:
+def _read_cur2(store: Store, key: str) -> pa.Table:
+    where = store.describe(key)
+    try:
+        return pq.read_table(pa.BufferReader(store.read(key)))
+    except (pa.ArrowException, OSError) as exc:
+        raise LandingError(where, f"not a readable Parquet file ({exc})") from exc
+
+
+def _read_legacy(store: Store, key: str) -> pa.Table:
+    where = store.describe(key)
+    data = store.read(key)
+    try:
+        if key.endswith(".gz"):
+            data = gzip.decompress(data)
+        header = next(csv.reader(io.StringIO(data[: data.find(b"\n")].decode("utf-8-sig"))))
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            # Text in, typed by conform(): no guessing of timestamps or numbers.
+            convert_options=pacsv.ConvertOptions(
+                strings_can_be_null=True, column_types=dict.fromkeys(header, pa.string())
+            ),
+            read_options=pacsv.ReadOptions(block_size=1 << 24),
+        )
+    except (pa.ArrowException, OSError, EOFError) as exc:
+        raise LandingError(where, f"not a readable CUR CSV file ({exc})") from exc
+    names = [snake_case_column(n) for n in table.column_names]
+    table = table.rename_columns(names)
+    # CSV holds text: timestamps as "2018-08-01T00:00:00Z" or "2022-07-01 00:00:00.000" (UTC).
+    columns = {}
+    for name in names:
+        if name in columns or name not in RAW_TYPES:
+            continue
+        column = table.column(name)
+        if pa.types.is_timestamp(RAW_TYPES[name]):
+            column = pc.replace_substring_regex(column, r"Z$", "")
+        columns[name] = column
+    return pa.table(columns)
+
+
+def read_delivery(store: Store, delivery: Delivery) -> pa.Table:
     tables = []
-    for path in delivery.data_files:
-        schema = read_parquet_schema(path)
-        require_columns(path, schema, REQUIRED_COLUMNS, "CUR 2.0 data file")
-        present = [c for c in RAW_TYPES if c in schema.names]
-        table = conform(path, read_parquet(path, present), RAW_TYPES, NOT_NULL)
+    for key in delivery.data_keys:
+        where = store.describe(key)
+        raw = _read_cur2(store, key) if delivery.format == "cur2" else _read_legacy(store, key)
+        require_columns(where, raw.schema, REQUIRED_COLUMNS, "CUR data file")
+        present = [c for c in RAW_TYPES if c in raw.column_names]
+        usage_types = raw.column("line_item_usage_type").to_pylist()
+        if any(u and "BoxUsage" in u for u in usage_types):
+            require_columns(
+                where, raw.schema, REQUIRED_FOR_INSTANCE_HOURS, "CUR with instance hours"
+            )
+        table = conform(where, raw.select(present), RAW_TYPES, NOT_NULL)
+        _require_period(where, delivery.period, table)
         types = set(table.column("line_item_line_item_type").to_pylist())
         for line_type, needs in REQUIRED_FOR_TYPE.items():
             if line_type in types:
-                require_columns(path, schema, needs, f"CUR 2.0 data file with {line_type} lines")
-        source = pa.array([lineage_name(path, landing)] * table.num_rows, pa.string())
-        tables.append(table.append_column("source_file", source))
-    if not tables:
-        return pa.table({name: pa.array([], t) for name, t in RAW_TYPES.items()})
+                require_columns(where, raw.schema, needs, f"CUR data file with {line_type} lines")
+        lineage = pa.array([store.lineage(key)] * table.num_rows, pa.string())
+        tables.append(table.append_column("source_file", lineage))
+    _require_one_currency(store, delivery, tables)
     return pa.concat_tables(tables)
 
 
+def _require_period(where: str, period: str, table: pa.Table) -> None:
+    """A delivery restates one billing period; a row of another would double-count it."""
+    starts = table.column("bill_billing_period_start_date").to_pylist()
+    for row, start in enumerate(starts, start=1):
+        if start is not None and start.strftime("%Y-%m") != period:
+            raise LandingError(
+                where,
+                f"line item of billing period {start:%Y-%m} in a delivery for {period}",
+                row=row,
+                column="bill_billing_period_start_date",
+                expected=f"{period}-01",
+            )
+
+
+def _require_one_currency(store: Store, delivery: Delivery, tables: list[pa.Table]) -> None:
+    first: str | None = None
+    for key, table in zip(delivery.data_keys, tables, strict=True):
+        currencies = table.column("line_item_currency_code").to_pylist()
+        for row, code in enumerate(currencies, start=1):
+            if first is None:
+                first = code
+            elif code != first:
+                raise LandingError(
+                    store.describe(key),
+                    f"currency {code} differs from {first} earlier in billing period "
+                    f"{delivery.period}",
+                    row=row,
+                    column="line_item_currency_code",
+                    expected=f"one currency per billing period ({first})",
+                )
+
+
 def land_delivery(
-    conn: duckdb.DuckDBPyConnection, delivery: Delivery, table: pa.Table, landing: Path
+    conn: duckdb.DuckDBPyConnection, store: Store, delivery: Delivery, table: pa.Table
 ) -> None:
     """Replace the billing period with this delivery, atomically."""
     conn.register("delivery_rows", table)
@@ -191,21 +366,23 @@ def land_delivery(
             conn.execute(
                 "delete from raw.aws_cur_deliveries where billing_period = ?", [delivery.period]
             )
-            columns = ", ".join(RAW_TYPES)
-            conn.execute(
-                f"insert into raw.aws_cur_line_items (billing_period, execution_id, source_file, "  # noqa: S608
-                f"{columns}) select ?, ?, source_file, {columns} from delivery_rows",
-                [delivery.period, delivery.execution_id],
-            )
+            if table.num_rows:
+                columns = ", ".join(RAW_TYPES)
+                conn.execute(
+                    f"insert into raw.aws_cur_line_items (billing_period, execution_id, "  # noqa: S608
+                    f"source_file, {columns}) select ?, ?, source_file, {columns} "
+                    "from delivery_rows",
+                    [delivery.period, delivery.execution_id],
+                )
             conn.execute(
                 "insert into raw.aws_cur_deliveries values (?, ?, ?, ?, ?, ?, ?)",
                 [
                     delivery.period,
                     delivery.execution_id,
                     delivery.export_arn,
-                    lineage_name(delivery.manifest_file, landing),
+                    store.lineage(delivery.manifest_key),
                     delivery.delivered_at,
-                    len(delivery.data_files),
+                    len(delivery.data_keys),
                     table.num_rows,
                 ],
             )
