@@ -143,9 +143,9 @@ def snake_case_column(name: str) -> str:
     return f"{words(category)}_{words(field)}"
 
 
-def billing_periods(store: Store) -> list[str]:
+def billing_periods(store: Store, present: dict[str, str] | None = None) -> list[str]:
     periods = set()
-    for key in store.listing():
+    for key in store.listing() if present is None else present:
         if match := CUR2_MANIFEST.match(key):
             periods.add(match.group("period"))
         elif match := LEGACY_MANIFEST.match(key):
