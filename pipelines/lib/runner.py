@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from pipelines.defs.aws_cur.load import billing_periods
+from pipelines.defs.focus.load import billing_periods as focus_periods
 from pipelines.defs.inference.load import request_days
 from pipelines.defs.telemetry.load import spool_days
 from pipelines.lib.manifest import prepare_manifest
@@ -44,7 +45,10 @@ class Summary:
 
 
 def plan(landing: Path, start: date | None = None, end: date | None = None) -> Plan:
-    periods = billing_periods(open_store(aws_cur_location(), landing))
+    periods = sorted(
+        set(billing_periods(open_store(aws_cur_location(), landing)))
+        | set(focus_periods(landing / "focus", landing))
+    )
     days = sorted(
         set(spool_days(landing / "telemetry" / "nvml"))
         | set(request_days(landing / "inference" / "requests"))

@@ -130,10 +130,12 @@ def read_request_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], 
             try:
                 row = parse_record(json.loads(line))
             except json.JSONDecodeError as exc:
-                rejected.append(Rejected(name, number, f"invalid JSON: {exc.msg}", line[:2000]))
+                rejected.append(
+                    Rejected(name, number, f"invalid JSON: {exc.msg}", line.rstrip("\n"))
+                )
                 continue
             except ValueError as exc:
-                rejected.append(Rejected(name, number, str(exc), line[:2000]))
+                rejected.append(Rejected(name, number, str(exc), line.rstrip("\n")))
                 continue
             row["source_file"] = name
             row["source_line"] = number
