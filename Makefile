@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export UV_COMPILE_BYTECODE := 1
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
-.PHONY: install demo test test-fast lint typecheck manifest dev clean
+.PHONY: install demo test test-fast lint typecheck manifest dev clean focus-validator
 
 $(BIN)/.installed: pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -28,7 +28,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck manifest
+# The FinOps focus-validator lives in its own environment (see tools/focus-validator.sh).
+focus-validator:
+	PYTHON=$(PYTHON) tools/focus-validator.sh install
+
+test: lint typecheck manifest focus-validator
 	$(BIN)/pytest
 
 test-fast: install
@@ -38,4 +42,4 @@ dev: manifest
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 clean:
-	rm -rf $(VENV) dbt_project/target warehouse/landing warehouse/*.duckdb
+	rm -rf $(VENV) .venv-focus-validator dbt_project/target warehouse/landing warehouse/*.duckdb

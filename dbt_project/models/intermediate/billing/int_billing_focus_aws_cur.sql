@@ -49,7 +49,7 @@ final as (
             when line_item_type in ('SavingsPlanCoveredUsage', 'DiscountedUsage') then 'Used'
         end as "CommitmentDiscountStatus",
         'AWS' as "ProviderName",
-        'Amazon Web Services' as "PublisherName",
+        'Amazon Web Services, Inc.' as "PublisherName",
         'Amazon Web Services, Inc.' as "InvoiceIssuerName",
         resource_id as "ResourceId",
         product_code as "ServiceName",
