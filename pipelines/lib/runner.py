@@ -16,6 +16,7 @@ import dagster as dg
 
 from pipelines.defs.aws_cur.load import billing_periods
 from pipelines.defs.focus.load import billing_periods as focus_periods
+from pipelines.defs.gcp_billing.load import invoice_months
 from pipelines.defs.inference.load import request_days
 from pipelines.defs.telemetry.load import spool_days
 from pipelines.lib.manifest import prepare_manifest
@@ -48,6 +49,7 @@ def plan(landing: Path, start: date | None = None, end: date | None = None) -> P
     periods = sorted(
         set(billing_periods(open_store(aws_cur_location(), landing)))
         | set(focus_periods(landing / "focus", landing))
+        | set(invoice_months(landing / "gcp_billing", landing))
     )
     days = sorted(
         set(spool_days(landing / "telemetry" / "nvml"))

@@ -13,11 +13,19 @@ focus as (
 
 ),
 
+gcp_billing as (
+
+    select * from {{ ref('int_billing_focus_gcp_billing') }}
+
+),
+
 final as (
 
     select * from aws_cur
     union all
     select * from focus
+    union all
+    select * from gcp_billing
 
 )
 

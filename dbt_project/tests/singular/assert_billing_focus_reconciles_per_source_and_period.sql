@@ -22,6 +22,15 @@ sources as (
     from {{ ref('stg_focus__charges') }}
     group by 1, 2
 
+    union all
+
+    select
+        'gcp_billing' as x_source_system,
+        invoice_month as billing_period,
+        sum(cost) + sum(credits_total) as billed_cost
+    from {{ source('raw', 'gcp_billing_export') }}
+    group by 1, 2
+
 ),
 
 unified as (

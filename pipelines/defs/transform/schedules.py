@@ -9,7 +9,7 @@ from pipelines.lib.partitions import daily, monthly
 
 billing_job = dg.define_asset_job(
     "billing_monthly",
-    selection=dg.AssetSelection.groups("aws_cur", "focus"),
+    selection=dg.AssetSelection.groups("aws_cur", "focus", "gcp_billing"),
     partitions_def=monthly,
     description="Land one billing period from the newest complete delivery.",
 )

@@ -168,3 +168,37 @@ create table if not exists raw.focus_charges (
     "Tags" varchar,
     x_extensions varchar
 );
+
+-- Google Cloud Billing detailed usage cost export, flattened; replaced per invoice month.
+create table if not exists raw.gcp_billing_export (
+    invoice_month varchar not null,
+    source_file varchar not null,
+    source_row integer not null,
+    billing_account_id varchar,
+    service_id varchar,
+    service_description varchar,
+    sku_id varchar not null,
+    sku_description varchar,
+    usage_start_time timestamp not null,
+    usage_end_time timestamp not null,
+    project_id varchar,
+    project_name varchar,
+    location_region varchar,
+    location_zone varchar,
+    resource_name varchar,
+    resource_global_name varchar,
+    export_time timestamp,
+    cost decimal(38, 10) not null,
+    currency varchar not null,
+    currency_conversion_rate double,
+    usage_amount double,
+    usage_unit varchar,
+    usage_amount_in_pricing_units double,
+    usage_pricing_unit varchar,
+    credits_total decimal(38, 10) not null,
+    credits_committed_usage_discount decimal(38, 10) not null,
+    credits_json varchar,
+    cost_type varchar,
+    consumption_model_id varchar,
+    consumption_model_description varchar
+);

@@ -1,0 +1,294 @@
+"""Google Cloud Billing detailed usage cost export rows under ``gcp_billing/``.
+
+Accepted as exported from BigQuery: JSONL (one object per line, or concatenated pretty-printed
+objects), Parquet (nested records) and CSV (flattened dotted names such as ``sku.id``, with
+``credits`` and ``labels`` as JSON or as Python-repr lists). Numbers may be strings.
+
+The export is append-only with no row id and late rows, so it is landed per invoice month: every
+run reads every file and replaces that month. A row found in several files (a day exported again,
+or a later export that repeats earlier rows beside its late ones) counts once: each distinct row
+is kept as many times as the one file holding it most often holds it (identical rows inside one
+file are distinct BigQuery rows and all count).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import gzip
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.lib.errors import LandingError
+from pipelines.lib.paths import lineage_name
+from pipelines.lib.warehouse import transaction
+
+SOURCE = "gcp_billing"
+MONEY = pa.decimal128(38, 10)
+COLUMNS: dict[str, pa.DataType] = {
+    "invoice_month": pa.string(),
+    "source_file": pa.string(),
+    "source_row": pa.int32(),
+    "billing_account_id": pa.string(),
+    "service_id": pa.string(),
+    "service_description": pa.string(),
+    "sku_id": pa.string(),
+    "sku_description": pa.string(),
+    "usage_start_time": pa.timestamp("us"),
+    "usage_end_time": pa.timestamp("us"),
+    "project_id": pa.string(),
+    "project_name": pa.string(),
+    "location_region": pa.string(),
+    "location_zone": pa.string(),
+    "resource_name": pa.string(),
+    "resource_global_name": pa.string(),
+    "export_time": pa.timestamp("us"),
+    "cost": MONEY,
+    "currency": pa.string(),
+    "currency_conversion_rate": pa.float64(),
+    "usage_amount": pa.float64(),
+    "usage_unit": pa.string(),
+    "usage_amount_in_pricing_units": pa.float64(),
+    "usage_pricing_unit": pa.string(),
+    "credits_total": MONEY,
+    "credits_committed_usage_discount": MONEY,
+    "credits_json": pa.string(),
+    "cost_type": pa.string(),
+    "consumption_model_id": pa.string(),
+    "consumption_model_description": pa.string(),
+}
+REQUIRED = ("sku.id", "usage_start_time", "usage_end_time", "cost", "currency", "invoice.month")
+CUD_CREDIT_TYPES = {
+    "COMMITTED_USAGE_DISCOUNT",
+    "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE",
+    "FEE_UTILIZATION_OFFSET",
+}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    source_file: str
+    source_row: int
+    reason: str
+    raw_record: str
+
+
+def export_files(root: Path) -> list[Path]:
+    patterns = ("*.json", "*.jsonl", "*.json.gz", "*.jsonl.gz", "*.csv", "*.csv.gz", "*.parquet")
+    return sorted(
+        p for pattern in patterns for p in root.rglob(pattern) if not p.name.startswith(".")
+    )
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _json_objects(text: str) -> list[dict[str, Any]]:
+    """JSONL, or concatenated (pretty-printed) objects, or one JSON array."""
+    decoder = json.JSONDecoder()
+    objects: list[dict[str, Any]] = []
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            return objects
+        value, position = decoder.raw_decode(text, position)
+        objects.extend(value if isinstance(value, list) else [value])
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    try:
+        if path.suffix == ".parquet":
+            return [_flatten(r) for r in pq.read_table(path).to_pylist()]
+        data = path.read_bytes()
+        if path.name.endswith(".gz"):
+            data = gzip.decompress(data)
+        text = data.decode("utf-8-sig")
+        if ".json" in path.name:
+            return [_flatten(r) for r in _json_objects(text)]
+        return list(csv.DictReader(io.StringIO(text)))
+    except (pa.ArrowException, OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LandingError(path, f"not a readable billing export file ({exc})") from exc
+
+
+def _list(value: Any, field: str) -> list[dict[str, Any]]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, list):
+        return value
+    text = str(value)
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            # Flattened CSV exports write Python reprs: [{'name': ..., 'amount': -5e-06}].
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError) as exc:
+            raise ValueError(f"{field} is neither JSON nor a Python list: {text[:80]!r}") from exc
+    if not isinstance(parsed, list):
+        raise ValueError(f"{field} is not a list")
+    return parsed
+
+
+def _money(value: Any, field: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValueError(f"{field} {value!r} is not a number") from exc
+
+
+def _timestamp(value: Any, field: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value).strip().replace(" UTC", "+00:00")
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"{field} {value!r} is not a timestamp") from exc
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def normalize(record: dict[str, Any]) -> dict[str, Any]:
+    missing = [name for name in REQUIRED if record.get(name) in (None, "")]
+    if missing:
+        raise ValueError(f"required field missing: {', '.join(missing)}")
+    credits = _list(record.get("credits"), "credits")
+    credit_amounts = [_money(c.get("amount", 0), "credits.amount") for c in credits]
+
+    def is_cud(credit: dict[str, Any]) -> bool:
+        return str(credit.get("type") or "").upper() in CUD_CREDIT_TYPES or str(
+            credit.get("name") or ""
+        ).startswith("Committed Usage Discount")
+
+    def number(name: str) -> float | None:
+        value = record.get(name)
+        if value is None or value == "":
+            return None
+        return float(value)
+
+    return {
+        "billing_account_id": record.get("billing_account_id"),
+        "service_id": record.get("service.id"),
+        "service_description": record.get("service.description"),
+        # One sample writes a SKU id in lower case; Catalog ids are upper case.
+        "sku_id": str(record["sku.id"]).upper(),
+        "sku_description": record.get("sku.description"),
+        "usage_start_time": _timestamp(record["usage_start_time"], "usage_start_time"),
+        "usage_end_time": _timestamp(record["usage_end_time"], "usage_end_time"),
+        "project_id": record.get("project.id"),
+        "project_name": record.get("project.name"),
+        "location_region": record.get("location.region") or record.get("location.location"),
+        "location_zone": record.get("location.zone") or None,
+        "resource_name": record.get("resource.name") or None,
+        "resource_global_name": record.get("resource.global_name") or None,
+        "export_time": _timestamp(record.get("export_time"), "export_time"),
+        "cost": _money(record["cost"], "cost"),
+        "currency": str(record["currency"]),
+        "currency_conversion_rate": number("currency_conversion_rate"),
+        "usage_amount": number("usage.amount"),
+        "usage_unit": record.get("usage.unit"),
+        "usage_amount_in_pricing_units": number("usage.amount_in_pricing_units"),
+        "usage_pricing_unit": record.get("usage.pricing_unit"),
+        "credits_total": sum(credit_amounts, Decimal(0)),
+        "credits_committed_usage_discount": sum(
+            (a for c, a in zip(credits, credit_amounts, strict=True) if is_cud(c)), Decimal(0)
+        ),
+        "credits_json": json.dumps(credits, default=str) if credits else None,
+        "cost_type": record.get("cost_type"),
+        "consumption_model_id": record.get("consumption_model.id"),
+        "consumption_model_description": record.get("consumption_model.description"),
+        "invoice_month": f"{str(record['invoice.month'])[:4]}-{str(record['invoice.month'])[4:6]}",
+    }
+
+
+def read_export_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], list[Rejected]]:
+    name = lineage_name(path, landing)
+    rows, rejected = [], []
+    for number, record in enumerate(_records(path), start=1):
+        try:
+            row = normalize(record)
+        except (ValueError, TypeError) as exc:
+            rejected.append(Rejected(name, number, str(exc), json.dumps(record, default=str)))
+            continue
+        row["source_file"] = name
+        row["source_row"] = number
+        rows.append(row)
+    return rows, rejected
+
+
+def invoice_months(root: Path, landing: Path) -> list[str]:
+    months: set[str] = set()
+    for path in export_files(root):
+        months |= {r["invoice_month"] for r in read_export_file(path, landing)[0]}
+    return sorted(months)
+
+
+def _count_each_row_once(by_file: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    lineage = {"source_file", "source_row"}
+    kept: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for file_rows in by_file:
+        groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for row in file_rows:
+            key = tuple(row.get(c) for c in COLUMNS if c not in lineage)
+            groups.setdefault(key, []).append(row)
+        for key, group in groups.items():
+            if len(group) > len(kept.get(key, [])):
+                kept[key] = group
+    return [row for group in kept.values() for row in group]
+
+
+def land_month(
+    conn: duckdb.DuckDBPyConnection, month: str, files: list[Path], landing: Path
+) -> tuple[int, int]:
+    """Replace the invoice month with what the export files hold; (landed, quarantined)."""
+    rejected: list[Rejected] = []
+    by_file: list[list[dict[str, Any]]] = []
+    for path in files:
+        file_rows, file_rejected = read_export_file(path, landing)
+        by_file.append([r for r in file_rows if r["invoice_month"] == month])
+        rejected += file_rejected
+    rows = _count_each_row_once(by_file)
+    table = pa.Table.from_pylist(
+        [{c: r.get(c) for c in COLUMNS} for r in rows], schema=pa.schema(list(COLUMNS.items()))
+    )
+    columns = ", ".join(COLUMNS)
+    conn.register("gcp_rows", table)
+    try:
+        with transaction(conn):
+            conn.execute("delete from raw.gcp_billing_export where invoice_month = ?", [month])
+            conn.execute("delete from raw.quarantine where source = ?", [SOURCE])
+            conn.execute(
+                f"insert into raw.gcp_billing_export ({columns}) select {columns} from gcp_rows"  # noqa: S608
+            )
+            if rejected:
+                conn.executemany(
+                    "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
+                    [
+                        [SOURCE, month, r.source_file, r.source_row, r.reason, r.raw_record]
+                        for r in rejected
+                    ],
+                )
+    finally:
+        conn.unregister("gcp_rows")
+    return table.num_rows, len(rejected)
