@@ -21,7 +21,9 @@ ingest_job = dg.define_asset_job(
 )
 transform_job = dg.define_asset_job(
     "transform",
-    selection=dg.AssetSelection.groups("staging", "intermediate", "marts", "reference"),
+    selection=dg.AssetSelection.groups(
+        "list_prices", "staging", "intermediate", "marts", "reference"
+    ),
     description="dbt build: staging, intermediate, marts and their tests.",
 )
 

@@ -202,3 +202,22 @@ create table if not exists raw.gcp_billing_export (
     consumption_model_id varchar,
     consumption_model_description varchar
 );
+
+-- Public list prices of GPU capacity (AWS Price List offer files, GCP Cloud Billing Catalog).
+create table if not exists raw.list_prices (
+    provider varchar not null,
+    sku_id varchar not null,
+    price_id varchar,
+    description varchar,
+    instance_type varchar,
+    gpu_count integer,
+    resource_group varchar,
+    region varchar,
+    market_option varchar,
+    usage_unit varchar,
+    tier_start_usage_amount double,
+    unit_price decimal(38, 10) not null,
+    currency varchar not null,
+    effective_at timestamp not null,
+    source varchar not null
+);
