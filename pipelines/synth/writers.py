@@ -38,6 +38,7 @@ CUR2_SCHEMA = pa.schema(
         ("bill_billing_entity", pa.string()),
         ("bill_billing_period_end_date", pa.timestamp("ms")),
         ("bill_billing_period_start_date", pa.timestamp("ms")),
+        ("bill_payer_account_name", pa.string()),
         ("bill_invoice_id", pa.string()),
         ("bill_payer_account_id", pa.string()),
         ("identity_line_item_id", pa.string()),
@@ -125,6 +126,7 @@ def _cur_rows(fleet: Fleet, period: str, preliminary: bool) -> list[dict[str, An
             bill_billing_period_end_date=end,
             bill_invoice_id=None if preliminary else f"EUINUS{period.replace('-', '')}1",
             bill_payer_account_id=ACCOUNT_ID,
+            bill_payer_account_name="Acme AI Platform",
             identity_line_item_id=str(
                 uuid.UUID(int=fleet.rng("cur", period, seq).getrandbits(128))
             ),
@@ -254,6 +256,7 @@ def _cur_rows(fleet: Fleet, period: str, preliminary: bool) -> list[dict[str, An
                 line_item_operation="",
                 line_item_usage_amount=1.0,
                 line_item_unblended_cost=float(commitment),
+                pricing_unit="Hrs",
                 savings_plan_savings_plan_a_r_n=SAVINGS_PLAN_ARN,
                 savings_plan_total_commitment_to_date=float(commitment),
                 savings_plan_used_commitment=float(commitment),
@@ -273,6 +276,7 @@ def _cur_rows(fleet: Fleet, period: str, preliminary: bool) -> list[dict[str, An
             line_item_operation="RunInstances",
             line_item_usage_amount=1.0,
             line_item_unblended_cost=0.34,
+            pricing_unit="Hrs",
             pricing_term="OnDemand",
             line_item_line_item_description="$0.34 per On Demand Linux c5.2xlarge Instance Hour",
         )

@@ -103,6 +103,11 @@ RAW_TYPES: dict[str, pa.DataType] = {
     "savings_plan_total_commitment_to_date": pa.float64(),
     "savings_plan_used_commitment": pa.float64(),
     "reservation_effective_cost": pa.float64(),
+    "bill_payer_account_name": pa.string(),
+    "line_item_line_item_description": pa.string(),
+    "pricing_unit": pa.string(),
+    "product_region_code": pa.string(),
+    "line_item_availability_zone": pa.string(),
 }
 
 

@@ -221,3 +221,10 @@ create table if not exists raw.list_prices (
     effective_at timestamp not null,
     source varchar not null
 );
+
+-- Columns added after the first release; a warehouse built before gets them here.
+alter table raw.aws_cur_line_items add column if not exists bill_payer_account_name varchar;
+alter table raw.aws_cur_line_items add column if not exists line_item_line_item_description varchar;
+alter table raw.aws_cur_line_items add column if not exists pricing_unit varchar;
+alter table raw.aws_cur_line_items add column if not exists product_region_code varchar;
+alter table raw.aws_cur_line_items add column if not exists line_item_availability_zone varchar;

@@ -1,7 +1,7 @@
 {#-
     GCP export rows as FOCUS rows. BilledCost and EffectiveCost are the net cost (cost + credits),
-    as Google's invoice shows it; commitment fee SKUs are Purchase rows; CUD credits mark the row's
-    commitment discount as Used.
+    as Google's invoice shows it, and ListCost the cost before credits; commitment fee SKUs are
+    Purchase rows; CUD credits mark the row's commitment discount as Used.
 -#}
 with
 
@@ -11,44 +11,68 @@ rows as (
 
 ),
 
+service_categories as (
+
+    select * from {{ ref('focus_service_categories') }}
+    where provider = 'gcp'
+
+),
+
 final as (
 
     select
         'gcp_billing' as x_source_system,
-        invoice_month as x_billing_period,
-        cost_type as x_line_item_type,
-        case when is_gpu_sku then resource_name end as x_gpu_resource_link,
-        billing_account_id as "BillingAccountId",
-        currency_code as "BillingCurrency",
-        cast(cast(invoice_month || '-01' as date) as timestamp) as "BillingPeriodStart",
-        cast({{ dbt.dateadd('month', 1, "cast(invoice_month || '-01' as date)") }} as timestamp)
-            as "BillingPeriodEnd",
-        usage_start_at as "ChargePeriodStart",
-        usage_end_at as "ChargePeriodEnd",
+        rows.invoice_month as x_billing_period,
+        rows.cost_type as x_line_item_type,
+        case when rows.is_gpu_sku then rows.resource_name end as x_gpu_resource_link,
+        rows.billing_account_id as "BillingAccountId",
+        cast(null as varchar) as "BillingAccountName",
+        rows.currency_code as "BillingCurrency",
+        cast(cast(rows.invoice_month || '-01' as date) as timestamp) as "BillingPeriodStart",
+        cast(
+            {{ dbt.dateadd('month', 1, "cast(rows.invoice_month || '-01' as date)") }} as timestamp
+        ) as "BillingPeriodEnd",
+        rows.usage_start_at as "ChargePeriodStart",
+        rows.usage_end_at as "ChargePeriodEnd",
         case
-            when cost_type = 'tax' then 'Tax'
-            when cost_type = 'adjustment' then 'Adjustment'
-            when is_commitment_fee then 'Purchase'
+            when rows.cost_type = 'tax' then 'Tax'
+            when rows.cost_type = 'adjustment' then 'Adjustment'
+            when rows.is_commitment_fee then 'Purchase'
             else 'Usage'
         end as "ChargeCategory",
+        cast(null as varchar) as "ChargeClass",
+        rows.sku_description as "ChargeDescription",
         case
-            when is_commitment_fee then 'Recurring'
-            when cost_type = 'tax' then 'One-Time'
+            when rows.is_commitment_fee then 'Recurring'
+            when rows.cost_type = 'tax' then 'One-Time'
             else 'Usage-Based'
         end as "ChargeFrequency",
-        cast(net_cost as decimal(38, 10)) as "BilledCost",
-        cast(net_cost as decimal(38, 10)) as "EffectiveCost",
-        case when credits_committed_usage_discount <> 0 then 'Used' end
+        cast(rows.net_cost as decimal(38, 10)) as "BilledCost",
+        cast(rows.net_cost as decimal(38, 10)) as "EffectiveCost",
+        cast(rows.cost as decimal(38, 10)) as "ListCost",
+        cast(rows.net_cost as decimal(38, 10)) as "ContractedCost",
+        cast(rows.usage_amount_in_pricing_units as decimal(38, 10)) as "PricingQuantity",
+        case
+            when rows.usage_amount_in_pricing_units is not null then rows.usage_pricing_unit
+        end as "PricingUnit",
+        case when rows.credits_committed_usage_discount <> 0 then 'Used' end
             as "CommitmentDiscountStatus",
+        cast(null as varchar) as "InvoiceId",
         'Google Cloud' as "ProviderName",
         'Google Cloud' as "PublisherName",
         'Google Cloud' as "InvoiceIssuerName",
-        coalesce(resource_global_name, resource_name) as "ResourceId",
-        service_name as "ServiceName",
-        sku_id as "SkuId",
-        project_id as "SubAccountId"
+        rows.region_id as "RegionId",
+        rows.zone_id as "AvailabilityZone",
+        coalesce(rows.resource_global_name, rows.resource_name) as "ResourceId",
+        coalesce(service_categories.service_category, 'Other') as "ServiceCategory",
+        coalesce(service_categories.service_subcategory, 'Other (Other)') as "ServiceSubcategory",
+        rows.service_name as "ServiceName",
+        rows.sku_id as "SkuId",
+        rows.project_id as "SubAccountId"
 
     from rows
+    left join service_categories
+        on rows.service_name = service_categories.service_name
 
 )
 

@@ -44,6 +44,8 @@ renamed as (
         "ResourceId" as resource_id,
         "ResourceType" as resource_type,
         "ServiceCategory" as service_category,
+        "ServiceSubcategory" as service_subcategory,
+        "InvoiceId" as invoice_id,
         "ServiceName" as service_name,
         "SkuId" as sku_id,
         "SkuPriceId" as sku_price_id,
