@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -36,3 +38,72 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
         conn.execute("rollback")
         raise
     conn.execute("commit")
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An input record that could not be landed, and why."""
+
+    source_file: str
+    source_row: int
+    reason: str
+    raw_record: str
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    source: str
+    partition_key: str
+    rows: list[Rejected]
+    # True: the source's quarantine is replaced whole (its files are all re-read every run).
+    whole_source: bool = False
+
+
+def replace_partition(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    partition_column: str,
+    partition_value: object,
+    rows: pa.Table,
+    quarantine: Quarantine | None = None,
+) -> None:
+    """Replace one partition of a raw table (and its quarantined rows) in one transaction.
+
+    ``table`` and ``partition_column`` are the code's own identifiers, never input.
+    """
+    columns = ", ".join(f'"{name}"' for name in rows.column_names)
+    conn.register("landing_rows", rows)
+    try:
+        with transaction(conn):
+            conn.execute(
+                f"delete from {table} where {partition_column} = ?",  # noqa: S608
+                [partition_value],
+            )
+            if quarantine is not None:
+                if quarantine.whole_source:
+                    conn.execute("delete from raw.quarantine where source = ?", [quarantine.source])
+                else:
+                    conn.execute(
+                        "delete from raw.quarantine where source = ? and partition_key = ?",
+                        [quarantine.source, quarantine.partition_key],
+                    )
+            conn.execute(
+                f"insert into {table} ({columns}) select {columns} from landing_rows"  # noqa: S608
+            )
+            if quarantine is not None and quarantine.rows:
+                conn.executemany(
+                    "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
+                    [
+                        [
+                            quarantine.source,
+                            quarantine.partition_key,
+                            r.source_file,
+                            r.source_row,
+                            r.reason,
+                            r.raw_record,
+                        ]
+                        for r in quarantine.rows
+                    ],
+                )
+    finally:
+        conn.unregister("landing_rows")

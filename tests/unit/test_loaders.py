@@ -199,4 +199,4 @@ def test_request_file_keeps_good_lines_and_rejects_bad_ones(tmp_path: Path) -> N
     rows, rejected = read_request_file(log, tmp_path)
     assert [r["source_line"] for r in rows] == [1]
     assert rows[0]["has_usage"] is False
-    assert [(r.source_line, r.reason) for r in rejected] == [(3, "line is not a JSON object")]
+    assert [(r.source_row, r.reason) for r in rejected] == [(3, "line is not a JSON object")]

@@ -23,7 +23,6 @@ import gzip
 import io
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import pyarrow.parquet as pq
 
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name
-from pipelines.lib.warehouse import transaction
+from pipelines.lib.warehouse import Quarantine, Rejected, replace_partition
 
 SOURCE = "focus"
 NUMERIC = (
@@ -116,14 +115,6 @@ COLUMNS: dict[str, pa.DataType] = {
     **{name: pa.string() for name in TEXT},
     "x_extensions": pa.string(),
 }
-
-
-@dataclass(frozen=True)
-class Rejected:
-    source_file: str
-    source_row: int
-    reason: str
-    raw_record: str
 
 
 def focus_files(root: Path) -> list[Path]:
@@ -248,25 +239,14 @@ def land_period(
     table = pa.Table.from_pylist(
         [{c: r.get(c) for c in COLUMNS} for r in rows], schema=pa.schema(list(COLUMNS.items()))
     )
-    columns = ", ".join(f'"{c}"' for c in COLUMNS)
-    conn.register("focus_rows", table)
-    try:
-        with transaction(conn):
-            conn.execute("delete from raw.focus_charges where billing_period = ?", [period])
-            # Rows that could not be read have no trustworthy period: they are kept with the
-            # file, under the partition that read it last.
-            conn.execute("delete from raw.quarantine where source = ?", [SOURCE])
-            conn.execute(
-                f"insert into raw.focus_charges ({columns}) select {columns} from focus_rows"  # noqa: S608
-            )
-            if rejected:
-                conn.executemany(
-                    "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
-                    [
-                        [SOURCE, period, r.source_file, r.source_row, r.reason, r.raw_record]
-                        for r in rejected
-                    ],
-                )
-    finally:
-        conn.unregister("focus_rows")
+    # Rows that could not be read have no trustworthy period: the source's quarantine is
+    # replaced whole, under the partition that read it last.
+    replace_partition(
+        conn,
+        "raw.focus_charges",
+        "billing_period",
+        period,
+        table,
+        Quarantine(SOURCE, period, rejected, whole_source=True),
+    )
     return table.num_rows, len(rejected)

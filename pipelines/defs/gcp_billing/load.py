@@ -18,7 +18,6 @@ import csv
 import gzip
 import io
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -30,7 +29,7 @@ import pyarrow.parquet as pq
 
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name
-from pipelines.lib.warehouse import transaction
+from pipelines.lib.warehouse import Quarantine, Rejected, replace_partition
 
 SOURCE = "gcp_billing"
 MONEY = pa.decimal128(38, 10)
@@ -72,14 +71,6 @@ CUD_CREDIT_TYPES = {
     "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE",
     "FEE_UTILIZATION_OFFSET",
 }
-
-
-@dataclass(frozen=True)
-class Rejected:
-    source_file: str
-    source_row: int
-    reason: str
-    raw_record: str
 
 
 def export_files(root: Path) -> list[Path]:
@@ -272,23 +263,12 @@ def land_month(
     table = pa.Table.from_pylist(
         [{c: r.get(c) for c in COLUMNS} for r in rows], schema=pa.schema(list(COLUMNS.items()))
     )
-    columns = ", ".join(COLUMNS)
-    conn.register("gcp_rows", table)
-    try:
-        with transaction(conn):
-            conn.execute("delete from raw.gcp_billing_export where invoice_month = ?", [month])
-            conn.execute("delete from raw.quarantine where source = ?", [SOURCE])
-            conn.execute(
-                f"insert into raw.gcp_billing_export ({columns}) select {columns} from gcp_rows"  # noqa: S608
-            )
-            if rejected:
-                conn.executemany(
-                    "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
-                    [
-                        [SOURCE, month, r.source_file, r.source_row, r.reason, r.raw_record]
-                        for r in rejected
-                    ],
-                )
-    finally:
-        conn.unregister("gcp_rows")
+    replace_partition(
+        conn,
+        "raw.gcp_billing_export",
+        "invoice_month",
+        month,
+        table,
+        Quarantine(SOURCE, month, rejected, whole_source=True),
+    )
     return table.num_rows, len(rejected)

@@ -7,7 +7,6 @@ file, line number and reason; it is counted, never dropped silently.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.lib.paths import lineage_name
-from pipelines.lib.warehouse import transaction
+from pipelines.lib.warehouse import Quarantine, Rejected, replace_partition
 
 SOURCE = "inference_requests"
 REQUIRED = ("time", "request_id", "host", "workload", "model", "status")
@@ -40,14 +39,6 @@ COLUMNS: dict[str, pa.DataType] = {
     "cached_prompt_tokens": pa.int64(),
     "reasoning_tokens": pa.int64(),
 }
-
-
-@dataclass(frozen=True)
-class Rejected:
-    source_file: str
-    source_line: int
-    reason: str
-    raw_record: str
 
 
 def request_files(root: Path, day: date) -> list[Path]:
@@ -154,28 +145,13 @@ def land_day(
         rows += file_rows
         rejected += file_rejected
     table = pa.Table.from_pylist(rows, schema=pa.schema(list(COLUMNS.items())))
-    key = day.isoformat()
-    columns = ", ".join(COLUMNS)
-    conn.register("request_rows", table)
-    try:
-        with transaction(conn):
-            conn.execute("delete from raw.inference_requests where partition_date = ?", [day])
-            conn.execute(
-                "delete from raw.quarantine where source = ? and partition_key = ?", [SOURCE, key]
-            )
-            conn.execute(
-                f"insert into raw.inference_requests (partition_date, {columns}) "  # noqa: S608
-                f"select ?, {columns} from request_rows",
-                [day],
-            )
-            if rejected:
-                conn.executemany(
-                    "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
-                    [
-                        [SOURCE, key, r.source_file, r.source_line, r.reason, r.raw_record]
-                        for r in rejected
-                    ],
-                )
-    finally:
-        conn.unregister("request_rows")
+    table = table.add_column(0, "partition_date", pa.array([day] * table.num_rows, pa.date32()))
+    replace_partition(
+        conn,
+        "raw.inference_requests",
+        "partition_date",
+        day,
+        table,
+        Quarantine(SOURCE, day.isoformat(), rejected),
+    )
     return table.num_rows, len(rejected)
