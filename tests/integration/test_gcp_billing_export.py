@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -134,3 +135,94 @@ def test_concatenated_pretty_printed_json_export_reads_every_object() -> None:
     assert sum(r["credits_total"] for r in rows) == credits == Decimal("-140.0")
     # One row writes its SKU id in lower case; ids are compared upper case.
     assert {r["sku_id"] for r in rows} == {"6C71-E844-38BC", "5AA0-D2CC-1DA8"}
+
+
+def _gpu_vm_export(path: Path) -> None:
+    """Three hours of a two-A100 VM: GPU SKU lines (one with a CUD credit) and its cores."""
+    lines = []
+    for hour in range(3):
+        start, end = f"2026-10-30 1{hour}:00:00 UTC", f"2026-10-30 1{hour + 1}:00:00 UTC"
+        common = {
+            "billing_account_id": "012345-6789AB-CDEF01",
+            "service": {"id": "6F81-5844-456A", "description": "Compute Engine"},
+            "usage_start_time": start,
+            "usage_end_time": end,
+            "project": {"id": "ml-serving"},
+            "location": {"location": "us-central1", "region": "us-central1"},
+            "resource": {"name": "a2-vm-1", "global_name": None},
+            "currency": "USD",
+            "invoice": {"month": "202610"},
+            "cost_type": "regular",
+        }
+        credits = (
+            [
+                {
+                    "name": "Committed Usage Discount: GPU",
+                    "amount": -1.0,
+                    "type": "COMMITTED_USAGE_DISCOUNT",
+                }
+            ]
+            if hour == 0
+            else []
+        )
+        lines.append(
+            {
+                **common,
+                "sku": {
+                    "id": "039F-D0DA-4055",
+                    "description": "Nvidia Tesla A100 GPU running in Americas",
+                },
+                "cost": 5.867816,
+                "usage": {
+                    "amount": 7200,
+                    "unit": "seconds",
+                    "amount_in_pricing_units": 2.0,
+                    "pricing_unit": "hour",
+                },
+                "credits": credits,
+            }
+        )
+        lines.append(
+            {
+                **common,
+                "sku": {
+                    "id": "A2CO-RE00-0000",
+                    "description": "A2 Instance Core running in Americas",
+                },
+                "cost": 3.0,
+                "usage": {
+                    "amount": 86400,
+                    "unit": "seconds",
+                    "amount_in_pricing_units": 24.0,
+                    "pricing_unit": "hour",
+                },
+                "credits": [],
+            }
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+
+
+def test_gcp_gpu_skus_become_gpu_hour_cost_apart_from_the_vm_cores(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    pipeline = pipeline_factory(gpus=1, days=1, seed=5).copy_to(tmp_path)
+    _gpu_vm_export(pipeline.landing / "gcp_billing" / "export-2026-10-30.jsonl")
+    pipeline.run()  # the dbt conservation tests run inside and would fail the run
+
+    hours = pipeline.query(
+        "select hour_start_at, count(*), sum(cost_usd) from intermediate.int_gpu_costs_hourly"
+        " where provider = 'gcp' group by 1 order by 1"
+    )
+    # Two GPU slots an hour; the first hour's GPU cost is net of its $1 CUD credit; the VM's
+    # cores ($3/h) are not GPU cost.
+    assert [(n, cost) for _, n, cost in hours] == [
+        (2, Decimal("4.8678160000")),
+        (2, Decimal("5.8678160000")),
+        (2, Decimal("5.8678160000")),
+    ]
+    # No collector reports a2-vm-1: all of it is unallocated, and the facts still add up.
+    assert pipeline.query(
+        "select workload, count(*), sum(cost_usd) from marts.fct_cost_per_useful_token"
+        " where resource_id = 'a2-vm-1' group by 1"
+    ) == [("(unallocated)", 6, Decimal("16.6034480000"))]

@@ -9,8 +9,7 @@ with
 
 lines as (
 
-    select * from {{ ref('int_billing_lines_amortized') }}
-    where is_gpu_compute
+    select * from {{ ref('int_gpu_billing_lines') }}
 
 ),
 

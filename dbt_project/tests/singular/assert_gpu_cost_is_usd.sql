@@ -3,10 +3,9 @@
     this test fails, naming the lines, until an exchange rate source exists.
 -#}
 select
+    provider,
     billing_period,
-    line_item_id,
     resource_id,
     currency_code
-from {{ ref('int_billing_lines_amortized') }}
-where is_gpu_compute
-    and currency_code <> 'USD'
+from {{ ref('int_gpu_billing_lines') }}
+where currency_code <> 'USD'

@@ -1,6 +1,6 @@
 {#-
-    GPU cost per GPU slot and hour (allocation rule 1): the effective cost of a GPU instance's
-    compute lines in the hour, divided evenly over its GPUs. A line spanning several hours (daily
+    GPU cost per GPU slot and hour (allocation rule 1): the effective cost of a resource's GPU
+    lines (int_gpu_billing_lines, every provider) in the hour, divided evenly over its GPUs. A line spanning several hours (daily
     granularity) is spread evenly over them. Slots are matched to the collector's gpu_uuid by
     (cloud_resource_id, gpu_index); a slot no collector reported keeps a placeholder id so its
     cost still reaches the fact table (as unallocated).
@@ -9,8 +9,7 @@ with
 
 lines as (
 
-    select * from {{ ref('int_billing_lines_amortized') }}
-    where is_gpu_compute
+    select * from {{ ref('int_gpu_billing_lines') }}
 
 ),
 
@@ -53,14 +52,14 @@ resource_hours as (
         resource_id,
         billing_period,
         provider,
-        instance_type,
-        gpu_model,
-        gpu_count,
         currency_code,
+        max(instance_type) as instance_type,
+        max(gpu_model) as gpu_model,
+        max(gpu_count) as gpu_count,
         sum(effective_cost) as effective_cost
 
     from line_hours
-    group by 1, 2, 3, 4, 5, 6, 7, 8
+    group by 1, 2, 3, 4, 5
 
 ),
 
