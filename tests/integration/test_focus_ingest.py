@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import shutil
 from collections import defaultdict
@@ -10,12 +11,26 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import SAMPLES, Pipeline
 
 pytestmark = pytest.mark.integration
 FOCUS = SAMPLES / "focus"
+HEADER_3 = (
+    (
+        FOCUS
+        / "spec-examples"
+        / "commitment_discount_scenarios"
+        / "commitment_discount_usage_scenario_3.csv"
+    )
+    .read_text()
+    .splitlines()[0]
+    .split(",")
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +40,19 @@ def focus_pipeline(
     base = pipeline_factory(gpus=1, days=1, seed=5)
     pipeline = base.copy_to(tmp_path_factory.mktemp("focus"))
     shutil.copytree(FOCUS, pipeline.landing / "focus")
+    # The same rows as CSV.gz and as Parquet (strings, as a CSV-to-Parquet export writes them).
+    scenario = FOCUS / "spec-examples" / "commitment_discount_scenarios"
+    formats = pipeline.landing / "focus" / "formats"
+    formats.mkdir()
+    usage_3 = (scenario / "commitment_discount_usage_scenario_3.csv").read_bytes()
+    (formats / "usage_scenario_3.csv.gz").write_bytes(gzip.compress(usage_3))
+    pq.write_table(
+        pacsv.read_csv(
+            pa.BufferReader(usage_3),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(HEADER_3, pa.string())),
+        ),
+        formats / "usage_scenario_3.parquet",
+    )
     pipeline.run()
     return pipeline
 
@@ -54,6 +82,7 @@ def test_every_focus_sample_row_is_loaded_or_quarantined_and_totals_add_up(
         quarantined[source_file].append(raw_record)
     for path in sorted(FOCUS.rglob("*.csv")):
         name = f"focus/{path.relative_to(FOCUS).as_posix()}"
+        assert name in loaded or quarantined[name], name
         rows, total = _file_totals(path)
         count, cost = loaded.get(name, (0, 0.0))
         assert count + len(quarantined[name]) == rows, name
@@ -119,3 +148,69 @@ def test_billing_focus_carries_every_aws_and_focus_dollar(focus_pipeline: Pipeli
     focus = focus_pipeline.query('select sum("BilledCost") from raw.focus_charges')
     assert abs(float(by_source["aws_cur"]) - aws[0][0]) < 0.005
     assert abs(float(by_source["focus"]) - focus[0][0]) < 0.005
+
+
+D = Decimal
+SCENARIOS = "focus/spec-examples/commitment_discount_scenarios/commitment_discount_"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        # All upfront: the purchase is billed once; its amortized cost lands on usage rows.
+        ("purchase_scenario_1", [("Purchase", None, D("8760"), D("0"))]),
+        # No upfront: billed hour by hour (the third row's end time is unreadable, quarantined).
+        ("purchase_scenario_2", [("Purchase", None, D("1.00"), D("0"))] * 2),
+        (
+            "purchase_scenario_3",
+            [
+                ("Purchase", None, D("0.50"), D("0")),
+                ("Purchase", None, D("0.50"), D("0")),
+                ("Purchase", None, D("4380"), D("0")),
+            ],
+        ),
+        ("usage_scenario_1", [("Usage", "Used", D("0"), D("1.00"))]),
+        ("usage_scenario_2", [("Usage", "Unused", D("0"), D("1.00"))]),
+        (
+            "usage_scenario_3",
+            [("Usage", "Unused", D("0"), D("0.25")), ("Usage", "Used", D("0"), D("0.75"))],
+        ),
+        # Overage beyond the commitment is billed on demand.
+        (
+            "usage_scenario_4",
+            [("Usage", None, D("0.50"), D("0.50")), ("Usage", "Used", D("0"), D("1.00"))],
+        ),
+    ],
+)
+def test_spec_commitment_scenarios_are_golden(
+    focus_pipeline: Pipeline, scenario: str, expected: list[tuple[object, ...]]
+) -> None:
+    rows = focus_pipeline.query(
+        "select charge_category, commitment_discount_status, billed_cost, effective_cost"
+        " from staging.stg_focus__charges where source_file = ?"
+        " order by charge_category, commitment_discount_status nulls first, billed_cost",
+        [f"{SCENARIOS}{scenario}.csv"],
+    )
+    assert rows == expected
+
+
+def test_used_plus_unused_commitment_is_the_hourly_commitment_in_every_usage_scenario(
+    focus_pipeline: Pipeline,
+) -> None:
+    rows = focus_pipeline.query(
+        "select source_file, sum(effective_cost) from staging.stg_focus__charges"
+        " where source_file like ? and commitment_discount_status is not null group by 1",
+        [f"{SCENARIOS}usage_scenario_%"],
+    )
+    assert sorted(rows) == [
+        (f"{SCENARIOS}usage_scenario_{i}.csv", D("1.0000000000")) for i in (1, 2, 3, 4)
+    ]
+
+
+def test_csv_gz_and_parquet_exports_load_like_the_csv(focus_pipeline: Pipeline) -> None:
+    totals = focus_pipeline.query(
+        "select source_file, count(*), sum(effective_cost) from staging.stg_focus__charges"
+        " where source_file like 'focus/formats/%' or source_file = ? group by 1 order by 1",
+        [f"{SCENARIOS}usage_scenario_3.csv"],
+    )
+    assert [(n, cost) for _, n, cost in totals] == [(2, D("1.0000000000"))] * 3
