@@ -77,6 +77,7 @@ REQUIRED_FOR_TYPE = {
     ),
     "DiscountedUsage": ("reservation_effective_cost",),
 }
+USAGE_TYPES = {"Usage", "DiscountedUsage", "SavingsPlanCoveredUsage"}
 TS = pa.timestamp("us")
 RAW_TYPES: dict[str, pa.DataType] = {
     "identity_line_item_id": pa.string(),
@@ -255,6 +256,15 @@ def deliveries(store: Store, period: str, present: dict[str, str] | None = None)
                 missing,
             )
         )
+    exports = sorted({d.manifest_key.split("/", 1)[0] for d in found})
+    if len(exports) > 1:
+        # Two exports of one period would either double-count or hide one of them.
+        raise LandingError(
+            store.describe(""),
+            f"billing period {period} is delivered by {len(exports)} exports "
+            f"({', '.join(exports)})",
+            expected="one export per CUR location; land other exports in their own location",
+        )
     return sorted(found, key=lambda d: d.order)
 
 
@@ -316,6 +326,7 @@ def read_delivery(store: Store, delivery: Delivery) -> pa.Table:
             )
         table = conform(where, raw.select(present), RAW_TYPES, NOT_NULL)
         _require_period(where, delivery.period, table)
+        _require_non_negative_usage(where, table)
         types = set(table.column("line_item_line_item_type").to_pylist())
         for line_type, needs in REQUIRED_FOR_TYPE.items():
             if line_type in types:
@@ -337,6 +348,20 @@ def _require_period(where: str, period: str, table: pa.Table) -> None:
                 row=row,
                 column="bill_billing_period_start_date",
                 expected=f"{period}-01",
+            )
+
+
+def _require_non_negative_usage(where: str, table: pa.Table) -> None:
+    types = table.column("line_item_line_item_type").to_pylist()
+    amounts = table.column("line_item_usage_amount").to_pylist()
+    for row, (line_type, amount) in enumerate(zip(types, amounts, strict=True), start=1):
+        if line_type in USAGE_TYPES and amount is not None and amount < 0:
+            raise LandingError(
+                where,
+                f"negative usage ({amount}) on a {line_type} line",
+                row=row,
+                column="line_item_usage_amount",
+                expected="usage >= 0 (corrections come as Credit or Refund lines)",
             )
 
 

@@ -164,6 +164,9 @@ def normalize(record: dict[str, Any]) -> dict[str, Any]:
     missing = [name for name in REQUIRED if record.get(name) in (None, "")]
     if missing:
         raise ValueError(f"required field missing: {', '.join(missing)}")
+    usage_amount = record.get("usage.amount")
+    if usage_amount is not None and usage_amount != "" and float(usage_amount) < 0:
+        raise ValueError(f"negative usage.amount ({usage_amount})")
     credits = _list(record.get("credits"), "credits")
     credit_amounts = [_money(c.get("amount", 0), "credits.amount") for c in credits]
 
