@@ -226,3 +226,39 @@ def test_gcp_gpu_skus_become_gpu_hour_cost_apart_from_the_vm_cores(
         "select workload, count(*), sum(cost_usd) from marts.fct_cost_per_useful_token"
         " where resource_id = 'a2-vm-1' group by 1"
     ) == [("(unallocated)", 6, Decimal("16.6034480000"))]
+
+
+def test_export_read_straight_from_bigquery_equals_the_exported_file() -> None:
+    from pipelines.defs.gcp_billing.load import (
+        bigquery_client,
+        read_bigquery_table,
+        read_export_file,
+    )
+    from tests.fixtures.fake_bigquery import fake_bigquery
+
+    cuds = GCP / "cuds-prioritized-attribution"
+    schema = json.loads((cuds / "billing_export_schema.json").read_text())
+    export = cuds / "test_3_1" / "export.json"
+    # Concatenated pretty-printed objects: made a JSON array here without the project's parser.
+    objects = json.loads("[" + re.sub(r"}\s*{", "},{", export.read_text()) + "]")
+    with fake_bigquery(
+        "billing-project.billing.gcp_billing_export_v1", schema, objects
+    ) as endpoint:
+        rows, rejected = read_bigquery_table(
+            bigquery_client(endpoint), "billing-project.billing.gcp_billing_export_v1"
+        )
+    from_file, _ = read_export_file(export, GCP)
+    assert rejected == []
+    fields = (
+        "sku_id",
+        "usage_start_time",
+        "cost",
+        "credits_total",
+        "credits_committed_usage_discount",
+        "invoice_month",
+        "project_id",
+    )
+    assert [tuple(r[f] for f in fields) for r in rows] == [
+        tuple(r[f] for f in fields) for r in from_file
+    ]
+    assert rows[0]["source_file"] == "bigquery://billing-project.billing.gcp_billing_export_v1"

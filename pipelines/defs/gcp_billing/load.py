@@ -18,6 +18,7 @@ import csv
 import gzip
 import io
 import json
+import os
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -231,10 +232,54 @@ def read_export_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], l
     return rows, rejected
 
 
+def bigquery_client(endpoint: str | None = None) -> Any:
+    """google-cloud-bigquery's client (the `bigquery` extra); credentials from Google's default
+    chain, or anonymous against a given endpoint (a local fake in the tests)."""
+    try:
+        from google.cloud import bigquery
+    except ImportError as exc:
+        raise LandingError(
+            "GPULEDGER_GCP_BIGQUERY_TABLE",
+            "reading the export from BigQuery needs google-cloud-bigquery",
+            expected="pip install 'gpuledger[bigquery]'",
+        ) from exc
+    if endpoint is None:
+        return bigquery.Client()
+    from google.auth.credentials import AnonymousCredentials
+
+    return bigquery.Client(
+        project="gpuledger-local",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": endpoint},
+    )
+
+
+def read_bigquery_table(client: Any, table: str) -> tuple[list[dict[str, Any]], list[Rejected]]:
+    """Every row of the export table (project.dataset.table), read with tabledata.list."""
+    rows, rejected = [], []
+    source = f"bigquery://{table}"
+    for number, row in enumerate(client.list_rows(table), start=1):
+        record = _flatten(dict(row.items()))
+        try:
+            normalized = normalize(record)
+        except (ValueError, TypeError) as exc:
+            rejected.append(Rejected(source, number, str(exc), json.dumps(record, default=str)))
+            continue
+        normalized["source_file"] = source
+        normalized["source_row"] = number
+        rows.append(normalized)
+    return rows, rejected
+
+
 def invoice_months(root: Path, landing: Path) -> list[str]:
+    """Invoice months in the export files, and in the BigQuery table when one is configured."""
     months: set[str] = set()
     for path in export_files(root):
         months |= {r["invoice_month"] for r in read_export_file(path, landing)[0]}
+    table = os.environ.get("GPULEDGER_GCP_BIGQUERY_TABLE")
+    if table:
+        client = bigquery_client(os.environ.get("GPULEDGER_GCP_BIGQUERY_ENDPOINT"))
+        months |= {r["invoice_month"] for r in read_bigquery_table(client, table)[0]}
     return sorted(months)
 
 
@@ -253,15 +298,23 @@ def _count_each_row_once(by_file: list[list[dict[str, Any]]]) -> list[dict[str, 
 
 
 def land_month(
-    conn: duckdb.DuckDBPyConnection, month: str, files: list[Path], landing: Path
+    conn: duckdb.DuckDBPyConnection,
+    month: str,
+    files: list[Path],
+    landing: Path,
+    table_rows: tuple[list[dict[str, Any]], list[Rejected]] | None = None,
 ) -> tuple[int, int]:
-    """Replace the invoice month with what the export files hold; (landed, quarantined)."""
+    """Replace the invoice month with what the export files (and, when given, the rows read
+    from the BigQuery table) hold; returns (landed, quarantined)."""
     rejected: list[Rejected] = []
     by_file: list[list[dict[str, Any]]] = []
     for path in files:
         file_rows, file_rejected = read_export_file(path, landing)
         by_file.append([r for r in file_rows if r["invoice_month"] == month])
         rejected += file_rejected
+    if table_rows is not None:
+        by_file.append([r for r in table_rows[0] if r["invoice_month"] == month])
+        rejected += table_rows[1]
     rows = _count_each_row_once(by_file)
     table = pa.Table.from_pylist(
         [{c: r.get(c) for c in COLUMNS} for r in rows], schema=pa.schema(list(COLUMNS.items()))
