@@ -214,3 +214,25 @@ def test_csv_gz_and_parquet_exports_load_like_the_csv(focus_pipeline: Pipeline) 
         [f"{SCENARIOS}usage_scenario_3.csv"],
     )
     assert [(n, cost) for _, n, cost in totals] == [(2, D("1.0000000000"))] * 3
+
+
+def test_aws_gpu_instance_rows_of_a_focus_export_become_gpu_hour_cost(
+    focus_pipeline: Pipeline,
+) -> None:
+    with (FOCUS / "FOCUS-1.0" / "focus_sample.csv").open(newline="") as handle:
+        g5 = [r for r in csv.DictReader(handle) if " g5.4xlarge " in r["ChargeDescription"]]
+    assert len(g5) == 8
+    rows = focus_pipeline.query(
+        "select instance_type, gpu_count, count(*), sum(effective_cost)"
+        " from intermediate.int_gpu_billing_lines where billing_source = 'focus' group by 1, 2"
+    )
+    assert rows == [
+        ("g5.4xlarge", 1, 8, sum((D(r["EffectiveCost"]) for r in g5), D(0)).quantize(D("1E-10")))
+    ]
+    # No collector reports those instances: their cost is unallocated, and conserved.
+    unallocated = focus_pipeline.query(
+        "select sum(cost_usd) from marts.fct_cost_per_useful_token"
+        " where resource_id in (select resource_id from intermediate.int_gpu_billing_lines"
+        " where billing_source = 'focus')"
+    )
+    assert unallocated == [(rows[0][3],)]

@@ -5,8 +5,9 @@
     type's GPUs (the bill has no GPU split). GCP: GPU SKUs only, which Google bills apart from
     the VM's cores and RAM (DESIGN.md rule 1); the GPUs covered are the GPU-hours of the line
     divided by its hours, and the cost is the net cost (cost + credits, CUD credits included).
-    FOCUS exports carry no instance type or GPU SKU marker to tell GPU compute by, so they reach
-    billing_focus but not this model.
+    FOCUS exports have no instance-type column; an AWS usage row of an instance whose charge
+    description names a GPU instance type ("... Linux g5.4xlarge Instance Hour") is GPU compute,
+    at its EffectiveCost. Other providers' FOCUS rows are not recognised yet.
 -#}
 with
 
@@ -14,6 +15,21 @@ aws_lines as (
 
     select * from {{ ref('int_billing_lines_amortized') }}
     where is_gpu_compute
+
+),
+
+focus_rows as (
+
+    select * from {{ ref('stg_focus__charges') }}
+    where charge_category = 'Usage'
+        and lower(provider_name) in ('aws', 'amazon web services')
+        and (lower(resource_type) = 'instance' or resource_id like 'i-%')
+
+),
+
+gpu_instance_types as (
+
+    select * from {{ ref('aws_gpu_instance_types') }}
 
 ),
 
@@ -29,6 +45,7 @@ gcp_rows as (
 aws as (
 
     select
+        'aws_cur' as billing_source,
         'aws' as provider,
         billing_period,
         resource_id,
@@ -48,6 +65,7 @@ aws as (
 gcp as (
 
     select
+        'gcp_billing' as billing_source,
         'gcp' as provider,
         invoice_month as billing_period,
         resource_name as resource_id,
@@ -68,11 +86,37 @@ gcp as (
 
 ),
 
+focus as (
+
+    select
+        'focus' as billing_source,
+        'aws' as provider,
+        focus_rows.billing_period,
+        focus_rows.resource_id,
+        gpu_instance_types.instance_type,
+        gpu_instance_types.gpu_model,
+        gpu_instance_types.gpu_count,
+        focus_rows.charge_period_start_at as usage_start_at,
+        focus_rows.charge_period_end_at as usage_end_at,
+        greatest(
+            1, {{ dbt.datediff('focus_rows.charge_period_start_at', 'focus_rows.charge_period_end_at', 'hour') }}
+        ) as usage_hours,
+        cast(focus_rows.effective_cost as decimal(38, 10)) as effective_cost,
+        focus_rows.billing_currency as currency_code
+
+    from focus_rows
+    inner join gpu_instance_types
+        on focus_rows.charge_description like '% ' || gpu_instance_types.instance_type || ' %'
+
+),
+
 final as (
 
     select * from aws
     union all
     select * from gcp
+    union all
+    select * from focus
 
 )
 
