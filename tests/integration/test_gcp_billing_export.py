@@ -262,3 +262,71 @@ def test_export_read_straight_from_bigquery_equals_the_exported_file() -> None:
         tuple(r[f] for f in fields) for r in from_file
     ]
     assert rows[0]["source_file"] == "bigquery://billing-project.billing.gcp_billing_export_v1"
+
+
+def _spend_based_cud_export(path: Path) -> None:
+    """One hour under the 2025-26 spend-based CUD model (Google's 'cuds-multiprice' docs): usage
+    at the discounted price with a consumption model, and the $1 fee SKU for a $10/h commitment
+    of which $8 was used, offset by a FEE_UTILIZATION_OFFSET credit."""
+    common = {
+        "billing_account_id": "012345-6789AB-CDEF01",
+        "usage_start_time": "2026-10-30 12:00:00 UTC",
+        "usage_end_time": "2026-10-30 13:00:00 UTC",
+        "project": {"id": "ml-serving"},
+        "currency": "USD",
+        "invoice": {"month": "202610"},
+        "cost_type": "regular",
+    }
+    rows = [
+        {
+            **common,
+            "service": {"id": "6F81-5844-456A", "description": "Compute Engine"},
+            "sku": {
+                "id": "CP-COMPUTEENGINE-CORE",
+                "description": "N2 Instance Core running in Americas",
+            },
+            "resource": {"name": "n2-vm-1"},
+            "cost": 8.0,
+            "usage": {"amount": 3600, "amount_in_pricing_units": 1.0, "pricing_unit": "hour"},
+            "consumption_model": {
+                "id": "5515-81A8-03A2",
+                "description": "Compute Engine Flexible CUD 1 Year",
+            },
+            "credits": [],
+        },
+        {
+            **common,
+            "service": {"id": "CUD0-FEE0-0001", "description": "Compute Engine"},
+            "sku": {"id": "CUD0-FEE0-SKU1", "description": "Commitment - dollar based v1: GCE"},
+            "cost": 10.0,
+            "usage": {"amount": 10, "amount_in_pricing_units": 10.0, "pricing_unit": "count"},
+            "credits": [
+                {"name": "GCE Commitments", "amount": -8.0, "type": "FEE_UTILIZATION_OFFSET"}
+            ],
+        },
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+
+
+def test_spend_based_cud_model_nets_the_fee_to_the_unused_commitment(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    pipeline = pipeline_factory(gpus=1, days=1, seed=5).copy_to(tmp_path)
+    _spend_based_cud_export(pipeline.landing / "gcp_billing" / "cud-2026-10-30.jsonl")
+    pipeline.run()
+    rows = pipeline.query(
+        'select "ChargeCategory", "ChargeFrequency", "CommitmentDiscountStatus", "ListCost",'
+        " \"BilledCost\" from marts.billing_focus where x_source_system = 'gcp_billing'"
+        " order by 1 desc"
+    )
+    assert rows == [
+        # Usage at the discounted rate, covered by the commitment.
+        ("Usage", "Usage-Based", "Used", Decimal("8.0000000000"), Decimal("8.0000000000")),
+        # $10 fee, $8 offset for the part used: $2 of commitment went unused.
+        ("Purchase", "Recurring", None, Decimal("10.0000000000"), Decimal("2.0000000000")),
+    ]
+    # What the hour cost in all: the commitment, $10.
+    assert pipeline.query(
+        "select sum(\"BilledCost\") from marts.billing_focus where x_source_system = 'gcp_billing'"
+    ) == [(Decimal("10.0000000000"),)]

@@ -1,7 +1,11 @@
 {#-
     GCP export rows as FOCUS rows. BilledCost and EffectiveCost are the net cost (cost + credits),
     as Google's invoice shows it, and ListCost the cost before credits; commitment fee SKUs are
-    Purchase rows; CUD credits mark the row's commitment discount as Used.
+    Purchase rows. Both CUD models mark usage as covered (CommitmentDiscountStatus Used): the
+    legacy one by a COMMITTED_USAGE_DISCOUNT credit on the usage row, the spend-based one of
+    2025-26 by a consumption model on the usage row, which is priced at the discounted rate. In
+    that model the $1 fee SKU is offset by FEE_UTILIZATION_OFFSET credits for the part used, so
+    the fee row's net cost is the unused commitment.
 -#}
 with
 
@@ -55,8 +59,11 @@ final as (
         case
             when rows.usage_amount_in_pricing_units is not null then rows.usage_pricing_unit
         end as "PricingUnit",
-        case when rows.credits_committed_usage_discount <> 0 then 'Used' end
-            as "CommitmentDiscountStatus",
+        case
+            when rows.is_commitment_fee then null
+            when rows.credits_committed_usage_discount <> 0 then 'Used'
+            when lower(rows.consumption_model_description) like '%cud%' then 'Used'
+        end as "CommitmentDiscountStatus",
         cast(null as varchar) as "InvoiceId",
         'Google Cloud' as "ProviderName",
         'Google Cloud' as "PublisherName",
