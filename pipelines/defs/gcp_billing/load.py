@@ -19,6 +19,7 @@ import gzip
 import io
 import json
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -217,19 +218,24 @@ def normalize(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def read_export_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], list[Rejected]]:
-    name = lineage_name(path, landing)
+def _normalize_all(
+    records: Iterable[dict[str, Any]], source: str
+) -> tuple[list[dict[str, Any]], list[Rejected]]:
     rows, rejected = [], []
-    for number, record in enumerate(_records(path), start=1):
+    for number, record in enumerate(records, start=1):
         try:
             row = normalize(record)
         except (ValueError, TypeError) as exc:
-            rejected.append(Rejected(name, number, str(exc), json.dumps(record, default=str)))
+            rejected.append(Rejected(source, number, str(exc), json.dumps(record, default=str)))
             continue
-        row["source_file"] = name
+        row["source_file"] = source
         row["source_row"] = number
         rows.append(row)
     return rows, rejected
+
+
+def read_export_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], list[Rejected]]:
+    return _normalize_all(_records(path), lineage_name(path, landing))
 
 
 def bigquery_client(endpoint: str | None = None) -> Any:
@@ -256,19 +262,8 @@ def bigquery_client(endpoint: str | None = None) -> Any:
 
 def read_bigquery_table(client: Any, table: str) -> tuple[list[dict[str, Any]], list[Rejected]]:
     """Every row of the export table (project.dataset.table), read with tabledata.list."""
-    rows, rejected = [], []
-    source = f"bigquery://{table}"
-    for number, row in enumerate(client.list_rows(table), start=1):
-        record = _flatten(dict(row.items()))
-        try:
-            normalized = normalize(record)
-        except (ValueError, TypeError) as exc:
-            rejected.append(Rejected(source, number, str(exc), json.dumps(record, default=str)))
-            continue
-        normalized["source_file"] = source
-        normalized["source_row"] = number
-        rows.append(normalized)
-    return rows, rejected
+    records = (_flatten(dict(row.items())) for row in client.list_rows(table))
+    return _normalize_all(records, f"bigquery://{table}")
 
 
 def invoice_months(root: Path, landing: Path) -> list[str]:
