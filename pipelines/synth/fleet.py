@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -162,7 +162,6 @@ class Fleet:
     days: int
     hosts: list[Host]
     workloads: dict[str, Workload]
-    _rng_cache: dict[str, random.Random] = field(default_factory=dict, repr=False)
 
     @property
     def start_at(self) -> datetime:

@@ -287,7 +287,8 @@ def _read_legacy(store: Store, key: str) -> pa.Table:
     try:
         if key.endswith(".gz"):
             data = gzip.decompress(data)
-        header = next(csv.reader(io.StringIO(data[: data.find(b"\n")].decode("utf-8-sig"))))
+        first_line = data.split(b"\n", 1)[0]
+        header = next(csv.reader(io.StringIO(first_line.decode("utf-8-sig"))))
         table = pacsv.read_csv(
             pa.BufferReader(data),
             # Text in, typed by conform(): no guessing of timestamps or numbers.

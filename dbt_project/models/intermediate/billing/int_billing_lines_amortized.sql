@@ -76,7 +76,6 @@ final as (
         usage_end_at,
         greatest(1, {{ dbt.datediff('usage_start_at', 'usage_end_at', 'hour') }}) as usage_hours,
         product_code,
-        product_family,
         usage_type,
         resource_id,
         instance_type,
