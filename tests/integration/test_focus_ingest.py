@@ -53,8 +53,107 @@ def focus_pipeline(
         ),
         formats / "usage_scenario_3.parquet",
     )
+    _write_other_provider_gpu_export(pipeline.landing / "focus" / "multi-cloud" / "gpu.csv")
     pipeline.run()
     return pipeline
+
+
+# GPU rows of other providers, as their FOCUS 1.2 exports spell them, plus look-alikes that are
+# not GPU compute. (resource, provider, description, sku meter, unit, quantity, hours, cost)
+OTHER_PROVIDER_ROWS = [
+    (
+        "vm-nd-1",
+        "Microsoft",
+        "Virtual Machines NDasrA100 v4 Series - ND96asr A100 v4 - US East",
+        "ND96asr A100 v4",
+        "1 Hour",
+        "24",
+        24,
+        "658.08",
+    ),
+    (
+        "vm-nc-1",
+        "Microsoft",
+        "Virtual Machines NCads A100 v4 Series",
+        "NC24ads A100 v4",
+        "1 Hour",
+        "2",
+        2,
+        "7.35",
+    ),
+    (
+        "projects/p/instances/a2",
+        "Google Cloud",
+        "Nvidia Tesla A100 GPU running in Americas",
+        None,
+        "hour",
+        "16",
+        2,
+        "93.88",
+    ),
+    (
+        "ocid1.instance.oc1..x",
+        "Oracle",
+        "Compute - GPU - BM.GPU.H100.8",
+        None,
+        "Hour",
+        "1",
+        1,
+        "80.00",
+    ),
+    ("cw-node-7", "CoreWeave", "HGX H100 SXM5", None, "GPU-Hours", "8", 1, "49.52"),
+    # Not GPU compute: an Azure disk, a CoreWeave CPU node, a neocloud row with no GPU unit.
+    (
+        "disk-1",
+        "Microsoft",
+        "Premium SSD Managed Disks - P30",
+        "P30 LRS Disk",
+        "1/Month",
+        "1",
+        24,
+        "5.28",
+    ),
+    ("cw-cpu-1", "CoreWeave", "AMD Epyc Milan CPU", None, "vCPU-Hours", "32", 1, "0.96"),
+    ("cw-node-8", "CoreWeave", "H100 storage volume", None, "GB-Hours", "100", 1, "0.10"),
+]
+OTHER_PROVIDER_GPU_LINES = {
+    ("vm-nd-1", "azure", "NVIDIA A100 40GB", 8, 24, Decimal("658.08")),
+    ("vm-nc-1", "azure", "NVIDIA A100 80GB PCIe", 1, 2, Decimal("7.35")),
+    ("projects/p/instances/a2", "gcp", "NVIDIA A100 40GB", 8, 2, Decimal("93.88")),
+    ("ocid1.instance.oc1..x", "oci", "NVIDIA H100 80GB", 8, 1, Decimal("80.00")),
+    ("cw-node-7", "neocloud", "NVIDIA H100 80GB", 8, 1, Decimal("49.52")),
+}
+
+
+def _write_other_provider_gpu_export(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    columns = [
+        "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
+        "ChargeCategory", "ChargeFrequency", "BilledCost", "EffectiveCost", "ListCost",
+        "ContractedCost", "BillingCurrency", "ProviderName", "PublisherName", "InvoiceIssuerName",
+        "ResourceId", "ChargeDescription", "SkuMeter", "ConsumedUnit", "ConsumedQuantity",
+        "PricingUnit", "PricingQuantity", "ServiceCategory", "ServiceSubcategory",
+    ]  # fmt: skip
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for (
+            resource,
+            provider,
+            description,
+            meter,
+            unit,
+            quantity,
+            hours,
+            cost,
+        ) in OTHER_PROVIDER_ROWS:
+            end = f"2024-09-02T{hours:02d}:00:00Z" if hours < 24 else "2024-09-03T00:00:00Z"
+            writer.writerow([
+                "2024-09-01T00:00:00Z", "2024-10-01T00:00:00Z", "2024-09-02T00:00:00Z", end,
+                "Usage", "Usage-Based", cost, cost, cost, cost, "USD", provider, provider,
+                provider, resource, description, meter or "NULL", unit, quantity, unit, quantity,
+                "Compute", "Virtual Machines",
+            ])  # fmt: skip
 
 
 def _file_totals(path: Path) -> tuple[int, Decimal]:
@@ -224,7 +323,8 @@ def test_aws_gpu_instance_rows_of_a_focus_export_become_gpu_hour_cost(
     assert len(g5) == 8
     rows = focus_pipeline.query(
         "select instance_type, gpu_count, count(*), sum(effective_cost)"
-        " from intermediate.int_gpu_billing_lines where billing_source = 'focus' group by 1, 2"
+        " from intermediate.int_gpu_billing_lines where billing_source = 'focus' and provider = 'aws'"
+        " group by 1, 2"
     )
     assert rows == [
         ("g5.4xlarge", 1, 8, sum((D(r["EffectiveCost"]) for r in g5), D(0)).quantize(D("1E-10")))
@@ -233,6 +333,26 @@ def test_aws_gpu_instance_rows_of_a_focus_export_become_gpu_hour_cost(
     unallocated = focus_pipeline.query(
         "select sum(cost_usd) from marts.fct_cost_per_useful_token"
         " where resource_id in (select resource_id from intermediate.int_gpu_billing_lines"
-        " where billing_source = 'focus')"
+        " where billing_source = 'focus' and provider = 'aws')"
     )
     assert unallocated == [(rows[0][3],)]
+
+
+def test_gpu_rows_of_other_providers_focus_exports_become_gpu_hour_cost(
+    focus_pipeline: Pipeline,
+) -> None:
+    rows = focus_pipeline.query(
+        "select resource_id, provider, gpu_model, gpu_count, usage_hours, effective_cost"
+        " from intermediate.int_gpu_billing_lines"
+        " where billing_source = 'focus' and provider <> 'aws'"
+    )
+    assert {(r[0], r[1], r[2], r[3], r[4], r[5].normalize()) for r in rows} == {
+        (*line[:5], line[5].normalize()) for line in OTHER_PROVIDER_GPU_LINES
+    }
+    # Their whole cost reaches the fact (unallocated: no collector reports those hosts).
+    fact = focus_pipeline.query(
+        "select sum(cost_usd) from marts.fct_cost_per_useful_token"
+        " where resource_id in ('vm-nd-1', 'vm-nc-1', 'projects/p/instances/a2',"
+        " 'ocid1.instance.oc1..x', 'cw-node-7')"
+    )
+    assert fact[0][0] == sum((line[5] for line in OTHER_PROVIDER_GPU_LINES), D(0))

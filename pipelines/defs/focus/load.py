@@ -82,6 +82,7 @@ TEXT = (
     "SkuId",
     "SkuPriceId",
     "SkuMeter",
+    "SkuPriceDetails",
     "SubAccountId",
     "SubAccountName",
     "SubAccountType",

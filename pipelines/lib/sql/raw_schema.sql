@@ -162,6 +162,7 @@ create table if not exists raw.focus_charges (
     "SkuId" varchar,
     "SkuPriceId" varchar,
     "SkuMeter" varchar,
+    "SkuPriceDetails" varchar,
     "SubAccountId" varchar,
     "SubAccountName" varchar,
     "SubAccountType" varchar,
@@ -228,3 +229,4 @@ alter table raw.aws_cur_line_items add column if not exists line_item_line_item_
 alter table raw.aws_cur_line_items add column if not exists pricing_unit varchar;
 alter table raw.aws_cur_line_items add column if not exists product_region_code varchar;
 alter table raw.aws_cur_line_items add column if not exists line_item_availability_zone varchar;
+alter table raw.focus_charges add column if not exists "SkuPriceDetails" varchar;

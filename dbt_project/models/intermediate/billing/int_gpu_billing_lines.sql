@@ -7,7 +7,10 @@
     divided by its hours, and the cost is the net cost (cost + credits, CUD credits included).
     FOCUS exports have no instance-type column; an AWS usage row of an instance whose charge
     description names a GPU instance type ("... Linux g5.4xlarge Instance Hour") is GPU compute,
-    at its EffectiveCost. Other providers' FOCUS rows are not recognised yet.
+    at its EffectiveCost. Other providers' usage rows are recognised by the seed focus_gpu_skus
+    (Azure VM sizes, GCP GPU SKUs, OCI shapes, GPU-hour SKUs of neoclouds): the longest
+    matching SKU text wins; instance rows carry the instance's GPUs, GPU-hour rows their
+    quantity divided by their hours.
 -#}
 with
 
@@ -30,6 +33,57 @@ focus_rows as (
 gpu_instance_types as (
 
     select * from {{ ref('aws_gpu_instance_types') }}
+
+),
+
+other_focus_rows as (
+
+    select
+        *,
+        case
+            when lower(provider_name) in ('microsoft', 'azure', 'microsoft azure') then 'azure'
+            when lower(provider_name) in ('google cloud', 'google', 'gcp', 'google cloud platform')
+                then 'gcp'
+            when lower(provider_name) in ('oracle', 'oci', 'oracle cloud infrastructure')
+                then 'oci'
+            else 'neocloud'
+        end as provider_key,
+        ' ' || regexp_replace(lower(concat_ws(' ',
+            sku_id, charge_description, resource_type, sku_price_id, sku_meter, sku_price_details,
+            pricing_unit,
+            consumed_unit, x_extensions
+        )), '[_-]', ' ', 'g') || ' ' as haystack,
+        lower(coalesce(consumed_unit, '') || ' ' || coalesce(pricing_unit, '')) like '%gpu%'
+            as unit_names_gpus
+    from {{ ref('stg_focus__charges') }}
+    where charge_category = 'Usage'
+        and lower(provider_name) not in ('aws', 'amazon web services')
+        and resource_id is not null
+
+),
+
+focus_gpu_skus as (
+
+    select * from {{ ref('focus_gpu_skus') }}
+
+),
+
+other_focus_matches as (
+
+    select
+        other_focus_rows.*,
+        focus_gpu_skus.gpu_model,
+        focus_gpu_skus.gpu_count as sku_gpu_count,
+        focus_gpu_skus.quantity_basis,
+        row_number() over (
+            partition by other_focus_rows.source_file, other_focus_rows.source_row
+            order by length(focus_gpu_skus.match_text) desc, focus_gpu_skus.match_text
+        ) as match_rank
+    from other_focus_rows
+    inner join focus_gpu_skus
+        on other_focus_rows.provider_key = focus_gpu_skus.provider_key
+        and other_focus_rows.haystack like '%' || focus_gpu_skus.match_text || '%'
+    where other_focus_rows.provider_key <> 'neocloud' or other_focus_rows.unit_names_gpus
 
 ),
 
@@ -110,6 +164,36 @@ focus as (
 
 ),
 
+other_focus as (
+
+    select
+        'focus' as billing_source,
+        provider_key as provider,
+        billing_period,
+        resource_id,
+        cast(null as varchar) as instance_type,
+        gpu_model,
+        case
+            when quantity_basis = 'instance' then sku_gpu_count
+            -- GPU-hours over the row's hours; at least one GPU, as for GCP export rows.
+            else cast(greatest(1, round(
+                coalesce(consumed_quantity, pricing_quantity, 0)
+                / greatest(1, {{ dbt.datediff('charge_period_start_at', 'charge_period_end_at', 'hour') }})
+            )) as integer)
+        end as gpu_count,
+        charge_period_start_at as usage_start_at,
+        charge_period_end_at as usage_end_at,
+        greatest(
+            1, {{ dbt.datediff('charge_period_start_at', 'charge_period_end_at', 'hour') }}
+        ) as usage_hours,
+        cast(effective_cost as decimal(38, 10)) as effective_cost,
+        billing_currency as currency_code
+
+    from other_focus_matches
+    where match_rank = 1
+
+),
+
 final as (
 
     select * from aws
@@ -117,6 +201,8 @@ final as (
     select * from gcp
     union all
     select * from focus
+    union all
+    select * from other_focus
 
 )
 

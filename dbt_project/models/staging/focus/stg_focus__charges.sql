@@ -49,8 +49,11 @@ renamed as (
         "ServiceName" as service_name,
         "SkuId" as sku_id,
         "SkuPriceId" as sku_price_id,
+        "SkuMeter" as sku_meter,
+        "SkuPriceDetails" as sku_price_details,
         "SubAccountId" as sub_account_id,
-        "Tags" as tags
+        "Tags" as tags,
+        x_extensions
 
     from source
 
