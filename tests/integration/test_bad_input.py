@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -94,3 +96,41 @@ def test_invalid_request_log_lines_go_to_quarantine_with_file_line_and_reason(
     assert landed == demo_pipeline.query(
         "select count(*) from raw.inference_requests where partition_date = '2026-11-01'"
     )
+
+
+def test_gpu_lines_in_a_currency_without_a_rate_stop_the_run_until_the_rate_is_given(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-11"))
+    manifest = json.loads(next(period_dir.rglob("*Manifest.json")).read_text())
+    data_file = pipeline.landing / "aws_cur" / manifest["dataFiles"][0].split("/cur/", 1)[1]
+    table = pq.read_table(data_file)
+    column = table.schema.get_field_index("line_item_currency_code")
+    table = table.set_column(column, "line_item_currency_code", pa.array(["EUR"] * len(table)))
+    pq.write_table(table, data_file)
+    usd_before = pipeline.query(
+        "select sum(effective_cost) from intermediate.int_gpu_billing_lines"
+        " where billing_period = '2026-11'"
+    )[0][0]
+
+    with pytest.raises(RunFailed) as failure:
+        pipeline.run()
+    assert "assert_gpu_lines_have_an_exchange_rate" in str(failure.value)
+
+    (pipeline.landing / "prices").mkdir()
+    (pipeline.landing / "prices" / "exchange_rates.csv").write_text(
+        "currency,billing_period,usd_per_unit\nEUR,2026-11,1.25\n"
+    )
+    pipeline.run()
+    rows = pipeline.query(
+        "select billed_currency, sum(billed_currency_cost), sum(effective_cost)"
+        " from intermediate.int_gpu_billing_lines where billing_period = '2026-11' group by 1"
+    )
+    assert rows == [("EUR", usd_before, usd_before * Decimal("1.25"))]
+    # The facts carry the converted cost: still conserved to the cent against the lines.
+    fact = pipeline.query(
+        "select sum(cost_usd) from marts.fct_cost_per_useful_token"
+        " where hour_start_at >= timestamp '2026-11-01'"
+    )[0][0]
+    assert abs(fact - usd_before * Decimal("1.25")) < Decimal("0.01")

@@ -54,6 +54,10 @@ def focus_pipeline(
         formats / "usage_scenario_3.parquet",
     )
     _write_other_provider_gpu_export(pipeline.landing / "focus" / "multi-cloud" / "gpu.csv")
+    (pipeline.landing / "prices").mkdir()
+    (pipeline.landing / "prices" / "exchange_rates.csv").write_text(
+        "currency,billing_period,usd_per_unit\nEUR,2024-09,1.0825\nNOK,2023-06,0.0931\n"
+    )
     pipeline.run()
     return pipeline
 
@@ -116,12 +120,16 @@ OTHER_PROVIDER_ROWS = [
     ("cw-cpu-1", "CoreWeave", "AMD Epyc Milan CPU", None, "vCPU-Hours", "32", 1, "0.96"),
     ("cw-node-8", "CoreWeave", "H100 storage volume", None, "GB-Hours", "100", 1, "0.10"),
 ]
+# Billed in euros: converted with prices/exchange_rates.csv (1.0825 USD per EUR in 2024-09).
+EURO_ROW = ("vm-nd-eu", "Microsoft", "Virtual Machines NDisrH100 v5 Series",
+            "ND96isr H100 v5", "1 Hour", "1", 1, "80.00")  # fmt: skip
 OTHER_PROVIDER_GPU_LINES = {
     ("vm-nd-1", "azure", "NVIDIA A100 40GB", 8, 24, Decimal("658.08")),
     ("vm-nc-1", "azure", "NVIDIA A100 80GB PCIe", 1, 2, Decimal("7.35")),
     ("projects/p/instances/a2", "gcp", "NVIDIA A100 40GB", 8, 2, Decimal("93.88")),
     ("ocid1.instance.oc1..x", "oci", "NVIDIA H100 80GB", 8, 1, Decimal("80.00")),
     ("cw-node-7", "neocloud", "NVIDIA H100 80GB", 8, 1, Decimal("49.52")),
+    ("vm-nd-eu", "azure", "NVIDIA H100 80GB", 8, 1, Decimal("86.60")),
 }
 
 
@@ -137,20 +145,13 @@ def _write_other_provider_gpu_export(path: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
-        for (
-            resource,
-            provider,
-            description,
-            meter,
-            unit,
-            quantity,
-            hours,
-            cost,
-        ) in OTHER_PROVIDER_ROWS:
+        for row in [*OTHER_PROVIDER_ROWS, EURO_ROW]:
+            resource, provider, description, meter, unit, quantity, hours, cost = row
+            currency = "EUR" if row is EURO_ROW else "USD"
             end = f"2024-09-02T{hours:02d}:00:00Z" if hours < 24 else "2024-09-03T00:00:00Z"
             writer.writerow([
                 "2024-09-01T00:00:00Z", "2024-10-01T00:00:00Z", "2024-09-02T00:00:00Z", end,
-                "Usage", "Usage-Based", cost, cost, cost, cost, "USD", provider, provider,
+                "Usage", "Usage-Based", cost, cost, cost, cost, currency, provider, provider,
                 provider, resource, description, meter or "NULL", unit, quantity, unit, quantity,
                 "Compute", "Virtual Machines",
             ])  # fmt: skip
@@ -323,8 +324,8 @@ def test_aws_gpu_instance_rows_of_a_focus_export_become_gpu_hour_cost(
     assert len(g5) == 8
     rows = focus_pipeline.query(
         "select instance_type, gpu_count, count(*), sum(effective_cost)"
-        " from intermediate.int_gpu_billing_lines where billing_source = 'focus' and provider = 'aws'"
-        " group by 1, 2"
+        " from intermediate.int_gpu_billing_lines"
+        " where billing_source = 'focus' and provider = 'aws' group by 1, 2"
     )
     assert rows == [
         ("g5.4xlarge", 1, 8, sum((D(r["EffectiveCost"]) for r in g5), D(0)).quantize(D("1E-10")))
@@ -353,6 +354,20 @@ def test_gpu_rows_of_other_providers_focus_exports_become_gpu_hour_cost(
     fact = focus_pipeline.query(
         "select sum(cost_usd) from marts.fct_cost_per_useful_token"
         " where resource_id in ('vm-nd-1', 'vm-nc-1', 'projects/p/instances/a2',"
-        " 'ocid1.instance.oc1..x', 'cw-node-7')"
+        " 'ocid1.instance.oc1..x', 'cw-node-7', 'vm-nd-eu')"
     )
     assert fact[0][0] == sum((line[5] for line in OTHER_PROVIDER_GPU_LINES), D(0))
+
+
+def test_a_gpu_line_billed_in_euros_is_converted_with_its_periods_rate(
+    focus_pipeline: Pipeline,
+) -> None:
+    assert focus_pipeline.query(
+        "select billed_currency, billed_currency_cost, usd_per_unit, currency_code, effective_cost"
+        " from intermediate.int_gpu_billing_lines where resource_id = 'vm-nd-eu'"
+    ) == [("EUR", D("80.0000000000"), D("1.0825000000"), "USD", D("86.6000000000"))]
+    # marts.billing_focus keeps the billed currency and amount (FOCUS BillingCurrency).
+    assert focus_pipeline.query(
+        'select "BillingCurrency", "BilledCost" from marts.billing_focus'
+        " where \"ResourceId\" = 'vm-nd-eu'"
+    ) == [("EUR", D("80.0000000000"))]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -9,6 +10,7 @@ import pytest
 
 from pipelines.defs.aws_cur import load as cur
 from pipelines.defs.inference.load import parse_record, read_request_file
+from pipelines.defs.list_prices.load import read_exchange_rates
 from pipelines.defs.telemetry.load import read_spool_file
 from pipelines.lib.errors import LandingError
 from pipelines.lib.store import LocalStore
@@ -233,3 +235,42 @@ def test_two_exports_delivering_one_period_is_an_error(landing: Path, tmp_path: 
     shutil.copytree(root / "gpuledger-cur2", root / "second-export")
     with pytest.raises(LandingError, match="delivered by 2 exports"):
         cur.deliveries(LocalStore(root), "2026-10")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("currency,usd_per_unit\nEUR,1.1\n", "row 1: missing column(s) billing_period"),
+        ("currency,billing_period,usd_per_unit\neuro,2024-09,1.1\n", "row 2, column 'currency'"),
+        ("currency,billing_period,usd_per_unit\nEUR,2024-9,1.1\n", "column 'billing_period'"),
+        ("currency,billing_period,usd_per_unit\nEUR,2024-09,-1\n", "column 'usd_per_unit'"),
+        ("currency,billing_period,usd_per_unit\nEUR,2024-09,abc\n", "rate 'abc'"),
+        (
+            "currency,billing_period,usd_per_unit\nEUR,2024-09,1.1\nEUR,2024-09,1.2\n",
+            "row 3, column 'billing_period': second rate for EUR in 2024-09 (the first is in row 2",
+        ),
+    ],
+)
+def test_exchange_rate_file_errors_name_row_and_column(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "prices" / "exchange_rates.csv"
+    path.parent.mkdir()
+    path.write_text(text)
+    with pytest.raises(LandingError) as failure:
+        read_exchange_rates(path, tmp_path)
+    assert message in str(failure.value)
+
+
+def test_exchange_rates_are_read_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "exchange_rates.csv"
+    path.write_text(
+        "currency,billing_period,usd_per_unit\neur,2024-09,1.0825\nNOK,2023-06,0.0931\n"
+    )
+    rows = read_exchange_rates(path, tmp_path)
+    assert [
+        (r["currency"], r["billing_period"], r["usd_per_unit"], r["source_row"]) for r in rows
+    ] == [
+        ("EUR", "2024-09", Decimal("1.0825"), 2),
+        ("NOK", "2023-06", Decimal("0.0931"), 3),
+    ]

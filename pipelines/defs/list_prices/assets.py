@@ -39,3 +39,28 @@ def list_prices(
     return dg.MaterializeResult(
         metadata={"aws_offer_files": len(aws_files), "aws_prices": aws, "gcp_prices": gcp}
     )
+
+
+@dg.asset(
+    key=["raw", "exchange_rates"],
+    pool="duckdb",
+    group_name="list_prices",
+    kinds={"duckdb"},
+    description=(
+        "US dollars per unit of each billing currency, per billing period, from "
+        "prices/exchange_rates.csv (currency,billing_period,usd_per_unit). GPU bill lines in "
+        "another currency are converted with it (GCP export rows use their own "
+        "currency_conversion_rate); a currency and period without a rate stops the run."
+    ),
+)
+def exchange_rates(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    path = warehouse.landing_root / "prices" / "exchange_rates.csv"
+    rows = load.read_exchange_rates(path, warehouse.landing_root) if path.exists() else []
+    with warehouse.connect() as conn:
+        landed = load.land_exchange_rates(conn, rows)
+    return dg.MaterializeResult(
+        metadata={
+            "rates": landed,
+            "currencies": ", ".join(sorted({r["currency"] for r in rows})) or "none",
+        }
+    )

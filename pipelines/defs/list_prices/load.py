@@ -13,7 +13,9 @@ effective time; dbt turns them into validity ranges.
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -173,4 +175,93 @@ def land_prices(conn: duckdb.DuckDBPyConnection, provider: str, rows: list[dict[
             )
     finally:
         conn.unregister("price_rows")
+    return table.num_rows
+
+
+RATE_COLUMNS: dict[str, pa.DataType] = {
+    "currency": pa.string(),
+    "billing_period": pa.string(),
+    "usd_per_unit": MONEY,
+    "source_file": pa.string(),
+    "source_row": pa.int32(),
+}
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def read_exchange_rates(path: Path, landing: Path) -> list[dict[str, Any]]:
+    """``prices/exchange_rates.csv``: ``currency,billing_period,usd_per_unit``, one row per
+    currency and month (the rate the finance team books that month's bills at).
+
+    A bill line in another currency is converted with the rate of its billing period; a
+    currency and period without a rate stops the run (it is never read as USD).
+    """
+    name = lineage_name(path, landing)
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"currency", "billing_period", "usd_per_unit"} - set(reader.fieldnames or ())
+        if missing:
+            raise LandingError(
+                path,
+                f"missing column(s) {', '.join(sorted(missing))}",
+                row=1,
+                expected="header currency,billing_period,usd_per_unit",
+            )
+        rows: list[dict[str, Any]] = []
+        seen: dict[tuple[str, str], int] = {}
+        for number, record in enumerate(reader, start=2):
+            currency = (record["currency"] or "").strip().upper()
+            period = (record["billing_period"] or "").strip()
+            rate_text = (record["usd_per_unit"] or "").strip()
+            if not CURRENCY.match(currency):
+                raise LandingError(
+                    path, f"currency {currency!r}", row=number, column="currency",
+                    expected="an ISO 4217 code such as EUR",
+                )  # fmt: skip
+            if not PERIOD.match(period):
+                raise LandingError(
+                    path, f"billing period {period!r}", row=number, column="billing_period",
+                    expected="YYYY-MM",
+                )  # fmt: skip
+            try:
+                rate = Decimal(rate_text)
+            except ArithmeticError:
+                rate = Decimal(0)
+            if not rate.is_finite() or rate <= 0:
+                raise LandingError(
+                    path, f"rate {rate_text!r}", row=number, column="usd_per_unit",
+                    expected="a positive number of US dollars per unit of the currency",
+                )  # fmt: skip
+            if (currency, period) in seen:
+                raise LandingError(
+                    path,
+                    f"second rate for {currency} in {period}"
+                    f" (the first is in row {seen[currency, period]})",
+                    row=number,
+                    column="billing_period",
+                    expected="one rate per currency and billing period",
+                )
+            seen[currency, period] = number
+            rows.append(
+                {
+                    "currency": currency,
+                    "billing_period": period,
+                    "usd_per_unit": rate,
+                    "source_file": name,
+                    "source_row": number,
+                }
+            )
+    return rows
+
+
+def land_exchange_rates(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> int:
+    """Replace every exchange rate (the file holds the whole history), atomically."""
+    table = pa.Table.from_pylist(rows, schema=pa.schema(list(RATE_COLUMNS.items())))
+    conn.register("rate_rows", table)
+    try:
+        with transaction(conn):
+            conn.execute("delete from raw.exchange_rates")
+            conn.execute("insert into raw.exchange_rates select * from rate_rows")
+    finally:
+        conn.unregister("rate_rows")
     return table.num_rows

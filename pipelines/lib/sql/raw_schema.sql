@@ -223,6 +223,15 @@ create table if not exists raw.list_prices (
     source varchar not null
 );
 
+-- US dollars per unit of a billing currency, per billing period (prices/exchange_rates.csv).
+create table if not exists raw.exchange_rates (
+    currency varchar not null,
+    billing_period varchar not null,
+    usd_per_unit decimal(38, 10) not null,
+    source_file varchar not null,
+    source_row integer not null
+);
+
 -- Columns added after the first release; a warehouse built before gets them here.
 alter table raw.aws_cur_line_items add column if not exists bill_payer_account_name varchar;
 alter table raw.aws_cur_line_items add column if not exists line_item_line_item_description varchar;

@@ -11,6 +11,11 @@
     (Azure VM sizes, GCP GPU SKUs, OCI shapes, GPU-hour SKUs of neoclouds): the longest
     matching SKU text wins; instance rows carry the instance's GPUs, GPU-hour rows their
     quantity divided by their hours.
+
+    Cost is in US dollars: a line billed in another currency keeps that amount in
+    billed_currency_cost and is converted with its billing period's rate (GCP export rows with
+    Google's own currency_conversion_rate, others with prices/exchange_rates.csv). A line without
+    a rate fails the test assert_gpu_lines_have_an_exchange_rate; it is never read as USD.
 -#}
 with
 
@@ -110,7 +115,8 @@ aws as (
         usage_end_at,
         usage_hours,
         cast(effective_cost as decimal(38, 10)) as effective_cost,
-        currency_code
+        currency_code,
+        cast(null as decimal(38, 10)) as own_usd_per_unit
 
     from aws_lines
 
@@ -134,7 +140,11 @@ gcp as (
         usage_end_at,
         greatest(1, {{ dbt.datediff('usage_start_at', 'usage_end_at', 'hour') }}) as usage_hours,
         cast(net_cost as decimal(38, 10)) as effective_cost,
-        currency_code
+        currency_code,
+        case
+            when currency_conversion_rate > 0
+                then cast(1 / currency_conversion_rate as decimal(38, 10))
+        end as own_usd_per_unit
 
     from gcp_rows
 
@@ -156,7 +166,8 @@ focus as (
             1, {{ dbt.datediff('focus_rows.charge_period_start_at', 'focus_rows.charge_period_end_at', 'hour') }}
         ) as usage_hours,
         cast(focus_rows.effective_cost as decimal(38, 10)) as effective_cost,
-        focus_rows.billing_currency as currency_code
+        focus_rows.billing_currency as currency_code,
+        cast(null as decimal(38, 10)) as own_usd_per_unit
 
     from focus_rows
     inner join gpu_instance_types
@@ -187,14 +198,15 @@ other_focus as (
             1, {{ dbt.datediff('charge_period_start_at', 'charge_period_end_at', 'hour') }}
         ) as usage_hours,
         cast(effective_cost as decimal(38, 10)) as effective_cost,
-        billing_currency as currency_code
+        billing_currency as currency_code,
+        cast(null as decimal(38, 10)) as own_usd_per_unit
 
     from other_focus_matches
     where match_rank = 1
 
 ),
 
-final as (
+all_lines as (
 
     select * from aws
     union all
@@ -203,6 +215,50 @@ final as (
     select * from focus
     union all
     select * from other_focus
+
+),
+
+exchange_rates as (
+
+    select * from {{ ref('stg_list_prices__exchange_rates') }}
+
+),
+
+final as (
+
+    select
+        all_lines.billing_source,
+        all_lines.provider,
+        all_lines.billing_period,
+        all_lines.resource_id,
+        all_lines.instance_type,
+        all_lines.gpu_model,
+        all_lines.gpu_count,
+        all_lines.usage_start_at,
+        all_lines.usage_end_at,
+        all_lines.usage_hours,
+        cast(
+            all_lines.effective_cost * case
+                when all_lines.currency_code = 'USD' then 1
+                else coalesce(all_lines.own_usd_per_unit, exchange_rates.usd_per_unit)
+            end as decimal(38, 10)
+        ) as effective_cost,
+        case
+            when all_lines.currency_code = 'USD' then 'USD'
+            when coalesce(all_lines.own_usd_per_unit, exchange_rates.usd_per_unit) is not null
+                then 'USD'
+        end as currency_code,
+        all_lines.currency_code as billed_currency,
+        all_lines.effective_cost as billed_currency_cost,
+        case
+            when all_lines.currency_code = 'USD' then cast(1 as decimal(38, 10))
+            else coalesce(all_lines.own_usd_per_unit, exchange_rates.usd_per_unit)
+        end as usd_per_unit
+
+    from all_lines
+    left join exchange_rates
+        on all_lines.currency_code = exchange_rates.currency_code
+        and all_lines.billing_period = exchange_rates.billing_period
 
 )
 

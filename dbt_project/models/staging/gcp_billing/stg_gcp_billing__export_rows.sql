@@ -31,6 +31,8 @@ renamed as (
         -- Google: net cost = cost + sum of credits (credits are negative).
         cost + credits_total as net_cost,
         currency as currency_code,
+        -- Google's rate from US dollars to the billing currency (1.0 for USD accounts).
+        currency_conversion_rate,
         usage_amount,
         usage_unit,
         usage_amount_in_pricing_units,
