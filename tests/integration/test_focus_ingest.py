@@ -11,11 +11,14 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.defs.publish.checks import billing_focus_passes_focus_validator
+from pipelines.lib.resources import WarehouseResource
 from tests.conftest import SAMPLES, Pipeline
 
 pytestmark = pytest.mark.integration
@@ -371,3 +374,25 @@ def test_a_gpu_line_billed_in_euros_is_converted_with_its_periods_rate(
         'select "BillingCurrency", "BilledCost" from marts.billing_focus'
         " where \"ResourceId\" = 'vm-nd-eu'"
     ) == [("EUR", D("80.0000000000"))]
+
+
+def test_validator_verdict_is_given_per_source_system(focus_pipeline: Pipeline) -> None:
+    resource = WarehouseResource(
+        landing=str(focus_pipeline.landing),
+        warehouse=str(focus_pipeline.warehouse),
+        aws_cur=str(focus_pipeline.landing / "aws_cur"),
+    )
+    result = billing_focus_passes_focus_validator(
+        dg.build_asset_check_context(), warehouse=resource
+    )
+    metadata = {k: v.value for k, v in result.metadata.items()}
+    verdict = str(metadata["verdict_by_source"])
+    assert metadata["sources"] == "aws_cur, focus"
+    assert metadata["sources_failing"] == "focus"
+    assert not result.passed
+    # Our mapping of the CUR passes; the third-party rows keep their exports' own violations
+    # (the public sample's marketplace rule, the spec examples' partial columns).
+    assert "- **aws_cur** (144 rows): pass; 136 passed, 1 failed" in verdict
+    assert "- **focus** (985 rows): 31 rules fail" in verdict
+    assert "`BilledCost-C-005-C`: 615 violations" in verdict
+    assert "`ProviderName-C-003-M`: 27 violations" in verdict

@@ -40,8 +40,11 @@ def test_demo_billing_focus_passes_the_validator_but_for_its_known_defect(
     assert metadata["rules_failed_blocking"] == 0
     # InvoiceId-C-004-C has no condition in the validator's model: every invoiced row fails it.
     assert metadata["rules_failed"] == 1
-    assert "`InvoiceId-C-004-C`: 1080 violations" in str(metadata["failures"])
-    assert "(known validator defect)" in str(metadata["failures"])
+    assert (metadata["sources"], metadata["sources_failing"]) == ("aws_cur", "none")
+    verdict = str(metadata["verdict_by_source"])
+    assert "**aws_cur** (1080 rows): pass" in verdict
+    assert "`InvoiceId-C-004-C`: 1080 violations" in verdict
+    assert "(known validator defect)" in verdict
 
 
 def test_a_parent_rule_failing_only_through_a_known_defect_is_not_blocking() -> None:

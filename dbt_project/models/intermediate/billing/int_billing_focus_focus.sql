@@ -40,7 +40,10 @@ final as (
         availability_zone as "AvailabilityZone",
         resource_id as "ResourceId",
         service_category as "ServiceCategory",
-        service_subcategory as "ServiceSubcategory",
+        -- FOCUS 1.0 has no ServiceSubcategory (1.1+ requires it): the category's "Other (...)".
+        coalesce(
+            service_subcategory, 'Other (' || coalesce(service_category, 'Other') || ')'
+        ) as "ServiceSubcategory",
         service_name as "ServiceName",
         sku_id as "SkuId",
         sub_account_id as "SubAccountId"
