@@ -1,7 +1,9 @@
 {#-
-    Conservation (DESIGN.md rule 4), per UTC day: everything the bill charged for GPU compute is
-    allocated to a workload (attributed + idle) or to '(unallocated)', to the cent. The bill side
-    is summed straight from the amortized line items, not from the allocation models.
+    Conservation (DESIGN.md rule 4), per UTC day: everything the bill charged for GPU compute,
+    plus the contracts' scheduled cost and owned GPUs' energy, is allocated to a workload
+    (attributed + idle), to '(unallocated)' or to '(unused commitment)', to the cent. The bill
+    side is summed straight from the amortized line items, the contract schedule and the
+    telemetry's energy, not from the allocation models.
 -#}
 
 {{ config(meta={'dagster': {'ref': {'name': 'fct_cost_per_useful_token'}}}) }}
@@ -35,6 +37,64 @@ billed as (
 
 ),
 
+window_hours as (
+
+    select
+        min(hour_start_at) as first_hour_at,
+        max(hour_start_at) as last_hour_at
+    from {{ ref('int_contract_costs_hourly') }}
+
+),
+
+contracted as (
+
+    select
+        cast(schedule.hour_start_at as date) as usage_date,
+        sum(schedule.committed_cost_usd) as contract_cost
+
+    from {{ ref('int_contract_hours') }} as schedule
+    cross join window_hours
+    where schedule.hour_start_at between window_hours.first_hour_at and window_hours.last_hour_at
+    group by 1
+
+),
+
+owned_energy as (
+
+    select
+        cast(windows.window_start_at as date) as usage_date,
+        sum(
+            windows.energy_mj / 3600000000.0 * contracts.power_price_usd_per_kwh * contracts.pue
+        ) as energy_cost
+
+    from {{ ref('stg_nvml__gpu_windows') }} as windows
+    inner join {{ ref('stg_contracts__resources') }} as resources
+        on windows.cloud_resource_id = resources.resource_id
+    inner join {{ ref('stg_contracts__contracts') }} as contracts
+        on resources.contract_id = contracts.contract_id
+        and contracts.kind = 'owned'
+        and windows.window_start_at >= contracts.start_at
+        and windows.window_start_at < contracts.end_at
+    where windows.mig_instance_id is null
+    group by 1
+
+),
+
+billed_total as (
+
+    select
+        coalesce(billed.usage_date, contracted.usage_date, owned_energy.usage_date) as usage_date,
+        coalesce(billed.billed_gpu_cost, 0) + coalesce(contracted.contract_cost, 0)
+            + coalesce(owned_energy.energy_cost, 0) as billed_gpu_cost
+
+    from billed
+    full outer join contracted
+        on billed.usage_date = contracted.usage_date
+    full outer join owned_energy
+        on coalesce(billed.usage_date, contracted.usage_date) = owned_energy.usage_date
+
+),
+
 allocated as (
 
     select
@@ -60,16 +120,16 @@ daily_facts as (
 final as (
 
     select
-        coalesce(billed.usage_date, allocated.usage_date) as usage_date,
-        billed.billed_gpu_cost,
+        coalesce(billed_total.usage_date, allocated.usage_date) as usage_date,
+        billed_total.billed_gpu_cost,
         allocated.allocated_cost,
         daily_facts.daily_cost
 
-    from billed
+    from billed_total
     full outer join allocated
-        on billed.usage_date = allocated.usage_date
+        on billed_total.usage_date = allocated.usage_date
     left join daily_facts
-        on coalesce(billed.usage_date, allocated.usage_date) = daily_facts.usage_date
+        on coalesce(billed_total.usage_date, allocated.usage_date) = daily_facts.usage_date
 
 )
 

@@ -239,3 +239,35 @@ alter table raw.aws_cur_line_items add column if not exists pricing_unit varchar
 alter table raw.aws_cur_line_items add column if not exists product_region_code varchar;
 alter table raw.aws_cur_line_items add column if not exists line_item_availability_zone varchar;
 alter table raw.focus_charges add column if not exists "SkuPriceDetails" varchar;
+
+-- contracts/commitments.yaml (replaced whole every run).
+create table if not exists raw.contracts (
+    contract_id varchar not null,
+    kind varchar not null,
+    provider varchar,
+    description varchar,
+    commitment_id varchar,
+    instance_type varchar,
+    instance_count integer,
+    gpu_model varchar,
+    gpu_count integer,
+    start_at timestamp not null,
+    end_at timestamp not null,
+    upfront_usd decimal(38, 10),
+    hourly_commitment_usd decimal(38, 10),
+    hourly_fee_usd_per_gpu decimal(38, 10),
+    monthly_fee_usd decimal(38, 10),
+    escalator_per_year decimal(38, 10),
+    purchase_price_usd decimal(38, 10),
+    salvage_value_usd decimal(38, 10),
+    power_price_usd_per_kwh decimal(38, 10),
+    pue decimal(38, 10),
+    opex_usd_per_month decimal(38, 10),
+    early_termination_notice_days integer,
+    early_termination_fee_usd decimal(38, 10),
+    source_file varchar not null
+);
+create table if not exists raw.contract_resources (
+    contract_id varchar not null,
+    resource_id varchar not null
+);

@@ -1,6 +1,6 @@
 {#-
     GPU cost per GPU slot and hour (allocation rule 1): the effective cost of a resource's GPU
-    lines (int_gpu_billing_lines, every provider) in the hour, divided evenly over its GPUs. A line spanning several hours (daily
+    lines (int_gpu_billing_lines, every provider, and the contracts' used cost) in the hour, divided evenly over its GPUs. A line spanning several hours (daily
     granularity) is spread evenly over them. Slots are matched to the collector's gpu_uuid by
     (cloud_resource_id, gpu_index); a slot no collector reported keeps a placeholder id so its
     cost still reaches the fact table (as unallocated).
@@ -9,7 +9,16 @@ with
 
 lines as (
 
-    select * from {{ ref('int_gpu_billing_lines') }}
+    select
+        billing_period, provider, resource_id, instance_type, gpu_model, gpu_count,
+        currency_code, usage_start_at, usage_hours, effective_cost, false as is_contract
+    from {{ ref('int_gpu_billing_lines') }}
+    union all
+    -- The used part of Capacity Blocks, neocloud contracts and owned GPUs (with energy).
+    select
+        billing_period, provider, resource_id, instance_type, gpu_model, gpu_count,
+        currency_code, usage_start_at, usage_hours, effective_cost, true as is_contract
+    from {{ ref('int_contract_gpu_lines') }}
 
 ),
 
@@ -35,6 +44,7 @@ line_hours as (
         lines.gpu_model,
         lines.gpu_count,
         lines.currency_code,
+        lines.is_contract,
         {{ dbt.dateadd('hour', 'hour_offsets.hour_offset', dbt.date_trunc('hour', 'lines.usage_start_at')) }}
             as hour_start_at,
         lines.effective_cost / lines.usage_hours as effective_cost
@@ -47,19 +57,21 @@ line_hours as (
 
 resource_hours as (
 
+    -- One row per host and hour: its bill lines and contract lines together (a Capacity Block's
+    -- instance has a $0.00 bill line and the block's cost). The provider is the bill's.
     select
         hour_start_at,
         resource_id,
-        billing_period,
-        provider,
-        currency_code,
+        max(billing_period) as billing_period,
+        coalesce(max(case when not is_contract then provider end), max(provider)) as provider,
+        max(currency_code) as currency_code,
         max(instance_type) as instance_type,
         max(gpu_model) as gpu_model,
         max(gpu_count) as gpu_count,
         sum(effective_cost) as effective_cost
 
     from line_hours
-    group by 1, 2, 3, 4, 5
+    group by 1, 2
 
 ),
 

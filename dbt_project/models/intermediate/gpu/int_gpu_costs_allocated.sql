@@ -2,7 +2,9 @@
     GPU-hour cost allocated to workloads (allocation rules 1-2): attributed = cost x busy
     seconds / 3600, idle = cost x held-idle seconds / 3600, and the rest of the hour's cost
     (seconds nobody held, seconds without telemetry, GPUs no collector reported) is one
-    '(unallocated)' row per GPU-hour, so every GPU-hour's cost is conserved exactly.
+    '(unallocated)' row per GPU-hour, so every GPU-hour's cost is conserved exactly. Contracted
+    GPUs with no running host are one '(unused commitment)' row per contract-hour (gpu_uuid
+    'commitment:<contract id>', DESIGN.md rule 3).
 -#}
 with
 
@@ -94,11 +96,33 @@ unallocated as (
 
 ),
 
+unused_commitment as (
+
+    select
+        hour_start_at,
+        'commitment:' || contract_id as gpu_uuid,
+        '(unused commitment)' as workload,
+        cast(null as varchar) as host,
+        provider,
+        contract_id as resource_id,
+        cast(0 as decimal(38, 10)) as busy_seconds,
+        cast(0 as decimal(38, 10)) as held_idle_seconds,
+        cast(0 as decimal(38, 10)) as attributed_cost_usd,
+        unused_cost_usd as idle_cost_usd
+
+    from {{ ref('int_contract_costs_hourly') }}
+    where resource_id is null
+        and unused_cost_usd <> 0
+
+),
+
 final as (
 
     select * from attributed
     union all
     select * from unallocated
+    union all
+    select * from unused_commitment
 
 )
 

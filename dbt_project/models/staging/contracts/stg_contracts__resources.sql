@@ -1,0 +1,13 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'contract_resources') }}
+
+)
+
+select
+    contract_id,
+    resource_id
+
+from source

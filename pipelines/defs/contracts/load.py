@@ -1,0 +1,180 @@
+"""Land ``contracts/commitments.yaml``: validate it, then replace ``raw.contracts`` whole."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import yaml
+from pydantic import ValidationError
+
+from pipelines.defs.contracts.schema import (
+    CapacityBlock,
+    CloudCommitment,
+    CommitmentsFile,
+    NeocloudContract,
+    OwnedHardware,
+)
+from pipelines.lib.errors import LandingError
+from pipelines.lib.paths import lineage_name
+from pipelines.lib.warehouse import transaction
+
+MONEY = pa.decimal128(38, 10)
+CONTRACT_COLUMNS: dict[str, pa.DataType] = {
+    "contract_id": pa.string(),
+    "kind": pa.string(),
+    "provider": pa.string(),
+    "description": pa.string(),
+    "commitment_id": pa.string(),
+    "instance_type": pa.string(),
+    "instance_count": pa.int32(),
+    "gpu_model": pa.string(),
+    "gpu_count": pa.int32(),
+    "start_at": pa.timestamp("us"),
+    "end_at": pa.timestamp("us"),
+    "upfront_usd": MONEY,
+    "hourly_commitment_usd": MONEY,
+    "hourly_fee_usd_per_gpu": MONEY,
+    "monthly_fee_usd": MONEY,
+    "escalator_per_year": MONEY,
+    "purchase_price_usd": MONEY,
+    "salvage_value_usd": MONEY,
+    "power_price_usd_per_kwh": MONEY,
+    "pue": MONEY,
+    "opex_usd_per_month": MONEY,
+    "early_termination_notice_days": pa.int32(),
+    "early_termination_fee_usd": MONEY,
+    "source_file": pa.string(),
+}
+RESOURCE_COLUMNS: dict[str, pa.DataType] = {
+    "contract_id": pa.string(),
+    "resource_id": pa.string(),
+}
+
+
+def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
+    """'contract 'cw-h100', field 'gpu_count'' from a pydantic error location."""
+    if len(loc) >= 2 and loc[0] == "contracts" and isinstance(loc[1], int):
+        index = loc[1]
+        name = f"contract #{index + 1}"
+        with contextlib.suppress(KeyError, IndexError, TypeError):
+            name = f"contract {raw['contracts'][index]['id']!r}"
+        # loc[2] is the kind the union tried (its discriminator value); the field follows.
+        field = ".".join(str(part) for part in loc[3:])
+        return f"{name}, field {field!r}" if field else name
+    return "field " + repr(".".join(str(part) for part in loc)) if loc else "the file"
+
+
+def read_commitments(path: Path) -> CommitmentsFile:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise LandingError(
+            path,
+            f"not valid YAML ({getattr(exc, 'problem', exc)})",
+            row=mark.line + 1 if mark is not None else None,
+        ) from exc
+    try:
+        return CommitmentsFile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        problems = [f"{_where(raw, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise LandingError(
+            path,
+            "; ".join(problems),
+            expected="the schema in docs/contracts.md",
+            column=".".join(str(p) for p in first["loc"]) or None,
+        ) from exc
+
+
+def _naive(moment: Any) -> Any:
+    return moment.replace(tzinfo=None) if moment is not None else None
+
+
+def contract_rows(commitments: CommitmentsFile, source_file: str) -> list[dict[str, Any]]:
+    rows = []
+    for c in commitments.contracts:
+        row: dict[str, Any] = dict.fromkeys(CONTRACT_COLUMNS)
+        row.update(
+            contract_id=c.id,
+            kind=c.kind,
+            description=c.description,
+            start_at=_naive(c.start),
+            end_at=_naive(c.end_at),
+            source_file=source_file,
+        )
+        if isinstance(c, CloudCommitment):
+            row.update(
+                provider=c.provider,
+                commitment_id=c.commitment_id,
+                hourly_commitment_usd=c.hourly_commitment_usd,
+                upfront_usd=c.upfront_usd,
+            )
+        elif isinstance(c, CapacityBlock):
+            row.update(
+                provider=c.provider,
+                instance_type=c.instance_type,
+                instance_count=c.instance_count,
+                upfront_usd=c.upfront_usd,
+            )
+        elif isinstance(c, NeocloudContract):
+            termination = c.early_termination
+            row.update(
+                provider=c.provider,
+                gpu_model=c.gpu_model,
+                gpu_count=c.gpu_count,
+                upfront_usd=c.upfront_usd,
+                hourly_fee_usd_per_gpu=c.hourly_fee_usd_per_gpu,
+                monthly_fee_usd=c.monthly_fee_usd,
+                escalator_per_year=c.escalator_per_year,
+                early_termination_notice_days=termination.notice_days if termination else None,
+                early_termination_fee_usd=termination.fee_usd if termination else None,
+            )
+        elif isinstance(c, OwnedHardware):
+            row.update(
+                provider="owned",
+                gpu_model=c.gpu_model,
+                gpu_count=c.gpu_count,
+                purchase_price_usd=c.purchase_price_usd,
+                salvage_value_usd=c.salvage_value_usd,
+                power_price_usd_per_kwh=c.power_price_usd_per_kwh,
+                pue=c.pue,
+                opex_usd_per_month=c.opex_usd_per_month,
+            )
+        rows.append(row)
+    return rows
+
+
+def land_contracts(
+    conn: duckdb.DuckDBPyConnection, path: Path | None, landing: Path
+) -> tuple[int, int]:
+    """Replace every contract (the file is the whole truth), atomically. No file: no contracts."""
+    commitments = read_commitments(path) if path is not None else CommitmentsFile(version=1)
+    name = lineage_name(path, landing) if path is not None else ""
+    contracts = pa.Table.from_pylist(
+        contract_rows(commitments, name), schema=pa.schema(list(CONTRACT_COLUMNS.items()))
+    )
+    resources = pa.Table.from_pylist(
+        [
+            {"contract_id": c.id, "resource_id": r}
+            for c in commitments.contracts
+            for r in c.resource_ids
+        ],
+        schema=pa.schema(list(RESOURCE_COLUMNS.items())),
+    )
+    conn.register("contract_rows", contracts)
+    conn.register("resource_rows", resources)
+    try:
+        with transaction(conn):
+            conn.execute("delete from raw.contracts")
+            conn.execute("insert into raw.contracts select * from contract_rows")
+            conn.execute("delete from raw.contract_resources")
+            conn.execute("insert into raw.contract_resources select * from resource_rows")
+    finally:
+        conn.unregister("contract_rows")
+        conn.unregister("resource_rows")
+    return contracts.num_rows, resources.num_rows
