@@ -178,6 +178,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if check.ok else 1
 
 
+def cmd_import_aws(args: argparse.Namespace) -> int:
+    """Write the account's Savings Plans, RIs and Capacity Reservations as commitments YAML."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipelines.defs.contracts.aws_import import import_aws, to_yaml
+
+    try:
+        contracts = import_aws(boto3.session.Session())
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        console.print(
+            f"[red]error:[/red] AWS import failed: {exc}. Check the AWS credentials and region "
+            "(standard chain: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL)."
+        )
+        return 1
+    out = args.out or args.landing / "contracts" / "aws.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.tmp")
+    temporary.write_text(to_yaml(contracts), encoding="utf-8")
+    temporary.replace(out)
+    blocks = sum(1 for c in contracts if c["kind"] == "capacity_block")
+    console.print(f"{len(contracts)} AWS commitments -> {out}")
+    if blocks:
+        console.print(
+            f"{blocks} Capacity Block(s) need upfront_usd (the price paid) filled in before the "
+            "next run: the EC2 API does not return it."
+        )
+    return 0
+
+
 def _day(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -229,6 +259,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", type=_day, default=None, help="first day (default 2026-10-30)")
     gen.add_argument("--out", type=Path, required=True, help="landing zone folder to write")
     gen.set_defaults(func=cmd_generate)
+
+    contracts = sub.add_parser("contracts", help="manage contracts/*.yaml")
+    contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)
+    import_aws = contracts_sub.add_parser(
+        "import-aws",
+        help="write the AWS account's Savings Plans, Reserved Instances and Capacity "
+        "Reservations as contracts YAML (credentials from the standard AWS chain)",
+    )
+    locations(import_aws)
+    import_aws.add_argument(
+        "--out", type=Path, default=None, help="YAML file (default: <landing>/contracts/aws.yaml)"
+    )
+    import_aws.set_defaults(func=cmd_import_aws)
     return parser
 
 

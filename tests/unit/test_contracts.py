@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
+from pipelines.defs.contracts.aws_import import import_aws, savings_plans, to_yaml
 from pipelines.defs.contracts.load import contract_rows, read_commitments
 from pipelines.lib.errors import LandingError
 
@@ -92,3 +96,109 @@ def test_two_contracts_with_one_id_are_rejected(tmp_path: Path) -> None:
     twice = text + text.split("contracts:\n", 1)[1]
     with pytest.raises(LandingError, match="contract id 'cw-h100' is used twice"):
         read_commitments(_write(tmp_path, twice))
+
+
+class _StubbedSession:
+    """boto3 clients with botocore's Stubber: requests and responses are checked against the
+    services' API models (moto 5.2 has no Savings Plans backend and raises NotImplementedError
+    for DescribeReservedInstances and DescribeCapacityReservations)."""
+
+    def __init__(self) -> None:
+        self.clients = {
+            name: boto3.client(
+                name,
+                region_name="us-east-1",
+                aws_access_key_id="stub",
+                aws_secret_access_key="stub",
+            )
+            for name in ("savingsplans", "ec2")
+        }
+        self.stubbers = {name: Stubber(client) for name, client in self.clients.items()}
+
+    def client(self, name: str, **_: object) -> object:
+        return self.clients[name]
+
+
+def test_aws_commitments_are_imported_into_the_contracts_model(tmp_path: Path) -> None:
+    session = _StubbedSession()
+    plans, ec2 = session.stubbers["savingsplans"], session.stubbers["ec2"]
+    arn = "arn:aws:savingsplans::111122223333:savingsplan/3f1c2a9e"
+    plan = {
+        "savingsPlanId": "3f1c2a9e", "savingsPlanArn": arn, "start": "2026-01-01T00:00:00Z",
+        "end": "2027-01-01T00:00:00Z", "savingsPlanType": "Compute", "paymentOption": "No Upfront",
+        "currency": "USD", "commitment": "250.5", "upfrontPaymentAmount": "0",
+    }  # fmt: skip
+    plans.add_response(
+        "describe_savings_plans",
+        {"savingsPlans": [plan], "nextToken": "page-2"},
+        {"states": ["active", "queued", "payment-pending"]},
+    )
+    plans.add_response(
+        "describe_savings_plans",
+        {"savingsPlans": [{**plan, "savingsPlanId": "77aa", "savingsPlanArn": arn + "-2"}]},
+        {"states": ["active", "queued", "payment-pending"], "nextToken": "page-2"},
+    )
+    ec2.add_response(
+        "describe_reserved_instances",
+        {"ReservedInstances": [{
+            "ReservedInstancesId": "ri-1", "InstanceType": "p4d.24xlarge", "InstanceCount": 2,
+            "Start": datetime(2026, 3, 1, tzinfo=UTC), "End": datetime(2029, 3, 1, tzinfo=UTC),
+            "FixedPrice": 100000.0, "UsagePrice": 0.0, "CurrencyCode": "USD",
+            "OfferingType": "Partial Upfront",
+            "RecurringCharges": [{"Amount": 9.5, "Frequency": "Hourly"}],
+        }]},
+        {"Filters": [{"Name": "state", "Values": ["active", "payment-pending"]}]},
+    )  # fmt: skip
+    block = {
+        "CapacityReservationId": "cr-block", "InstanceType": "p5.48xlarge",
+        "TotalInstanceCount": 1, "ReservationType": "capacity-block",
+        "StartDate": datetime(2026, 10, 30, 11, 30, tzinfo=UTC),
+        "EndDate": datetime(2026, 11, 6, 11, 30, tzinfo=UTC),
+        "CapacityReservationArn": "arn:aws:ec2:us-east-1:111122223333:capacity-reservation/cr-b",
+    }  # fmt: skip
+    open_ended = {**block, "CapacityReservationId": "cr-open", "ReservationType": "default"}
+    del open_ended["EndDate"]
+    ec2.add_response(
+        "describe_capacity_reservations",
+        {"CapacityReservations": [block, open_ended]},
+        {"Filters": [{"Name": "state", "Values": ["active", "scheduled", "payment-pending"]}]},
+    )
+    for stubber in session.stubbers.values():
+        stubber.activate()
+
+    contracts = import_aws(session)
+
+    for stubber in session.stubbers.values():
+        stubber.assert_no_pending_responses()
+    assert [(c["id"], c["kind"]) for c in contracts] == [
+        ("aws-sp-3f1c2a9e", "savings_plan"),
+        ("aws-sp-77aa", "savings_plan"),
+        ("aws-ri-ri-1", "reservation"),
+        ("aws-cr-cr-block", "capacity_block"),
+    ]
+    assert contracts[0]["hourly_commitment_usd"] == Decimal("250.5")
+    assert (contracts[2]["hourly_commitment_usd"], contracts[2]["upfront_usd"]) == (
+        Decimal("19.0"),
+        Decimal("200000.0"),
+    )
+    # The file it writes names the one field left to fill in, then validates.
+    path = tmp_path / "aws.yaml"
+    path.write_text(to_yaml(contracts))
+    with pytest.raises(LandingError, match="contract 'aws-cr-cr-block', field 'upfront_usd'"):
+        read_commitments(path)
+    path.write_text(path.read_text().replace("upfront_usd: null", "upfront_usd: 26208.0"))
+    commitments = read_commitments(path)
+    block_contract = commitments.contracts[3]
+    assert block_contract.end_at - block_contract.start == timedelta(days=7)
+
+
+def test_savings_plan_in_another_currency_is_refused() -> None:
+    session = _StubbedSession()
+    session.stubbers["savingsplans"].add_response(
+        "describe_savings_plans",
+        {"savingsPlans": [{"savingsPlanId": "x", "savingsPlanArn": "arn:x", "start": "2026-01-01",
+                           "end": "2027-01-01", "currency": "CNY", "commitment": "10"}]},
+    )  # fmt: skip
+    session.stubbers["savingsplans"].activate()
+    with pytest.raises(ValueError, match="savings plan x: amounts in CNY"):
+        savings_plans(session.client("savingsplans"))

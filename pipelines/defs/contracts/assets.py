@@ -6,7 +6,7 @@ from pipelines.defs.contracts import load
 from pipelines.lib.resources import WarehouseResource
 
 DESCRIPTION = (
-    "Commitments and owned hardware from contracts/commitments.yaml in the landing zone "
+    "Commitments and owned hardware from contracts/*.yaml in the landing zone "
     "(schema: docs/contracts.md): savings plans and reservations (listed for utilization; the "
     "bill amortizes them), Capacity Blocks, neocloud contracts, owned GPUs. Replaced whole on "
     "every run; an invalid file fails naming the contract and the field."
@@ -29,13 +29,12 @@ DESCRIPTION = (
     pool="duckdb",
 )  # fmt: skip
 def contracts(warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
-    path = warehouse.landing_root / "contracts" / "commitments.yaml"
+    files = load.contract_files(warehouse.landing_root)
     with warehouse.connect() as conn:
-        landed, hosts = load.land_contracts(
-            conn, path if path.exists() else None, warehouse.landing_root
-        )
+        landed, hosts = load.land_contracts(conn, files, warehouse.landing_root)
     yield dg.MaterializeResult(
-        asset_key=["raw", "contracts"], metadata={"contracts": landed, "file": str(path)}
+        asset_key=["raw", "contracts"],
+        metadata={"contracts": landed, "files": ", ".join(str(f) for f in files) or "none"},
     )
     yield dg.MaterializeResult(
         asset_key=["raw", "contract_resources"], metadata={"contract_hosts": hosts}

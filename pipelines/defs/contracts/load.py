@@ -149,22 +149,39 @@ def contract_rows(commitments: CommitmentsFile, source_file: str) -> list[dict[s
     return rows
 
 
-def land_contracts(
-    conn: duckdb.DuckDBPyConnection, path: Path | None, landing: Path
-) -> tuple[int, int]:
-    """Replace every contract (the file is the whole truth), atomically. No file: no contracts."""
-    commitments = read_commitments(path) if path is not None else CommitmentsFile(version=1)
-    name = lineage_name(path, landing) if path is not None else ""
-    contracts = pa.Table.from_pylist(
-        contract_rows(commitments, name), schema=pa.schema(list(CONTRACT_COLUMNS.items()))
+def contract_files(landing: Path) -> list[Path]:
+    """``contracts/*.yaml``: commitments.yaml, and aws.yaml written by the AWS import."""
+    folder = landing / "contracts"
+    return sorted(
+        p for p in (*folder.glob("*.yaml"), *folder.glob("*.yml")) if not p.name.startswith(".")
     )
+
+
+def land_contracts(
+    conn: duckdb.DuckDBPyConnection, paths: list[Path], landing: Path
+) -> tuple[int, int]:
+    """Replace every contract (the files are the whole truth), atomically. No file: none."""
+    rows: list[dict[str, Any]] = []
+    resource_rows: list[dict[str, Any]] = []
+    first_seen: dict[str, Path] = {}
+    for path in paths:
+        commitments = read_commitments(path)
+        for contract in commitments.contracts:
+            if contract.id in first_seen:
+                raise LandingError(
+                    path,
+                    f"contract id {contract.id!r} is also in {first_seen[contract.id]}",
+                    column="id",
+                    expected="contract ids unique across contracts/*.yaml",
+                )
+            first_seen[contract.id] = path
+            resource_rows.extend(
+                {"contract_id": contract.id, "resource_id": r} for r in contract.resource_ids
+            )
+        rows.extend(contract_rows(commitments, lineage_name(path, landing)))
+    contracts = pa.Table.from_pylist(rows, schema=pa.schema(list(CONTRACT_COLUMNS.items())))
     resources = pa.Table.from_pylist(
-        [
-            {"contract_id": c.id, "resource_id": r}
-            for c in commitments.contracts
-            for r in c.resource_ids
-        ],
-        schema=pa.schema(list(RESOURCE_COLUMNS.items())),
+        resource_rows, schema=pa.schema(list(RESOURCE_COLUMNS.items()))
     )
     conn.register("contract_rows", contracts)
     conn.register("resource_rows", resources)
