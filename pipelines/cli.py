@@ -93,29 +93,35 @@ def print_summary(warehouse: Path) -> None:
     table = Table(title="Cost per million useful tokens, by workload")
     for name in (
         "workload",
-        "model",
         "attributed",
         "idle",
         "cost",
         "useful tokens",
         "wasted tokens",
         "$ / M useful",
+        "API $ / M",
+        "GPU util.",
+        "break-even util.",
     ):
         table.add_column(name, justify="left" if name in ("workload", "model") else "right")
-    for workload, models, attributed, idle, cost, useful, wasted, per_million in rows:
+    for row in rows:
+        workload, _models, attributed, idle, cost, useful, wasted, per_million = row[:8]
+        api_per_million, utilization, break_even = row[8:]
         table.add_row(
             workload,
-            models or "",
             _money(attributed),
             _money(idle),
             _money(cost),
             f"{int(useful):,}",
             f"{int(wasted):,}",
             _money(per_million) if per_million else "n/a",
+            _money(api_per_million) if api_per_million is not None else "n/a",
+            f"{utilization:.1%}" if utilization is not None else "",
+            f"{break_even:.0%}" if break_even is not None else "n/a",
         )
     console.print(table)
     _, waste_rows = query(warehouse, "summary_waste.sql")
-    attributed, idle, unallocated, total, useful, wasted = waste_rows[0]
+    attributed, idle, unallocated, unused, total, useful, wasted = waste_rows[0]
     waste = Table(title="Where the GPU money went")
     waste.add_column("bucket")
     waste.add_column("cost", justify="right")
@@ -124,10 +130,16 @@ def print_summary(warehouse: Path) -> None:
         ("attributed (busy)", attributed),
         ("idle, held by a workload", idle),
         ("unallocated", unallocated),
-        ("total GPU cost on the bill", total),
+        ("unused commitment", unused),
+        ("total GPU cost (bills + contracts)", total),
     ):
         waste.add_row(bucket, _money(value), f"{float(value) / float(total):.1%}" if total else "")
     console.print(waste)
+    console.print(
+        "API $ / M: the same useful tokens priced at each model's API equivalent (price book in "
+        "prices/); break-even util.: the GPU utilization at which the GPUs would match that price "
+        "(over 100%: not reachable)."
+    )
     all_tokens = int(useful) + int(wasted)
     console.print(
         f"tokens: {int(useful):,} useful, {int(wasted):,} wasted "
@@ -168,6 +180,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(
         f"checked against the generator's truth.json: {verdict} ({check.workload_days} "
         f"workload-days, largest cost difference ${check.max_cost_difference_usd:.6f}, "
+        f"largest API-equivalent difference ${check.max_api_cost_difference_usd:.6f}, "
         f"{check.token_mismatches} token mismatches)"
     )
     console.print(

@@ -28,10 +28,15 @@ class TruthCheck:
     workload_days: int
     max_cost_difference_usd: Decimal
     token_mismatches: int
+    max_api_cost_difference_usd: Decimal = Decimal(0)
 
     @property
     def ok(self) -> bool:
-        return self.max_cost_difference_usd < Decimal("0.005") and self.token_mismatches == 0
+        return (
+            self.max_cost_difference_usd < Decimal("0.005")
+            and self.max_api_cost_difference_usd < Decimal("0.005")
+            and self.token_mismatches == 0
+        )
 
 
 def check_against_truth(warehouse: Path, truth_file: Path) -> TruthCheck:
@@ -41,13 +46,15 @@ def check_against_truth(warehouse: Path, truth_file: Path) -> TruthCheck:
     try:
         rows = conn.execute(
             "select cast(usage_date as varchar), workload, sum(cost_usd),"
-            " sum(useful_prompt_tokens), sum(useful_completion_tokens)"
+            " sum(useful_prompt_tokens), sum(useful_completion_tokens),"
+            " sum(api_equivalent_cost_usd)"
             " from marts.fct_workload_unit_cost_daily group by 1, 2"
         ).fetchall()
     finally:
         conn.close()
     actual = {(r[0], r[1]): r[2:] for r in rows}
     worst = Decimal(0)
+    worst_api = Decimal(0)
     mismatches = 0
     for expected in truth["workload_days"]:
         got = actual.get((expected["date"], expected["workload"]))
@@ -55,9 +62,12 @@ def check_against_truth(warehouse: Path, truth_file: Path) -> TruthCheck:
             mismatches += 1
             continue
         worst = max(worst, abs(Decimal(got[0]) - Decimal(expected["cost_usd"])))
+        if expected.get("api_equivalent_cost_usd") is not None:
+            api = Decimal(got[3]) if got[3] is not None else Decimal("Infinity")
+            worst_api = max(worst_api, abs(api - Decimal(expected["api_equivalent_cost_usd"])))
         if (got[1], got[2]) != (
             expected["useful_prompt_tokens"],
             expected["useful_completion_tokens"],
         ):
             mismatches += 1
-    return TruthCheck(len(truth["workload_days"]), worst, mismatches)
+    return TruthCheck(len(truth["workload_days"]), worst, mismatches, worst_api)

@@ -6,15 +6,19 @@ requests and applies DESIGN.md's allocation rules 1, 2, 5 and 6 directly.
 
 from __future__ import annotations
 
+import csv
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 from pipelines.synth.fleet import Fleet
 
 UNALLOCATED = "(unallocated)"
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 CENT = Decimal("0.000001")
 
 
@@ -24,6 +28,23 @@ class WorkloadDay:
     idle: Decimal = Decimal(0)
     useful_prompt_tokens: int = 0
     useful_completion_tokens: int = 0
+    api_cost: Decimal = Decimal(0)
+
+
+def _api_prices() -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+    """Served model -> (input, cached input, output) $/token, read from the bundled files."""
+    book = json.loads((REFERENCE / "model_prices.json").read_text())
+    with (REFERENCE / "api_equivalents.csv").open(newline="") as handle:
+        pairs = {r["served_model"]: r["api_model"] for r in csv.DictReader(handle)}
+    prices = {}
+    for served, api in pairs.items():
+        entry = book[api]
+        input_price = Decimal(str(entry["input_cost_per_token"]))
+        cached = Decimal(
+            str(entry.get("cache_read_input_token_cost", entry["input_cost_per_token"]))
+        )
+        prices[served] = (input_price, cached, Decimal(str(entry["output_cost_per_token"])))
+    return prices
 
 
 def compute_truth(fleet: Fleet) -> dict[str, Any]:
@@ -58,11 +79,20 @@ def compute_truth(fleet: Fleet) -> dict[str, Any]:
                             cost_per_second * idle_seconds * share
                         )
 
+    api_prices = _api_prices()
     for request in fleet.all_requests:
         if request.useful:
             wd = per_workload[(request.created_at.date(), request.workload)]
-            wd.useful_prompt_tokens += request.prompt_tokens or 0
-            wd.useful_completion_tokens += request.completion_tokens or 0
+            prompt = request.prompt_tokens or 0
+            completion = request.completion_tokens or 0
+            wd.useful_prompt_tokens += prompt
+            wd.useful_completion_tokens += completion
+            input_price, cached_price, output_price = api_prices[request.model]
+            wd.api_cost += (
+                (prompt - request.cached_tokens) * input_price
+                + request.cached_tokens * cached_price
+                + completion * output_price
+            )
 
     rows = []
     for (day, name), wd in sorted(per_workload.items()):
@@ -82,6 +112,7 @@ def compute_truth(fleet: Fleet) -> dict[str, Any]:
                 "cost_per_million_useful_tokens": _money(cost * 1_000_000 / tokens)
                 if tokens
                 else None,
+                "api_equivalent_cost_usd": _money(wd.api_cost) if name != UNALLOCATED else None,
             }
         )
     daily = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,6 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.lib.runner import RunFailed
 from tests.conftest import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -193,3 +195,64 @@ def test_savings_plan_listed_in_the_file_is_not_scheduled_twice(
     assert contracts_pipeline.query(
         "select count(*) from intermediate.int_contract_hours where contract_id = 'sp-compute'"
     ) == [(0,)]
+
+
+def test_price_book_override_and_break_even_utilization(
+    contracts_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = contracts_pipeline.copy_to(tmp_path)
+    (model,) = pipeline.query(
+        "select distinct model from marts.fct_workload_unit_cost_daily where model <> '(none)'"
+    )[0]
+    prices = pipeline.landing / "prices"
+    prices.mkdir()
+    # A negotiated price in LiteLLM's format, and this fleet's model mapped to it.
+    (prices / "negotiated.json").write_text(
+        json.dumps(
+            {
+                "acme/llm-large": {
+                    "input_cost_per_token": 1e-06,
+                    "output_cost_per_token": 4e-06,
+                    "cache_read_input_token_cost": 2.5e-07,
+                    "litellm_provider": "acme",
+                    "mode": "chat",
+                },
+                "acme/embedder": {"input_cost_per_token": 1e-08, "mode": "embedding"},
+            }
+        )
+    )
+    (prices / "api_equivalents.csv").write_text(f"served_model,api_model\n{model},acme/llm-large\n")
+    pipeline.run()
+    rows = pipeline.query(
+        "select api_model, sum(useful_prompt_tokens), sum(useful_cached_prompt_tokens),"
+        " sum(useful_completion_tokens), sum(api_equivalent_cost_usd), sum(cost_usd),"
+        " sum(busy_gpu_hours), sum(held_idle_gpu_hours), max(producer_vs_consumer_ratio),"
+        " max(break_even_utilization)"
+        " from marts.fct_workload_unit_cost_daily where model = ? group by 1",
+        [model],
+    )
+    ((api_model, prompt, cached, completion, api_cost, cost, busy, idle, ratio, even),) = rows
+    assert api_model == "acme/llm-large"
+    expected_api = (
+        (prompt - cached) * D("0.000001") + cached * D("0.00000025") + completion * D("0.000004")
+    )
+    assert abs(api_cost - expected_api) < D("0.000001")
+    assert cached > 0
+    assert ratio == pytest.approx(float(cost / api_cost))
+    assert even == pytest.approx(busy / (busy + idle) * float(cost / api_cost))
+
+
+def test_an_api_equivalent_missing_from_the_price_book_names_the_row(
+    contracts_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = contracts_pipeline.copy_to(tmp_path)
+    before = pipeline.fingerprint()
+    (pipeline.landing / "prices").mkdir()
+    path = pipeline.landing / "prices" / "api_equivalents.csv"
+    path.write_text("served_model,api_model\nsome/model,no-such-api-model\n")
+    with pytest.raises(RunFailed) as failure:
+        pipeline.run()
+    assert f"{path}, row 2, column 'api_model': api_model 'no-such-api-model' is not in the" in str(
+        failure.value
+    )
+    assert pipeline.fingerprint() == before

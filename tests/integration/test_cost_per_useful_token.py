@@ -26,16 +26,18 @@ def _assert_matches_truth(pipeline: Pipeline) -> None:
     rows = pipeline.query(
         "select cast(usage_date as varchar), workload, sum(cost_usd), sum(attributed_cost_usd),"
         " sum(idle_cost_usd), sum(useful_prompt_tokens), sum(useful_completion_tokens),"
-        " sum(cost_usd) * 1000000 / nullif(sum(useful_tokens), 0)"
+        " sum(cost_usd) * 1000000 / nullif(sum(useful_tokens), 0), sum(api_equivalent_cost_usd)"
         " from marts.fct_workload_unit_cost_daily where workload <> '(unallocated)'"
         " group by 1, 2"
     )
     actual = {(r[0], r[1]): r[2:] for r in rows}
     assert set(actual) == {(w["date"], w["workload"]) for w in truth["workload_days"]}
     for expected in truth["workload_days"]:
-        cost, attributed, idle, prompt, completion, per_million = actual[
+        cost, attributed, idle, prompt, completion, per_million, api_cost = actual[
             (expected["date"], expected["workload"])
         ]
+        # The same useful tokens at the API equivalent's price (bundled LiteLLM-format book).
+        assert abs(api_cost - Decimal(expected["api_equivalent_cost_usd"])) < CENT, expected
         assert abs(cost - Decimal(expected["cost_usd"])) < CENT, expected
         assert abs(attributed - Decimal(expected["attributed_cost_usd"])) < CENT, expected
         assert abs(idle - Decimal(expected["idle_cost_usd"])) < CENT, expected

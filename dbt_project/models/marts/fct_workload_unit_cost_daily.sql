@@ -3,8 +3,15 @@
     useful tokens. A workload serving several models that day has its cost split over them by
     useful tokens (by requests when it had none). '(unallocated)' carries the GPU cost nobody
     held, with model '(none)', so the table sums to the bill's GPU cost.
-    api_equivalent_cost_usd and producer_vs_consumer_ratio need the API price book (issue #4)
-    and are null until it lands.
+    Producer vs consumer: api_equivalent_cost_usd prices the same useful tokens at the served
+    model's API equivalent (prices/: uncached prompt tokens at the input price, cached prompt
+    tokens at the cached-input price, completion tokens, reasoning included, at the output
+    price); producer_vs_consumer_ratio = cost_usd / api_equivalent_cost_usd (> 1: the API would
+    have been cheaper). gpu_utilization = busy / (busy + held idle) GPU-hours of the workload;
+    break_even_utilization = gpu_utilization x producer_vs_consumer_ratio: at a fixed cost of
+    the GPUs it holds and fixed tokens per busy GPU-hour, its tokens (and their API price) grow
+    in proportion to busy time, so that is the utilization at which its GPUs would match the
+    API price (> 1: not reachable even fully busy).
 -#}
 with
 
@@ -27,7 +34,8 @@ workload_costs as (
         workload,
         sum(attributed_cost_usd) as attributed_cost_usd,
         sum(idle_cost_usd) as idle_cost_usd,
-        sum(busy_seconds) / 3600.0 as busy_gpu_hours
+        sum(busy_seconds) / 3600.0 as busy_gpu_hours,
+        sum(held_idle_seconds) / 3600.0 as held_idle_gpu_hours
 
     from allocated
     group by 1, 2
@@ -88,6 +96,8 @@ joined as (
         ) as idle_cost_usd,
         coalesce(workload_costs.busy_gpu_hours, 0) * coalesce(model_shares.cost_share, 1.0)
             as busy_gpu_hours,
+        coalesce(workload_costs.held_idle_gpu_hours, 0) * coalesce(model_shares.cost_share, 1.0)
+            as held_idle_gpu_hours,
         coalesce(model_shares.useful_prompt_tokens, 0) as useful_prompt_tokens,
         coalesce(model_shares.useful_completion_tokens, 0) as useful_completion_tokens,
         coalesce(model_shares.useful_cached_prompt_tokens, 0) as useful_cached_prompt_tokens,
@@ -104,6 +114,27 @@ joined as (
 
 ),
 
+priced as (
+
+    select
+        joined.*,
+        equivalents.api_model,
+        cast(
+            (joined.useful_prompt_tokens - joined.useful_cached_prompt_tokens)
+                * prices.input_cost_per_token
+            + joined.useful_cached_prompt_tokens * prices.cached_input_cost_per_token
+            + joined.useful_completion_tokens * prices.output_cost_per_token
+            as decimal(38, 10)
+        ) as api_equivalent_cost_usd
+
+    from joined
+    left join {{ ref('stg_prices__api_equivalents') }} as equivalents
+        on joined.model = equivalents.served_model
+    left join {{ ref('stg_prices__api_prices') }} as prices
+        on equivalents.api_model = prices.api_model
+
+),
+
 final as (
 
     select
@@ -114,6 +145,7 @@ final as (
         attributed_cost_usd,
         idle_cost_usd,
         cast(busy_gpu_hours as double) as busy_gpu_hours,
+        cast(held_idle_gpu_hours as double) as held_idle_gpu_hours,
         cast(useful_prompt_tokens as bigint) as useful_prompt_tokens,
         cast(useful_completion_tokens as bigint) as useful_completion_tokens,
         cast(useful_prompt_tokens + useful_completion_tokens as bigint) as useful_tokens,
@@ -130,10 +162,29 @@ final as (
                         / (useful_prompt_tokens + useful_completion_tokens)
             end as decimal(38, 10)
         ) as cost_per_million_useful_tokens,
-        cast(null as decimal(38, 10)) as api_equivalent_cost_usd,
-        cast(null as double) as producer_vs_consumer_ratio
+        api_model,
+        api_equivalent_cost_usd,
+        cast(
+            case
+                when api_equivalent_cost_usd > 0
+                    then (attributed_cost_usd + idle_cost_usd) / api_equivalent_cost_usd
+            end as double
+        ) as producer_vs_consumer_ratio,
+        cast(
+            case
+                when busy_gpu_hours + held_idle_gpu_hours > 0
+                    then busy_gpu_hours / (busy_gpu_hours + held_idle_gpu_hours)
+            end as double
+        ) as gpu_utilization,
+        cast(
+            case
+                when api_equivalent_cost_usd > 0 and busy_gpu_hours + held_idle_gpu_hours > 0
+                    then busy_gpu_hours / (busy_gpu_hours + held_idle_gpu_hours)
+                        * (attributed_cost_usd + idle_cost_usd) / api_equivalent_cost_usd
+            end as double
+        ) as break_even_utilization
 
-    from joined
+    from priced
 
 )
 

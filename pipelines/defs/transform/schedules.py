@@ -22,7 +22,7 @@ ingest_job = dg.define_asset_job(
 transform_job = dg.define_asset_job(
     "transform",
     selection=dg.AssetSelection.groups(
-        "list_prices", "contracts", "staging", "intermediate", "marts", "reference"
+        "list_prices", "contracts", "prices", "staging", "intermediate", "marts", "reference"
     ),
     description="dbt build: staging, intermediate, marts and their tests.",
 )

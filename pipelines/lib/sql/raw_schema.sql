@@ -271,3 +271,20 @@ create table if not exists raw.contract_resources (
     contract_id varchar not null,
     resource_id varchar not null
 );
+
+-- API price book (LiteLLM format) and served model -> API model (replaced whole every run).
+create table if not exists raw.api_prices (
+    api_model varchar not null,
+    provider varchar,
+    mode varchar,
+    input_cost_per_token decimal(38, 18) not null,
+    output_cost_per_token decimal(38, 18) not null,
+    cache_read_input_token_cost decimal(38, 18),
+    source_file varchar not null
+);
+create table if not exists raw.api_equivalents (
+    served_model varchar not null,
+    api_model varchar not null,
+    source_file varchar not null,
+    source_row integer not null
+);
