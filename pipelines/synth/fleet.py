@@ -102,6 +102,10 @@ class Host:
     placements: tuple[WorkloadPlacement, ...]
     # Minutes (from the fleet start) during which the collector wrote nothing for GPU 0.
     collector_gap_minutes: tuple[int, int] | None = None
+    # Who charges for the host: "aws" (on-demand, or the savings plan when savings_plan is set),
+    # "capacity_block" (a prepaid AWS block: $0.00 usage lines), "neocloud" (a contract, no cloud
+    # bill) or "owned" (bought; depreciation, opex and measured energy).
+    billing: str = "aws"
 
     @property
     def gpu_count(self) -> int:
@@ -110,6 +114,12 @@ class Host:
     def gpu_uuid(self, index: int) -> str:
         digest = f"{abs(hash_str(self.instance_id + str(index))):032x}"[:32]
         return f"GPU-{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+    def power_w(self, samples: list[ProcessSample]) -> float:
+        """The GPU's draw in a minute with these process samples (idle draw + busy share)."""
+        busy = min(1.0, sum(s.busy_share for s in samples))
+        itype = self.instance_type
+        return itype.idle_power_w + busy * (itype.max_power_w - itype.idle_power_w)
 
     def gpu_hour_cost(self) -> Decimal:
         """Effective (amortized) cost of one GPU for one hour, as the final bill states it."""
@@ -125,6 +135,52 @@ def hash_str(text: str) -> int:
     for ch in text.encode():
         acc = ((acc ^ ch) * 0x100000001B3) % (1 << 128)
     return acc
+
+
+@dataclass(frozen=True)
+class CapacityBlockDeal:
+    """An AWS Capacity Block bought for two instances; only the fleet's host is launched."""
+
+    contract_id: str
+    host: str
+    instance_count: int
+    usd_per_instance_hour: Decimal
+    start_at: datetime
+    end_at: datetime
+
+    @property
+    def upfront_usd(self) -> Decimal:
+        hours = int((self.end_at - self.start_at).total_seconds() // 3600)
+        return self.usd_per_instance_hour * self.instance_count * hours
+
+
+@dataclass(frozen=True)
+class NeocloudDeal:
+    """A two-host neocloud contract; the second host never comes up (unused commitment)."""
+
+    contract_id: str
+    host: str
+    idle_resource_id: str
+    gpus_per_host: int
+    start: date
+    term_months: int
+    upfront_usd: Decimal
+    hourly_fee_usd_per_gpu: Decimal
+    escalator_per_year: Decimal
+
+
+@dataclass(frozen=True)
+class OwnedDeal:
+    contract_id: str
+    host: str
+    gpu_count: int
+    in_service: date
+    useful_life_years: int
+    purchase_price_usd: Decimal
+    salvage_value_usd: Decimal
+    power_price_usd_per_kwh: Decimal
+    pue: Decimal
+    opex_usd_per_month: Decimal
 
 
 @dataclass(frozen=True)
@@ -162,6 +218,9 @@ class Fleet:
     days: int
     hosts: list[Host]
     workloads: dict[str, Workload]
+    capacity_blocks: tuple[CapacityBlockDeal, ...] = ()
+    neocloud_deals: tuple[NeocloudDeal, ...] = ()
+    owned_deals: tuple[OwnedDeal, ...] = ()
 
     @property
     def start_at(self) -> datetime:
@@ -374,12 +433,23 @@ def _host_types(gpus: int) -> list[InstanceType]:
     return types
 
 
-def build_fleet(gpus: int = 18, days: int = 3, seed: int = 7, start: date | None = None) -> Fleet:
+def build_fleet(
+    gpus: int = 18,
+    days: int = 3,
+    seed: int = 7,
+    start: date | None = None,
+    contracts: bool = True,
+) -> Fleet:
     """A fleet of ``gpus`` GPUs over ``days`` days whose hosts cycle through four roles.
 
     dedicated: one workload on every GPU; shared: half the GPUs to one workload, the other half
     shared by two workloads (a one-GPU host shares its GPU); idle: a host with no workload;
     failing: a workload that holds GPUs but whose requests all fail.
+
+    With ``contracts`` (the default) the first shared host runs in an AWS Capacity Block bought
+    for two instances, the first idle host is owned hardware, and the first failing host is on a
+    two-host neocloud contract; every other host is billed by AWS (dedicated hosts under the
+    savings plan).
     """
     if gpus < 1 or days < 1:
         raise ValueError("a fleet needs at least one GPU and one day")
@@ -430,6 +500,15 @@ def build_fleet(gpus: int = 18, days: int = 3, seed: int = 7, start: date | None
             placements = ()
         name = f"{itype.name.split('.')[0]}-{i:03d}"
         instance_id = f"i-{hash_str(f'{seed}-{name}') % (1 << 68):017x}"
+        billing = "aws"
+        if contracts and occ == 0:
+            billing = {"shared": "capacity_block", "idle": "owned", "failing": "neocloud"}.get(
+                role, "aws"
+            )
+        if billing == "neocloud":
+            instance_id = f"neo-{name}"
+        elif billing == "owned":
+            instance_id = f"dc1-{name}"
         hosts.append(
             Host(
                 name=name,
@@ -440,6 +519,63 @@ def build_fleet(gpus: int = 18, days: int = 3, seed: int = 7, start: date | None
                 # The first host's collector is down 30 minutes on day one: those GPU-minutes
                 # are unallocated cost.
                 collector_gap_minutes=(600, 630) if i == 0 else None,
+                billing=billing,
             )
         )
-    return Fleet(seed=seed, start=start, days=days, hosts=hosts, workloads=workloads)
+    start_at = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    blocks = tuple(
+        CapacityBlockDeal(
+            contract_id=f"cb-{h.name}",
+            host=h.name,
+            instance_count=2,
+            # Capacity Block prices float with demand; this one is below on-demand.
+            usd_per_instance_hour=(
+                h.instance_type.on_demand_usd_per_hour * Decimal("0.85")
+            ).quantize(Decimal("0.0001")),
+            start_at=start_at,
+            end_at=start_at + timedelta(days=days),
+        )
+        for h in hosts
+        if h.billing == "capacity_block"
+    )
+    neoclouds = tuple(
+        NeocloudDeal(
+            contract_id=f"neo-{h.name}",
+            host=h.name,
+            idle_resource_id=f"neo-{h.name}-b",
+            gpus_per_host=h.gpu_count,
+            start=date(2026, 1, 1),
+            term_months=24,
+            upfront_usd=Decimal(1000),
+            hourly_fee_usd_per_gpu=Decimal("0.75"),
+            escalator_per_year=Decimal("0.04"),
+        )
+        for h in hosts
+        if h.billing == "neocloud"
+    )
+    owned = tuple(
+        OwnedDeal(
+            contract_id=f"owned-{h.name}",
+            host=h.name,
+            gpu_count=h.gpu_count,
+            in_service=date(2025, 3, 1),
+            useful_life_years=4,
+            purchase_price_usd=Decimal(12000) * h.gpu_count,
+            salvage_value_usd=Decimal(1000) * h.gpu_count,
+            power_price_usd_per_kwh=Decimal("0.12"),
+            pue=Decimal("1.3"),
+            opex_usd_per_month=Decimal(200) * h.gpu_count,
+        )
+        for h in hosts
+        if h.billing == "owned"
+    )
+    return Fleet(
+        seed=seed,
+        start=start,
+        days=days,
+        hosts=hosts,
+        workloads=workloads,
+        capacity_blocks=blocks,
+        neocloud_deals=neoclouds,
+        owned_deals=owned,
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 from collectors.spool import SCHEMA_VERSION, SPOOL_SCHEMA, spool_path, write_spool_file
 from pipelines.synth.fleet import (
@@ -83,6 +84,7 @@ def write_landing_zone(fleet: Fleet, root: Path) -> dict[str, Any]:
     cur_files = write_cur(fleet, root / "aws_cur")
     spool_files = write_spool(fleet, root / "telemetry" / "nvml")
     request_files = write_requests(fleet, root / "inference" / "requests")
+    write_contracts(fleet, root / "contracts" / "commitments.yaml")
     truth = compute_truth(fleet)
     (root / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
     return {
@@ -152,6 +154,8 @@ def _cur_rows(fleet: Fleet, period: str, preliminary: bool) -> list[dict[str, An
         end_hour = naive + timedelta(hours=1)
         commitment = Decimal(0)
         for host in fleet.hosts:
+            if host.billing in ("neocloud", "owned"):
+                continue  # not on the AWS bill
             itype = host.instance_type
             od = itype.on_demand_usd_per_hour
             common: dict[str, Any] = {
@@ -175,7 +179,19 @@ def _cur_rows(fleet: Fleet, period: str, preliminary: bool) -> list[dict[str, An
                     "gpu": str(host.gpu_count),
                 },
             }
-            if host.savings_plan and not preliminary:
+            if host.billing == "capacity_block":
+                # Prepaid: the block's instances bill $0.00 per hour.
+                line(
+                    **common,
+                    line_item_line_item_type="Usage",
+                    line_item_unblended_cost=0.0,
+                    line_item_unblended_rate="0.0",
+                    line_item_line_item_description=(
+                        f"$0.00 per Capacity Block Linux {itype.name} Instance Hour"
+                    ),
+                    pricing_term="OnDemand",
+                )
+            elif host.savings_plan and not preliminary:
                 sp_rate = od * SAVINGS_PLAN_RATE
                 commitment += sp_rate
                 line(
@@ -353,7 +369,7 @@ def _gpu_rows(fleet: Fleet, host: Host, day_index: int) -> list[dict[str, Any]]:
                 continue
             start = fleet.start_at + timedelta(minutes=minute)
             busy = min(1.0, sum(s.busy_share for s in samples))
-            power_w = itype.idle_power_w + busy * (itype.max_power_w - itype.idle_power_w)
+            power_w = host.power_w(samples)
             held = sum(s.memory_used_bytes for s in samples)
             util = busy
             if itype.util_source == "nvml_utilization_gpu":
@@ -449,3 +465,75 @@ def write_requests(fleet: Fleet, root: Path) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines) + "\n")
     return sorted(by_file)
+
+
+# --- contracts/commitments.yaml ------------------------------------------------------------------
+
+
+def write_contracts(fleet: Fleet, path: Path) -> None:
+    """The fleet's Capacity Blocks, neocloud contracts and owned GPUs as commitments.yaml."""
+    host_ids = {h.name: h.instance_id for h in fleet.hosts}
+    instance_types = {h.name: h.instance_type.name for h in fleet.hosts}
+    contracts: list[dict[str, Any]] = []
+    for block in fleet.capacity_blocks:
+        contracts.append(
+            {
+                "id": block.contract_id,
+                "kind": "capacity_block",
+                "description": (
+                    f"{block.instance_count} x {instance_types[block.host]}, one launched"
+                ),
+                "instance_type": instance_types[block.host],
+                "instance_count": block.instance_count,
+                "start": block.start_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "end": block.end_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "upfront_usd": str(block.upfront_usd),
+                "resource_ids": [host_ids[block.host]],
+            }
+        )
+    for deal in fleet.neocloud_deals:
+        contracts.append(
+            {
+                "id": deal.contract_id,
+                "kind": "neocloud",
+                "provider": "ExampleNeocloud",
+                "description": "two hosts contracted, one brought up",
+                "gpu_model": next(
+                    h.instance_type.gpu_model for h in fleet.hosts if h.name == deal.host
+                ),
+                "gpu_count": 2 * deal.gpus_per_host,
+                "start": deal.start.isoformat(),
+                "term_months": deal.term_months,
+                "upfront_usd": str(deal.upfront_usd),
+                "hourly_fee_usd_per_gpu": str(deal.hourly_fee_usd_per_gpu),
+                "escalator_per_year": str(deal.escalator_per_year),
+                "early_termination": {"notice_days": 90, "fee_share_of_remaining": "0.5"},
+                "resource_ids": [host_ids[deal.host], deal.idle_resource_id],
+            }
+        )
+    for owned in fleet.owned_deals:
+        contracts.append(
+            {
+                "id": owned.contract_id,
+                "kind": "owned",
+                "gpu_model": next(
+                    h.instance_type.gpu_model for h in fleet.hosts if h.name == owned.host
+                ),
+                "gpu_count": owned.gpu_count,
+                "in_service": owned.in_service.isoformat(),
+                "useful_life_years": owned.useful_life_years,
+                "purchase_price_usd": str(owned.purchase_price_usd),
+                "salvage_value_usd": str(owned.salvage_value_usd),
+                "power_price_usd_per_kwh": str(owned.power_price_usd_per_kwh),
+                "pue": str(owned.pue),
+                "opex_usd_per_month": str(owned.opex_usd_per_month),
+                "resource_ids": [host_ids[owned.host]],
+            }
+        )
+    if not contracts:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Written by gpuledger's generator; schema in docs/contracts.md.\n"
+        + yaml.safe_dump({"version": 1, "contracts": contracts}, sort_keys=False)
+    )

@@ -128,9 +128,13 @@ def test_gpu_lines_in_a_currency_without_a_rate_stop_the_run_until_the_rate_is_g
         " from intermediate.int_gpu_billing_lines where billing_period = '2026-11' group by 1"
     )
     assert rows == [("EUR", usd_before, usd_before * Decimal("1.25"))]
-    # The facts carry the converted cost: still conserved to the cent against the lines.
-    fact = pipeline.query(
-        "select sum(cost_usd) from marts.fct_cost_per_useful_token"
-        " where hour_start_at >= timestamp '2026-11-01'"
-    )[0][0]
-    assert abs(fact - usd_before * Decimal("1.25")) < Decimal("0.01")
+    # The facts carry the converted cost (plus the contracts' cost that day, in USD): still
+    # conserved to the cent.
+    fact, contracts = pipeline.query(
+        "select (select sum(cost_usd) from marts.fct_cost_per_useful_token"
+        "        where hour_start_at >= timestamp '2026-11-01'),"
+        " (select sum(committed_cost_usd) filter (where resource_id is null)"
+        "         + sum(energy_cost_usd) from intermediate.int_contract_costs_hourly"
+        "  where hour_start_at >= timestamp '2026-11-01')"
+    )[0]
+    assert abs(fact - (usd_before * Decimal("1.25") + contracts)) < Decimal("0.01")

@@ -27,7 +27,8 @@ def _assert_matches_truth(pipeline: Pipeline) -> None:
         "select cast(usage_date as varchar), workload, sum(cost_usd), sum(attributed_cost_usd),"
         " sum(idle_cost_usd), sum(useful_prompt_tokens), sum(useful_completion_tokens),"
         " sum(cost_usd) * 1000000 / nullif(sum(useful_tokens), 0), sum(api_equivalent_cost_usd)"
-        " from marts.fct_workload_unit_cost_daily where workload <> '(unallocated)'"
+        " from marts.fct_workload_unit_cost_daily"
+        " where workload not in ('(unallocated)', '(unused commitment)')"
         " group by 1, 2"
     )
     actual = {(r[0], r[1]): r[2:] for r in rows}
@@ -88,13 +89,28 @@ def test_workload_whose_requests_all_fail_has_cost_but_no_useful_tokens(
     assert per_million is None
 
 
-def test_host_with_no_workload_is_unallocated_at_its_full_price(demo_pipeline: Pipeline) -> None:
-    # g5-002 runs no workload: every hour of its single A10G is unallocated at $1.006.
+def test_owned_host_with_no_workload_is_unallocated_at_its_full_cost(
+    demo_pipeline: Pipeline,
+) -> None:
+    # g5-002 is owned and runs no workload: every hour of its A10G is unallocated, at
+    # depreciation ($11,000 over 4 years from 2025-03-01: 35,064 h) + opex ($200 a month over
+    # the month's hours) + measured energy x $0.12/kWh x PUE 1.3.
     rows = demo_pipeline.query(
         "select workload, count(*), sum(cost_usd) from marts.fct_cost_per_useful_token"
         " where host = 'g5-002' group by 1"
     )
-    assert rows == [("(unallocated)", 72, Decimal("72.4320000000"))]
+    (energy_mj,) = demo_pipeline.query(
+        "select sum(energy_mj) from raw.nvml_gpu_windows where host = 'g5-002'"
+    )[0]
+    hours_by_month = {"2026-10": 48, "2026-11": 24}  # 2026-10-30 .. 2026-11-01
+    expected = (
+        Decimal(11000) / 35064 * 72
+        + Decimal(200) / 744 * hours_by_month["2026-10"]
+        + Decimal(200) / 720 * hours_by_month["2026-11"]
+        + Decimal(energy_mj) / 3_600_000_000 * Decimal("0.12") * Decimal("1.3")
+    )
+    assert [r[:2] for r in rows] == [("(unallocated)", 72)]
+    assert abs(rows[0][2] - expected) < Decimal("0.000001")
 
 
 def test_two_workloads_sharing_a_gpu_split_its_hour_by_busy_time(demo_pipeline: Pipeline) -> None:
@@ -108,10 +124,12 @@ def test_two_workloads_sharing_a_gpu_split_its_hour_by_busy_time(demo_pipeline: 
     )
     by_workload = {r[0]: r for r in rows}
     assert set(by_workload) == {"(unallocated)", "code-complete", "doc-summarize"}
-    # Attributed cost is proportional to busy time at the same $/GPU-hour (21.96 / 8).
+    # Attributed cost is proportional to busy time at the same $/GPU-hour: p4d-001 runs in a
+    # two-instance Capacity Block at $18.666 per instance-hour (0.85 x on-demand), so each of
+    # its 8 GPUs costs 18.666 / 8 per hour (the other instance's half is unused commitment).
     for name in ("code-complete", "doc-summarize"):
         _, busy_hours, attributed = by_workload[name]
-        assert abs(float(attributed) - busy_hours * 21.96 / 8) < 0.01
+        assert abs(float(attributed) - busy_hours * 18.666 / 8) < 0.01
 
 
 def test_daily_allocation_conserves_the_bills_gpu_cost_to_the_cent(
@@ -147,17 +165,36 @@ def test_daily_allocation_conserves_the_bills_gpu_cost_to_the_cent(
     )
     truth = {d["date"]: d for d in _truth(demo_pipeline)["daily"]}
     assert set(allocated) == set(billed) == set(truth)
+    contracted = dict(
+        demo_pipeline.query(
+            "select cast(cast(hour_start_at as date) as varchar),"
+            " sum(committed_cost_usd) filter (where resource_id is null) + sum(energy_cost_usd)"
+            " from intermediate.int_contract_costs_hourly group by 1"
+        )
+    )
     for day, bill in billed.items():
-        assert abs(allocated[day] - bill) < CENT
-        assert abs(Decimal(truth[day]["gpu_cost_usd"]) - bill) < CENT
+        # The AWS bill's GPU cost, as the generator billed it.
+        assert abs(Decimal(truth[day]["aws_billed_gpu_cost_usd"]) - bill) < CENT
+        # Allocated = the bill + the contracts' schedules (Capacity Block, neocloud, owned
+        # with its energy), unused commitment included; both equal the generator's truth.
+        assert abs(allocated[day] - (bill + contracted[day])) < CENT
+        assert abs(Decimal(truth[day]["gpu_cost_usd"]) - allocated[day]) < CENT
     unallocated = dict(
         demo_pipeline.query(
             "select cast(usage_date as varchar), cost_usd from marts.fct_workload_unit_cost_daily"
             " where workload = '(unallocated)'"
         )
     )
+    unused = dict(
+        demo_pipeline.query(
+            "select cast(usage_date as varchar), cost_usd from marts.fct_workload_unit_cost_daily"
+            " where workload = '(unused commitment)'"
+        )
+    )
     for day, expected in truth.items():
         assert abs(unallocated[day] - Decimal(expected["unallocated_cost_usd"])) < CENT
+        assert abs(unused[day] - Decimal(expected["unused_commitment_usd"])) < CENT
+        assert Decimal(expected["unused_commitment_usd"]) > 400  # half a p4d block, a day
 
 
 def test_non_gpu_lines_on_the_bill_are_not_gpu_cost(demo_pipeline: Pipeline) -> None:

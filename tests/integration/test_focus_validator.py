@@ -42,8 +42,8 @@ def test_demo_billing_focus_passes_the_validator_but_for_its_known_defect(
     assert metadata["rules_failed"] == 1
     assert (metadata["sources"], metadata["sources_failing"]) == ("aws_cur", "none")
     verdict = str(metadata["verdict_by_source"])
-    assert "**aws_cur** (1080 rows): pass" in verdict
-    assert "`InvoiceId-C-004-C`: 1080 violations" in verdict
+    assert "**aws_cur** (648 rows): pass" in verdict
+    assert "`InvoiceId-C-004-C`: 648 violations" in verdict
     assert "(known validator defect)" in verdict
 
 

@@ -54,9 +54,23 @@ def test_truth_conserves_each_day_and_counts_only_useful_tokens() -> None:
     truth = compute_truth(fleet)
     (day,) = truth["daily"]
     parts = sum(
-        Decimal(day[k]) for k in ("attributed_cost_usd", "idle_cost_usd", "unallocated_cost_usd")
+        Decimal(day[k])
+        for k in (
+            "attributed_cost_usd",
+            "idle_cost_usd",
+            "unallocated_cost_usd",
+            "unused_commitment_usd",
+        )
     )
     assert abs(parts - Decimal(day["gpu_cost_usd"])) <= Decimal("0.000003")
+    # The shared g5 runs in a two-instance Capacity Block: half of it is unused every hour.
+    (block,) = fleet.capacity_blocks
+    block_day = block.usd_per_instance_hour * block.instance_count * 24
+    neocloud_unused = Decimal(day["unused_commitment_usd"]) - block_day / 2
+    (deal,) = fleet.neocloud_deals
+    # The neocloud contract's second host never runs: half its fees and upfront share.
+    hourly = deal.hourly_fee_usd_per_gpu * 2 * deal.gpus_per_host + deal.upfront_usd / 17520
+    assert abs(neocloud_unused - hourly * 24 / 2) <= Decimal("0.000003")
     useful = [r for r in fleet.all_requests if r.useful]
     assert all(r.status == 200 and not r.synthetic for r in useful)
     assert sum(w["useful_tokens"] for w in truth["workload_days"]) == sum(

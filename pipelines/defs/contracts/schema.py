@@ -32,6 +32,11 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=28, decimal_places=10)]
 
 
 def _utc(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return value  # pydantic reports it
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
