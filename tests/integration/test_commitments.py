@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -256,3 +257,56 @@ def test_an_api_equivalent_missing_from_the_price_book_names_the_row(
         failure.value
     )
     assert pipeline.fingerprint() == before
+
+
+def _final_cur_file(pipeline: Pipeline, period: str) -> Path:
+    period_dir = next(pipeline.landing.glob(f"aws_cur/*/metadata/BILLING_PERIOD={period}"))
+    manifest = json.loads(sorted(period_dir.rglob("*Manifest.json"))[-1].read_text())
+    return pipeline.landing / "aws_cur" / manifest["dataFiles"][0].split("/cur/", 1)[1]
+
+
+def test_unused_savings_plan_commitment_is_gpu_cost_by_the_share_it_covered(
+    contracts_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = contracts_pipeline.copy_to(tmp_path)
+    data_file = _final_cur_file(pipeline, "2026-10")
+    rows = pq.read_table(data_file).to_pylist()
+    arn = None
+    for row in rows:
+        if row["line_item_line_item_type"] == "SavingsPlanRecurringFee":
+            arn = row["savings_plan_savings_plan_a_r_n"]
+            # A quarter of each hour's commitment went unused.
+            row["savings_plan_used_commitment"] = (
+                row["savings_plan_total_commitment_to_date"] * 0.75
+            )
+    pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(data_file)), data_file)
+    pipeline.run()
+    total = sum(
+        D(str(r["savings_plan_total_commitment_to_date"]))
+        for r in rows
+        if r["line_item_line_item_type"] == "SavingsPlanRecurringFee"
+    )
+    # The plan covered only the GPU instance: all of its unused quarter is GPU cost.
+    assert pipeline.query(
+        "select sum(idle_cost_usd) from marts.fct_cost_per_useful_token"
+        " where workload = '(unused commitment)' and resource_id = ?",
+        [arn],
+    ) == [(total / 4,)]
+    utilization = pipeline.query(
+        "select min(utilization), max(utilization) from marts.fct_commitment_utilization_daily"
+        " where commitment_id = ?",
+        [arn],
+    )
+    assert utilization == [(pytest.approx(0.75), pytest.approx(0.75))]
+
+    # Declared in commitments.yaml with half of it bought for GPUs: that share wins.
+    contracts = pipeline.landing / "contracts" / "commitments.yaml"
+    contracts.write_text(
+        contracts.read_text().replace("arn:aws:savingsplans::111122223333:savingsplan/none", arn)
+        + "    gpu_share: 0.5\n"
+    )
+    pipeline.run()
+    assert pipeline.query(
+        "select sum(idle_cost_usd) from marts.fct_cost_per_useful_token"
+        " where workload = '(unused commitment)' and resource_id = 'sp-compute'"
+    ) == [(total / 8,)]

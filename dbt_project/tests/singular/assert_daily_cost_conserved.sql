@@ -1,6 +1,7 @@
 {#-
     Conservation (DESIGN.md rule 4), per UTC day: everything the bill charged for GPU compute,
-    plus the contracts' scheduled cost and owned GPUs' energy, is allocated to a workload
+    plus the contracts' scheduled cost, owned GPUs' energy and the GPU share of the bills' unused
+    commitments, is allocated to a workload
     (attributed + idle), to '(unallocated)' or to '(unused commitment)', to the cent. The bill
     side is summed straight from the amortized line items, the contract schedule and the
     telemetry's energy, not from the allocation models.
@@ -80,18 +81,36 @@ owned_energy as (
 
 ),
 
+cloud_unused as (
+
+    select
+        cast(hour_start_at as date) as usage_date,
+        sum(gpu_unused_cost_usd) as unused_cost
+
+    from {{ ref('int_cloud_commitment_unused_hourly') }}
+    group by 1
+
+),
+
 billed_total as (
 
     select
-        coalesce(billed.usage_date, contracted.usage_date, owned_energy.usage_date) as usage_date,
+        coalesce(
+            billed.usage_date, contracted.usage_date, owned_energy.usage_date,
+            cloud_unused.usage_date
+        ) as usage_date,
         coalesce(billed.billed_gpu_cost, 0) + coalesce(contracted.contract_cost, 0)
-            + coalesce(owned_energy.energy_cost, 0) as billed_gpu_cost
+            + coalesce(owned_energy.energy_cost, 0) + coalesce(cloud_unused.unused_cost, 0)
+            as billed_gpu_cost
 
     from billed
     full outer join contracted
         on billed.usage_date = contracted.usage_date
     full outer join owned_energy
         on coalesce(billed.usage_date, contracted.usage_date) = owned_energy.usage_date
+    full outer join cloud_unused
+        on coalesce(billed.usage_date, contracted.usage_date, owned_energy.usage_date)
+            = cloud_unused.usage_date
 
 ),
 

@@ -47,6 +47,7 @@ CONTRACT_COLUMNS: dict[str, pa.DataType] = {
     "opex_usd_per_month": MONEY,
     "early_termination_notice_days": pa.int32(),
     "early_termination_fee_usd": MONEY,
+    "gpu_share": MONEY,
     "source_file": pa.string(),
 }
 RESOURCE_COLUMNS: dict[str, pa.DataType] = {
@@ -113,6 +114,7 @@ def contract_rows(commitments: CommitmentsFile, source_file: str) -> list[dict[s
                 commitment_id=c.commitment_id,
                 hourly_commitment_usd=c.hourly_commitment_usd,
                 upfront_usd=c.upfront_usd,
+                gpu_share=c.gpu_share,
             )
         elif isinstance(c, CapacityBlock):
             row.update(

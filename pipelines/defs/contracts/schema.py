@@ -89,6 +89,9 @@ class CloudCommitment(_Contract):
     commitment_id: str = Field(min_length=1)
     hourly_commitment_usd: Money | None = None
     upfront_usd: Money = Decimal(0)
+    # Share of the commitment bought for GPUs. Default: measured from the bill, as the GPU
+    # share of the usage it covered in the billing period.
+    gpu_share: Decimal | None = Field(default=None, ge=0, le=1)
 
 
 class CapacityBlock(_Contract):

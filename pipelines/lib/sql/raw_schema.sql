@@ -265,6 +265,7 @@ create table if not exists raw.contracts (
     opex_usd_per_month decimal(38, 10),
     early_termination_notice_days integer,
     early_termination_fee_usd decimal(38, 10),
+    gpu_share decimal(38, 10),
     source_file varchar not null
 );
 create table if not exists raw.contract_resources (

@@ -84,6 +84,9 @@ final as (
         unblended_cost,
         effective_cost,
         currency_code,
+        savings_plan_arn,
+        savings_plan_total_commitment_to_date,
+        savings_plan_used_commitment,
         is_gpu_compute
 
     from amortized

@@ -116,7 +116,9 @@ aws as (
         usage_hours,
         cast(effective_cost as decimal(38, 10)) as effective_cost,
         currency_code,
-        cast(null as decimal(38, 10)) as own_usd_per_unit
+        cast(null as decimal(38, 10)) as own_usd_per_unit,
+        case when line_item_type = 'SavingsPlanCoveredUsage' then savings_plan_arn end
+            as commitment_id
 
     from aws_lines
 
@@ -144,7 +146,8 @@ gcp as (
         case
             when currency_conversion_rate > 0
                 then cast(1 / currency_conversion_rate as decimal(38, 10))
-        end as own_usd_per_unit
+        end as own_usd_per_unit,
+        cast(null as varchar) as commitment_id
 
     from gcp_rows
 
@@ -167,7 +170,8 @@ focus as (
         ) as usage_hours,
         cast(focus_rows.effective_cost as decimal(38, 10)) as effective_cost,
         focus_rows.billing_currency as currency_code,
-        cast(null as decimal(38, 10)) as own_usd_per_unit
+        cast(null as decimal(38, 10)) as own_usd_per_unit,
+        focus_rows.commitment_discount_id as commitment_id
 
     from focus_rows
     inner join gpu_instance_types
@@ -199,7 +203,8 @@ other_focus as (
         ) as usage_hours,
         cast(effective_cost as decimal(38, 10)) as effective_cost,
         billing_currency as currency_code,
-        cast(null as decimal(38, 10)) as own_usd_per_unit
+        cast(null as decimal(38, 10)) as own_usd_per_unit,
+        commitment_discount_id as commitment_id
 
     from other_focus_matches
     where match_rank = 1
@@ -253,7 +258,9 @@ final as (
         case
             when all_lines.currency_code = 'USD' then cast(1 as decimal(38, 10))
             else coalesce(all_lines.own_usd_per_unit, exchange_rates.usd_per_unit)
-        end as usd_per_unit
+        end as usd_per_unit,
+        -- The savings plan / commitment discount that covered the line (AWS CUR, FOCUS).
+        all_lines.commitment_id
 
     from all_lines
     left join exchange_rates

@@ -114,6 +114,24 @@ unused_commitment as (
     where resource_id is null
         and unused_cost_usd <> 0
 
+    union all
+
+    -- The GPU share of savings plans' and FOCUS commitments' unused cost, per hour.
+    select
+        hour_start_at,
+        'commitment:' || contract_id as gpu_uuid,
+        '(unused commitment)' as workload,
+        cast(null as varchar) as host,
+        provider,
+        contract_id as resource_id,
+        cast(0 as decimal(38, 10)) as busy_seconds,
+        cast(0 as decimal(38, 10)) as held_idle_seconds,
+        cast(0 as decimal(38, 10)) as attributed_cost_usd,
+        gpu_unused_cost_usd as idle_cost_usd
+
+    from {{ ref('int_cloud_commitment_unused_hourly') }}
+    where gpu_unused_cost_usd <> 0
+
 ),
 
 final as (

@@ -33,6 +33,7 @@ renamed as (
         coalesce(opex_usd_per_month, 0) as opex_usd_per_month,
         early_termination_notice_days,
         early_termination_fee_usd,
+        gpu_share,
         source_file
 
     from source
