@@ -57,6 +57,18 @@ def focus_pipeline(
         formats / "usage_scenario_3.parquet",
     )
     _write_other_provider_gpu_export(pipeline.landing / "focus" / "multi-cloud" / "gpu.csv")
+    # The spec's usage scenarios share one commitment id and name no currency; a copy of each
+    # with its own id, in USD, lets their utilization be read side by side.
+    golden = pipeline.landing / "focus" / "golden"
+    golden.mkdir()
+    for n in range(1, 5):
+        lines = (scenario / f"commitment_discount_usage_scenario_{n}.csv").read_text().splitlines()
+        text = "\n".join(
+            [lines[0] + ",BillingCurrency", *(line + ",USD" for line in lines[1:] if line.strip())]
+        )
+        (golden / f"usage_scenario_{n}.csv").write_text(
+            text.replace("<my-commitment-discount-id>", f"scenario-{n}") + "\n"
+        )
     (pipeline.landing / "prices").mkdir()
     (pipeline.landing / "prices" / "exchange_rates.csv").write_text(
         "currency,billing_period,usd_per_unit\nEUR,2024-09,1.0825\nNOK,2023-06,0.0931\n"
@@ -393,6 +405,26 @@ def test_validator_verdict_is_given_per_source_system(focus_pipeline: Pipeline) 
     # Our mapping of the CUR passes; the third-party rows keep their exports' own violations
     # (the public sample's marketplace rule, the spec examples' partial columns).
     assert "- **aws_cur** (144 rows): pass; 136 passed, 1 failed" in verdict
-    assert "- **focus** (985 rows): 31 rules fail" in verdict
+    assert "- **focus** (991 rows): 31 rules fail" in verdict
     assert "`BilledCost-C-005-C`: 615 violations" in verdict
-    assert "`ProviderName-C-003-M`: 27 violations" in verdict
+    assert "`ProviderName-C-003-M`: 33 violations" in verdict
+
+
+def test_spec_usage_scenarios_give_their_commitment_utilization(focus_pipeline: Pipeline) -> None:
+    rows = focus_pipeline.query(
+        "select commitment_id, committed_cost_usd, used_cost_usd, unused_cost_usd, utilization"
+        " from marts.fct_commitment_utilization_daily where commitment_id like 'scenario-%'"
+        " order by 1"
+    )
+    # A $1.00/h commitment: 100 % used, 0 % used, 75 % used, 100 % used plus on-demand overage.
+    assert rows == [
+        ("scenario-1", D("1.0000000000"), D("1.0000000000"), D("0E-10"), 1.0),
+        ("scenario-2", D("1.0000000000"), D("0E-10"), D("1.0000000000"), 0.0),
+        ("scenario-3", D("1.0000000000"), D("0.7500000000"), D("0.2500000000"), 0.75),
+        ("scenario-4", D("1.0000000000"), D("1.0000000000"), D("0E-10"), 1.0),
+    ]
+    # Not GPU compute: none of it is GPU cost in the facts.
+    assert focus_pipeline.query(
+        "select count(*) from intermediate.int_cloud_commitment_unused_hourly"
+        " where commitment_id like 'scenario-%' and gpu_unused_cost_usd <> 0"
+    ) == [(0,)]
