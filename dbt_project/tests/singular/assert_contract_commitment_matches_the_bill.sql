@@ -3,7 +3,7 @@
     charges (CUR recurring fee: total commitment per hour). A difference is a wrong contract
     entry, or the wrong plan's ARN; it is reported (warn), never used to change the bill.
 -#}
-{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'dim_commitment'}}}) }}
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'stg_contracts__contracts'}}}) }}
 with
 
 fees as (

@@ -96,6 +96,21 @@ unallocated as (
 
 ),
 
+unused_hours as (
+
+    -- Contracted GPUs with no running host (Capacity Blocks, neocloud contracts).
+    select hour_start_at, contract_id, provider, unused_cost_usd
+    from {{ ref('int_contract_costs_hourly') }}
+    where resource_id is null
+
+    union all
+
+    -- The GPU share of savings plans' and FOCUS commitments' unused cost.
+    select hour_start_at, contract_id, provider, gpu_unused_cost_usd
+    from {{ ref('int_cloud_commitment_unused_hourly') }}
+
+),
+
 unused_commitment as (
 
     select
@@ -110,27 +125,8 @@ unused_commitment as (
         cast(0 as decimal(38, 10)) as attributed_cost_usd,
         unused_cost_usd as idle_cost_usd
 
-    from {{ ref('int_contract_costs_hourly') }}
-    where resource_id is null
-        and unused_cost_usd <> 0
-
-    union all
-
-    -- The GPU share of savings plans' and FOCUS commitments' unused cost, per hour.
-    select
-        hour_start_at,
-        'commitment:' || contract_id as gpu_uuid,
-        '(unused commitment)' as workload,
-        cast(null as varchar) as host,
-        provider,
-        contract_id as resource_id,
-        cast(0 as decimal(38, 10)) as busy_seconds,
-        cast(0 as decimal(38, 10)) as held_idle_seconds,
-        cast(0 as decimal(38, 10)) as attributed_cost_usd,
-        gpu_unused_cost_usd as idle_cost_usd
-
-    from {{ ref('int_cloud_commitment_unused_hourly') }}
-    where gpu_unused_cost_usd <> 0
+    from unused_hours
+    where unused_cost_usd <> 0
 
 ),
 
