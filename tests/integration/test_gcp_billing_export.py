@@ -8,11 +8,15 @@ import json
 import re
 import shutil
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from pipelines.defs.publish.checks import billing_focus_passes_focus_validator
+from pipelines.lib.resources import WarehouseResource
 from tests.conftest import SAMPLES, Pipeline
 
 pytestmark = pytest.mark.integration
@@ -93,10 +97,75 @@ def test_net_cost_and_cud_credits_of_the_cud_attribution_case(gcp_pipeline: Pipe
         )
     ]
     purchases = gcp_pipeline.query(
-        'select "ChargeFrequency", "BilledCost" from marts.billing_focus'
+        'select "ChargeFrequency", "BilledCost", "EffectiveCost" from marts.billing_focus'
         " where x_source_system = 'gcp_billing' and \"ChargeCategory\" = 'Purchase'"
     )
-    assert purchases == [("Recurring", Decimal("100.0000000000"))]
+    # FOCUS: a commitment purchase has EffectiveCost 0; its cost moves to what it covered.
+    assert purchases == [("Recurring", Decimal("100.0000000000"), Decimal(0))]
+
+
+def test_cud_fee_moves_onto_the_usage_it_covered(gcp_pipeline: Pipeline) -> None:
+    # test_3_1, January: a 100 GiB RAM commitment ($100) and project-2's 100 GiB·h at $1, all
+    # credited (-100): covered 100 of 100 GiB·h, so the whole fee is project-2's. project-1's
+    # row has no CUD credit; March's project-3 row has a credit but no fee in its month.
+    rows = gcp_pipeline.query(
+        "select project_id, invoice_month, is_commitment_fee, commitment_id, net_cost,"
+        " effective_cost, unused_commitment_cost, commitment_used_share"
+        " from intermediate.int_gcp_billing_rows_amortized where source_file like '%test_3_1%'"
+        " order by 2, 3, 1"
+    )
+    d = Decimal
+    cud = "gcp-cud:us-west1:ram"
+    assert rows == [
+        ("project-1", "2019-01", False, None, d("-10.0000000000"), d("-10.0000000000"), 0, None),
+        ("project-2", "2019-01", False, cud, d(0), d("100.0000000000"), 0, None),
+        ("project-1", "2019-01", True, cud, d("100.0000000000"), 0, 0, 1.0),
+        ("project-3", "2019-03", False, cud, d("50.0000000000"), d("50.0000000000"), 0, None),
+    ]
+    # Σ EffectiveCost = Σ BilledCost per period, and no Unused row when all of it was used.
+    assert gcp_pipeline.query(
+        'select x_billing_period, sum("BilledCost"), sum("EffectiveCost"),'
+        " count(*) filter (where \"CommitmentDiscountStatus\" = 'Unused')"
+        " from marts.billing_focus where x_source_system = 'gcp_billing'"
+        " and x_billing_period in ('2019-01', '2019-03') group by 1 order by 1"
+    ) == [
+        ("2019-01", d("90.0000000000"), d("90.0000000000"), 0),
+        ("2019-03", d("50.0000000000"), d("50.0000000000"), 0),
+    ]
+
+
+def test_half_used_cud_fee_leaves_an_unused_row(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    # test_1_1: the same $100 fee for 100 GiB·h; project-2's 70 GiB·h at $1 got a -50 credit,
+    # so 50 GiB·h were covered: half the fee is used (on project-2), half is an Unused row.
+    pipeline = pipeline_factory(gpus=1, days=1, seed=5).copy_to(tmp_path)
+    source = GCP / "cuds-prioritized-attribution" / "test_1_1" / "export.json"
+    target = pipeline.landing / "gcp_billing" / "test_1_1" / "export.json"
+    target.parent.mkdir(parents=True)
+    shutil.copy2(source, target)
+    pipeline.run()
+    d = Decimal
+    assert pipeline.query(
+        'select "ChargeCategory", "CommitmentDiscountStatus", "ResourceId", "BilledCost",'
+        ' "EffectiveCost" from marts.billing_focus'
+        " where x_source_system = 'gcp_billing' and x_billing_period = '2019-01'"
+        ' order by "ChargeCategory", "CommitmentDiscountStatus" nulls first, "BilledCost"'
+    ) == [
+        ("Purchase", None, None, d("100.0000000000"), d(0)),
+        ("Usage", None, None, d("30.0000000000"), d("30.0000000000")),
+        ("Usage", "Unused", "gcp-cud:us-west1:ram", d(0), d("50.0000000000")),
+        ("Usage", "Used", None, d("20.0000000000"), d("70.0000000000")),
+    ]
+    assert pipeline.query(
+        "select commitment_id, committed_cost_usd, used_cost_usd, unused_cost_usd, utilization"
+        " from marts.fct_commitment_utilization_daily where provider = 'gcp'"
+    ) == [("gcp-cud:us-west1:ram", d(100), d(50), d(50), 0.5)]
+    # RAM is not GPU cost: none of it reaches the facts' unused commitment.
+    assert pipeline.query(
+        "select count(*) from intermediate.int_cloud_commitment_unused_hourly"
+        " where provider = 'gcp' and gpu_unused_cost_usd <> 0"
+    ) == [(0,)]
 
 
 def test_a_day_exported_again_or_repeated_by_a_later_export_counts_once(
@@ -228,6 +297,124 @@ def test_gcp_gpu_skus_become_gpu_hour_cost_apart_from_the_vm_cores(
     ) == [("(unallocated)", 6, Decimal("16.6034480000"))]
 
 
+def _gpu_cud_export(path: Path) -> None:
+    """A two-A100 VM for hours 0-1 under a one-A100 CUD billed for hours 0-2 at $1.30/h.
+
+    Each running hour one of the two GPUs is covered: a -$2.933908 credit on the $5.867816 line
+    (2 GPU-hours at the on-demand $2.933908). Used: 2 of 3 committed GPU-hours.
+    """
+    lines = []
+    for hour in range(3):
+        common = {
+            "billing_account_id": "012345-6789AB-CDEF01",
+            "service": {"id": "6F81-5844-456A", "description": "Compute Engine"},
+            "usage_start_time": f"2026-10-30 1{hour}:00:00 UTC",
+            "usage_end_time": f"2026-10-30 1{hour + 1}:00:00 UTC",
+            "project": {"id": "ml-serving"},
+            "location": {"location": "us-central1", "region": "us-central1"},
+            "currency": "USD",
+            "invoice": {"month": "202610"},
+            "cost_type": "regular",
+        }
+        lines.append(
+            {
+                **common,
+                "sku": {
+                    "id": "CUD0-A100-0001",
+                    "description": "Commitment v1: Nvidia Tesla A100 GPU in Americas for 1 Year",
+                },
+                "cost": 1.3,
+                "usage": {
+                    "amount": 3600,
+                    "unit": "seconds",
+                    "amount_in_pricing_units": 1.0,
+                    "pricing_unit": "hour",
+                },
+                "credits": [],
+            }
+        )
+        if hour == 2:
+            continue
+        lines.append(
+            {
+                **common,
+                "sku": {
+                    "id": "039F-D0DA-4055",
+                    "description": "Nvidia Tesla A100 GPU running in Americas",
+                },
+                "resource": {"name": "a2-vm-1", "global_name": None},
+                "cost": 5.867816,
+                "usage": {
+                    "amount": 7200,
+                    "unit": "seconds",
+                    "amount_in_pricing_units": 2.0,
+                    "pricing_unit": "hour",
+                },
+                "credits": [
+                    {
+                        "name": "Committed use discount: GPU",
+                        "amount": -2.933908,
+                        "type": "COMMITTED_USAGE_DISCOUNT",
+                    }
+                ],
+            }
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+
+
+def test_gpu_cud_fee_is_gpu_cost_used_on_the_vm_and_unused_in_the_facts(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    pipeline = pipeline_factory(gpus=1, days=1, seed=5).copy_to(tmp_path)
+    _gpu_cud_export(pipeline.landing / "gcp_billing" / "cud-2026-10-30.jsonl")
+    # Beside it, a spend-based commitment (not GPU: it stays out of the GPU facts).
+    _spend_based_cud_export(pipeline.landing / "gcp_billing" / "flex-2026-10-30.jsonl")
+    pipeline.run()  # the dbt conservation tests run inside and would fail the run
+    d = Decimal
+    # Each running hour: net $2.933908 plus its covered GPU-hour at the commitment's $1.30.
+    assert pipeline.query(
+        "select hour_start_at, sum(cost_usd) from intermediate.int_gpu_costs_hourly"
+        " where provider = 'gcp' group by 1 order by 1"
+    ) == [
+        (datetime(2026, 10, 30, 10), d("4.2339080000")),
+        (datetime(2026, 10, 30, 11), d("4.2339080000")),
+    ]
+    # Hour 2's fee covered nothing: $1.30 of GPU commitment unused, in the facts.
+    assert pipeline.query(
+        "select hour_start_at, sum(cost_usd) from marts.fct_cost_per_useful_token"
+        " where workload = '(unused commitment)' and resource_id = 'gcp-cud:us-central1:gpu-a100'"
+        " group by 1 order by 1"
+    ) == [(datetime(2026, 10, 30, 12), d("1.3000000000"))]
+    # Everything Google billed for the GPUs is in the facts, to the cent: 2 x 2.933908 + 3.90.
+    assert pipeline.query(
+        "select sum(cost_usd) from marts.fct_cost_per_useful_token"
+        " where resource_id in ('a2-vm-1', 'gcp-cud:us-central1:gpu-a100')"
+    ) == [(d("9.7678160000"),)]
+    assert pipeline.query(
+        "select commitment_id, utilization from marts.fct_commitment_utilization_daily"
+        " where provider = 'gcp' order by 1"
+    ) == [
+        ("gcp-cud:spend-based:CUD0-FEE0-SKU1", pytest.approx(0.8)),
+        ("gcp-cud:us-central1:gpu-a100", pytest.approx(2 / 3)),
+    ]
+    # Our GCP mapping passes the FinOps validator, fee rows (EffectiveCost 0) and Unused rows
+    # included.
+    resource = WarehouseResource(
+        landing=str(pipeline.landing),
+        warehouse=str(pipeline.warehouse),
+        aws_cur=str(pipeline.landing / "aws_cur"),
+    )
+    result = billing_focus_passes_focus_validator(
+        dg.build_asset_check_context(), warehouse=resource
+    )
+    metadata = {k: v.value for k, v in result.metadata.items()}
+    verdict = str(metadata["verdict_by_source"])
+    assert metadata["sources"] == "aws_cur, gcp_billing"
+    assert metadata["sources_failing"] == "none", verdict
+    assert "- **gcp_billing** (9 rows): pass" in verdict
+
+
 def test_export_read_straight_from_bigquery_equals_the_exported_file() -> None:
     from pipelines.defs.gcp_billing.load import (
         bigquery_client,
@@ -317,14 +504,17 @@ def test_spend_based_cud_model_nets_the_fee_to_the_unused_commitment(
     pipeline.run()
     rows = pipeline.query(
         'select "ChargeCategory", "ChargeFrequency", "CommitmentDiscountStatus", "ListCost",'
-        " \"BilledCost\" from marts.billing_focus where x_source_system = 'gcp_billing'"
-        " order by 1 desc"
+        ' "BilledCost", "EffectiveCost" from marts.billing_focus'
+        " where x_source_system = 'gcp_billing' order by 1 desc, 3"
     )
+    d = Decimal
     assert rows == [
+        # $2 of the commitment went unused: FOCUS's Unused row carries it as EffectiveCost.
+        ("Usage", "Usage-Based", "Unused", d(0), d(0), d("2.0000000000")),
         # Usage at the discounted rate, covered by the commitment.
-        ("Usage", "Usage-Based", "Used", Decimal("8.0000000000"), Decimal("8.0000000000")),
-        # $10 fee, $8 offset for the part used: $2 of commitment went unused.
-        ("Purchase", "Recurring", None, Decimal("10.0000000000"), Decimal("2.0000000000")),
+        ("Usage", "Usage-Based", "Used", d("8.0000000000"), d("8.0000000000"), d("8.0000000000")),
+        # $10 fee, $8 offset for the part used: billed $2; a purchase's EffectiveCost is 0.
+        ("Purchase", "Recurring", None, d("10.0000000000"), d("2.0000000000"), d(0)),
     ]
     # What the hour cost in all: the commitment, $10.
     assert pipeline.query(

@@ -1,7 +1,7 @@
 {#-
     Every commitment: the contracts of contracts/*.yaml (with their whole-term cost where the
     schedule is ours) and the commitments the bills name without a contract (AWS savings plan
-    ARNs, FOCUS CommitmentDiscountIds).
+    ARNs, FOCUS CommitmentDiscountIds, GCP committed use discounts per region and family).
 -#}
 with
 
@@ -41,6 +41,18 @@ on_bills as (
         max(charge_period_end_at) as last_seen_at
     from {{ ref('stg_focus__charges') }}
     where commitment_discount_id is not null
+    group by 1
+
+    union all
+
+    select
+        commitment_id,
+        'committed_use_discount' as kind,
+        'gcp' as provider,
+        min(usage_start_at) as first_seen_at,
+        max(usage_end_at) as last_seen_at
+    from {{ ref('int_gcp_billing_rows_amortized') }}
+    where commitment_id is not null
     group by 1
 
 ),

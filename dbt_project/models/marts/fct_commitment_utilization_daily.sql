@@ -7,6 +7,9 @@
     * AWS savings plans on the CUR: per day, the recurring fee's total commitment and used
       commitment (the bill's own amortization).
     * FOCUS exports: per CommitmentDiscountId, EffectiveCost of Used rows and of Unused rows.
+    * GCP committed use discounts: per region and family, the fees and the part of them that
+      covered usage (int_gcp_billing_rows_amortized); the spend-based model's used part is the
+      fee's offset credits.
     Savings plans and reservations named in commitments.yaml take their contract id and name by
     commitment_id; others are listed under their id on the bill. Owned GPUs are not commitments.
 -#}
@@ -78,6 +81,32 @@ focus_commitments as (
 
 ),
 
+gcp_commitments as (
+
+    -- Committed = the fee before credits, unused = what int_gcp_billing_rows_amortized left
+    -- unused, used = the rest; in US dollars by Google's own rate.
+    select
+        cast(usage_start_at as date) as usage_date,
+        commitment_id as commitment_key,
+        'committed_use_discount' as kind,
+        'gcp' as provider,
+        'gcp_billing' as measured_from,
+        sum(cost / usd_rate) as committed_cost_usd,
+        sum((cost - unused_commitment_cost) / usd_rate) as used_cost_usd,
+        sum(unused_commitment_cost / usd_rate) as unused_cost_usd
+
+    from (
+        select
+            *,
+            case when currency_code = 'USD' then 1 else currency_conversion_rate end as usd_rate
+        from {{ ref('int_gcp_billing_rows_amortized') }}
+    ) as fees
+    where is_commitment_fee
+        and usd_rate > 0
+    group by 1, 2
+
+),
+
 all_commitments as (
 
     select * from scheduled
@@ -85,6 +114,8 @@ all_commitments as (
     select * from savings_plan_fees
     union all
     select * from focus_commitments
+    union all
+    select * from gcp_commitments
 
 ),
 

@@ -4,7 +4,8 @@
     AWS: instance-hour lines of GPU instance types; the whole instance cost, spread over the
     type's GPUs (the bill has no GPU split). GCP: GPU SKUs only, which Google bills apart from
     the VM's cores and RAM (DESIGN.md rule 1); the GPUs covered are the GPU-hours of the line
-    divided by its hours, and the cost is the net cost (cost + credits, CUD credits included).
+    divided by its hours, and the cost is the net cost (cost + credits, CUD credits included)
+    plus the used part of the GPU CUD fee that covered the line (int_gcp_billing_rows_amortized).
     FOCUS exports have no instance-type column; an AWS usage row of an instance whose charge
     description names a GPU instance type ("... Linux g5.4xlarge Instance Hour") is GPU compute,
     at its EffectiveCost. Other providers' usage rows are recognised by the seed focus_gpu_skus
@@ -94,7 +95,7 @@ other_focus_matches as (
 
 gcp_rows as (
 
-    select * from {{ ref('stg_gcp_billing__export_rows') }}
+    select * from {{ ref('int_gcp_billing_rows_amortized') }}
     where is_gpu_sku
         and not is_commitment_fee
         and resource_name is not null
@@ -141,13 +142,14 @@ gcp as (
         usage_start_at,
         usage_end_at,
         greatest(1, {{ dbt.datediff('usage_start_at', 'usage_end_at', 'hour') }}) as usage_hours,
-        cast(net_cost as decimal(38, 10)) as effective_cost,
+        -- Net cost plus the used part of the GPU CUD fee that covered it.
+        effective_cost,
         currency_code,
         case
             when currency_conversion_rate > 0
                 then cast(1 / currency_conversion_rate as decimal(38, 10))
         end as own_usd_per_unit,
-        cast(null as varchar) as commitment_id
+        commitment_id
 
     from gcp_rows
 

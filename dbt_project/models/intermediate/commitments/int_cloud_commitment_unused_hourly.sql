@@ -1,10 +1,12 @@
 {#-
     Unused commitment the cloud bills itself (DESIGN.md rule 3), per hour and commitment: AWS
-    savings plans (recurring fee: total commitment - used commitment) and FOCUS rows with
-    CommitmentDiscountStatus 'Unused' (spread over their charge period's hours). Only its GPU
-    share is GPU cost: the contract's gpu_share in commitments.yaml when given, else the GPU
-    share of the effective cost the commitment covered in that billing period (0 when it covered
-    nothing). A savings plan bought for GPU instances alone is all GPU; the non-GPU part is not
+    savings plans (recurring fee: total commitment - used commitment), FOCUS rows with
+    CommitmentDiscountStatus 'Unused' (spread over their charge period's hours) and the unused
+    part of GCP committed use discount fees (int_gcp_billing_rows_amortized, converted with
+    Google's own rate). Only its GPU share is GPU cost: the contract's gpu_share in
+    commitments.yaml when given; for a GCP CUD 1 when it commits GPUs and 0 otherwise; else the
+    GPU share of the effective cost the commitment covered in that billing period (0 when it
+    covered nothing). A savings plan bought for GPU instances alone is all GPU; the non-GPU part is not
     in the cost facts. Bills in another currency are left out (converted lines only, as for
     GPU lines, would need their rate; not yet).
 -#}
@@ -26,6 +28,12 @@ gpu_lines as (
 
     select * from {{ ref('int_gpu_billing_lines') }}
     where commitment_id is not null
+
+),
+
+gcp_rows as (
+
+    select * from {{ ref('int_gcp_billing_rows_amortized') }}
 
 ),
 
@@ -72,6 +80,24 @@ unused_charges as (
     where commitment_discount_status = 'Unused'
         and commitment_discount_id is not null
         and billing_currency = 'USD'
+
+    union all
+
+    select
+        'gcp' as provider,
+        invoice_month as billing_period,
+        commitment_id,
+        usage_start_at as charge_start_at,
+        greatest(1, {{ dbt.datediff('usage_start_at', 'usage_end_at', 'hour') }}) as charge_hours,
+        case
+            when currency_code = 'USD' then unused_commitment_cost
+            else unused_commitment_cost / currency_conversion_rate
+        end as unused_cost
+
+    from gcp_rows
+    where is_commitment_fee
+        and unused_commitment_cost <> 0
+        and (currency_code = 'USD' or currency_conversion_rate > 0)
 
 ),
 
@@ -142,8 +168,15 @@ with_shares as (
         hourly.billing_period,
         hourly.commitment_id,
         coalesce(contracts.contract_id, hourly.commitment_id) as contract_id,
-        cast(coalesce(contracts.gpu_share, shares.measured_gpu_share, 0) as decimal(38, 10))
-            as gpu_share,
+        cast(coalesce(
+            contracts.gpu_share,
+            case
+                when hourly.provider = 'gcp'
+                    then case when hourly.commitment_id like 'gcp-cud:%:gpu-%' then 1 else 0 end
+            end,
+            shares.measured_gpu_share,
+            0
+        ) as decimal(38, 10)) as gpu_share,
         hourly.unused_cost
 
     from hourly

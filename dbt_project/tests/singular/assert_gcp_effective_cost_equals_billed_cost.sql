@@ -1,0 +1,16 @@
+{#-
+    GCP committed use discount fees are moved, never added or lost: per billing period the
+    unified table's EffectiveCost (fees at 0, their used part on covered usage, the rest on
+    Unused rows) sums to its BilledCost.
+-#}
+
+{{ config(meta={'dagster': {'ref': {'name': 'billing_focus'}}}) }}
+
+select
+    x_billing_period,
+    sum("BilledCost") as billed_cost,
+    sum("EffectiveCost") as effective_cost
+from {{ ref('billing_focus') }}
+where x_source_system = 'gcp_billing'
+group by 1
+having abs(sum("BilledCost") - sum("EffectiveCost")) >= 0.005
