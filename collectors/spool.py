@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Where a utilization figure came from, best first (DESIGN.md allocation rule 7).
 UTIL_SOURCES = (
@@ -60,6 +60,13 @@ SPOOL_SCHEMA = pa.schema(
         pa.field("power_mw_mean", pa.float64()),
         # Energy counter delta over the window in millijoules, reset-safe.
         pa.field("energy_mj", pa.int64()),
+        # Since version 2: clocks, temperature, clock event (throttle) reasons, and what the
+        # device could not report ("metric=reason; ...").
+        pa.field("sm_clock_mhz_mean", pa.float64()),
+        pa.field("mem_clock_mhz_mean", pa.float64()),
+        pa.field("temperature_c_max", pa.int32()),
+        pa.field("clocks_event_reasons", pa.int64()),
+        pa.field("unsupported", pa.string()),
         pa.field("processes", pa.list_(PROCESS_TYPE)),
     ]
 )

@@ -191,6 +191,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if check.ok else 1
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    from collectors.daemon import run_from_args
+
+    return run_from_args(args)
+
+
 def cmd_import_aws(args: argparse.Namespace) -> int:
     """Write the account's Savings Plans, RIs and Capacity Reservations as commitments YAML."""
     import boto3
@@ -272,6 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", type=_day, default=None, help="first day (default 2026-10-30)")
     gen.add_argument("--out", type=Path, required=True, help="landing zone folder to write")
     gen.set_defaults(func=cmd_generate)
+
+    collect = sub.add_parser(
+        "collect",
+        help="sample this host's GPUs through NVML into spool files (docs/collector.md)",
+        epilog="Exit codes: 0 stopped (signal or --duration), 2 usage error, 3 no NVML.",
+    )
+    from collectors.daemon import add_arguments as collector_arguments
+
+    collector_arguments(collect)
+    collect.set_defaults(func=cmd_collect)
 
     contracts = sub.add_parser("contracts", help="manage contracts/*.yaml")
     contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)

@@ -72,10 +72,10 @@ def test_collectors_import_without_dagster_or_dbt() -> None:
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
-    assert result.stdout.strip() == "1"
+    assert result.stdout.strip() == "2"
 
 
-@pytest.mark.parametrize("command", ["demo", "run", "generate"])
+@pytest.mark.parametrize("command", ["demo", "run", "generate", "collect"])
 def test_every_cli_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args([command, "--help"])

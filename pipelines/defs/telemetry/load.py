@@ -15,7 +15,7 @@ from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name
 from pipelines.lib.warehouse import transaction
 
-SUPPORTED_VERSIONS = {1}
+SUPPORTED_VERSIONS = {1, 2}  # version 1 files lack the columns added in 2
 TS = pa.timestamp("us")
 WINDOW_TYPES: dict[str, pa.DataType] = {
     f.name: (TS if pa.types.is_timestamp(f.type) else f.type)

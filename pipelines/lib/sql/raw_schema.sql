@@ -239,6 +239,12 @@ alter table raw.aws_cur_line_items add column if not exists pricing_unit varchar
 alter table raw.aws_cur_line_items add column if not exists product_region_code varchar;
 alter table raw.aws_cur_line_items add column if not exists line_item_availability_zone varchar;
 alter table raw.focus_charges add column if not exists "SkuPriceDetails" varchar;
+-- Spool schema version 2.
+alter table raw.nvml_gpu_windows add column if not exists sm_clock_mhz_mean double;
+alter table raw.nvml_gpu_windows add column if not exists mem_clock_mhz_mean double;
+alter table raw.nvml_gpu_windows add column if not exists temperature_c_max integer;
+alter table raw.nvml_gpu_windows add column if not exists clocks_event_reasons bigint;
+alter table raw.nvml_gpu_windows add column if not exists unsupported varchar;
 
 -- contracts/commitments.yaml (replaced whole every run).
 create table if not exists raw.contracts (

@@ -28,6 +28,11 @@ renamed as (
         memory_total_bytes,
         power_mw_mean,
         energy_mj,
+        sm_clock_mhz_mean,
+        mem_clock_mhz_mean,
+        temperature_c_max,
+        clocks_event_reasons,
+        unsupported,
         source_file
 
     from source
