@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export UV_COMPILE_BYTECODE := 1
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
-.PHONY: install demo test test-fast lint typecheck manifest dev clean focus-validator
+.PHONY: install demo test test-fast lint typecheck manifest dev clean focus-validator bench
 
 $(BIN)/.installed: pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -37,6 +37,10 @@ test: lint typecheck manifest focus-validator
 
 test-fast: install
 	$(BIN)/pytest -m "not integration"
+
+# Benchmarks write results files (bench/results/); quote their medians, never timed tests.
+bench: install
+	$(BIN)/python tools/bench_collector.py --minutes 3
 
 dev: manifest
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000

@@ -34,7 +34,10 @@ _CONTAINER = re.compile(
 )
 _POD = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})")
 # chat-7d9f8b6c4-x2x9k (Deployment), chat-0 (StatefulSet), chat-x2x9k (DaemonSet / Job)
-_POD_SUFFIX = re.compile(r"(-(?=[a-z]*\d)[a-z0-9]{6,10})?-[a-z0-9]{5}$|-\d+$")
+# Kubernetes' generated suffixes use the alphabet bcdfghjklmnpqrstvwxz2456789 (no vowels), so a
+# name's own last word ("rag-embed") is kept.
+_SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
+_POD_SUFFIX = re.compile(rf"(-{_SAFE}{{6,10}})?-{_SAFE}{{5}}$|-\d+$")
 
 
 @dataclass(frozen=True)

@@ -78,9 +78,12 @@ def spool_path(root: Path, host: str, day: date, name: str) -> Path:
     return root / f"host={host}" / f"date={day.isoformat()}" / f"{name}.parquet"
 
 
-def write_spool_file(table: pa.Table, path: Path) -> None:
+def write_spool_file(table: pa.Table, path: Path, schema: pa.Schema = SPOOL_SCHEMA) -> None:
     """Write atomically: a reader never sees a half-written file (temp name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table.cast(SPOOL_SCHEMA), tmp, compression="zstd")
-    tmp.replace(path)
+    try:
+        pq.write_table(table.cast(schema), tmp, compression="zstd")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a write that failed half-way leaves nothing behind

@@ -42,14 +42,18 @@ class SpoolWriter:
         rotate_bytes: int = 8 * 1024**2,
         max_spool_bytes: int = 1024**3,
         max_buffer_rows: int = 200_000,
-        write: Callable[[pa.Table, Path], None] = write_spool_file,
+        write: Callable[[pa.Table, Path, pa.Schema], None] = write_spool_file,
         on_closed: Callable[[Path], None] | None = None,
         clock: Callable[[], float] | None = None,
+        schema: pa.Schema = SPOOL_SCHEMA,
+        time_column: str = "window_start",
     ) -> None:
+        """``schema``/``time_column``: the scrapers write their own row shapes this way."""
         self.root, self.host = root, host
         self.rotate_s, self.rotate_bytes = rotate_s, rotate_bytes
         self.max_spool_bytes, self.max_buffer_rows = max_spool_bytes, max_buffer_rows
         self._write, self.on_closed = write, on_closed
+        self.schema, self.time_column = schema, time_column
         self._clock = clock or (lambda: datetime.now(UTC).timestamp())
         self.buffer: list[dict[str, Any]] = []
         self.buffer_bytes = 0
@@ -96,15 +100,15 @@ class SpoolWriter:
             return []
         by_day: dict[Any, list[dict[str, Any]]] = {}
         for row in self.buffer:
-            by_day.setdefault(row["window_start"].date(), []).append(row)
+            by_day.setdefault(row[self.time_column].date(), []).append(row)
         written: list[Path] = []
         for day, rows in sorted(by_day.items()):
-            first = min(r["window_start"] for r in rows)
+            first = min(r[self.time_column] for r in rows)
             self._sequence += 1
             name = f"{self.host}-{first:%Y%m%dT%H%M%SZ}-{os.getpid()}-{self._sequence:06d}"
             path = spool_path(self.root, self.host, day, name)
             try:
-                self._write(pa.Table.from_pylist(rows, schema=SPOOL_SCHEMA), path)
+                self._write(pa.Table.from_pylist(rows, schema=self.schema), path, self.schema)
             except OSError as exc:
                 self.stats["write_errors"] += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"

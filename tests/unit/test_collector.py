@@ -242,10 +242,10 @@ def test_disk_full_keeps_sampling_and_counts_what_could_not_be_written(tmp_path:
     clock = Clock()
     full = {"on": True}
 
-    def write(table: pa.Table, path: Path) -> None:
+    def write(table: pa.Table, path: Path, schema: pa.Schema) -> None:
         if full["on"]:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        write_spool_file(table, path)
+        write_spool_file(table, path, schema)
 
     collector, _ = make(tmp_path, scenario("busy"), clock, write=write, rotate_s=60)
     run_ticks(collector, clock, 181)

@@ -2,7 +2,7 @@ with
 
 gpu_windows as (
 
-    select * from {{ ref('stg_nvml__gpu_windows') }}
+    select * from {{ ref('int_gpu_windows') }}
 
 ),
 

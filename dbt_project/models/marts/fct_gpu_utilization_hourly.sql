@@ -2,7 +2,7 @@ with
 
 gpu_windows as (
 
-    select * from {{ ref('stg_nvml__gpu_windows') }}
+    select * from {{ ref('int_gpu_windows') }}
 
 ),
 
@@ -42,8 +42,11 @@ final as (
             when count(distinct util_source) > 1 then 'mixed'
             else max(util_source)
         end as util_source,
-        max(case when util_source = 'nvml_utilization_gpu' then 1 else 0 end) = 1
-            as util_is_upper_bound,
+        max(
+            case when util_source in ('nvml_utilization_gpu', 'dcgm_gpu_util') then 1 else 0 end
+        ) = 1 as util_is_upper_bound,
+        -- nvml (the collector's spool) or dcgm (dcgm-exporter, for hosts without the spool)
+        max(telemetry_source) as telemetry_source,
         cast(max(memory_used_bytes_max) as bigint) as memory_used_bytes_max,
         cast(max(memory_total_bytes) as bigint) as memory_total_bytes,
         cast(

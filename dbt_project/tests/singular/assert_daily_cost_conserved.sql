@@ -68,7 +68,7 @@ owned_energy as (
             windows.energy_mj / 3600000000.0 * contracts.power_price_usd_per_kwh * contracts.pue
         ) as energy_cost
 
-    from {{ ref('stg_nvml__gpu_windows') }} as windows
+    from {{ ref('int_gpu_windows') }} as windows
     inner join {{ ref('stg_contracts__resources') }} as resources
         on windows.cloud_resource_id = resources.resource_id
     inner join {{ ref('stg_contracts__contracts') }} as contracts

@@ -2,6 +2,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from collectors.scrape import DCGM_SCHEMA, INFERENCE_METRICS_SCHEMA
 from pipelines.defs.telemetry import load
 from pipelines.lib.partitions import daily, day_of
 from pipelines.lib.resources import WarehouseResource
@@ -41,3 +42,54 @@ def nvml_telemetry(
         asset_key=["raw", "nvml_process_windows"],
         metadata={"files": len(files), "rows": processes},
     )
+
+
+@dg.asset(
+    key=["raw", "dcgm_samples"],
+    partitions_def=daily,
+    pool="duckdb",
+    group_name="telemetry",
+    kinds={"duckdb", "parquet"},
+    description=(
+        "dcgm-exporter scrapes of one day (gpuledger-scrape), one row per metric sample; used "
+        "for hosts that have no NVML spool."
+    ),
+)
+def dcgm_samples(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    day = day_of(context.partition_key)
+    files = load.scrape_files(warehouse.landing_root / "telemetry" / "dcgm", day)
+    with warehouse.connect() as conn:
+        rows = load.land_scrapes(
+            conn, "dcgm_samples", DCGM_SCHEMA, day, files, warehouse.landing_root
+        )
+    return dg.MaterializeResult(metadata={"files": len(files), "rows": rows})
+
+
+@dg.asset(
+    key=["raw", "inference_metric_samples"],
+    partitions_def=daily,
+    pool="duckdb",
+    group_name="inference",
+    kinds={"duckdb", "parquet"},
+    description=(
+        "vLLM / TGI / SGLang token counters scraped from /metrics (gpuledger-scrape); they "
+        "reconcile the request logs' token totals."
+    ),
+)
+def inference_metric_samples(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    day = day_of(context.partition_key)
+    files = load.scrape_files(warehouse.landing_root / "inference" / "metrics", day)
+    with warehouse.connect() as conn:
+        rows = load.land_scrapes(
+            conn,
+            "inference_metric_samples",
+            INFERENCE_METRICS_SCHEMA,
+            day,
+            files,
+            warehouse.landing_root,
+        )
+    return dg.MaterializeResult(metadata={"files": len(files), "rows": rows})

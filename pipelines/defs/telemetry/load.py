@@ -109,3 +109,52 @@ def land_day(
             )
             conn.unregister("spool_processes")
     return window_count, process_count
+
+
+# -- scrapes (collectors/scrape.py): dcgm-exporter samples and inference token counters --------
+
+SCRAPE_VERSIONS = {1}
+
+
+def scrape_files(root: Path, day: date) -> list[Path]:
+    return spool_files(root, day)
+
+
+def land_scrapes(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    schema: pa.Schema,
+    day: date,
+    files: list[Path],
+    landing: Path,
+) -> int:
+    """Replace the day's rows of ``raw.<table>`` with these scrape files; returns rows landed."""
+    required = tuple(f.name for f in schema if not f.nullable)
+    types = {f.name: (TS if pa.types.is_timestamp(f.type) else f.type) for f in schema}
+    tables = []
+    for path in files:  # validate every file before touching the warehouse
+        require_columns(path, read_parquet_schema(path), required, f"{table} scrape file")
+        data = read_parquet(path, [c for c in types if c in read_parquet_schema(path).names])
+        versions = set(pc.unique(data.column("schema_version")).to_pylist())
+        if not versions <= SCRAPE_VERSIONS:
+            raise LandingError(
+                path,
+                f"unsupported scrape schema_version {sorted(versions - SCRAPE_VERSIONS)}",
+                column="schema_version",
+                expected=f"one of {sorted(SCRAPE_VERSIONS)}",
+            )
+        data = conform(path, data, types, required)
+        source = pa.array([lineage_name(path, landing)] * data.num_rows, pa.string())
+        tables.append(data.append_column("source_file", source))
+    columns = ", ".join(["source_file", *types])
+    with transaction(conn):
+        conn.execute(f"delete from raw.{table} where partition_date = ?", [day])  # noqa: S608
+        for data in tables:
+            conn.register("scrape_rows", data)
+            conn.execute(
+                f"insert into raw.{table} (partition_date, {columns}) "  # noqa: S608
+                f"select ?, {columns} from scrape_rows",
+                [day],
+            )
+            conn.unregister("scrape_rows")
+    return sum(t.num_rows for t in tables)

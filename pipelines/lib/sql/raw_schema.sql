@@ -65,6 +65,39 @@ create table if not exists raw.nvml_gpu_windows (
     energy_mj bigint
 );
 
+-- dcgm-exporter scrapes (collectors/scrape.py DCGM_SCHEMA), one row per metric sample.
+create table if not exists raw.dcgm_samples (
+    partition_date date not null,
+    source_file varchar not null,
+    schema_version smallint not null,
+    scraped_at timestamp not null,
+    host varchar not null,
+    cloud_resource_id varchar,
+    gpu_uuid varchar,
+    gpu_index smallint,
+    gpu_model varchar,
+    mig_instance_id varchar,
+    k8s_namespace varchar,
+    k8s_pod varchar,
+    container varchar,
+    metric varchar not null,
+    value double
+);
+
+-- Inference-server token counters (collectors/scrape.py INFERENCE_METRICS_SCHEMA).
+create table if not exists raw.inference_metric_samples (
+    partition_date date not null,
+    source_file varchar not null,
+    schema_version smallint not null,
+    scraped_at timestamp not null,
+    host varchar not null,
+    server varchar not null,
+    model varchar,
+    metric varchar not null,
+    value double not null,
+    labels varchar
+);
+
 create table if not exists raw.nvml_process_windows (
     partition_date date not null,
     host varchar not null,

@@ -52,7 +52,7 @@ hour_offsets as (
 
 gpu_windows as (
 
-    select * from {{ ref('stg_nvml__gpu_windows') }}
+    select * from {{ ref('int_gpu_windows') }}
     where mig_instance_id is null
 
 ),

@@ -11,13 +11,13 @@ with
 
 gpu_windows as (
 
-    select * from {{ ref('stg_nvml__gpu_windows') }}
+    select * from {{ ref('int_gpu_windows') }}
 
 ),
 
 process_windows as (
 
-    select * from {{ ref('stg_nvml__process_windows') }}
+    select * from {{ ref('int_process_windows') }}
 
 ),
 

@@ -1,0 +1,116 @@
+{#-
+    dcgm-exporter scrapes as one-minute GPU windows, shaped like the NVML spool's windows.
+
+    Activity, best first (DESIGN.md rule 7): DCGM_FI_PROF_SM_ACTIVE (dcgm_prof_sm_active), else
+    DCGM_FI_PROF_GR_ENGINE_ACTIVE (dcgm_prof_gr_engine_active), else DCGM_FI_DEV_GPU_UTIL / 100
+    (dcgm_gpu_util, an upper bound like NVML's utilization.gpu). Memory MiB -> bytes, power W ->
+    mW, the energy counter (mJ) -> the delta since the previous window (a lower value is a
+    reset and counts from 0). The pod the exporter maps to the GPU is its one process, named
+    by the pod's workload (macro workload_from_pod): busy share = the activity, memory = the
+    framebuffer used. MIG instances are left out here (their rows need the parent's mapping).
+-#}
+with
+
+samples as (
+
+    select
+        *,
+        {{ dbt.date_trunc('minute', 'scraped_at') }} as window_start_at
+    from {{ ref('stg_dcgm__samples') }}
+    where gpu_uuid is not null
+        and mig_instance_id is null
+
+),
+
+windows as (
+
+    select
+        host,
+        gpu_uuid,
+        window_start_at,
+        max(cloud_resource_id) as cloud_resource_id,
+        max(gpu_index) as gpu_index,
+        max(gpu_model) as gpu_model,
+        max(k8s_namespace) as k8s_namespace,
+        max(k8s_pod) as k8s_pod,
+        max(container) as container,
+        count(distinct scraped_at) as sample_count,
+        avg(case when metric = 'DCGM_FI_PROF_SM_ACTIVE' then value end) as sm_active_mean,
+        avg(case when metric = 'DCGM_FI_PROF_GR_ENGINE_ACTIVE' then value end)
+            as gr_engine_active_mean,
+        avg(case when metric = 'DCGM_FI_DEV_GPU_UTIL' then value / 100.0 end) as gpu_util_mean,
+        max(case when metric = 'DCGM_FI_DEV_FB_USED' then value * 1048576 end)
+            as memory_used_bytes_max,
+        max(case when metric = 'DCGM_FI_DEV_FB_USED' then value end)
+            + max(case when metric = 'DCGM_FI_DEV_FB_FREE' then value end) as memory_total_mib,
+        avg(case when metric = 'DCGM_FI_DEV_POWER_USAGE' then value * 1000 end) as power_mw_mean,
+        avg(case when metric = 'DCGM_FI_DEV_SM_CLOCK' then value end) as sm_clock_mhz_mean,
+        avg(case when metric = 'DCGM_FI_DEV_MEM_CLOCK' then value end) as mem_clock_mhz_mean,
+        max(case when metric = 'DCGM_FI_DEV_GPU_TEMP' then value end) as temperature_c_max,
+        max(case when metric = 'DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION' then value end)
+            as energy_counter_mj,
+        min(source_file) as source_file
+
+    from samples
+    group by 1, 2, 3
+
+),
+
+with_energy as (
+
+    select
+        *,
+        lag(energy_counter_mj) over (partition by gpu_uuid order by window_start_at)
+            as previous_energy_counter_mj
+
+    from windows
+
+),
+
+final as (
+
+    select
+        gpu_uuid,
+        window_start_at,
+        {{ dbt.dateadd('minute', 1, 'window_start_at') }} as window_end_at,
+        host,
+        cloud_resource_id,
+        gpu_index,
+        gpu_model,
+        cast(null as varchar) as mig_instance_id,
+        cast(null as integer) as schema_version,
+        cast(sample_count as integer) as sample_count,
+        coalesce(sm_active_mean, gr_engine_active_mean, gpu_util_mean) as util_mean,
+        case
+            when sm_active_mean is not null then 'dcgm_prof_sm_active'
+            when gr_engine_active_mean is not null then 'dcgm_prof_gr_engine_active'
+            when gpu_util_mean is not null then 'dcgm_gpu_util'
+        end as util_source,
+        sm_active_mean,
+        gr_engine_active_mean,
+        gpu_util_mean,
+        cast(memory_used_bytes_max as bigint) as memory_used_bytes_max,
+        cast(memory_total_mib * 1048576 as bigint) as memory_total_bytes,
+        power_mw_mean,
+        cast(case
+            when energy_counter_mj is null or previous_energy_counter_mj is null then null
+            when energy_counter_mj >= previous_energy_counter_mj
+                then energy_counter_mj - previous_energy_counter_mj
+            else energy_counter_mj
+        end as bigint) as energy_mj,
+        sm_clock_mhz_mean,
+        mem_clock_mhz_mean,
+        cast(temperature_c_max as integer) as temperature_c_max,
+        cast(null as bigint) as clocks_event_reasons,
+        cast(null as varchar) as unsupported,
+        source_file,
+        k8s_namespace,
+        k8s_pod,
+        container,
+        case when k8s_pod is not null then {{ workload_from_pod('k8s_pod') }} end as workload
+
+    from with_energy
+
+)
+
+select * from final

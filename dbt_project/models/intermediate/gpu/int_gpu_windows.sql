@@ -1,0 +1,62 @@
+{#-
+    Every GPU window the cost allocation reads: the NVML spool's, and dcgm-exporter's for the
+    host-hours that have no NVML window (a host without the collector, or an hour it missed).
+    telemetry_source says which; util_source which counter within it.
+-#}
+with
+
+nvml as (
+
+    select * from {{ ref('stg_nvml__gpu_windows') }}
+
+),
+
+dcgm as (
+
+    select * from {{ ref('int_dcgm_gpu_windows') }}
+
+),
+
+nvml_host_hours as (
+
+    select distinct host, {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at
+    from nvml
+
+),
+
+dcgm_only as (
+
+    select dcgm.*
+    from dcgm
+    left join nvml_host_hours
+        on dcgm.host = nvml_host_hours.host
+        and {{ dbt.date_trunc('hour', 'dcgm.window_start_at') }} = nvml_host_hours.hour_start_at
+    where nvml_host_hours.host is null
+
+),
+
+final as (
+
+    select
+        gpu_uuid, window_start_at, window_end_at, host, cloud_resource_id, gpu_index, gpu_model,
+        mig_instance_id, schema_version, sample_count, util_mean, util_source, sm_active_mean,
+        gr_engine_active_mean, gpu_util_mean, memory_used_bytes_max, memory_total_bytes,
+        power_mw_mean, energy_mj, sm_clock_mhz_mean, mem_clock_mhz_mean, temperature_c_max,
+        clocks_event_reasons, unsupported, source_file,
+        'nvml' as telemetry_source
+    from nvml
+
+    union all
+
+    select
+        gpu_uuid, window_start_at, window_end_at, host, cloud_resource_id, gpu_index, gpu_model,
+        mig_instance_id, schema_version, sample_count, util_mean, util_source, sm_active_mean,
+        gr_engine_active_mean, gpu_util_mean, memory_used_bytes_max, memory_total_bytes,
+        power_mw_mean, energy_mj, sm_clock_mhz_mean, mem_clock_mhz_mean, temperature_c_max,
+        clocks_event_reasons, unsupported, source_file,
+        'dcgm' as telemetry_source
+    from dcgm_only
+
+)
+
+select * from final

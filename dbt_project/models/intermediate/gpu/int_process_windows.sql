@@ -1,0 +1,51 @@
+{#-
+    Processes per GPU window: the NVML spool's process list, and for windows taken from
+    dcgm-exporter (int_gpu_windows) the pod the exporter maps to the GPU, as one process whose
+    busy share is the GPU's activity and whose memory is the framebuffer used.
+-#}
+with
+
+nvml as (
+
+    select * from {{ ref('stg_nvml__process_windows') }}
+
+),
+
+dcgm_windows as (
+
+    select windows.*
+    from {{ ref('int_dcgm_gpu_windows') }} as windows
+    inner join {{ ref('int_gpu_windows') }} as used
+        on windows.gpu_uuid = used.gpu_uuid
+        and windows.window_start_at = used.window_start_at
+        and used.telemetry_source = 'dcgm'
+    where windows.k8s_pod is not null
+
+),
+
+final as (
+
+    select
+        gpu_uuid, window_start_at, window_end_at, host, pid, container_id, k8s_namespace,
+        k8s_pod, workload, busy_share, memory_used_bytes
+    from nvml
+
+    union all
+
+    select
+        gpu_uuid,
+        window_start_at,
+        window_end_at,
+        host,
+        cast(null as bigint) as pid,
+        container as container_id,
+        k8s_namespace,
+        k8s_pod,
+        workload,
+        cast(coalesce(util_mean, 0) as decimal(20, 10)) as busy_share,
+        memory_used_bytes_max as memory_used_bytes
+    from dcgm_windows
+
+)
+
+select * from final

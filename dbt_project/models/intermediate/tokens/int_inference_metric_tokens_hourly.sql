@@ -1,0 +1,53 @@
+{#-
+    Tokens the inference servers counted, per host, model and hour: the reset-safe deltas of
+    their Prometheus counters (a lower value than the previous scrape is a restart, counted
+    from 0). The first scrape of a series only sets its origin, so the hour it falls in is
+    marked incomplete.
+-#}
+with
+
+samples as (
+
+    select * from {{ ref('stg_inference__metric_samples') }}
+
+),
+
+deltas as (
+
+    select
+        *,
+        lag(counter_value) over (
+            partition by host, server, model, metric, series_labels order by scraped_at
+        ) as previous_value
+
+    from samples
+
+),
+
+final as (
+
+    select
+        {{ dbt.date_trunc('hour', 'scraped_at') }} as hour_start_at,
+        host,
+        model,
+        max(server) as server,
+        sum(case
+            when metric <> 'prompt_tokens' or previous_value is null then 0
+            when counter_value >= previous_value then counter_value - previous_value
+            else counter_value
+        end) as prompt_tokens,
+        sum(case
+            when metric <> 'generation_tokens' or previous_value is null then 0
+            when counter_value >= previous_value then counter_value - previous_value
+            else counter_value
+        end) as generation_tokens,
+        sum(case when previous_value is not null and counter_value < previous_value then 1 else 0 end)
+            as counter_resets,
+        max(case when previous_value is null then 1 else 0 end) = 0 as is_complete
+
+    from deltas
+    group by 1, 2, 3
+
+)
+
+select * from final
