@@ -191,6 +191,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if check.ok else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.report import write_report
+
+    # The serving snapshot when there is one: never hold the pipeline's own file open.
+    snapshot = args.warehouse.parent / "serving" / "gpuledger.duckdb"
+    source = snapshot if snapshot.is_file() else args.warehouse
+    if not source.is_file():
+        err_console.print(
+            f"[red]no warehouse at {source}[/red]: run `gpuledger demo` or `gpuledger run` first"
+        )
+        return 1
+    out = args.out or args.warehouse.parent / "reports" / "gpuledger-report.html"
+    write_report(source, out)
+    console.print(f"report written to {out} (from {source})")
+    return 0
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     from collectors.daemon import run_from_args
 
@@ -278,6 +295,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", type=_day, default=None, help="first day (default 2026-10-30)")
     gen.add_argument("--out", type=Path, required=True, help="landing zone folder to write")
     gen.set_defaults(func=cmd_generate)
+
+    report = sub.add_parser(
+        "report",
+        help="write one self-contained HTML report with charts (no network needed to view it)",
+    )
+    locations(report)
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="HTML file (default: <warehouse folder>/reports/gpuledger-report.html)",
+    )
+    report.set_defaults(func=cmd_report)
 
     collect = sub.add_parser(
         "collect",

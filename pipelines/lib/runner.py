@@ -53,6 +53,8 @@ def plan(landing: Path, start: date | None = None, end: date | None = None) -> P
     )
     days = sorted(
         set(spool_days(landing / "telemetry" / "nvml"))
+        | set(spool_days(landing / "telemetry" / "dcgm"))  # same host=/date= layout
+        | set(spool_days(landing / "inference" / "metrics"))
         | set(request_days(landing / "inference" / "requests"))
     )
     if start is not None:

@@ -305,3 +305,24 @@ def test_spool_rows_follow_the_schema(tmp_path: Path) -> None:
     collector.shutdown()
     [path] = tmp_path.glob("host=gpu-host-1/date=2026-11-28/*.parquet")
     assert pq.read_schema(path).remove_metadata() == SPOOL_SCHEMA.remove_metadata()
+
+
+def test_the_gpu_check_script_runs_against_the_fake(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "tools/gpu_check.py", "--fake", "--ticks", "3", "--interval", "0.01"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"OUT": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert json.loads(result.stdout) == report
+    assert [d["model"] for d in report["devices"]] == ["NVIDIA H200", "NVIDIA H200"]
+    assert report["idle_sm_active"] == [pytest.approx(0.9), pytest.approx(0.9)]
+    assert report["unsupported"] == {}

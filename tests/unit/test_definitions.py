@@ -66,7 +66,9 @@ def test_collectors_import_without_dagster_or_dbt() -> None:
         "import sys\n"
         "for name in ('dagster', 'dagster_dbt', 'dbt', 'duckdb', 'pipelines'):\n"
         "    sys.modules[name] = None\n"
-        "import collectors.spool\n"
+        "import collectors.spool, collectors.daemon, collectors.nvml, collectors.window\n"
+        "import collectors.writer, collectors.labels, collectors.ship, collectors.scrape\n"
+        "import collectors.fake_nvml\n"
         "print(collectors.spool.SCHEMA_VERSION)\n"
     )
     result = subprocess.run(

@@ -112,3 +112,17 @@ def test_scraper_lands_both_kinds_and_counts_a_failing_target(tmp_path: Path) ->
     metrics = [pq.read_table(p) for p in tmp_path.glob("inference/metrics/host=*/date=*/*")]
     assert sum(t.num_rows for t in dcgm) == 5 * targets[0].scrapes
     assert sum(t.num_rows for t in metrics) == 2 * targets[1].scrapes
+
+
+def test_sglang_counters() -> None:
+    text = (
+        "# TYPE sglang:prompt_tokens_total counter\n"
+        'sglang:prompt_tokens_total{model_name="qwen2.5-7b"} 900.0\n'
+        "# TYPE sglang:generation_tokens_total counter\n"
+        'sglang:generation_tokens_total{model_name="qwen2.5-7b"} 300.0\n'
+    )
+    rows = parse_inference(text, AT, "gpu-node-9")
+    assert [(r["server"], r["model"], r["metric"], r["value"]) for r in rows] == [
+        ("sglang", "qwen2.5-7b", "prompt_tokens", 900.0),
+        ("sglang", "qwen2.5-7b", "generation_tokens", 300.0),
+    ]

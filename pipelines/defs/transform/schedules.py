@@ -22,9 +22,19 @@ ingest_job = dg.define_asset_job(
 transform_job = dg.define_asset_job(
     "transform",
     selection=dg.AssetSelection.groups(
-        "list_prices", "contracts", "prices", "staging", "intermediate", "marts", "reference"
+        "list_prices",
+        "contracts",
+        "prices",
+        "staging",
+        "intermediate",
+        "marts",
+        "reference",
+        "serving",
     ),
-    description="dbt build: staging, intermediate, marts and their tests.",
+    description=(
+        "dbt build: staging, intermediate, marts and their tests; then publish the serving "
+        "snapshot and Parquet exports."
+    ),
 )
 
 # UTC, like every timestamp in the warehouse; GPULEDGER_DAILY_CRON moves it.

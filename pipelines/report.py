@@ -1,0 +1,374 @@
+"""``gpuledger report``: one self-contained HTML file with the numbers that matter, as SVG charts.
+
+No JavaScript and nothing fetched: the file opens offline in any browser and can be mailed.
+Charts: cost per million useful tokens by workload and day; where the money went (attributed,
+held idle, unallocated, unused commitment) per day; a GPU x hour utilization heatmap;
+commitment utilization; GPU cost against the API price of the same tokens. Every figure comes
+from the marts of the given DuckDB file (the serving snapshot by default).
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+WASTE_COLORS = {
+    "attributed": "#2ca02c",
+    "held idle": "#ff7f0e",
+    "unallocated": "#7f7f7f",
+    "unused commitment": "#d62728",
+}
+
+
+@dataclass
+class Chart:
+    title: str
+    svg: str
+    note: str = ""
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def _axis_max(values: list[float]) -> float:
+    top = max([v for v in values if v is not None] or [1.0])
+    return top * 1.1 if top > 0 else 1.0
+
+
+def line_chart(series: dict[str, list[tuple[str, float]]], y_label: str) -> str:
+    width, height, left, bottom, top = 760, 300, 70, 40, 20
+    xs = sorted({x for points in series.values() for x, _ in points})
+    ymax = _axis_max([y for points in series.values() for _, y in points])
+    plot_w, plot_h = width - left - 160, height - bottom - top
+
+    def px(x: str) -> float:
+        return left + (xs.index(x) / max(1, len(xs) - 1)) * plot_w
+
+    def py(y: float) -> float:
+        return top + plot_h - (y / ymax) * plot_h
+
+    parts = [_frame(width, height, left, top, plot_w, plot_h, ymax, y_label)]
+    for i, x in enumerate(xs):
+        parts.append(
+            f'<text x="{px(x):.1f}" y="{height - 15}" font-size="11" '
+            f'text-anchor="middle">{_esc(x)}</text>'
+            if len(xs) <= 12 or i % max(1, len(xs) // 12) == 0
+            else ""
+        )
+    for i, (name, points) in enumerate(sorted(series.items())):
+        color = PALETTE[i % len(PALETTE)]
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points if y is not None)
+        parts.append(
+            f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2.5" '
+            f'points="{path}"/>'
+        )
+        for x, y in points:
+            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
+        parts.append(_legend(left + plot_w + 15, top + 18 * i, color, name))
+    return _svg(width, height, parts)
+
+
+def stacked_bars(rows: list[tuple[str, dict[str, float]]], colors: dict[str, str]) -> str:
+    width, height, left, bottom, top = 760, 300, 70, 40, 20
+    plot_w, plot_h = width - left - 170, height - bottom - top
+    ymax = _axis_max([sum(v.values()) for _, v in rows])
+    parts = [_frame(width, height, left, top, plot_w, plot_h, ymax, "US dollars")]
+    slot = plot_w / max(1, len(rows))
+    for i, (label, values) in enumerate(rows):
+        x = left + i * slot + slot * 0.15
+        base: float = top + plot_h
+        for name, color in colors.items():
+            h = values.get(name, 0.0) / ymax * plot_h
+            if h > 0:
+                parts.append(
+                    f'<rect class="bar" x="{x:.1f}" y="{base - h:.1f}" width="{slot * 0.7:.1f}" '
+                    f'height="{h:.1f}" fill="{color}"><title>{_esc(label)} {_esc(name)}: '
+                    f"{_money(values.get(name, 0.0))}</title></rect>"
+                )
+                base -= h
+        parts.append(
+            f'<text x="{x + slot * 0.35:.1f}" y="{height - 15}" font-size="11" '
+            f'text-anchor="middle">{_esc(label)}</text>'
+        )
+    for i, (name, color) in enumerate(colors.items()):
+        parts.append(_legend(left + plot_w + 15, top + 18 * i, color, name))
+    return _svg(width, height, parts)
+
+
+def heatmap(cells: dict[tuple[str, str], float | None], rows: list[str], cols: list[str]) -> str:
+    left, top, cell_h = 230, 20, 14
+    cell_w = max(2.0, 520 / max(1, len(cols)))
+    width = int(left + cell_w * len(cols) + 20)
+    height = int(top + cell_h * len(rows) + 40)
+    parts = []
+    for r, row in enumerate(rows):
+        parts.append(
+            f'<text x="{left - 6}" y="{top + r * cell_h + 11}" font-size="10" '
+            f'text-anchor="end">{_esc(row)}</text>'
+        )
+        for c, col in enumerate(cols):
+            value = cells.get((row, col))
+            color = "#eeeeee" if value is None else _heat(value)
+            parts.append(
+                f'<rect class="cell" x="{left + c * cell_w:.1f}" y="{top + r * cell_h}" '
+                f'width="{cell_w + 0.2:.1f}" height="{cell_h - 1}" fill="{color}">'
+                f"<title>{_esc(row)} {_esc(col)}: "
+                f"{'no data' if value is None else f'{value:.0%}'}</title></rect>"
+            )
+    parts.append(
+        f'<text x="{left}" y="{height - 12}" font-size="11">{_esc(cols[0] if cols else "")} '
+        f"… {_esc(cols[-1] if cols else '')} (UTC hours); white = idle, dark blue = busy, "
+        "grey = no telemetry</text>"
+    )
+    return _svg(width, height, parts)
+
+
+def bars(rows: list[tuple[str, list[tuple[str, float, str]]]], y_label: str) -> str:
+    """Grouped bars: (group, [(series, value, color)])."""
+    width, height, left, bottom, top = 760, 300, 70, 60, 20
+    plot_w, plot_h = width - left - 170, height - bottom - top
+    ymax = _axis_max([v for _, group in rows for _, v, _ in group])
+    parts = [_frame(width, height, left, top, plot_w, plot_h, ymax, y_label)]
+    slot = plot_w / max(1, len(rows))
+    legend: dict[str, str] = {}
+    for i, (label, group) in enumerate(rows):
+        bar_w = slot * 0.8 / max(1, len(group))
+        for j, (name, value, color) in enumerate(group):
+            legend[name] = color
+            h = value / ymax * plot_h
+            x = left + i * slot + slot * 0.1 + j * bar_w
+            parts.append(
+                f'<rect class="bar" x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" '
+                f'height="{h:.1f}" fill="{color}"><title>{_esc(label)} {_esc(name)}: '
+                f"{value:,.4g}</title></rect>"
+            )
+        parts.append(
+            f'<text x="{left + i * slot + slot / 2:.1f}" y="{top + plot_h + 16}" font-size="11" '
+            f'text-anchor="middle">{_esc(label)}</text>'
+        )
+    for i, (name, color) in enumerate(legend.items()):
+        parts.append(_legend(left + plot_w + 15, top + 18 * i, color, name))
+    return _svg(width, height, parts)
+
+
+def _heat(value: float) -> str:
+    v = max(0.0, min(1.0, value))
+    r, g, b = (int(255 - (255 - t) * v) for t in (8, 48, 107))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _frame(
+    width: int,
+    height: int,
+    left: int,
+    top: int,
+    plot_w: float,
+    plot_h: float,
+    ymax: float,
+    label: str,
+) -> str:
+    ticks = []
+    for i in range(5):
+        value = ymax * i / 4
+        y = top + plot_h - plot_h * i / 4
+        ticks.append(
+            f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="#dddddd"/><text x="{left - 6}" y="{y + 4:.1f}" font-size="11" '
+            f'text-anchor="end">{_tick(value)}</text>'
+        )
+    return (
+        "".join(ticks)
+        + f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h:.1f}" stroke="#333"/>'
+        + f'<text x="14" y="{top + plot_h / 2:.1f}" font-size="11" '
+        f'transform="rotate(-90 14 {top + plot_h / 2:.1f})" text-anchor="middle">'
+        f"{_esc(label)}</text>"
+    )
+
+
+def _tick(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _legend(x: float, y: float, color: str, name: str) -> str:
+    return (
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="12" height="12" fill="{color}"/>'
+        f'<text x="{x + 18:.1f}" y="{y + 10:.1f}" font-size="12">{_esc(name)}</text>'
+    )
+
+
+def _svg(width: int, height: int, parts: list[str]) -> str:
+    return (
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">'
+        + "".join(parts)
+        + "</svg>"
+    )
+
+
+def build_report(warehouse: Path) -> str:
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return _render(conn)
+    finally:
+        conn.close()
+
+
+def _query(conn: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    return conn.execute(sql).fetchall()
+
+
+def _render(conn: duckdb.DuckDBPyConnection) -> str:
+    charts: list[Chart] = []
+    unit = _query(
+        conn,
+        "select usage_date, workload, sum(cost_usd) * 1e6 / nullif(sum(useful_tokens), 0)"
+        " from marts.fct_workload_unit_cost_daily where workload not like '(%'"
+        " group by 1, 2 order by 1, 2",
+    )
+    series: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for day, workload, value in unit:
+        if value is not None:
+            series[workload].append((day.isoformat(), float(value)))
+    charts.append(
+        Chart(
+            "Cost per million useful tokens, by workload",
+            line_chart(series, "US dollars per million useful tokens"),
+        )
+    )
+
+    waste = _query(
+        conn,
+        "select cast(hour_start_at as date), sum(case when workload not like '(%'"
+        " then attributed_cost_usd else 0 end), sum(case when workload not like '(%'"
+        " then idle_cost_usd else 0 end), sum(case when workload = '(unallocated)'"
+        " then cost_usd else 0 end), sum(case when workload = '(unused commitment)'"
+        " then cost_usd else 0 end) from marts.fct_cost_per_useful_token group by 1 order by 1",
+    )
+    waste_rows = [
+        (
+            day.isoformat(),
+            dict(zip(WASTE_COLORS, (float(v or 0) for v in values), strict=True)),
+        )
+        for day, *values in waste
+    ]
+    totals = {k: sum(v[k] for _, v in waste_rows) for k in WASTE_COLORS}
+    grand = sum(totals.values()) or 1.0
+    charts.append(
+        Chart(
+            "Where the GPU money went",
+            stacked_bars(waste_rows, WASTE_COLORS),
+            "; ".join(f"{k} {_money(v)} ({v / grand:.1%})" for k, v in totals.items()),
+        )
+    )
+
+    util = _query(
+        conn,
+        "select coalesce(host, '?') || ' ' || right(gpu_uuid, 8),"
+        " strftime(hour_start_at, '%m-%d %H'), util_mean"
+        " from marts.fct_gpu_utilization_hourly order by 1, 2",
+    )
+    rows = sorted({r[0] for r in util})
+    cols = sorted({r[1] for r in util})
+    cells = {(r[0], r[1]): (float(r[2]) if r[2] is not None else None) for r in util}
+    charts.append(Chart("GPU utilization by hour", heatmap(cells, rows, cols)))
+
+    commitments = _query(
+        conn,
+        "select commitment_id, sum(used_cost_usd), sum(unused_cost_usd)"
+        " from marts.fct_commitment_utilization_daily group by 1 order by 1",
+    )
+    charts.append(
+        Chart(
+            "Commitments: used and unused",
+            bars(
+                [
+                    (
+                        str(cid) if len(str(cid)) <= 24 else "…" + str(cid)[-22:],
+                        [
+                            ("used", float(used or 0), "#2ca02c"),
+                            ("unused", float(unused or 0), "#d62728"),
+                        ],
+                    )
+                    for cid, used, unused in commitments
+                ],
+                "US dollars",
+            ),
+        )
+    )
+
+    producer = _query(
+        conn,
+        "select workload, sum(cost_usd) * 1e6 / nullif(sum(useful_tokens), 0),"
+        " sum(api_equivalent_cost_usd) * 1e6 / nullif(sum(useful_tokens), 0)"
+        " from marts.fct_workload_unit_cost_daily where workload not like '(%'"
+        " group by 1 order by 1",
+    )
+    charts.append(
+        Chart(
+            "Producer vs consumer: own GPUs against the API price of the same tokens",
+            bars(
+                [
+                    (
+                        workload,
+                        [
+                            ("own GPUs, $/M", float(own or 0), "#1f77b4"),
+                            ("API, $/M", float(api or 0), "#ff7f0e"),
+                        ],
+                    )
+                    for workload, own, api in producer
+                ],
+                "US dollars per million useful tokens",
+            ),
+            "; ".join(
+                f"{w}: own {_money(float(own))}/M vs API {_money(float(api))}/M "
+                f"({float(own) / float(api):,.0f}x)"
+                for w, own, api in producer
+                if own is not None and api
+            ),
+        )
+    )
+    period = _query(
+        conn, "select min(hour_start_at), max(hour_start_at) from marts.fct_cost_per_useful_token"
+    )[0]
+    return _page(charts, period, grand)
+
+
+def _page(charts: list[Chart], period: tuple[Any, Any], total: float) -> str:
+    generated = datetime.now(UTC).isoformat(timespec="seconds")
+    sections = "".join(
+        f'<section><h2>{_esc(c.title)}</h2>{c.svg}<p class="note">{_esc(c.note)}</p></section>'
+        for c in charts
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>gpuledger report</title>
+<style>body{{font-family:sans-serif;margin:24px;color:#222}}section{{margin-bottom:32px}}
+h1{{font-size:22px}}h2{{font-size:16px;margin-bottom:6px}}.note{{color:#555;font-size:13px}}
+</style></head><body>
+<h1>gpuledger: what the GPUs cost per useful token</h1>
+<p>{_esc(period[0])} to {_esc(period[1])} (UTC). GPU cost in the period: {_money(total)}.
+Generated {generated} from the warehouse marts.</p>
+{sections}
+</body></html>
+"""
+
+
+def write_report(warehouse: Path, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(build_report(warehouse))
+    tmp.replace(out)
+    return out

@@ -1,0 +1,164 @@
+"""Serving: the BI snapshot and Parquet exports, a reader held open across a run, SQLAlchemy
+(duckdb-engine, as Superset connects), and the HTML report rendered by a real browser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import Pipeline
+
+pytestmark = pytest.mark.integration
+
+TOKENS = "select sum(useful_prompt_tokens) from marts.fct_cost_per_useful_token"
+
+
+def test_each_run_publishes_a_snapshot_and_exports_that_match_the_warehouse(
+    demo_pipeline: Pipeline,
+) -> None:
+    folder = demo_pipeline.warehouse.parent
+    snapshot = folder / "serving" / "gpuledger.duckdb"
+    conn = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        assert conn.execute(TOKENS).fetchall() == demo_pipeline.query(TOKENS)
+        totals = conn.execute(
+            "select sum(cost_usd) from marts.fct_cost_per_useful_token"
+        ).fetchall()
+    finally:
+        conn.close()
+    manifest = json.loads((folder / "exports" / "_manifest.json").read_text())
+    marts = [
+        r[0]
+        for r in demo_pipeline.query(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        )
+    ]
+    assert sorted(manifest["rows"]) == sorted(marts)
+    exported = duckdb.sql(
+        f"select sum(cost_usd) from '{folder / 'exports' / 'fct_cost_per_useful_token.parquet'}'"
+    ).fetchall()
+    assert exported == totals
+    assert not list((folder / "serving").glob(".*.tmp"))
+
+
+def test_a_reader_held_open_neither_blocks_a_run_nor_sees_it_half_done(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    pipeline.run()  # publishes this copy's own snapshot
+    snapshot = tmp_path / "serving" / "gpuledger.duckdb"
+    before = pipeline.query(TOKENS)
+    # A BI tool in another process: opens the snapshot, answers, keeps the connection, answers
+    # again when asked.
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import duckdb, sys
+                conn = duckdb.connect({str(snapshot)!r}, read_only=True)
+                print(conn.execute({TOKENS!r}).fetchall()[0][0], flush=True)
+                sys.stdin.readline()
+                print(conn.execute({TOKENS!r}).fetchall()[0][0], flush=True)
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout is not None and reader.stdin is not None
+    first = reader.stdout.readline().strip()
+    # New data: a day's request log loses its second half, so fewer useful tokens.
+    logs = (pipeline.landing / "inference" / "requests").rglob("*.jsonl")
+    log = max(logs, key=lambda p: p.stat().st_size)
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[: len(lines) // 2]))
+    pipeline.run()  # not blocked by the open reader
+    after = pipeline.query(TOKENS)
+    assert after != before
+    reader.stdin.write("\n")
+    reader.stdin.flush()
+    second = reader.stdout.readline().strip()
+    assert reader.wait(timeout=30) == 0
+    # The open connection still reads the snapshot it opened, whole; a new one reads the new.
+    assert first == second == str(before[0][0])
+    conn = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        assert conn.execute(TOKENS).fetchall() == after
+    finally:
+        conn.close()
+
+
+def test_sqlalchemy_duckdb_engine_reads_the_snapshot_like_a_bi_tool(
+    demo_pipeline: Pipeline,
+) -> None:
+    snapshot = demo_pipeline.warehouse.parent / "serving" / "gpuledger.duckdb"
+    engine = sa.create_engine(f"duckdb:///{snapshot}", connect_args={"read_only": True})
+    try:
+        inspector = sa.inspect(engine)
+        assert "fct_workload_unit_cost_daily" in inspector.get_table_names(schema="marts")
+        columns = {c["name"] for c in inspector.get_columns("fct_cost_per_useful_token", "marts")}
+        assert {"hour_start_at", "workload", "cost_usd"} <= columns
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "select workload, sum(cost_usd) as cost from marts.fct_cost_per_useful_token"
+                    " group by workload order by cost desc"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert rows[0][0] == "chat-assistant"
+    assert (
+        sum(r[1] for r in rows)
+        == demo_pipeline.query("select sum(cost_usd) from marts.fct_cost_per_useful_token")[0][0]
+    )
+
+
+def test_report_renders_its_charts_in_headless_chromium(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from pipelines.report import write_report
+
+    report = write_report(demo_pipeline.warehouse, tmp_path / "report.html")
+    text = report.read_text()
+    assert text.count('<svg class="chart"') == 5
+    assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    dom = subprocess.run(
+        [*base, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    # The browser parsed every chart: its DOM holds the SVG elements drawn.
+    assert dom.count("<svg") == 5
+    assert dom.count('class="cell"') == 18 * 72  # 18 GPUs x 72 hours
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [*base, "--window-size=1000,2400", f"--screenshot={shot}", report.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    image = Image.open(shot).convert("RGB")
+    colors = image.getcolors(maxcolors=1_000_000) or []
+    by_color = {rgb: n for n, rgb in colors}
+    # The waste chart's bars painted: attributed green, held-idle orange, unused red.
+    for rgb in ((0x2C, 0xA0, 0x2C), (0xFF, 0x7F, 0x0E), (0xD6, 0x27, 0x28)):
+        assert by_color.get(rgb, 0) > 2000, rgb
+    # The heatmap drew shades of blue for busy hours.
+    blues = sum(n for rgb, n in by_color.items() if rgb[2] > rgb[0] + 40)
+    assert blues > 10_000
