@@ -183,10 +183,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"largest API-equivalent difference ${check.max_api_cost_difference_usd:.6f}, "
         f"{check.token_mismatches} token mismatches)"
     )
+    snapshot = warehouse.parent / "serving" / warehouse.name
     console.print(
         f"done in {time.monotonic() - started:.1f} s. Explore: `make dev` (Dagster UI on "  # noqa: S608
-        f"http://127.0.0.1:3000), or `duckdb -readonly {warehouse}` and "
-        "`select * from marts.fct_workload_unit_cost_daily`."
+        f"http://127.0.0.1:3000), `duckdb -readonly {snapshot}` "
+        "and `select * from marts.fct_workload_unit_cost_daily` (the BI snapshot), "
+        "or `gpuledger report` for the charts."
     )
     return 0 if check.ok else 1
 
