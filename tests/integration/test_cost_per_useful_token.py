@@ -227,3 +227,28 @@ def test_utilization_hourly_reports_source_coverage_and_energy(demo_pipeline: Pi
         " where host = 'g5-002'"
     )
     assert idle == [(pytest.approx(0.025), pytest.approx(0.025))]
+
+
+def test_telemetry_coverage_check_lists_the_gpu_hours_measured_too_little(
+    demo_pipeline: Pipeline,
+) -> None:
+    import dagster as dg
+
+    from pipelines.defs.publish.health import MIN_COVERAGE, telemetry_coverage
+    from pipelines.lib.resources import WarehouseResource
+
+    resource = WarehouseResource(
+        landing=str(demo_pipeline.landing),
+        warehouse=str(demo_pipeline.warehouse),
+        aws_cur=str(demo_pipeline.landing / "aws_cur"),
+    )
+    result = telemetry_coverage(dg.build_asset_check_context(), warehouse=resource)
+    low, total = demo_pipeline.query(
+        "select count(*) filter (where coverage < ?), count(*)"
+        " from marts.fct_gpu_utilization_hourly",
+        [MIN_COVERAGE],
+    )[0]
+    metadata = {k: v.value for k, v in result.metadata.items()}
+    assert (metadata["gpu_hours"], metadata["gpu_hours_below_coverage"]) == (total, low)
+    assert result.passed == (low == 0)
+    assert result.severity == dg.AssetCheckSeverity.WARN

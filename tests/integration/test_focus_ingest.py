@@ -428,3 +428,24 @@ def test_spec_usage_scenarios_give_their_commitment_utilization(focus_pipeline: 
         "select count(*) from intermediate.int_cloud_commitment_unused_hourly"
         " where commitment_id like 'scenario-%' and gpu_unused_cost_usd <> 0"
     ) == [(0,)]
+
+
+def test_quarantine_check_warns_with_the_count_and_reasons(focus_pipeline: Pipeline) -> None:
+    from pipelines.defs.publish.health import quarantine_checks
+
+    resource = WarehouseResource(
+        landing=str(focus_pipeline.landing),
+        warehouse=str(focus_pipeline.warehouse),
+        aws_cur=str(focus_pipeline.landing / "aws_cur"),
+    )
+    focus = dg.AssetKey(["raw", "focus_charges"])
+    [check] = [c for c in quarantine_checks if any(k.asset_key == focus for k in c.check_keys)]
+    result = check(dg.build_asset_check_context(), warehouse=resource)
+    expected = focus_pipeline.query("select count(*) from raw.quarantine where source = 'focus'")[
+        0
+    ][0]
+    metadata = {k: v.value for k, v in result.metadata.items()}
+    assert expected > 0
+    assert (result.passed, result.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert metadata["quarantined_rows"] == expected
+    assert " x " in str(metadata["top_reasons"])

@@ -44,6 +44,23 @@ def gcp_pipeline(
     return pipeline
 
 
+@pytest.fixture(scope="module")
+def cud_pipeline(
+    pipeline_factory: Callable[..., Pipeline], tmp_path_factory: pytest.TempPathFactory
+) -> Pipeline:
+    """One run for the committed-use-discount cases, which do not touch each other: the
+    test_1_1 sample (January 2019, RAM, us-west1), a GPU CUD (October 2026, A100, us-central1)
+    and a spend-based commitment (October 2026, no region)."""
+    pipeline = pipeline_factory(gpus=1, days=1, seed=5).copy_to(tmp_path_factory.mktemp("cud"))
+    target = pipeline.landing / "gcp_billing" / "test_1_1" / "export.json"
+    target.parent.mkdir(parents=True)
+    shutil.copy2(GCP / "cuds-prioritized-attribution" / "test_1_1" / "export.json", target)
+    _gpu_cud_export(pipeline.landing / "gcp_billing" / "cud-2026-10-30.jsonl")
+    _spend_based_cud_export(pipeline.landing / "gcp_billing" / "flex-2026-10-30.jsonl")
+    pipeline.run()
+    return pipeline
+
+
 def _file_totals(path: Path) -> tuple[int, Decimal, Decimal]:
     """Rows, Σ cost, Σ credits, read without the project's parser."""
     if path.suffix == ".csv":
@@ -134,17 +151,10 @@ def test_cud_fee_moves_onto_the_usage_it_covered(gcp_pipeline: Pipeline) -> None
     ]
 
 
-def test_half_used_cud_fee_leaves_an_unused_row(
-    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
-) -> None:
+def test_half_used_cud_fee_leaves_an_unused_row(cud_pipeline: Pipeline) -> None:
     # test_1_1: the same $100 fee for 100 GiB·h; project-2's 70 GiB·h at $1 got a -50 credit,
     # so 50 GiB·h were covered: half the fee is used (on project-2), half is an Unused row.
-    pipeline = pipeline_factory(gpus=1, days=1, seed=5).copy_to(tmp_path)
-    source = GCP / "cuds-prioritized-attribution" / "test_1_1" / "export.json"
-    target = pipeline.landing / "gcp_billing" / "test_1_1" / "export.json"
-    target.parent.mkdir(parents=True)
-    shutil.copy2(source, target)
-    pipeline.run()
+    pipeline = cud_pipeline
     d = Decimal
     assert pipeline.query(
         'select "ChargeCategory", "CommitmentDiscountStatus", "ResourceId", "BilledCost",'
@@ -159,13 +169,13 @@ def test_half_used_cud_fee_leaves_an_unused_row(
     ]
     assert pipeline.query(
         "select commitment_id, committed_cost_usd, used_cost_usd, unused_cost_usd, utilization"
-        " from marts.fct_commitment_utilization_daily where provider = 'gcp'"
+        " from marts.fct_commitment_utilization_daily where commitment_id like '%:ram'"
     ) == [("gcp-cud:us-west1:ram", d(100), d(50), d(50), 0.5)]
     # RAM is not GPU cost: none of it reaches the facts' unused commitment.
     assert pipeline.query(
-        "select count(*) from intermediate.int_cloud_commitment_unused_hourly"
-        " where provider = 'gcp' and gpu_unused_cost_usd <> 0"
-    ) == [(0,)]
+        "select count(*), sum(unused_cost_usd) from intermediate.int_cloud_commitment_unused_hourly"
+        " where commitment_id like '%:ram' and gpu_unused_cost_usd <> 0"
+    ) == [(0, None)]
 
 
 def test_a_day_exported_again_or_repeated_by_a_later_export_counts_once(
@@ -364,13 +374,9 @@ def _gpu_cud_export(path: Path) -> None:
 
 
 def test_gpu_cud_fee_is_gpu_cost_used_on_the_vm_and_unused_in_the_facts(
-    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+    cud_pipeline: Pipeline,
 ) -> None:
-    pipeline = pipeline_factory(gpus=1, days=1, seed=5).copy_to(tmp_path)
-    _gpu_cud_export(pipeline.landing / "gcp_billing" / "cud-2026-10-30.jsonl")
-    # Beside it, a spend-based commitment (not GPU: it stays out of the GPU facts).
-    _spend_based_cud_export(pipeline.landing / "gcp_billing" / "flex-2026-10-30.jsonl")
-    pipeline.run()  # the dbt conservation tests run inside and would fail the run
+    pipeline = cud_pipeline  # its run passed the dbt conservation tests
     d = Decimal
     # Each running hour: net $2.933908 plus its covered GPU-hour at the commitment's $1.30.
     assert pipeline.query(
@@ -397,6 +403,7 @@ def test_gpu_cud_fee_is_gpu_cost_used_on_the_vm_and_unused_in_the_facts(
     ) == [
         ("gcp-cud:spend-based:CUD0-FEE0-SKU1", pytest.approx(0.8)),
         ("gcp-cud:us-central1:gpu-a100", pytest.approx(2 / 3)),
+        ("gcp-cud:us-west1:ram", pytest.approx(0.5)),
     ]
     # Our GCP mapping passes the FinOps validator, fee rows (EffectiveCost 0) and Unused rows
     # included.
@@ -412,7 +419,8 @@ def test_gpu_cud_fee_is_gpu_cost_used_on_the_vm_and_unused_in_the_facts(
     verdict = str(metadata["verdict_by_source"])
     assert metadata["sources"] == "aws_cur, gcp_billing"
     assert metadata["sources_failing"] == "none", verdict
-    assert "- **gcp_billing** (9 rows): pass" in verdict
+    # 9 rows of the GPU and spend-based exports, 5 of test_1_1 (4 + its Unused row).
+    assert "- **gcp_billing** (14 rows): pass" in verdict
 
 
 def test_export_read_straight_from_bigquery_equals_the_exported_file() -> None:
@@ -496,16 +504,17 @@ def _spend_based_cud_export(path: Path) -> None:
     path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
 
 
+SPEND_BASED = "\"SkuId\" in ('CP-COMPUTEENGINE-CORE', 'CUD0-FEE0-SKU1')"
+
+
 def test_spend_based_cud_model_nets_the_fee_to_the_unused_commitment(
-    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+    cud_pipeline: Pipeline,
 ) -> None:
-    pipeline = pipeline_factory(gpus=1, days=1, seed=5).copy_to(tmp_path)
-    _spend_based_cud_export(pipeline.landing / "gcp_billing" / "cud-2026-10-30.jsonl")
-    pipeline.run()
+    pipeline = cud_pipeline
     rows = pipeline.query(
         'select "ChargeCategory", "ChargeFrequency", "CommitmentDiscountStatus", "ListCost",'
         ' "BilledCost", "EffectiveCost" from marts.billing_focus'
-        " where x_source_system = 'gcp_billing' order by 1 desc, 3"
+        f" where x_source_system = 'gcp_billing' and {SPEND_BASED} order by 1 desc, 3"
     )
     d = Decimal
     assert rows == [
@@ -518,5 +527,6 @@ def test_spend_based_cud_model_nets_the_fee_to_the_unused_commitment(
     ]
     # What the hour cost in all: the commitment, $10.
     assert pipeline.query(
-        "select sum(\"BilledCost\") from marts.billing_focus where x_source_system = 'gcp_billing'"
+        'select sum("BilledCost") from marts.billing_focus'
+        f" where x_source_system = 'gcp_billing' and {SPEND_BASED}"
     ) == [(Decimal("10.0000000000"),)]

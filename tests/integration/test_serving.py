@@ -52,8 +52,10 @@ def test_each_run_publishes_a_snapshot_and_exports_that_match_the_warehouse(
 def test_a_reader_held_open_neither_blocks_a_run_nor_sees_it_half_done(
     demo_pipeline: Pipeline, tmp_path: Path
 ) -> None:
+    from pipelines.lib.serving import publish
+
     pipeline = demo_pipeline.copy_to(tmp_path)
-    pipeline.run()  # publishes this copy's own snapshot
+    publish(pipeline.warehouse, tmp_path / "serving", tmp_path / "exports")  # as a run ends
     snapshot = tmp_path / "serving" / "gpuledger.duckdb"
     before = pipeline.query(TOKENS)
     # A BI tool in another process: opens the snapshot, answers, keeps the connection, answers
@@ -162,3 +164,43 @@ def test_report_renders_its_charts_in_headless_chromium(
     # The heatmap drew shades of blue for busy hours.
     blues = sum(n for rgb, n in by_color.items() if rgb[2] > rgb[0] + 40)
     assert blues > 10_000
+
+
+def test_dbt_docs_generate_documents_every_mart_column(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    import os
+
+    from pipelines.lib.paths import DBT_PROJECT_DIR, dbt_executable
+
+    target = tmp_path / "target"
+    env = {
+        **os.environ,
+        "GPULEDGER_WAREHOUSE": str(demo_pipeline.warehouse),
+        "GPULEDGER_LANDING": str(demo_pipeline.landing),
+    }
+    subprocess.run(
+        [dbt_executable(), "docs", "generate", "--target-path", str(target), "--quiet"],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    marts = {
+        k: v
+        for k, v in manifest["nodes"].items()
+        if v["resource_type"] == "model" and v["fqn"][1] == "marts"
+    }
+    assert len(marts) == 10
+    for key, node in marts.items():
+        assert node["description"], key
+        undocumented = [c for c, col in node["columns"].items() if not col["description"]]
+        assert undocumented == [], key
+        # The catalog read the built table: every documented column exists in the warehouse.
+        built = {c.lower() for c in catalog["nodes"][key]["columns"]}
+        assert {c.lower() for c in node["columns"]} <= built, key
+    assert (target / "index.html").is_file()

@@ -78,7 +78,10 @@ def daily_billing(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     monitored_jobs=[ingest_job, billing_job],
     request_job=transform_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After a landing run succeeds, rebuild the dbt models once.",
+    description=(
+        "After a landing run succeeds, rebuild the dbt models once, then publish the serving "
+        "snapshot and exports."
+    ),
 )
 def transform_after_landing(context: dg.RunStatusSensorContext) -> dg.RunRequest:
     return dg.RunRequest(run_key=f"transform-after-{context.dagster_run.run_id}")

@@ -1,0 +1,138 @@
+"""Checks people look at in the UI beside the dbt tests: quarantined input, telemetry coverage,
+and the freshness of every source.
+
+* Quarantine counts (raw.focus_charges, raw.gcp_billing_export, raw.inference_requests): a
+  WARN with the count and the most common reasons when rows of that source sit in
+  raw.quarantine, so nothing set aside goes unnoticed.
+* Telemetry coverage (marts.fct_gpu_utilization_hourly): a WARN listing GPU-hours measured for
+  less than GPULEDGER_MIN_COVERAGE (default 0.9) of the hour; their cost is allocated on what
+  was measured and the rest is (unallocated).
+* Freshness: every raw asset must have been materialized within its window (daily sources 36
+  hours, billing 3 days, reference inputs 8 days); evaluated by the freshness sensor.
+"""
+
+import os
+from datetime import timedelta
+
+import dagster as dg
+
+from pipelines.lib.resources import WarehouseResource
+
+QUARANTINED_SOURCES = {
+    "focus": ["raw", "focus_charges"],
+    "gcp_billing": ["raw", "gcp_billing_export"],
+    "inference_requests": ["raw", "inference_requests"],
+}
+MIN_COVERAGE = float(os.environ.get("GPULEDGER_MIN_COVERAGE", "0.9"))
+
+
+def _quarantine_check(source: str, key: list[str]) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(key),
+        name="quarantine_is_empty",
+        description=(
+            f"Rows of {source} that failed validation wait in raw.quarantine with file, line "
+            "and reason; WARN with their count and most common reasons."
+        ),
+        blocking=False,
+    )
+    def check(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        with warehouse.connect() as conn:
+            total = conn.execute(
+                "select count(*) from raw.quarantine where source = ?", [source]
+            ).fetchone()
+            reasons = conn.execute(
+                "select reason, count(*) from raw.quarantine where source = ?"
+                " group by 1 order by 2 desc, 1 limit 5",
+                [source],
+            ).fetchall()
+        count = int(total[0]) if total else 0
+        return dg.AssetCheckResult(
+            passed=count == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "quarantined_rows": count,
+                "top_reasons": dg.MetadataValue.md(
+                    "\n".join(f"- {n} x {reason}" for reason, n in reasons) or "none"
+                ),
+            },
+        )
+
+    return check
+
+
+quarantine_checks = [_quarantine_check(s, k) for s, k in QUARANTINED_SOURCES.items()]
+
+
+@dg.asset_check(
+    asset=dg.AssetKey(["marts", "fct_gpu_utilization_hourly"]),
+    description=(
+        "Every GPU-hour should be measured for most of the hour (coverage = measured seconds / "
+        f"3600 >= GPULEDGER_MIN_COVERAGE, default {MIN_COVERAGE}). WARN lists the GPU-hours "
+        "below it: a collector stopped, a host rebooted, a GPU was lost."
+    ),
+    blocking=False,
+)
+def telemetry_coverage(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    with warehouse.connect() as conn:
+        low = conn.execute(
+            "select host, gpu_uuid, count(*), min(coverage) from marts.fct_gpu_utilization_hourly"
+            " where coverage < ? group by 1, 2 order by 3 desc limit 20",
+            [MIN_COVERAGE],
+        ).fetchall()
+        total = conn.execute("select count(*) from marts.fct_gpu_utilization_hourly").fetchone()
+    hours = sum(int(n) for _, _, n, _ in low)
+    return dg.AssetCheckResult(
+        passed=not low,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "gpu_hours": int(total[0]) if total else 0,
+            "gpu_hours_below_coverage": hours,
+            "worst": dg.MetadataValue.md(
+                "\n".join(f"- {h} {g}: {n} hours, lowest {c:.0%}" for h, g, n, c in low) or "none"
+            ),
+        },
+    )
+
+
+DAILY = [
+    ["raw", "nvml_gpu_windows"],
+    ["raw", "nvml_process_windows"],
+    ["raw", "dcgm_samples"],
+    ["raw", "inference_requests"],
+    ["raw", "inference_metric_samples"],
+]
+BILLING = [
+    ["raw", "aws_cur_line_items"],
+    ["raw", "focus_charges"],
+    ["raw", "gcp_billing_export"],
+]
+REFERENCE = [
+    ["raw", "contracts"],
+    ["raw", "contract_resources"],
+    ["raw", "api_prices"],
+    ["raw", "api_equivalents"],
+    ["raw", "list_prices"],
+    ["raw", "exchange_rates"],
+]
+
+freshness_checks = [
+    *dg.build_last_update_freshness_checks(
+        assets=[dg.AssetKey(k) for k in DAILY], lower_bound_delta=timedelta(hours=36)
+    ),
+    *dg.build_last_update_freshness_checks(
+        assets=[dg.AssetKey(k) for k in BILLING], lower_bound_delta=timedelta(days=3)
+    ),
+    *dg.build_last_update_freshness_checks(
+        assets=[dg.AssetKey(k) for k in REFERENCE], lower_bound_delta=timedelta(days=8)
+    ),
+]
+freshness_sensor = dg.build_sensor_for_freshness_checks(
+    freshness_checks=freshness_checks,
+    name="freshness_checks_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)

@@ -1,0 +1,142 @@
+"""The landing sensor: new files in the landing zone become runs of just the partitions they
+change (schedules.transform_after_landing then rebuilds the marts after each landing run).
+
+The AWS CUR has its own sensor (deliveries and manifests, folder or S3: aws_cur/sensors.py).
+Every other source is fingerprinted here file by file (path, size, modification time):
+
+* daily sources (NVML spool, dcgm scrapes, request logs, token counters): a changed day gets an
+  ``ingest_daily`` run for that day;
+* FOCUS and GCP exports: only the changed files are read, and each billing period they hold
+  gets a ``billing_monthly`` run (a removed file re-lands the periods it held);
+* contracts, price books, list prices and exchange rates are unpartitioned inputs of the
+  transform: a change requests a ``transform`` run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.defs.focus.load import focus_files, read_focus_file
+from pipelines.defs.gcp_billing.load import export_files, read_export_file
+from pipelines.defs.transform.schedules import billing_job, ingest_job, transform_job
+from pipelines.lib.partitions import month_key
+from pipelines.lib.resources import WarehouseResource
+
+INTERVAL_S = int(os.environ.get("GPULEDGER_LANDING_SENSOR_INTERVAL_S", "120"))
+DAILY_ROOTS = ("telemetry/nvml", "telemetry/dcgm", "inference/metrics")
+TRANSFORM_INPUTS = ("contracts", "prices", "list_prices")
+
+
+def _stamp(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _digest(items: list[tuple[str, str]]) -> str:
+    return hashlib.sha256(json.dumps(sorted(items)).encode()).hexdigest()[:16]
+
+
+def daily_fingerprints(landing: Path) -> dict[str, str]:
+    """day -> fingerprint of every file of that day in the daily sources."""
+    by_day: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for root in DAILY_ROOTS:
+        for path in (landing / root).glob("host=*/date=*/*.parquet"):
+            if not path.name.startswith("."):
+                day = path.parent.name.removeprefix("date=")
+                by_day[day].append((path.relative_to(landing).as_posix(), _stamp(path)))
+    for path in (landing / "inference" / "requests").glob("date=*/*.jsonl"):
+        day = path.parent.name.removeprefix("date=")
+        by_day[day].append((path.relative_to(landing).as_posix(), _stamp(path)))
+    return {day: _digest(files) for day, files in by_day.items()}
+
+
+def monthly_files(landing: Path) -> dict[str, str]:
+    """FOCUS and GCP export file -> stamp."""
+    files = [*focus_files(landing / "focus"), *export_files(landing / "gcp_billing")]
+    return {p.relative_to(landing).as_posix(): _stamp(p) for p in files}
+
+
+def periods_of(landing: Path, relative: str) -> set[str]:
+    path = landing / relative
+    if relative.startswith("focus/"):
+        return {r["billing_period"] for r in read_focus_file(path, landing)[0]}
+    return {r["invoice_month"] for r in read_export_file(path, landing)[0]}
+
+
+def transform_inputs(landing: Path) -> str:
+    files = [
+        (p.relative_to(landing).as_posix(), _stamp(p))
+        for root in TRANSFORM_INPUTS
+        for p in (landing / root).rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    ]
+    return _digest(files)
+
+
+@dg.sensor(
+    jobs=[ingest_job, billing_job, transform_job],
+    minimum_interval_seconds=INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Fingerprints the landing zone (all sources but the AWS CUR, which has its own sensor) "
+        "and requests runs for exactly the days and billing periods whose files changed, and a "
+        "transform when contracts or prices change. First evaluation: everything present."
+    ),
+)
+def landing_new_files(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+) -> dg.SensorResult:
+    landing = warehouse.landing_root
+    seen = json.loads(context.cursor) if context.cursor else {}
+    days_seen: dict[str, str] = seen.get("days", {})
+    files_seen: dict[str, str] = seen.get("files", {})
+    requests: list[dg.RunRequest] = []
+
+    days = daily_fingerprints(landing)
+    for day, fingerprint in sorted(days.items()):
+        if days_seen.get(day) != fingerprint:
+            requests.append(
+                dg.RunRequest(
+                    job_name=ingest_job.name,
+                    partition_key=day,
+                    run_key=f"ingest:{day}:{fingerprint}",
+                )
+            )
+
+    files = monthly_files(landing)
+    file_periods: dict[str, str] = dict(seen.get("file_periods", {}))
+    periods: set[str] = set()
+    for relative in sorted(f for f, stamp in files.items() if files_seen.get(f) != stamp):
+        held = periods_of(landing, relative)
+        periods |= held | (set(file_periods.get(relative, "").split(",")) - {""})
+        file_periods[relative] = ",".join(sorted(held))
+    for relative in sorted(set(files_seen) - set(files)):
+        # A removed file: the periods it held are landed again without it.
+        periods |= set(file_periods.pop(relative, "").split(",")) - {""}
+    marker = _digest(sorted(files.items()))
+    for period in sorted(periods):
+        requests.append(
+            dg.RunRequest(
+                job_name=billing_job.name,
+                partition_key=month_key(period),
+                run_key=f"billing:{period}:{marker}",
+            )
+        )
+
+    inputs = transform_inputs(landing)
+    if not requests and seen.get("transform_inputs") not in (None, inputs):
+        requests.append(dg.RunRequest(job_name=transform_job.name, run_key=f"inputs:{inputs}"))
+
+    cursor = {
+        "days": days,
+        "files": files,
+        "file_periods": file_periods,
+        "transform_inputs": inputs,
+    }
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor, sort_keys=True))
