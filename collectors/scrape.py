@@ -191,22 +191,18 @@ class Scraper:
         self._fetch = fetch or _http_get
         self.wall = wall
         self.writers = {
-            "dcgm": SpoolWriter(
-                landing / "telemetry" / "dcgm",
+            kind: SpoolWriter(
+                landing / folder,
                 host,
                 rotate_s=rotate_s,
-                schema=DCGM_SCHEMA,
+                schema=schema,
                 time_column="scraped_at",
                 clock=wall,
-            ),
-            "inference": SpoolWriter(
-                landing / "inference" / "metrics",
-                host,
-                rotate_s=rotate_s,
-                schema=INFERENCE_METRICS_SCHEMA,
-                time_column="scraped_at",
-                clock=wall,
-            ),
+            )
+            for kind, folder, schema in (
+                ("dcgm", "telemetry/dcgm", DCGM_SCHEMA),
+                ("inference", "inference/metrics", INFERENCE_METRICS_SCHEMA),
+            )
         }
         self.stop_event = threading.Event()
 

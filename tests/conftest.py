@@ -12,6 +12,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from pipelines.lib.resources import WarehouseResource
 from pipelines.lib.runner import Summary, run
 from pipelines.synth import build_fleet, write_landing_zone
 
@@ -39,6 +40,14 @@ class Pipeline:
             return conn.execute(sql, params or []).fetchall()
         finally:
             conn.close()
+
+    def resource(self) -> WarehouseResource:
+        """The resource the assets and checks get, for this pipeline's folders."""
+        return WarehouseResource(
+            landing=str(self.landing),
+            warehouse=str(self.warehouse),
+            aws_cur=str(self.landing / "aws_cur"),
+        )
 
     def copy_to(self, folder: Path) -> Pipeline:
         shutil.copytree(self.landing, folder / "landing")

@@ -3,44 +3,29 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-import boto3
 import dagster as dg
 import pytest
-from moto.server import ThreadedMotoServer
 
 from pipelines.defs.aws_cur import load
 from pipelines.lib.resources import WarehouseResource
 from pipelines.lib.store import S3Store
 from pipelines.synth import build_fleet, write_landing_zone
 from tests.conftest import Pipeline
+from tests.fixtures.moto_s3 import moto_s3
 
 pytestmark = pytest.mark.integration
 BUCKET = "billing-exports"
 
 
 @pytest.fixture()
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    # moto accepts any key pair; these are placeholders, not credentials.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "placeholder")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "placeholder")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    client = boto3.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    try:
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with moto_s3(monkeypatch, BUCKET) as client:
         yield client
-    finally:
-        server.stop()
 
 
 def _upload(client: object, root: Path, prefix: str, skip: tuple[str, ...] = ()) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
-from moto.server import ThreadedMotoServer
 
 from collectors.ship import S3Shipper
 from pipelines.defs.telemetry.load import read_spool_file
+from tests.fixtures.moto_s3 import moto_s3
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -103,22 +101,8 @@ def test_a_window_that_does_not_divide_the_hour_is_a_usage_error(tmp_path: Path)
 
 @pytest.fixture()
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    # moto accepts any key pair; these are placeholders, not credentials.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "placeholder")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "placeholder")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    client = boto3.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    try:
+    with moto_s3(monkeypatch, BUCKET) as client:
         yield client
-    finally:
-        server.stop()
 
 
 def test_closed_files_ship_to_s3_and_leave_the_spool_only_once_confirmed(

@@ -235,13 +235,8 @@ def test_telemetry_coverage_check_lists_the_gpu_hours_measured_too_little(
     import dagster as dg
 
     from pipelines.defs.publish.health import MIN_COVERAGE, telemetry_coverage
-    from pipelines.lib.resources import WarehouseResource
 
-    resource = WarehouseResource(
-        landing=str(demo_pipeline.landing),
-        warehouse=str(demo_pipeline.warehouse),
-        aws_cur=str(demo_pipeline.landing / "aws_cur"),
-    )
+    resource = demo_pipeline.resource()
     result = telemetry_coverage(dg.build_asset_check_context(), warehouse=resource)
     low, total = demo_pipeline.query(
         "select count(*) filter (where coverage < ?), count(*)"

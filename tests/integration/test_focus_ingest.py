@@ -18,7 +18,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.defs.publish.checks import billing_focus_passes_focus_validator
-from pipelines.lib.resources import WarehouseResource
 from tests.conftest import SAMPLES, Pipeline
 
 pytestmark = pytest.mark.integration
@@ -389,11 +388,7 @@ def test_a_gpu_line_billed_in_euros_is_converted_with_its_periods_rate(
 
 
 def test_validator_verdict_is_given_per_source_system(focus_pipeline: Pipeline) -> None:
-    resource = WarehouseResource(
-        landing=str(focus_pipeline.landing),
-        warehouse=str(focus_pipeline.warehouse),
-        aws_cur=str(focus_pipeline.landing / "aws_cur"),
-    )
+    resource = focus_pipeline.resource()
     result = billing_focus_passes_focus_validator(
         dg.build_asset_check_context(), warehouse=resource
     )
@@ -433,11 +428,7 @@ def test_spec_usage_scenarios_give_their_commitment_utilization(focus_pipeline: 
 def test_quarantine_check_warns_with_the_count_and_reasons(focus_pipeline: Pipeline) -> None:
     from pipelines.defs.publish.health import quarantine_checks
 
-    resource = WarehouseResource(
-        landing=str(focus_pipeline.landing),
-        warehouse=str(focus_pipeline.warehouse),
-        aws_cur=str(focus_pipeline.landing / "aws_cur"),
-    )
+    resource = focus_pipeline.resource()
     focus = dg.AssetKey(["raw", "focus_charges"])
     [check] = [c for c in quarantine_checks if any(k.asset_key == focus for k in c.check_keys)]
     result = check(dg.build_asset_check_context(), warehouse=resource)

@@ -7,7 +7,6 @@ import pytest
 
 from pipelines.defs.publish.checks import billing_focus_passes_focus_validator
 from pipelines.lib.focus_validator import parse_report, validate
-from pipelines.lib.resources import WarehouseResource
 from tests.conftest import SAMPLES, Pipeline
 
 pytestmark = pytest.mark.integration
@@ -26,11 +25,7 @@ def test_validator_verdict_on_the_public_focus_sample_is_read_from_its_summary()
 def test_demo_billing_focus_passes_the_validator_but_for_its_known_defect(
     demo_pipeline: Pipeline,
 ) -> None:
-    resource = WarehouseResource(
-        landing=str(demo_pipeline.landing),
-        warehouse=str(demo_pipeline.warehouse),
-        aws_cur=str(demo_pipeline.landing / "aws_cur"),
-    )
+    resource = demo_pipeline.resource()
     result = billing_focus_passes_focus_validator(
         dg.build_asset_check_context(), warehouse=resource
     )

@@ -16,7 +16,6 @@ import dagster as dg
 import pytest
 
 from pipelines.defs.publish.checks import billing_focus_passes_focus_validator
-from pipelines.lib.resources import WarehouseResource
 from tests.conftest import SAMPLES, Pipeline
 
 pytestmark = pytest.mark.integration
@@ -407,11 +406,7 @@ def test_gpu_cud_fee_is_gpu_cost_used_on_the_vm_and_unused_in_the_facts(
     ]
     # Our GCP mapping passes the FinOps validator, fee rows (EffectiveCost 0) and Unused rows
     # included.
-    resource = WarehouseResource(
-        landing=str(pipeline.landing),
-        warehouse=str(pipeline.warehouse),
-        aws_cur=str(pipeline.landing / "aws_cur"),
-    )
+    resource = pipeline.resource()
     result = billing_focus_passes_focus_validator(
         dg.build_asset_check_context(), warehouse=resource
     )

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from collectors.scrape import Scraper, Target, parse_dcgm, parse_inference
+from tests.fixtures.json_server import http_server
 
 # /metrics pages as dcgm-exporter 3.x ("Hostname" label) and 4.x ("hostname", MIG), vLLM and
 # TGI serve them; both host label spellings appear in real fleets.
@@ -73,28 +72,12 @@ def test_vllm_and_tgi_token_counters() -> None:
 
 @contextmanager
 def metrics_server(pages: dict[str, str]) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = pages.get(self.path)
-            if body is None:
-                self.send_error(503)
-                return
-            data = body.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def route(path: str, query: dict[str, list[str]]) -> tuple[str, bytes] | None:
+        body = pages.get(path)
+        return None if body is None else ("text/plain; version=0.0.4", body.encode())
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with http_server(route, missing_status=503) as base:
+        yield base
 
 
 def test_scraper_lands_both_kinds_and_counts_a_failing_target(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 from collections.abc import Iterator
 
 import dagster as dg
+import pyarrow as pa
 
 from collectors.scrape import DCGM_SCHEMA, INFERENCE_METRICS_SCHEMA
 from pipelines.defs.telemetry import load
@@ -44,52 +45,45 @@ def nvml_telemetry(
     )
 
 
-@dg.asset(
-    key=["raw", "dcgm_samples"],
-    partitions_def=daily,
-    pool="duckdb",
-    group_name="telemetry",
-    kinds={"duckdb", "parquet"},
-    description=(
-        "dcgm-exporter scrapes of one day (gpuledger-scrape), one row per metric sample; used "
-        "for hosts that have no NVML spool."
-    ),
-)
-def dcgm_samples(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    day = day_of(context.partition_key)
-    files = load.scrape_files(warehouse.landing_root / "telemetry" / "dcgm", day)
-    with warehouse.connect() as conn:
-        rows = load.land_scrapes(
-            conn, "dcgm_samples", DCGM_SCHEMA, day, files, warehouse.landing_root
-        )
-    return dg.MaterializeResult(metadata={"files": len(files), "rows": rows})
+def _scrape_asset(
+    table: str, folder: str, schema: pa.Schema, group: str, description: str
+) -> dg.AssetsDefinition:
+    """A day of gpuledger-scrape files under ``folder`` landed as ``raw.<table>``."""
+
+    @dg.asset(
+        name=table,
+        key_prefix="raw",
+        partitions_def=daily,
+        pool="duckdb",
+        group_name=group,
+        kinds={"duckdb", "parquet"},
+        description=description,
+    )
+    def scrape_asset(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        day = day_of(context.partition_key)
+        files = load.scrape_files(warehouse.landing_root / folder, day)
+        with warehouse.connect() as conn:
+            rows = load.land_scrapes(conn, table, schema, day, files, warehouse.landing_root)
+        return dg.MaterializeResult(metadata={"files": len(files), "rows": rows})
+
+    return scrape_asset
 
 
-@dg.asset(
-    key=["raw", "inference_metric_samples"],
-    partitions_def=daily,
-    pool="duckdb",
-    group_name="inference",
-    kinds={"duckdb", "parquet"},
-    description=(
-        "vLLM / TGI / SGLang token counters scraped from /metrics (gpuledger-scrape); they "
-        "reconcile the request logs' token totals."
-    ),
+dcgm_samples = _scrape_asset(
+    "dcgm_samples",
+    "telemetry/dcgm",
+    DCGM_SCHEMA,
+    "telemetry",
+    "dcgm-exporter scrapes of one day (gpuledger-scrape), one row per metric sample; used for "
+    "hosts that have no NVML spool.",
 )
-def inference_metric_samples(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    day = day_of(context.partition_key)
-    files = load.scrape_files(warehouse.landing_root / "inference" / "metrics", day)
-    with warehouse.connect() as conn:
-        rows = load.land_scrapes(
-            conn,
-            "inference_metric_samples",
-            INFERENCE_METRICS_SCHEMA,
-            day,
-            files,
-            warehouse.landing_root,
-        )
-    return dg.MaterializeResult(metadata={"files": len(files), "rows": rows})
+inference_metric_samples = _scrape_asset(
+    "inference_metric_samples",
+    "inference/metrics",
+    INFERENCE_METRICS_SCHEMA,
+    "inference",
+    "vLLM / TGI / SGLang token counters scraped from /metrics (gpuledger-scrape); they "
+    "reconcile the request logs' token totals.",
+)

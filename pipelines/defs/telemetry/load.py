@@ -38,6 +38,18 @@ def spool_days(root: Path) -> list[str]:
     return sorted({p.name.removeprefix("date=") for p in root.glob("host=*/date=*") if p.is_dir()})
 
 
+def require_versions(path: Path, table: pa.Table, supported: set[int], what: str) -> None:
+    """Refuse a file written in a schema version this reader does not know, naming it."""
+    versions = set(pc.unique(table.column("schema_version")).to_pylist())
+    if not versions <= supported:
+        raise LandingError(
+            path,
+            f"unsupported {what} schema_version {sorted(versions - supported)}",
+            column="schema_version",
+            expected=f"one of {sorted(supported)}",
+        )
+
+
 def read_spool_file(path: Path, landing: Path) -> tuple[pa.Table, pa.Table]:
     """(gpu windows, process windows) of one spool file."""
     schema = read_parquet_schema(path)
@@ -46,14 +58,7 @@ def read_spool_file(path: Path, landing: Path) -> tuple[pa.Table, pa.Table]:
     )
     present = [c for c in (*WINDOW_TYPES, "processes") if c in schema.names]
     table = read_parquet(path, present)
-    versions = set(pc.unique(table.column("schema_version")).to_pylist())
-    if not versions <= SUPPORTED_VERSIONS:
-        raise LandingError(
-            path,
-            f"unsupported spool schema_version {sorted(versions - SUPPORTED_VERSIONS)}",
-            column="schema_version",
-            expected=f"one of {sorted(SUPPORTED_VERSIONS)}",
-        )
+    require_versions(path, table, SUPPORTED_VERSIONS, "spool")
     windows = conform(path, table, WINDOW_TYPES, REQUIRED_COLUMNS)
     if "processes" not in table.column_names:
         processes = pa.table({"parent": pa.array([], pa.int64())})
@@ -135,14 +140,7 @@ def land_scrapes(
     for path in files:  # validate every file before touching the warehouse
         require_columns(path, read_parquet_schema(path), required, f"{table} scrape file")
         data = read_parquet(path, [c for c in types if c in read_parquet_schema(path).names])
-        versions = set(pc.unique(data.column("schema_version")).to_pylist())
-        if not versions <= SCRAPE_VERSIONS:
-            raise LandingError(
-                path,
-                f"unsupported scrape schema_version {sorted(versions - SCRAPE_VERSIONS)}",
-                column="schema_version",
-                expected=f"one of {sorted(SCRAPE_VERSIONS)}",
-            )
+        require_versions(path, data, SCRAPE_VERSIONS, "scrape")
         data = conform(path, data, types, required)
         source = pa.array([lineage_name(path, landing)] * data.num_rows, pa.string())
         tables.append(data.append_column("source_file", source))

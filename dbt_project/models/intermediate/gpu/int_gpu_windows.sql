@@ -3,6 +3,15 @@
     host-hours that have no NVML window (a host without the collector, or an hour it missed).
     telemetry_source says which; util_source which counter within it.
 -#}
+{%- set columns = [
+    'gpu_uuid', 'window_start_at', 'window_end_at', 'host', 'cloud_resource_id', 'gpu_index',
+    'gpu_model', 'mig_instance_id', 'schema_version', 'sample_count', 'util_mean', 'util_source',
+    'sm_active_mean', 'gr_engine_active_mean', 'gpu_util_mean', 'memory_used_bytes_max',
+    'memory_total_bytes', 'power_mw_mean', 'energy_mj', 'sm_clock_mhz_mean',
+    'mem_clock_mhz_mean', 'temperature_c_max', 'clocks_event_reasons', 'unsupported',
+    'source_file',
+] -%}
+
 with
 
 nvml as (
@@ -38,22 +47,14 @@ dcgm_only as (
 final as (
 
     select
-        gpu_uuid, window_start_at, window_end_at, host, cloud_resource_id, gpu_index, gpu_model,
-        mig_instance_id, schema_version, sample_count, util_mean, util_source, sm_active_mean,
-        gr_engine_active_mean, gpu_util_mean, memory_used_bytes_max, memory_total_bytes,
-        power_mw_mean, energy_mj, sm_clock_mhz_mean, mem_clock_mhz_mean, temperature_c_max,
-        clocks_event_reasons, unsupported, source_file,
+        {{ columns | join(', ') }},
         'nvml' as telemetry_source
     from nvml
 
     union all
 
     select
-        gpu_uuid, window_start_at, window_end_at, host, cloud_resource_id, gpu_index, gpu_model,
-        mig_instance_id, schema_version, sample_count, util_mean, util_source, sm_active_mean,
-        gr_engine_active_mean, gpu_util_mean, memory_used_bytes_max, memory_total_bytes,
-        power_mw_mean, energy_mj, sm_clock_mhz_mean, mem_clock_mhz_mean, temperature_c_max,
-        clocks_event_reasons, unsupported, source_file,
+        {{ columns | join(', ') }},
         'dcgm' as telemetry_source
     from dcgm_only
 
