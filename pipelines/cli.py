@@ -51,9 +51,10 @@ def _run(landing: Path, warehouse: Path, start: date | None, end: date | None) -
     instance = _dagster_instance()
     with console.status("starting") as status:
 
-        def on_step(job: str, partition: str | None) -> None:
-            status.update(f"{job} {partition or ''}".strip())
-            console.log(f"[bold]{job}[/bold] {partition or ''}")
+        def on_step(job: str, partition: str | None, number: int, total: int) -> None:
+            step = f"{job} {partition or ''}".strip()
+            status.update(f"step {number} of {total}: {step}")
+            console.log(f"[dim]{number}/{total}[/dim] [bold]{job}[/bold] {partition or ''}")
 
         try:
             summary = run(
@@ -71,6 +72,11 @@ def _run(landing: Path, warehouse: Path, start: date | None, end: date | None) -
                 "input named above and run the same command again."
             )
             return 1
+    if summary.freed_runs:
+        console.print(
+            f"released the warehouse from {len(summary.freed_runs)} run(s) that had died "
+            f"holding it: {', '.join(r[:8] for r in summary.freed_runs)}"
+        )
     console.print(f"{len(summary.runs)} runs succeeded; warehouse: {warehouse}")
     return 0
 

@@ -6,6 +6,8 @@ The same jobs (and so the same asset graph) the Dagster UI shows; the CLI and th
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,6 +25,46 @@ from pipelines.lib.manifest import prepare_manifest
 from pipelines.lib.partitions import month_key
 from pipelines.lib.paths import aws_cur_location, export_environment
 from pipelines.lib.store import open_store
+
+POOL = "duckdb"  # every asset that writes the warehouse (DuckDB allows one writer)
+PID_TAG, HOST_TAG = "gpuledger/pid", "gpuledger/host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_stale_claims(instance: dg.DagsterInstance) -> list[str]:
+    """Free the warehouse pool from runs that can no longer release it; returns their ids.
+
+    A run killed mid-step (Ctrl-C twice, a killed `dagster dev`) keeps its claim on the
+    one-writer pool, and every later run would wait for it forever. Claims and queued steps of
+    finished runs are freed; a run this CLI started on this host whose process is gone is
+    marked failed first. Runs of a live `dagster dev` are left alone: they are writing.
+    """
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    info = storage.get_concurrency_info(POOL)
+    run_ids = {s.run_id for s in info.claimed_slots} | {s.run_id for s in info.pending_steps}
+    freed = []
+    for run_id in sorted(run_ids):
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            pid = run.tags.get(PID_TAG)
+            ours = run.tags.get(HOST_TAG) == socket.gethostname()
+            if not (ours and pid and pid.isdigit() and not _alive(int(pid))):
+                continue
+            instance.report_run_failed(run)
+        storage.free_concurrency_slots_for_run(run_id)
+        freed.append(run_id)
+    return freed
 
 
 class RunFailed(Exception):
@@ -43,6 +85,8 @@ class Plan:
 class Summary:
     dbt_log: Path
     runs: list[tuple[str, str | None, str]] = field(default_factory=list)
+    # Runs whose stale claim on the warehouse pool was released before this one started.
+    freed_runs: list[str] = field(default_factory=list)
 
 
 def plan(landing: Path, start: date | None = None, end: date | None = None) -> Plan:
@@ -95,7 +139,7 @@ def run(
     start: date | None = None,
     end: date | None = None,
     instance: dg.DagsterInstance | None = None,
-    on_step: Callable[[str, str | None], None] | None = None,
+    on_step: Callable[[str, str | None, int, int], None] | None = None,
     log_level: str = "WARNING",
 ) -> Summary:
     """Land every partition with data (or those in [start, end]), then build the models."""
@@ -113,9 +157,12 @@ def run(
     summary = Summary(dbt_log=warehouse.parent / "logs" / "dbt.log")
     dbt_log = summary.dbt_log
     dbt_log.parent.mkdir(parents=True, exist_ok=True)
-    for job_name, partition in steps:
+    if instance is not None:
+        summary.freed_runs = release_stale_claims(instance)
+    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    for number, (job_name, partition) in enumerate(steps, start=1):
         if on_step is not None:
-            on_step(job_name, partition)
+            on_step(job_name, partition, number, len(steps))
         job = definitions.resolve_job_def(job_name)
         # dagster-dbt echoes dbt's log to stdout; keep it in a file beside the warehouse.
         with dbt_log.open("a") as log, contextlib.redirect_stdout(log):
@@ -124,6 +171,7 @@ def run(
                 partition_key=partition,
                 instance=instance,
                 raise_on_error=False,
+                tags=tags,
             )
         if not result.success:
             message = _error_message(result)
