@@ -102,7 +102,11 @@ class SpoolWriter:
         for row in self.buffer:
             by_day.setdefault(row[self.time_column].date(), []).append(row)
         written: list[Path] = []
+        unwritten: list[dict[str, Any]] = []
         for day, rows in sorted(by_day.items()):
+            if unwritten:  # an earlier day failed: keep the rest for the next attempt
+                unwritten.extend(rows)
+                continue
             first = min(r[self.time_column] for r in rows)
             self._sequence += 1
             name = f"{self.host}-{first:%Y%m%dT%H%M%SZ}-{os.getpid()}-{self._sequence:06d}"
@@ -120,27 +124,29 @@ class SpoolWriter:
                         len(self.buffer),
                     )
                 self._failing = True
-                self.opened_at = self._clock()  # retry at the next rotation, not every tick
-                # Keep what was not written yet; what was written is gone from the buffer.
-                done = {id(r) for p_rows in written_rows(written, by_day) for r in p_rows}
-                self.buffer = [r for r in self.buffer if id(r) not in done]
-                self.buffer_bytes = sum(_row_bytes(r) for r in self.buffer)
-                return written
+                unwritten.extend(rows)
+                continue
             written.append(path)
             self.stats["files_written"] += 1
             self.stats["rows_written"] += len(rows)
-        if self._failing:
-            log.warning("spool writes work again")
-        self._failing = False
-        self.buffer, self.buffer_bytes, self.opened_at = [], 0, None
-        self.enforce_cap()
+        if unwritten:
+            self.opened_at = self._clock()  # retry at the next rotation, not every tick
+        else:
+            if self._failing:
+                log.warning("spool writes work again")
+            self._failing = False
+            self.opened_at = None
+        self.buffer = unwritten
+        self.buffer_bytes = sum(_row_bytes(r) for r in unwritten)
+        if written:
+            self.enforce_cap()
         for path in written:
             if self.on_closed is not None:
                 self.on_closed(path)
         return written
 
     def closed_files(self) -> list[Path]:
-        """Closed spool files, oldest first (by window start in the name, then mtime)."""
+        """Closed spool files, oldest first (by day folder, then modification time)."""
         files = [p for p in self.root.glob("host=*/date=*/*.parquet") if not p.name.startswith(".")]
         return sorted(files, key=lambda p: (p.parent.name, p.stat().st_mtime, p.name))
 
@@ -173,10 +179,3 @@ class SpoolWriter:
             tmp.replace(target)
         except OSError:
             pass  # the status is a convenience; a full disk is already counted
-
-
-def written_rows(
-    written: list[Path], by_day: dict[Any, list[dict[str, Any]]]
-) -> list[list[dict[str, Any]]]:
-    """The row groups of ``by_day`` (in sorted day order) whose files were written."""
-    return [rows for _, rows in sorted(by_day.items())][: len(written)]

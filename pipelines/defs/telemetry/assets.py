@@ -63,7 +63,7 @@ def _scrape_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         day = day_of(context.partition_key)
-        files = load.scrape_files(warehouse.landing_root / folder, day)
+        files = load.spool_files(warehouse.landing_root / folder, day)  # same layout
         with warehouse.connect() as conn:
             rows = load.land_scrapes(conn, table, schema, day, files, warehouse.landing_root)
         return dg.MaterializeResult(metadata={"files": len(files), "rows": rows})

@@ -121,10 +121,6 @@ def land_day(
 SCRAPE_VERSIONS = {1}
 
 
-def scrape_files(root: Path, day: date) -> list[Path]:
-    return spool_files(root, day)
-
-
 def land_scrapes(
     conn: duckdb.DuckDBPyConnection,
     table: str,

@@ -70,7 +70,8 @@ fee_totals as (
         usage_hour_at,
         region_id,
         cud_family,
-        sum(coalesce(usage_amount_in_pricing_units, 0)) as committed_quantity
+        sum(coalesce(usage_amount_in_pricing_units, 0)) as committed_quantity,
+        sum(net_cost) as fee_cost
 
     from rows
     where is_commitment_fee
@@ -92,7 +93,8 @@ shares as (
             when coalesce(covered_totals.covered_quantity, 0) <= 0 then 0
             when fee_totals.committed_quantity <= 0 then 1
             else least(1, covered_totals.covered_quantity / fee_totals.committed_quantity)
-        end as used_share
+        end as used_share,
+        fee_totals.fee_cost
 
     from fee_totals
     left join covered_totals
@@ -103,35 +105,14 @@ shares as (
 
 ),
 
-used_fees as (
-
-    select
-        rows.invoice_month,
-        rows.usage_hour_at,
-        rows.region_id,
-        rows.cud_family,
-        sum(rows.net_cost * shares.used_share) as used_fee_cost
-
-    from rows
-    inner join shares
-        on rows.invoice_month = shares.invoice_month
-        and rows.usage_hour_at = shares.usage_hour_at
-        and rows.region_id is not distinct from shares.region_id
-        and rows.cud_family is not distinct from shares.cud_family
-    where rows.is_commitment_fee
-        and not rows.is_spend_based_fee
-    group by 1, 2, 3, 4
-
-),
-
 amortized as (
 
     select
         covered.source_file,
         covered.source_row,
         covered.covered_quantity,
-        used_fees.used_fee_cost * covered.covered_quantity / covered_totals.covered_quantity
-            as amortized_fee_cost
+        shares.fee_cost * shares.used_share * covered.covered_quantity
+            / covered_totals.covered_quantity as amortized_fee_cost
 
     from covered
     inner join covered_totals
@@ -139,11 +120,11 @@ amortized as (
         and covered.usage_hour_at = covered_totals.usage_hour_at
         and covered.region_id is not distinct from covered_totals.region_id
         and covered.cud_family is not distinct from covered_totals.cud_family
-    inner join used_fees
-        on covered.invoice_month = used_fees.invoice_month
-        and covered.usage_hour_at = used_fees.usage_hour_at
-        and covered.region_id is not distinct from used_fees.region_id
-        and covered.cud_family is not distinct from used_fees.cud_family
+    inner join shares
+        on covered.invoice_month = shares.invoice_month
+        and covered.usage_hour_at = shares.usage_hour_at
+        and covered.region_id is not distinct from shares.region_id
+        and covered.cud_family is not distinct from shares.cud_family
     where covered_totals.covered_quantity > 0
 
 ),

@@ -6,8 +6,8 @@
     Google's own rate). Only its GPU share is GPU cost: the contract's gpu_share in
     commitments.yaml when given; for a GCP CUD 1 when it commits GPUs and 0 otherwise; else the
     GPU share of the effective cost the commitment covered in that billing period (0 when it
-    covered nothing). A savings plan bought for GPU instances alone is all GPU; the non-GPU part is not
-    in the cost facts. Bills in another currency are left out (converted lines only, as for
+    covered nothing). A savings plan bought for GPU instances alone is all GPU; the non-GPU
+    part is not in the cost facts. Bills in another currency are left out (converted lines only, as for
     GPU lines, would need their rate; not yet).
 -#}
 with
@@ -58,7 +58,8 @@ unused_charges as (
         savings_plan_arn as commitment_id,
         usage_start_at as charge_start_at,
         usage_hours as charge_hours,
-        savings_plan_total_commitment_to_date - savings_plan_used_commitment as unused_cost
+        savings_plan_total_commitment_to_date - savings_plan_used_commitment as unused_cost,
+        cast(null as decimal(38, 10)) as bill_gpu_share
 
     from cur_lines
     where line_item_type = 'SavingsPlanRecurringFee'
@@ -74,7 +75,8 @@ unused_charges as (
         charge_period_start_at as charge_start_at,
         greatest(1, {{ dbt.datediff('charge_period_start_at', 'charge_period_end_at', 'hour') }})
             as charge_hours,
-        effective_cost as unused_cost
+        effective_cost as unused_cost,
+        cast(null as decimal(38, 10)) as bill_gpu_share
 
     from focus_rows
     where commitment_discount_status = 'Unused'
@@ -92,7 +94,10 @@ unused_charges as (
         case
             when currency_code = 'USD' then unused_commitment_cost
             else unused_commitment_cost / currency_conversion_rate
-        end as unused_cost
+        end as unused_cost,
+        -- A GCP resource-based CUD commits one resource family: GPUs, or not at all.
+        cast(case when cud_family like 'gpu-%' then 1 else 0 end as decimal(38, 10))
+            as bill_gpu_share
 
     from gcp_rows
     where is_commitment_fee
@@ -152,7 +157,8 @@ hourly as (
         unused_charges.commitment_id,
         {{ dbt.dateadd('hour', 'hour_offsets.hour_offset', dbt.date_trunc('hour', 'unused_charges.charge_start_at')) }}
             as hour_start_at,
-        unused_charges.unused_cost / unused_charges.charge_hours as unused_cost
+        unused_charges.unused_cost / unused_charges.charge_hours as unused_cost,
+        unused_charges.bill_gpu_share
 
     from unused_charges
     inner join hour_offsets
@@ -169,13 +175,7 @@ with_shares as (
         hourly.commitment_id,
         coalesce(contracts.contract_id, hourly.commitment_id) as contract_id,
         cast(coalesce(
-            contracts.gpu_share,
-            case
-                when hourly.provider = 'gcp'
-                    then case when hourly.commitment_id like 'gcp-cud:%:gpu-%' then 1 else 0 end
-            end,
-            shares.measured_gpu_share,
-            0
+            contracts.gpu_share, hourly.bill_gpu_share, shares.measured_gpu_share, 0
         ) as decimal(38, 10)) as gpu_share,
         hourly.unused_cost
 

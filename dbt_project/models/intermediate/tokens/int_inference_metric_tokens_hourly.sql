@@ -24,6 +24,20 @@ deltas as (
 
 ),
 
+increments as (
+
+    select
+        *,
+        case
+            when previous_value is null then 0
+            when counter_value >= previous_value then counter_value - previous_value
+            else counter_value  -- a restart: the counter began again at 0
+        end as increment
+
+    from deltas
+
+),
+
 final as (
 
     select
@@ -31,21 +45,12 @@ final as (
         host,
         model,
         max(server) as server,
-        sum(case
-            when metric <> 'prompt_tokens' or previous_value is null then 0
-            when counter_value >= previous_value then counter_value - previous_value
-            else counter_value
-        end) as prompt_tokens,
-        sum(case
-            when metric <> 'generation_tokens' or previous_value is null then 0
-            when counter_value >= previous_value then counter_value - previous_value
-            else counter_value
-        end) as generation_tokens,
-        sum(case when previous_value is not null and counter_value < previous_value then 1 else 0 end)
-            as counter_resets,
+        sum(case when metric = 'prompt_tokens' then increment else 0 end) as prompt_tokens,
+        sum(case when metric = 'generation_tokens' then increment else 0 end)
+            as generation_tokens,
         max(case when previous_value is null then 1 else 0 end) = 0 as is_complete
 
-    from deltas
+    from increments
     group by 1, 2, 3
 
 )
