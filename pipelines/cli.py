@@ -16,12 +16,20 @@ from pathlib import Path
 
 import dagster as dg
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from pipelines.lib import paths
 
 # Tables need room; a pipe or CI log gets 120 columns instead of rich's default 80.
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = Console(width=None if sys.stdout.isatty() else 120, log_path=False)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 DEMO_MARKER = ".gpuledger-demo"
 
@@ -49,13 +57,32 @@ def _run(landing: Path, warehouse: Path, start: date | None, end: date | None) -
     from pipelines.lib.runner import RunFailed, run
 
     instance = _dagster_instance()
-    with console.status("starting") as status:
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("starting", total=None)
+        started = time.monotonic()
 
         def on_step(job: str, partition: str | None, number: int, total: int) -> None:
-            step = f"{job} {partition or ''}".strip()
-            status.update(f"step {number} of {total}: {step}")
-            console.log(f"[dim]{number}/{total}[/dim] [bold]{job}[/bold] {partition or ''}")
+            # The line of the step that just finished, then the bar moves on to this one.
+            if number > 1:
+                progress.console.log(f"[dim]{number - 1}/{total}[/dim] {previous[0]} done")
+            previous[0] = f"[bold]{job}[/bold] {partition or ''}".strip()
+            progress.update(
+                task,
+                description=f"{job} {partition or ''}".strip(),
+                completed=number - 1,
+                total=total,
+            )
 
+        previous = [""]
         try:
             summary = run(
                 landing,
@@ -66,18 +93,23 @@ def _run(landing: Path, warehouse: Path, start: date | None, end: date | None) -
                 on_step=on_step,
             )
         except RunFailed as exc:
+            progress.stop()
             err_console.print(f"[red]error:[/red] {exc}")
             err_console.print(
                 "Nothing was half-written: the failed partition kept its previous data. Fix the "
                 "input named above and run the same command again."
             )
             return 1
+        total = len(summary.runs)
+        progress.console.log(f"[dim]{total}/{total}[/dim] {previous[0]} done")
+        progress.update(task, completed=total)
+    elapsed = time.monotonic() - started
     if summary.freed_runs:
         console.print(
             f"released the warehouse from {len(summary.freed_runs)} run(s) that had died "
             f"holding it: {', '.join(r[:8] for r in summary.freed_runs)}"
         )
-    console.print(f"{len(summary.runs)} runs succeeded; warehouse: {warehouse}")
+    console.print(f"{len(summary.runs)} runs succeeded in {elapsed:.1f} s; warehouse: {warehouse}")
     return 0
 
 

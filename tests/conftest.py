@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -90,7 +90,24 @@ def demo_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
 def pipeline_factory(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Callable[..., Pipeline]:
+    """A landed and built fleet, built once per set of arguments in a session: callers that
+    change it work on `.copy_to(...)`."""
+    built: dict[str, Pipeline] = {}
+
     def make(**fleet_args: Any) -> Pipeline:
-        return build_pipeline(tmp_path_factory.mktemp("fleet"), **fleet_args)
+        key = repr(sorted(fleet_args.items()))
+        if key not in built:
+            built[key] = build_pipeline(tmp_path_factory.mktemp("fleet"), **fleet_args)
+        return built[key]
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def validator_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """focus-validator verdicts are cached by content for this session only: each distinct
+    billing_focus is validated for real once."""
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GPULEDGER_CACHE_DIR", str(folder))
+        yield folder

@@ -3,6 +3,8 @@ its verdict. It exits 0 even when rules fail, so the summary line is what counts
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -87,8 +89,30 @@ def parse_report(output: str) -> ValidatorReport:
     return ValidatorReport(total, passed, failed, skipped, tuple(failures))
 
 
+def cache_dir() -> Path:
+    """Verdicts by file content: a transform whose billing_focus did not change (a day of
+    telemetry landed, a contract edited) reuses it instead of running the validator again."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(os.environ.get("GPULEDGER_CACHE_DIR") or Path(root) / "gpuledger")
+
+
 def validate(csv_file: Path, timeout_s: int = 600) -> ValidatorReport:
-    """Validate a FOCUS CSV against FOCUS 1.2 with the bundled rules (no download)."""
+    """Validate a FOCUS file against FOCUS 1.2 with the bundled rules (no download)."""
+    digest = hashlib.sha256(INSTALLED.name.encode())
+    digest.update(csv_file.read_bytes())
+    cached = cache_dir() / "focus-validator" / f"{digest.hexdigest()}.txt"
+    if cached.is_file():
+        return parse_report(cached.read_text())
+    output = _run_validator(csv_file, timeout_s)
+    report = parse_report(output)  # only a readable verdict is kept
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(output)
+    partial.replace(cached)
+    return report
+
+
+def _run_validator(csv_file: Path, timeout_s: int) -> str:
     if not INSTALLED.exists():
         raise ValidatorUnavailable(
             "focus-validator is not installed: run `tools/focus-validator.sh install` "
@@ -105,4 +129,4 @@ def validate(csv_file: Path, timeout_s: int = 600) -> ValidatorReport:
         raise ValidatorUnavailable(
             f"focus-validator exited {result.returncode}:\n{result.stderr[-2000:]}"
         )
-    return parse_report(result.stdout)
+    return result.stdout

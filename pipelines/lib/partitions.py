@@ -27,3 +27,13 @@ def month_key(period: str) -> str:
 
 def day_of(partition_key: str) -> date:
     return date.fromisoformat(partition_key)
+
+
+# A backfill of many days is one run (the UI's backfills and `gpuledger run --start --end`):
+# the daily assets land each day of the run's partition range in its own transaction.
+single_run = dg.BackfillPolicy.single_run()
+
+
+def days_of(context: dg.AssetExecutionContext) -> list[date]:
+    """The days of a run: one partition, or every day of a backfill's range, in order."""
+    return [day_of(key) for key in context.partition_keys]

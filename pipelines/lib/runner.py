@@ -10,11 +10,15 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from pipelines.defs.aws_cur.load import billing_periods
 from pipelines.defs.focus.load import billing_periods as focus_periods
@@ -26,6 +30,7 @@ from pipelines.lib.partitions import month_key
 from pipelines.lib.paths import aws_cur_location, export_environment
 from pipelines.lib.store import open_store
 
+RANGE = "..."  # "2026-11-01...2026-11-03": one run over a range of daily partitions
 POOL = "duckdb"  # every asset that writes the warehouse (DuckDB allows one writer)
 PID_TAG, HOST_TAG = "gpuledger/pid", "gpuledger/host"
 
@@ -110,6 +115,34 @@ def plan(landing: Path, start: date | None = None, end: date | None = None) -> P
     return Plan(billing_periods=periods, days=days)
 
 
+def day_ranges(days: list[str]) -> list[str]:
+    """Consecutive days as one range each: a run lands the range like a UI backfill does.
+
+    Days without data between two that have some are left out, so a run never empties a day
+    whose files are gone from the landing zone (only a run of that day itself does).
+    """
+    ranges: list[tuple[str, str]] = []
+    for day in sorted(days):
+        if ranges and date.fromisoformat(ranges[-1][1]) + timedelta(days=1) == date.fromisoformat(
+            day
+        ):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return [first if first == last else f"{first}{RANGE}{last}" for first, last in ranges]
+
+
+def partition_tags(partition: str | None) -> tuple[str | None, dict[str, str]]:
+    """(partition_key, tags) for execute_in_process: one key, or a range's start and end tags."""
+    if partition is None or RANGE not in partition:
+        return partition, {}
+    first, last = partition.split(RANGE)
+    return None, {
+        ASSET_PARTITION_RANGE_START_TAG: first,
+        ASSET_PARTITION_RANGE_END_TAG: last,
+    }
+
+
 def run_config(log_level: str) -> dict[str, Any]:
     """Console log level of the runs; the UI's event log keeps everything regardless."""
     return {"loggers": {"console": {"config": {"log_level": log_level}}}}
@@ -151,7 +184,7 @@ def run(
     todo = plan(landing, start, end)
     steps: list[tuple[str, str | None]] = [
         *(("billing_monthly", month_key(p)) for p in todo.billing_periods),
-        *(("ingest_daily", d) for d in todo.days),
+        *(("ingest_daily", r) for r in day_ranges(todo.days)),
         ("transform", None),
     ]
     summary = Summary(dbt_log=warehouse.parent / "logs" / "dbt.log")
@@ -164,14 +197,15 @@ def run(
         if on_step is not None:
             on_step(job_name, partition, number, len(steps))
         job = definitions.resolve_job_def(job_name)
+        partition_key, range_tags = partition_tags(partition)
         # dagster-dbt echoes dbt's log to stdout; keep it in a file beside the warehouse.
         with dbt_log.open("a") as log, contextlib.redirect_stdout(log):
             result = job.execute_in_process(
                 run_config=run_config(log_level),
-                partition_key=partition,
+                partition_key=partition_key,
                 instance=instance,
                 raise_on_error=False,
-                tags=tags,
+                tags={**tags, **range_tags},
             )
         if not result.success:
             message = _error_message(result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -54,3 +56,30 @@ def test_a_parent_rule_failing_only_through_a_known_defect_is_not_blocking() -> 
     assert [f.rule for f in report.blocking_failures] == ["ListCost-C-001-M"]
     assert report.failures[1].message == "InvoiceId MUST be NULL."
     assert not report.ok
+
+
+def test_a_verdict_is_reused_only_for_the_same_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.lib import focus_validator
+
+    monkeypatch.setenv("GPULEDGER_CACHE_DIR", str(tmp_path / "cache"))
+    runs: list[bytes] = []
+
+    def fake_run(path: Path, timeout_s: int) -> str:
+        runs.append(path.read_bytes())
+        return (
+            "❌ BilledCost-C-005-C: FAIL (violations=3, msg=BilledCost MUST equal '0'.)\n"
+            f"Total: 10 | Pass: 8 | Fail: 1 | Skipped: {len(runs)}\n"
+        )
+
+    monkeypatch.setattr(focus_validator, "_run_validator", fake_run)
+    export = tmp_path / "billing_focus.parquet"
+    export.write_bytes(b"first")
+    first = validate(export)
+    assert validate(export) == first  # the same bytes: no second validator run
+    assert runs == [b"first"]
+    assert (first.failed, first.skipped, first.failures[0].violations) == (1, 1, 3)
+    export.write_bytes(b"second")
+    assert validate(export).skipped == 2  # changed content is validated again
+    assert runs == [b"first", b"second"]

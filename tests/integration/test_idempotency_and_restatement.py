@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,22 @@ def test_running_the_same_partitions_twice_gives_identical_warehouse(
     before = pipeline.fingerprint()
     pipeline.run()
     assert pipeline.fingerprint() == before
+
+
+def test_a_three_day_backfill_equals_three_single_day_runs(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    from pipelines.lib.runner import day_ranges, plan
+
+    # The demo landed its three days as one range run, as a backfill from the UI does.
+    days = plan(demo_pipeline.landing).days
+    assert day_ranges(days) == [f"{days[0]}...{days[-1]}"] and len(days) == 3
+    single = Pipeline(tmp_path / "landing", tmp_path / "gpuledger.duckdb")
+    shutil.copytree(demo_pipeline.landing, single.landing)
+    for day in days:  # `gpuledger run --start D --end D`, three times
+        summary = single.run(start=date.fromisoformat(day), end=date.fromisoformat(day))
+        assert ("ingest_daily", day) in [(job, key) for job, key, _ in summary.runs]
+    assert single.fingerprint() == demo_pipeline.fingerprint()
 
 
 def _redeliver(period_dir: Path, source: Path, stamp: str, execution_id: str) -> Path:

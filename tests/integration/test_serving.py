@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -164,12 +165,15 @@ def test_report_renders_its_charts_in_headless_chromium(
     # The heatmap drew shades of blue for busy hours.
     blues = sum(n for rgb, n in by_color.items() if rgb[2] > rgb[0] + 40)
     assert blues > 10_000
+    keep = os.environ.get("GPULEDGER_SCREENSHOTS")  # .ci/run keeps the PNGs it renders
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(shot, Path(keep) / shot.name)
 
 
 def test_dbt_docs_generate_documents_every_mart_column(
     demo_pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    import os
 
     from pipelines.lib.paths import DBT_PROJECT_DIR, dbt_executable
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.integration
 
 QUERY = (
     "{ assetNodes { assetKey { path } assetChecksOrError { __typename "
-    "... on AssetChecks { checks { name } } } } }"
+    "... on AssetChecks { checks { name } } } } "
+    "workspaceOrError { ... on Workspace { locationEntries { name } } } }"
 )
 
 
@@ -53,6 +55,55 @@ def _graphql(port: int, deadline: float) -> dict[str, Any]:
     raise AssertionError(f"dagster dev did not serve the asset graph in time: {body}")
 
 
+def _asset_graph_renders_in_chromium(port: int, location: str, tmp_path: Path) -> None:
+    """The UI's asset graph, drawn by a real browser: the global lineage (every group) and the
+    marts group (its assets and their checks) are in the rendered DOM, and the screenshots are
+    not blank. GPULEDGER_SCREENSHOTS=<dir> keeps the PNGs."""
+    from PIL import Image
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        return  # the GraphQL assertions above still ran; .ci/run installs chromium
+    # The UI is a JS app: virtual time lets it fetch the graph and lay it out before the dump.
+    base = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--virtual-time-budget=25000",
+        "--window-size=1600,1000",
+    ]
+    pages = {
+        "asset-graph.png": (
+            "/asset-groups",
+            ["Global asset lineage", "aws_cur", "telemetry", "marts", "serving", "staging"],
+        ),
+        "asset-graph-marts.png": (
+            f"/locations/{location}/asset-groups/marts",
+            ["fct_gpu_utilization_hourly", "dim_workload", "Asset checks", "warehouse_snapshot"],
+        ),
+    }
+    keep = os.environ.get("GPULEDGER_SCREENSHOTS")
+    for name, (path, expected) in pages.items():
+        url = f"http://127.0.0.1:{port}{path}"
+        dom = subprocess.run(
+            [*base, "--dump-dom", url], capture_output=True, text=True, timeout=180
+        ).stdout
+        for text in expected:
+            assert text in dom, (path, text)
+        shot = tmp_path / name
+        subprocess.run(
+            [*base, f"--screenshot={shot}", url], capture_output=True, timeout=180, check=True
+        )
+        histogram = Image.open(shot).convert("L").histogram()
+        dark = sum(histogram[:128])  # text and edges; a blank or error page has almost none
+        assert dark > 5_000, (path, dark)
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(shot, Path(keep) / name)
+
+
 def test_dagster_dev_serves_assets_and_checks_on_loopback_only(tmp_path: Path) -> None:
     prepare_manifest()
     port = _free_port()
@@ -61,6 +112,9 @@ def test_dagster_dev_serves_assets_and_checks_on_loopback_only(tmp_path: Path) -
         "DAGSTER_HOME": str(tmp_path),
         "GPULEDGER_WAREHOUSE": str(tmp_path / "w.duckdb"),
     }
+    # The community sign-up dialog (shown once per DAGSTER_HOME) would cover the screenshots.
+    (tmp_path / ".nux").mkdir()
+    (tmp_path / ".nux" / "nux.yaml").write_text("seen: 1\n")
     dagster = Path(sys.executable).parent / "dagster"
     # A new session (process group): the webserver, daemon and code server stop together.
     process = subprocess.Popen(
@@ -95,6 +149,8 @@ def test_dagster_dev_serves_assets_and_checks_on_loopback_only(tmp_path: Path) -
             if fields[3].endswith(f":{port}")
         ]
         assert bound == [f"127.0.0.1:{port}"]
+        (location,) = body["data"]["workspaceOrError"]["locationEntries"]
+        _asset_graph_renders_in_chromium(port, location["name"], tmp_path)
     finally:
         # dagster dev stops its children on SIGINT; SIGKILL the group if anything is left.
         os.killpg(process.pid, signal.SIGINT)

@@ -44,6 +44,21 @@ def test_marts_are_downstream_of_all_three_raw_sources(definitions: dg.Definitio
         assert dg.AssetKey(["raw", raw]) in upstream
 
 
+def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
+    definitions: dg.Definitions,
+) -> None:
+    graph = definitions.resolve_asset_graph()
+    daily = [
+        key
+        for key in graph.get_all_asset_keys()
+        if isinstance(graph.get(key).partitions_def, dg.DailyPartitionsDefinition)
+    ]
+    assert len(daily) == 5  # NVML GPU and process windows, dcgm, token counters, requests
+    for key in daily:
+        policy = graph.get(key).backfill_policy
+        assert policy is not None and policy.max_partitions_per_run is None, key
+
+
 def test_daily_schedules_target_yesterday_and_its_billing_month(
     definitions: dg.Definitions,
 ) -> None:

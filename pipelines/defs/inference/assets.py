@@ -1,13 +1,14 @@
 import dagster as dg
 
 from pipelines.defs.inference import load
-from pipelines.lib.partitions import daily, day_of
+from pipelines.lib.partitions import daily, days_of, single_run
 from pipelines.lib.resources import WarehouseResource
 
 
 @dg.asset(
     key=["raw", "inference_requests"],
     partitions_def=daily,
+    backfill_policy=single_run,
     pool="duckdb",
     group_name="inference",
     kinds={"duckdb", "json"},
@@ -19,14 +20,19 @@ from pipelines.lib.resources import WarehouseResource
 def inference_requests(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    day = day_of(context.partition_key)
-    files = load.request_files(warehouse.landing_root / "inference" / "requests", day)
+    files = landed = quarantined = 0
     with warehouse.connect() as conn:
-        landed, quarantined = load.land_day(conn, day, files, warehouse.landing_root)
-    if quarantined:
-        context.log.warning(
-            f"{quarantined} request log lines of {day} quarantined (raw.quarantine)"
-        )
+        for day in days_of(context):
+            day_files = load.request_files(warehouse.landing_root / "inference" / "requests", day)
+            day_landed, day_quarantined = load.land_day(
+                conn, day, day_files, warehouse.landing_root
+            )
+            if day_quarantined:
+                context.log.warning(
+                    f"{day_quarantined} request log lines of {day} quarantined (raw.quarantine)"
+                )
+            files, landed = files + len(day_files), landed + day_landed
+            quarantined += day_quarantined
     return dg.MaterializeResult(
-        metadata={"files": len(files), "requests": landed, "quarantined": quarantined}
+        metadata={"files": files, "requests": landed, "quarantined": quarantined}
     )

@@ -5,7 +5,7 @@ import pyarrow as pa
 
 from collectors.scrape import DCGM_SCHEMA, INFERENCE_METRICS_SCHEMA
 from pipelines.defs.telemetry import load
-from pipelines.lib.partitions import daily, day_of
+from pipelines.lib.partitions import daily, days_of, single_run
 from pipelines.lib.resources import WarehouseResource
 
 
@@ -23,25 +23,34 @@ from pipelines.lib.resources import WarehouseResource
         ),
     ],
     partitions_def=daily,
+    backfill_policy=single_run,
     pool="duckdb",
     group_name="telemetry",
 )
 def nvml_telemetry(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
-    day = day_of(context.partition_key)
-    files = load.spool_files(warehouse.landing_root / "telemetry" / "nvml", day)
+    files = windows = processes = 0
     with warehouse.connect() as conn:
-        windows, processes = load.land_day(conn, day, files, warehouse.landing_root)
-    if not files:
-        context.log.warning(f"no NVML spool files for {day}: the day's telemetry is now empty")
+        for day in days_of(context):
+            day_files = load.spool_files(warehouse.landing_root / "telemetry" / "nvml", day)
+            day_windows, day_processes = load.land_day(conn, day, day_files, warehouse.landing_root)
+            if not day_files:
+                context.log.warning(
+                    f"no NVML spool files for {day}: the day's telemetry is now empty"
+                )
+            files, windows, processes = (
+                files + len(day_files),
+                windows + day_windows,
+                processes + day_processes,
+            )
     yield dg.MaterializeResult(
         asset_key=["raw", "nvml_gpu_windows"],
-        metadata={"files": len(files), "rows": windows},
+        metadata={"files": files, "rows": windows},
     )
     yield dg.MaterializeResult(
         asset_key=["raw", "nvml_process_windows"],
-        metadata={"files": len(files), "rows": processes},
+        metadata={"files": files, "rows": processes},
     )
 
 
@@ -54,6 +63,7 @@ def _scrape_asset(
         name=table,
         key_prefix="raw",
         partitions_def=daily,
+        backfill_policy=single_run,
         pool="duckdb",
         group_name=group,
         kinds={"duckdb", "parquet"},
@@ -62,11 +72,15 @@ def _scrape_asset(
     def scrape_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        day = day_of(context.partition_key)
-        files = load.spool_files(warehouse.landing_root / folder, day)  # same layout
+        files = rows = 0
         with warehouse.connect() as conn:
-            rows = load.land_scrapes(conn, table, schema, day, files, warehouse.landing_root)
-        return dg.MaterializeResult(metadata={"files": len(files), "rows": rows})
+            for day in days_of(context):
+                day_files = load.spool_files(warehouse.landing_root / folder, day)  # same layout
+                rows += load.land_scrapes(
+                    conn, table, schema, day, day_files, warehouse.landing_root
+                )
+                files += len(day_files)
+        return dg.MaterializeResult(metadata={"files": files, "rows": rows})
 
     return scrape_asset
 
