@@ -12,6 +12,7 @@ and ``warehouse/exports/_manifest.json`` is written last with the row counts and
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,10 @@ from pathlib import Path
 import duckdb
 
 SNAPSHOT_NAME = "gpuledger.duckdb"
+# The snapshot is written in the oldest storage format current DuckDB writes, so readers that
+# bundle an older DuckDB (the DuckDB CLI, JDBC drivers in Metabase or DBeaver, an older
+# duckdb-engine install) open it too: a 1.5 CLI refuses this pipeline's own 2.x file.
+STORAGE_VERSION = os.environ.get("GPULEDGER_SNAPSHOT_STORAGE_VERSION", "v1.0.0")
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,9 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
     conn = duckdb.connect()
     try:
         conn.execute(f"attach {_quote_literal(warehouse)} as source (read_only)")
-        conn.execute(f"attach {_quote_literal(tmp)} as snapshot")
+        conn.execute(
+            f"attach {_quote_literal(tmp)} as snapshot (storage_version {_quote_literal(STORAGE_VERSION)})"
+        )
         try:
             conn.execute("copy from database source to snapshot")
         finally:
@@ -86,5 +93,5 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
     return Published(snapshot, counts, published_at)
 
 
-def _quote_literal(path: Path) -> str:
+def _quote_literal(path: Path | str) -> str:
     return "'" + str(path).replace("'", "''") + "'"

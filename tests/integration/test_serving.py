@@ -50,6 +50,42 @@ def test_each_run_publishes_a_snapshot_and_exports_that_match_the_warehouse(
     assert not list((folder / "serving").glob(".*.tmp"))
 
 
+def test_the_duckdb_cli_of_an_older_release_reads_every_mart_of_the_snapshot(
+    demo_pipeline: Pipeline,
+) -> None:
+    """The recipe `duckdb -readonly warehouse/serving/gpuledger.duckdb`, with the 1.5 CLI: BI
+    drivers bundle older DuckDB releases than the pipeline's, which cannot read its own file."""
+    cli = Path(sys.executable).parent / "duckdb"
+    version = subprocess.run([cli, "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("v1.5."), version.stdout
+    snapshot = demo_pipeline.warehouse.parent / "serving" / "gpuledger.duckdb"
+    marts = [
+        r[0]
+        for r in demo_pipeline.query(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+            " order by 1"
+        )
+    ]
+    counts = " union all ".join(f"select '{m}', count(*) from marts.{m}" for m in marts)
+    sql = f"{counts}; select sum(cost_usd)::varchar from marts.fct_cost_per_useful_token;"
+    result = subprocess.run(
+        [cli, "-readonly", "-csv", "-noheader", str(snapshot), "-c", sql],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split()
+    expected = demo_pipeline.query(
+        " union all ".join(f"select '{m}', count(*) from marts.{m}" for m in marts)
+    )
+    assert sorted(lines[:-1]) == sorted(f"{m},{n}" for m, n in expected)
+    total = demo_pipeline.query(
+        "select sum(cost_usd)::varchar from marts.fct_cost_per_useful_token"
+    )
+    assert lines[-1] == total[0][0]
+
+
 def test_a_reader_held_open_neither_blocks_a_run_nor_sees_it_half_done(
     demo_pipeline: Pipeline, tmp_path: Path
 ) -> None:
