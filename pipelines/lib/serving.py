@@ -47,9 +47,8 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
     conn = duckdb.connect()
     try:
         conn.execute(f"attach {_quote_literal(warehouse)} as source (read_only)")
-        conn.execute(
-            f"attach {_quote_literal(tmp)} as snapshot (storage_version {_quote_literal(STORAGE_VERSION)})"
-        )
+        version = _quote_literal(STORAGE_VERSION)
+        conn.execute(f"attach {_quote_literal(tmp)} as snapshot (storage_version {version})")
         try:
             conn.execute("copy from database source to snapshot")
         finally:
