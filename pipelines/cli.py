@@ -291,6 +291,34 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a day (YYYY-MM-DD)") from exc
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from exc
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return number
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipelines.bench.run import main as run_bench
+
+    requests = args.requests_per_day or 1000 * args.gpus
+    result = run_bench(
+        args.gpus,
+        args.days,
+        requests,
+        args.history_days,
+        args.out,
+        args.work,
+        say=lambda text: console.log(text),
+    )
+    console.print(args.out.with_suffix(".md").read_text())
+    console.print(f"wrote {args.out} (p1_ratio {result['p1_ratio']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpuledger",
@@ -358,6 +386,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     collector_arguments(collect)
     collect.set_defaults(func=cmd_collect)
+
+    bench = sub.add_parser(
+        "bench",
+        help="run the real pipeline on a generated fleet and measure it against the floor of "
+        "reading its inputs (JSON + a markdown table)",
+    )
+    bench.add_argument("--gpus", type=_positive, default=1000, help="GPUs (default 1000)")
+    bench.add_argument("--days", type=_positive, default=30, help="days (default 30)")
+    bench.add_argument(
+        "--requests-per-day",
+        type=_positive,
+        default=None,
+        help="requests a day across the fleet (default 1,000 per GPU)",
+    )
+    bench.add_argument(
+        "--history-days",
+        type=_positive,
+        default=None,
+        help="also time the daily run over 30 days and over this many days of history (P2)",
+    )
+    bench.add_argument("--out", type=Path, required=True, help="results JSON (and .md beside it)")
+    bench.add_argument(
+        "--work", type=Path, default=None, help="scratch folder (default: a temporary one)"
+    )
+    bench.set_defaults(func=cmd_bench)
 
     contracts = sub.add_parser("contracts", help="manage contracts/*.yaml")
     contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)

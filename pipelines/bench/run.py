@@ -1,0 +1,219 @@
+"""`gpuledger bench`: the real pipeline on a generated fleet, against the floor of simply reading
+its inputs, in one process.
+
+* ``end_to_end_s``: every run `gpuledger run` makes (billing, the days' ingest, the transform
+  with its dbt build, checks and serving snapshot) on an empty warehouse.
+* ``fixed_overhead_s``: the same on a 1-GPU, 1-day fleet, after a warm-up run of it, so
+  imports and dbt's parse cache are paid before either timed run.
+* ``floor_s``: a bare DuckDB scan and hourly aggregate of the same spool Parquet files and
+  request logs (what any pipeline has to do at least).
+* ``p1_ratio`` = (end_to_end_s - fixed_overhead_s) / floor_s.
+* ``peak_rss_mb``: the largest resident set of this process or of a child (dbt runs in one).
+* With ``--history-days H``: the daily run (one new day landed, then the transform) on a
+  warehouse holding 30 days, and one holding H days; ``p2_ratio`` is their quotient.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from pipelines.bench.fleet import BenchFleet, write_billing, write_days
+from pipelines.lib.runner import run
+
+START = date(2026, 1, 1)
+
+
+def _peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024, 1)  # Linux reports KiB
+
+
+def _generate(fleet: BenchFleet, landing: Path, days: list[date] | None = None) -> tuple[int, int]:
+    windows = requests = 0
+    for day_windows, day_requests in write_days(fleet, landing, days or fleet.dates):
+        windows += day_windows
+        requests += day_requests
+    write_billing(fleet, landing)
+    return windows, requests
+
+
+def _timed_run(
+    landing: Path, warehouse: Path, start: date | None = None, end: date | None = None
+) -> float:
+    started = time.perf_counter()
+    run(landing, warehouse, start=start, end=end, instance=dg.DagsterInstance.ephemeral())
+    return time.perf_counter() - started
+
+
+def floor_seconds(landing: Path) -> float:
+    """Scan and aggregate the fleet's telemetry by GPU-hour and its requests by host-hour."""
+    spool = str(landing / "telemetry" / "nvml" / "**" / "*.parquet")
+    logs = str(landing / "inference" / "requests" / "**" / "*.jsonl")
+    conn = duckdb.connect()
+    try:
+        started = time.perf_counter()
+        conn.execute(
+            "select host, gpu_uuid, date_trunc('hour', window_start) as hour,"
+            " avg(util_mean), max(memory_used_bytes_max), sum(energy_mj), count(*)"
+            " from read_parquet(?) group by all",
+            [spool],
+        ).fetchall()
+        conn.execute(
+            "select host, workload, date_trunc('hour', time::timestamp) as hour, count(*),"
+            " sum(usage.prompt_tokens), sum(usage.completion_tokens)"
+            " from read_json(?, columns = {time: 'varchar', host: 'varchar',"
+            " workload: 'varchar', status: 'integer',"
+            " usage: 'struct(prompt_tokens bigint, completion_tokens bigint)'}) group by all",
+            [logs],
+        ).fetchall()
+        return time.perf_counter() - started
+    finally:
+        conn.close()
+
+
+def bench(
+    gpus: int,
+    days: int,
+    requests_per_day: int,
+    history_days: int | None,
+    work: Path,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    fleet = BenchFleet(gpus=gpus, days=days, start=START, requests_per_day=requests_per_day)
+    small = BenchFleet(
+        gpus=1, days=1, start=START, requests_per_day=max(1, requests_per_day // gpus)
+    )
+    say(f"generating {gpus} GPUs x {days} days ({requests_per_day:,} requests a day)")
+    started = time.perf_counter()
+    windows, requests = _generate(fleet, work / "fleet" / "landing")
+    generate_s = time.perf_counter() - started
+    _generate(small, work / "small" / "landing")
+
+    say("warm-up run, then the fixed overhead (1 GPU, 1 day)")
+    _timed_run(work / "small" / "landing", work / "small" / "warm.duckdb")
+    fixed = _timed_run(work / "small" / "landing", work / "small" / "gpuledger.duckdb")
+    say(f"end-to-end run of the fleet (fixed overhead {fixed:.1f} s)")
+    end_to_end = _timed_run(work / "fleet" / "landing", work / "fleet" / "gpuledger.duckdb")
+    say(f"floor: DuckDB scan and aggregate (end-to-end {end_to_end:.1f} s)")
+    floors = sorted(floor_seconds(work / "fleet" / "landing") for _ in range(3))
+    floor = floors[1]  # the median of three
+    result: dict[str, Any] = {
+        "gpus": gpus,
+        "days": days,
+        "telemetry_rows": windows,
+        "requests": requests,
+        "end_to_end_s": round(end_to_end, 2),
+        "fixed_overhead_s": round(fixed, 2),
+        "floor_s": round(floor, 3),
+        "p1_ratio": round((end_to_end - fixed) / floor, 2),
+        "peak_rss_mb": 0.0,
+        "generate_s": round(generate_s, 2),
+        "input_bytes": sum(f.stat().st_size for f in (work / "fleet" / "landing").rglob("*.*")),
+    }
+    shutil.rmtree(work / "fleet")
+    if history_days:
+        result.update(_history(gpus, requests_per_day, history_days, work, say))
+    result["peak_rss_mb"] = _peak_rss_mb()
+    result["machine"] = {
+        "cpus": _cpus(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "duckdb": duckdb.__version__,
+    }
+    return result
+
+
+def _history(
+    gpus: int, requests_per_day: int, history_days: int, work: Path, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """The daily run (land one new day, transform) over 30 days of history and over H days."""
+    out: dict[str, Any] = {"history_days": history_days}
+    for held in sorted({30, history_days}):
+        fleet = BenchFleet(gpus=gpus, days=held + 1, start=START, requests_per_day=requests_per_day)
+        landing = work / f"history-{held}" / "landing"
+        warehouse = work / f"history-{held}" / "gpuledger.duckdb"
+        say(f"history: {held} days landed and built, then the daily run of day {held + 1}")
+        _generate(fleet, landing, fleet.dates[:held])
+        run(landing, warehouse, instance=dg.DagsterInstance.ephemeral())
+        new_day = fleet.dates[held]
+        _generate(fleet, landing, [new_day])  # the new day and its month's restated bill
+        out[f"daily_run_s_{held}d_history"] = round(
+            _timed_run(landing, warehouse, start=new_day, end=new_day), 2
+        )
+        shutil.rmtree(work / f"history-{held}")
+    first = out.get("daily_run_s_30d_history")
+    last = out.get(f"daily_run_s_{history_days}d_history")
+    if first and last:
+        out["p2_ratio"] = round(last / first, 2)
+    return out
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def markdown(result: dict[str, Any]) -> str:
+    rows = [
+        ("fleet", f"{result['gpus']:,} GPUs x {result['days']} days"),
+        ("telemetry rows (60 s windows)", f"{result['telemetry_rows']:,}"),
+        ("requests", f"{result['requests']:,}"),
+        ("end-to-end", f"{result['end_to_end_s']} s"),
+        ("fixed overhead (1 GPU, 1 day)", f"{result['fixed_overhead_s']} s"),
+        ("floor (DuckDB scan + hourly aggregate)", f"{result['floor_s']} s"),
+        ("P1 = (end-to-end - fixed) / floor", f"{result['p1_ratio']}"),
+        ("peak RSS", f"{result['peak_rss_mb']} MB"),
+    ]
+    for key, value in result.items():
+        if key.startswith("daily_run_s_"):
+            held = key.removeprefix("daily_run_s_").removesuffix("_history")
+            rows.append((f"daily run, {held} of history", f"{value} s"))
+    if "p2_ratio" in result:
+        rows.append(
+            (
+                f"P2 = daily run {result['history_days']} d / 30 d of history",
+                f"{result['p2_ratio']}",
+            )
+        )
+    machine = result["machine"]
+    lines = [
+        f"Measured with `gpuledger bench` on {machine['cpus']} CPUs, Python {machine['python']}, "
+        f"DuckDB {machine['duckdb']}.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(
+    gpus: int,
+    days: int,
+    requests_per_day: int,
+    history_days: int | None,
+    out: Path,
+    work: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    if work is None:
+        with tempfile.TemporaryDirectory(prefix="gpuledger-bench-") as folder:
+            return main(gpus, days, requests_per_day, history_days, out, Path(folder), say)
+    result = bench(gpus, days, requests_per_day, history_days, work, say)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(result))
+    return result

@@ -1,0 +1,74 @@
+"""The bench fleet generator writes what the pipeline's own loaders accept, in the sizes asked."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from pipelines.bench.fleet import BenchFleet, write_billing, write_days
+from pipelines.bench.run import floor_seconds, markdown
+from pipelines.defs.inference.load import read_request_file
+from pipelines.defs.telemetry.load import read_spool_file
+
+
+def test_bench_fleet_is_exact_in_size_loadable_and_reproducible(tmp_path: Path) -> None:
+    fleet = BenchFleet(gpus=12, days=2, start=date(2026, 1, 31), requests_per_day=3000)
+    landing = tmp_path / "a"
+    per_day = list(write_days(fleet, landing, fleet.dates))
+    write_billing(fleet, landing)
+    # 12 GPUs: a full 8-GPU host and one with 4 reporting; 1,440 windows a GPU-day.
+    assert per_day == [(12 * 1440, 3000), (12 * 1440, 3000)]
+    spool = sorted((landing / "telemetry" / "nvml").rglob("*.parquet"))
+    assert len(spool) == 4
+    windows, processes = read_spool_file(spool[0], landing)
+    assert windows.num_rows == processes.num_rows == 8 * 1440
+    logs = sorted((landing / "inference" / "requests").rglob("*.jsonl"))
+    rows, rejected = read_request_file(logs[0], landing)
+    assert rejected == [] and len(rows) == 2000  # 8 of 12 GPUs' share of 3,000
+    # One CUR delivery per billing period (January and February), a line per host-hour.
+    cur = sorted((landing / "aws_cur").rglob("*.parquet"))
+    assert len(cur) == 2
+    january = pq.read_table(cur[0])
+    assert january.num_rows == 2 * 24
+    assert set(january.column("line_item_unblended_cost").to_pylist()) == {21.96}
+    manifests = sorted((landing / "aws_cur").rglob("*Manifest.json"))
+    assert json.loads(manifests[0].read_text())["billingPeriod"] == "2026-01"
+    # The same fleet written again is the same data.
+    again = tmp_path / "b"
+    list(write_days(fleet, again, fleet.dates[:1]))
+    first = spool[0].relative_to(landing)
+    assert pq.read_table(again / first).equals(pq.read_table(spool[0]))
+    assert floor_seconds(landing) > 0
+    hourly = duckdb.sql(
+        f"select count(*) from (select distinct gpu_uuid, date_trunc('hour', window_start)"
+        f" from read_parquet('{landing}/telemetry/nvml/**/*.parquet'))"
+    ).fetchone()
+    assert hourly == (12 * 48,)
+
+
+def test_bench_table_quotes_the_ratios() -> None:
+    result = {
+        "gpus": 1000,
+        "days": 30,
+        "telemetry_rows": 43_200_000,
+        "requests": 30_000_000,
+        "end_to_end_s": 40.0,
+        "fixed_overhead_s": 10.0,
+        "floor_s": 10.0,
+        "p1_ratio": 3.0,
+        "peak_rss_mb": 1500.0,
+        "history_days": 365,
+        "daily_run_s_30d_history": 12.0,
+        "daily_run_s_365d_history": 13.2,
+        "p2_ratio": 1.1,
+        "machine": {"cpus": 2, "python": "3.11.7", "duckdb": "2.0.1"},
+    }
+    table = markdown(result)
+    assert "| fleet | 1,000 GPUs x 30 days |" in table
+    assert "| P1 = (end-to-end - fixed) / floor | 3.0 |" in table
+    assert "| daily run, 365d of history | 13.2 s |" in table
+    assert "| P2 = daily run 365 d / 30 d of history | 1.1 |" in table
