@@ -46,8 +46,8 @@ def test_bench_fleet_is_exact_in_size_loadable_and_reproducible(tmp_path: Path) 
     hourly = duckdb.sql(
         f"select count(*) from (select distinct gpu_uuid, date_trunc('hour', window_start)"
         f" from read_parquet('{landing}/telemetry/nvml/**/*.parquet'))"
-    ).fetchone()
-    assert hourly == (12 * 48,)
+    ).fetchall()
+    assert hourly == [(12 * 48,)]
 
 
 def test_bench_table_quotes_the_ratios() -> None:
