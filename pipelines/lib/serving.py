@@ -1,7 +1,7 @@
 """Publish what BI tools read: a read-only DuckDB snapshot and Parquet exports of the marts.
 
 DuckDB allows one writer; dashboards must never hold the pipeline's file open. After each
-successful transform the warehouse is copied (``COPY FROM DATABASE``) into a temporary file
+successful transform the marts and reference tables are copied into a temporary file
 beside ``warehouse/serving/gpuledger.duckdb`` and renamed over it: a connection already open on
 the old snapshot keeps reading the old file (the rename swaps the directory entry, not the
 inode), a new one sees the new snapshot whole, and a failed publish leaves the old one in place.
@@ -23,6 +23,9 @@ SNAPSHOT_NAME = "gpuledger.duckdb"
 # The snapshot is written in the oldest storage format current DuckDB writes, so readers that
 # bundle an older DuckDB (the DuckDB CLI, JDBC drivers in Metabase or DBeaver, an older
 # duckdb-engine install) open it too: a 1.5 CLI refuses this pipeline's own 2.x file.
+# What BI tools read: the marts and the reference tables (raw and intermediate stay private; at
+# fleet scale copying them would cost more than the whole transform).
+SCHEMAS = tuple(os.environ.get("GPULEDGER_SNAPSHOT_SCHEMAS", "marts,reference").split(","))
 STORAGE_VERSION = os.environ.get("GPULEDGER_SNAPSHOT_STORAGE_VERSION", "v1.0.0")
 
 
@@ -50,7 +53,15 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
         version = _quote_literal(STORAGE_VERSION)
         conn.execute(f"attach {_quote_literal(tmp)} as snapshot (storage_version {version})")
         try:
-            conn.execute("copy from database source to snapshot")
+            for schema, table in conn.execute(
+                "select schema_name, table_name from duckdb_tables()"
+                " where database_name = 'source' and list_contains(?, schema_name)"
+                " order by 1, 2",
+                [list(SCHEMAS)],
+            ).fetchall():
+                conn.execute(f"create schema if not exists snapshot.{_quote(schema)}")
+                name = f"{_quote(schema)}.{_quote(table)}"
+                conn.execute(f"create table snapshot.{name} as from source.{name}")
         finally:
             conn.execute("detach snapshot")
         conn.execute("use source")

@@ -274,3 +274,52 @@ def test_exchange_rates_are_read_exactly(tmp_path: Path) -> None:
         ("EUR", "2024-09", Decimal("1.0825"), 2),
         ("NOK", "2023-06", Decimal("0.0931"), 3),
     ]
+
+
+def test_fast_request_reader_lands_and_rejects_exactly_what_the_reference_parser_does(
+    landing: Path, tmp_path: Path
+) -> None:
+    from pipelines.defs.inference.load import COLUMNS, read_request_file_fast
+
+    base = {
+        "time": "2026-10-30T10:00:00.123456+02:00",
+        "request_id": "r",
+        "host": "h",
+        "workload": "w",
+        "model": "m",
+        "status": 200,
+    }
+    odd_but_valid = [
+        {**base, "request_id": 17},  # a number: parse_record keeps str(17)
+        {**base, "time": "2026-10-30T10:00:00"},  # no offset: rejected
+        {**base, "time": "2026-10-30 10:00:00+00:00"},  # a space: fromisoformat takes it
+        {**base, "status": True},
+        {**base, "status": 99},
+        {**base, "attempt": 0},  # 0 reads as the first attempt
+        {**base, "attempt": -1},
+        {**base, "synthetic": 1},  # truthy
+        {**base, "usage": {}},  # an empty usage object is no usage
+        {**base, "usage": {"prompt_tokens": 5, "completion_tokens": None}},
+        {**base, "usage": {"prompt_tokens": 5.0}},
+        {**base, "usage": {"prompt_tokens": 5, "prompt_tokens_details": {"cached_tokens": 2}}},
+        {**base, "usage": {"completion_tokens_details": {"reasoning_tokens": -3}}},
+        {**base, "usage": []},
+        {**base, "host": ""},
+        {**base, "endpoint": None, "finish_reason": "length", "retry_of": "r0"},
+        {**base, "model": "m", "extra": {"nested": [1, 2]}},
+        "not an object",
+    ]
+    lines = [json.dumps(r) for r in odd_but_valid] + ['{"time": broken', "", "   "]
+    log = tmp_path / "h.jsonl"
+    log.write_text("\n".join(lines) + "\n")
+    generated = sorted((landing / "inference" / "requests").rglob("*.jsonl"))[0]
+    for path in (log, generated):
+        rows, rejected = read_request_file(path, tmp_path)
+        table, fast_rejected = read_request_file_fast(path, tmp_path)
+        expected = pa.Table.from_pylist(rows, schema=pa.schema(list(COLUMNS.items())))
+        assert table.to_pylist() == expected.to_pylist()
+        assert fast_rejected == rejected
+    assert rejected == [] and len(rows) > 500  # the generated log (the last path) is all valid
+    table, fast_rejected = read_request_file_fast(log, tmp_path)
+    assert [r.source_row for r in fast_rejected] == [2, 4, 5, 7, 11, 13, 14, 15, 18, 19]
+    assert table.num_rows == 9
