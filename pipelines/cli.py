@@ -313,6 +313,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         args.out,
         args.work,
         say=lambda text: console.log(text),
+        history_gpus=args.history_gpus,
     )
     console.print(args.out.with_suffix(".md").read_text())
     console.print(f"wrote {args.out} (p1_ratio {result['p1_ratio']})")
@@ -405,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=None,
         help="also time the daily run over 30 days and over this many days of history (P2)",
+    )
+    bench.add_argument(
+        "--history-gpus",
+        type=_positive,
+        default=None,
+        help="fleet size of the history runs (default: --gpus)",
     )
     bench.add_argument("--out", type=Path, required=True, help="results JSON (and .md beside it)")
     bench.add_argument(

@@ -92,6 +92,7 @@ def bench(
     history_days: int | None,
     work: Path,
     say: Callable[[str], None] = print,
+    history_gpus: int | None = None,
 ) -> dict[str, Any]:
     fleet = BenchFleet(gpus=gpus, days=days, start=START, requests_per_day=requests_per_day)
     small = BenchFleet(
@@ -126,7 +127,9 @@ def bench(
     }
     shutil.rmtree(work / "fleet")
     if history_days:
-        result.update(_history(gpus, requests_per_day, history_days, work, say))
+        history_gpus = history_gpus or gpus
+        per_gpu = max(1, requests_per_day // gpus)
+        result.update(_history(history_gpus, per_gpu * history_gpus, history_days, work, say))
     result["peak_rss_mb"] = _peak_rss_mb()
     result["machine"] = {
         "cpus": _cpus(),
@@ -141,7 +144,7 @@ def _history(
     gpus: int, requests_per_day: int, history_days: int, work: Path, say: Callable[[str], None]
 ) -> dict[str, Any]:
     """The daily run (land one new day, transform) over 30 days of history and over H days."""
-    out: dict[str, Any] = {"history_days": history_days}
+    out: dict[str, Any] = {"history_days": history_days, "history_gpus": gpus}
     for held in sorted({30, history_days}):
         fleet = BenchFleet(gpus=gpus, days=held + 1, start=START, requests_per_day=requests_per_day)
         landing = work / f"history-{held}" / "landing"
@@ -180,7 +183,8 @@ def markdown(result: dict[str, Any]) -> str:
     for key, value in result.items():
         if key.startswith("daily_run_s_"):
             held = key.removeprefix("daily_run_s_").removesuffix("_history")
-            rows.append((f"daily run, {held} of history", f"{value} s"))
+            fleet = f"{result['history_gpus']:,} GPUs, {held} of history"
+            rows.append((f"daily run ({fleet})", f"{value} s"))
     if "p2_ratio" in result:
         rows.append(
             (
@@ -208,11 +212,14 @@ def main(
     out: Path,
     work: Path | None = None,
     say: Callable[[str], None] = print,
+    history_gpus: int | None = None,
 ) -> dict[str, Any]:
     if work is None:
         with tempfile.TemporaryDirectory(prefix="gpuledger-bench-") as folder:
-            return main(gpus, days, requests_per_day, history_days, out, Path(folder), say)
-    result = bench(gpus, days, requests_per_day, history_days, work, say)
+            return main(
+                gpus, days, requests_per_day, history_days, out, Path(folder), say, history_gpus
+            )
+    result = bench(gpus, days, requests_per_day, history_days, work, say, history_gpus)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(result))

@@ -62,6 +62,7 @@ def test_bench_table_quotes_the_ratios() -> None:
         "p1_ratio": 3.0,
         "peak_rss_mb": 1500.0,
         "history_days": 365,
+        "history_gpus": 8,
         "daily_run_s_30d_history": 12.0,
         "daily_run_s_365d_history": 13.2,
         "p2_ratio": 1.1,
@@ -70,5 +71,5 @@ def test_bench_table_quotes_the_ratios() -> None:
     table = markdown(result)
     assert "| fleet | 1,000 GPUs x 30 days |" in table
     assert "| P1 = (end-to-end - fixed) / floor | 3.0 |" in table
-    assert "| daily run, 365d of history | 13.2 s |" in table
+    assert "| daily run (8 GPUs, 365d of history) | 13.2 s |" in table
     assert "| P2 = daily run 365 d / 30 d of history | 1.1 |" in table

@@ -134,135 +134,17 @@ def read_request_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], 
     return rows, rejected
 
 
-# The fast path: DuckDB parses and checks every line at once. Its checks are stricter than
-# parse_record's (strings must be JSON strings, counts JSON non-negative integers, times
-# ISO 8601 with an offset), so a line it accepts would be accepted by parse_record with the same
-# values; every other line goes through parse_record, which lands it or says what is wrong.
-_INT = "json_type(line, '{path}') is null or json_type(line, '{path}') in ('NULL', 'UBIGINT')"
-_TEXT = "json_type(line, '{path}') is null or json_type(line, '{path}') in ('NULL', 'VARCHAR')"
-_OBJECT = "json_type(line, '{path}') is null or json_type(line, '{path}') in ('NULL', 'OBJECT')"
-_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
-_STRICT = " and ".join(
-    [
-        "json_valid(line)",
-        "json_type(line) = 'OBJECT'",
-        *(
-            f"json_type(line, '$.{k}') = 'VARCHAR' and line->>'$.{k}' <> ''"
-            for k in ("time", "request_id", "host", "workload", "model")
-        ),
-        "json_type(line, '$.status') = 'UBIGINT'",
-        "(line->>'$.status')::bigint between 100 and 599",
-        f"regexp_full_match(line->>'$.time', '{_TIME}')",
-        *(_TEXT.format(path=f"$.{k}") for k in ("endpoint", "finish_reason", "retry_of")),
-        "(json_type(line, '$.synthetic') is null"
-        " or json_type(line, '$.synthetic') in ('NULL', 'BOOLEAN'))",
-        _INT.format(path="$.attempt"),
-        *(
-            f"({_OBJECT.format(path=p)})"
-            for p in (
-                "$.usage",
-                "$.usage.prompt_tokens_details",
-                "$.usage.completion_tokens_details",
-            )
-        ),
-        *(
-            f"({_INT.format(path=p)})"
-            for p in (
-                "$.usage.prompt_tokens",
-                "$.usage.completion_tokens",
-                "$.usage.prompt_tokens_details.cached_tokens",
-                "$.usage.completion_tokens_details.reasoning_tokens",
-            )
-        ),
-    ]
-)
-_CHECK_LINES = f"""
-create temp table checked as
-with numbered as (
-    select generate_subscripts(lines, 1)::integer as source_line, unnest(lines) as line
-    from (select string_split(content, chr(10)) as lines from read_text($path))
-)
-select source_line, line, coalesce({_STRICT}, false) as strict
-from numbered
-where trim(line) <> ''
-"""  # noqa: S608 - the checks are the code's own text
-_FAST_SELECT = """
-select
-    $name as source_file,
-    source_line,
-    line->>'$.request_id' as request_id,
-    (replace(line->>'$.time', 'Z', '+00:00')::timestamptz at time zone 'UTC')::timestamp
-        as requested_at,
-    line->>'$.host' as host,
-    line->>'$.endpoint' as endpoint,
-    line->>'$.workload' as workload,
-    line->>'$.model' as model,
-    (line->>'$.status')::integer as http_status,
-    line->>'$.finish_reason' as finish_reason,
-    coalesce(nullif((line->>'$.attempt')::integer, 0), 1) as attempt,
-    line->>'$.retry_of' as retry_of,
-    coalesce((line->>'$.synthetic')::boolean, false) as is_synthetic,
-    coalesce(json_type(line, '$.usage') = 'OBJECT'
-        and len(json_keys(line, '$.usage')) > 0, false) as has_usage,
-    (line->>'$.usage.prompt_tokens')::bigint as prompt_tokens,
-    (line->>'$.usage.completion_tokens')::bigint as completion_tokens,
-    (line->>'$.usage.prompt_tokens_details.cached_tokens')::bigint as cached_prompt_tokens,
-    (line->>'$.usage.completion_tokens_details.reasoning_tokens')::bigint as reasoning_tokens
-from checked
-where strict
-order by source_line
-"""
-
-
-def read_request_file_fast(path: Path, landing: Path) -> tuple[pa.Table, list[Rejected]]:
-    """The same rows and rejections as read_request_file, parsed by DuckDB where it can."""
-    schema = pa.schema(list(COLUMNS.items()))
-    name = lineage_name(path, landing)
-    conn = duckdb.connect()
-    try:
-        if conn.execute(
-            "select contains(content, chr(13)) from read_text(?)", [str(path)]
-        ).fetchall()[0][0]:
-            raise UnicodeError("carriage returns: Python's universal newlines number the lines")
-        conn.execute(_CHECK_LINES, {"path": str(path)})
-        fast = conn.sql(_FAST_SELECT, params={"name": name}).to_arrow_table()
-        assert fast is not None
-        others = conn.execute(
-            "select source_line, line from checked where not strict order by source_line"
-        ).fetchall()
-    except (duckdb.Error, UnicodeError):
-        rows, rejected = read_request_file(path, landing)  # not UTF-8, or \r line ends
-        return pa.Table.from_pylist(rows, schema=schema), rejected
-    finally:
-        conn.close()
-    rows = []
-    rejected = []
-    for number, line in others:
-        try:
-            row = parse_record(json.loads(line))
-        except json.JSONDecodeError as exc:
-            rejected.append(Rejected(name, number, f"invalid JSON: {exc.msg}", line))
-            continue
-        except ValueError as exc:
-            rejected.append(Rejected(name, number, str(exc), line))
-            continue
-        rows.append({**row, "source_file": name, "source_line": number})
-    slow = pa.Table.from_pylist(rows, schema=schema)
-    table = pa.concat_tables([fast.cast(schema), slow]).sort_by("source_line")
-    return table, rejected
-
-
 def land_day(
     conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
 ) -> tuple[int, int]:
     """Replace the day's requests (and their quarantine rows); returns (landed, quarantined)."""
-    tables: list[pa.Table] = [pa.schema(list(COLUMNS.items())).empty_table()]
+    rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     for path in files:
-        file_rows, file_rejected = read_request_file_fast(path, landing)
-        tables.append(file_rows)
+        file_rows, file_rejected = read_request_file(path, landing)
+        rows += file_rows
         rejected += file_rejected
-    table = pa.concat_tables(tables)
+    table = pa.Table.from_pylist(rows, schema=pa.schema(list(COLUMNS.items())))
     table = table.add_column(0, "partition_date", pa.array([day] * table.num_rows, pa.date32()))
     replace_partition(
         conn,
