@@ -1,7 +1,8 @@
 """`gpuledger ...`: thin commands over the generator and the Dagster code location.
 
-Exit codes: 0 success; 1 a run failed (bad input or a failed check; the message says which file,
-partition or test); 2 bad command-line usage.
+Exit codes: 0 success; 1 a run failed (bad input or a failed check: the message says which file,
+partition or test; or the warehouse is held open for writing by another process, named); 2 bad
+command-line usage.
 """
 
 from __future__ import annotations
@@ -55,7 +56,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _run(landing: Path, warehouse: Path, start: date | None, end: date | None) -> int:
     from pipelines.lib.runner import RunFailed, run
+    from pipelines.lib.warehouse import lock_holder
 
+    holder = lock_holder(warehouse)
+    if holder is not None:
+        err_console.print(
+            f"[red]error:[/red] {warehouse} is open for writing in another process: {holder}. "
+            "DuckDB allows one writer: stop that process (a `dagster dev`, another `gpuledger "
+            "run`, a DuckDB shell) and run again. Dashboards and ad-hoc SQL should open the "
+            f"read-only snapshot {warehouse.parent / 'serving' / 'gpuledger.duckdb'} instead."
+        )
+        return 1
     instance = _dagster_instance()
     progress = Progress(
         SpinnerColumn(),
@@ -96,8 +107,9 @@ def _run(landing: Path, warehouse: Path, start: date | None, end: date | None) -
             progress.stop()
             err_console.print(f"[red]error:[/red] {exc}")
             err_console.print(
-                "Nothing was half-written: the failed partition kept its previous data. Fix the "
-                "input named above and run the same command again."
+                "Nothing was half-written: the failed partition kept its previous data. Fix what "
+                "the message names (a file, row and column, or a failing check) and run the same "
+                "command again; every run's full log is in the Dagster UI (`make dev`)."
             )
             return 1
         total = len(summary.runs)
@@ -116,6 +128,13 @@ def _run(landing: Path, warehouse: Path, start: date | None, end: date | None) -
 def cmd_run(args: argparse.Namespace) -> int:
     if args.start and args.end and args.start > args.end:
         err_console.print("[red]error:[/red] --start is after --end")
+        return 2
+    if not args.landing.is_dir():
+        err_console.print(
+            f"[red]error:[/red] no landing zone at {args.landing}: point --landing (or "
+            "GPULEDGER_LANDING) at the folder your exports and collectors write to "
+            '(layout: README, "Landing zone"), or try `gpuledger demo`.'
+        )
         return 2
     return _run(args.landing.resolve(), args.warehouse.resolve(), args.start, args.end)
 

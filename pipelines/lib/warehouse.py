@@ -28,6 +28,21 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         conn.close()
 
 
+def lock_holder(path: Path) -> str | None:
+    """Who holds the warehouse open for writing (DuckDB's words), or None if nobody does."""
+    if not path.exists():
+        return None
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.IOException as exc:
+        message = str(exc)
+        if "lock" not in message.lower():
+            raise
+        held = message.split("Conflicting lock is held in", 1)[-1].split(". See also")[0]
+        return held.strip() or message
+    return None
+
+
 @contextmanager
 def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """All or nothing: on any error the partition keeps what it had before."""

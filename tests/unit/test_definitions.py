@@ -135,3 +135,36 @@ def test_cli_rejects_a_start_after_the_end(tmp_path: Path) -> None:
         ]
     )
     assert code == 2
+
+
+def test_cli_names_a_missing_landing_zone_and_a_warehouse_held_by_another_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipelines.cli import main
+
+    warehouse = tmp_path / "w.duckdb"
+    code = main(["run", "--landing", str(tmp_path / "nowhere"), "--warehouse", str(warehouse)])
+    assert code == 2
+    assert f"no landing zone at {tmp_path / 'nowhere'}" in " ".join(capsys.readouterr().err.split())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('open', flush=True);"
+            " time.sleep(60)",
+            str(warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        code = main(["run", "--landing", str(tmp_path), "--warehouse", str(warehouse)])
+        err = " ".join(capsys.readouterr().err.split())
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 1
+    assert "is open for writing in another process" in err
+    assert f"(PID {holder.pid})" in err
+    assert "serving/gpuledger.duckdb" in err
