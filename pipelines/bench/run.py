@@ -33,7 +33,10 @@ import duckdb
 from pipelines.bench.fleet import BenchFleet, write_billing, write_days
 from pipelines.lib.runner import run
 
-START = date(2026, 1, 1)
+
+def _start(days: int) -> date:
+    """Fleets end two days ago: every day is a partition (partitions end at tomorrow)."""
+    return date.today() - timedelta(days=days + 2)
 
 
 def _peak_rss_mb() -> float:
@@ -94,9 +97,9 @@ def bench(
     say: Callable[[str], None] = print,
     history_gpus: int | None = None,
 ) -> dict[str, Any]:
-    fleet = BenchFleet(gpus=gpus, days=days, start=START, requests_per_day=requests_per_day)
+    fleet = BenchFleet(gpus=gpus, days=days, start=_start(days), requests_per_day=requests_per_day)
     small = BenchFleet(
-        gpus=1, days=1, start=START, requests_per_day=max(1, requests_per_day // gpus)
+        gpus=1, days=1, start=_start(1), requests_per_day=max(1, requests_per_day // gpus)
     )
     say(f"generating {gpus} GPUs x {days} days ({requests_per_day:,} requests a day)")
     started = time.perf_counter()
@@ -146,7 +149,9 @@ def _history(
     """The daily run (land one new day, transform) over 30 days of history and over H days."""
     out: dict[str, Any] = {"history_days": history_days, "history_gpus": gpus}
     for held in sorted({30, history_days}):
-        fleet = BenchFleet(gpus=gpus, days=held + 1, start=START, requests_per_day=requests_per_day)
+        fleet = BenchFleet(
+            gpus=gpus, days=held + 1, start=_start(held + 1), requests_per_day=requests_per_day
+        )
         landing = work / f"history-{held}" / "landing"
         warehouse = work / f"history-{held}" / "gpuledger.duckdb"
         say(f"history: {held} days landed and built, then the daily run of day {held + 1}")
