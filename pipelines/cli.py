@@ -54,7 +54,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(landing: Path, warehouse: Path, start: date | None, end: date | None) -> int:
+def _run(
+    landing: Path,
+    warehouse: Path,
+    start: date | None,
+    end: date | None,
+    full_refresh: bool = False,
+) -> int:
     from pipelines.lib.runner import RunFailed, run
     from pipelines.lib.warehouse import lock_holder
 
@@ -102,6 +108,7 @@ def _run(landing: Path, warehouse: Path, start: date | None, end: date | None) -
                 end=end,
                 instance=instance,
                 on_step=on_step,
+                full_refresh=full_refresh,
             )
         except RunFailed as exc:
             progress.stop()
@@ -136,7 +143,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             '(layout: README, "Landing zone"), or try `gpuledger demo`.'
         )
         return 2
-    return _run(args.landing.resolve(), args.warehouse.resolve(), args.start, args.end)
+    return _run(
+        args.landing.resolve(), args.warehouse.resolve(), args.start, args.end, args.full_refresh
+    )
 
 
 def _money(value: object) -> str:
@@ -372,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
     locations(run)
     run.add_argument("--start", type=_day, help="first day (YYYY-MM-DD) to land")
     run.add_argument("--end", type=_day, help="last day (YYYY-MM-DD) to land")
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental models whole instead of only the days that changed",
+    )
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser(

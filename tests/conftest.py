@@ -25,14 +25,24 @@ class Pipeline:
     landing: Path
     warehouse: Path
 
-    def run(self, start: date | None = None, end: date | None = None) -> Summary:
+    def run(
+        self, start: date | None = None, end: date | None = None, full_refresh: bool = False
+    ) -> Summary:
         return run(
             self.landing,
             self.warehouse,
             start=start,
             end=end,
             instance=dg.DagsterInstance.ephemeral(),
+            full_refresh=full_refresh,
         )
+
+    def execute(self, sql: str) -> None:
+        conn = duckdb.connect(str(self.warehouse))
+        try:
+            conn.execute(sql)
+        finally:
+            conn.close()
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         conn = duckdb.connect(str(self.warehouse), read_only=True)

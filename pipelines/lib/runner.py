@@ -174,6 +174,7 @@ def run(
     instance: dg.DagsterInstance | None = None,
     on_step: Callable[[str, str | None, int, int], None] | None = None,
     log_level: str = "WARNING",
+    full_refresh: bool = False,
 ) -> Summary:
     """Land every partition with data (or those in [start, end]), then build the models."""
     export_environment(landing, warehouse)
@@ -205,7 +206,11 @@ def run(
                 partition_key=partition_key,
                 instance=instance,
                 raise_on_error=False,
-                tags={**tags, **range_tags},
+                tags={
+                    **tags,
+                    **range_tags,
+                    **({"gpuledger/full_refresh": "true"} if full_refresh else {}),
+                },
             )
         if not result.success:
             message = _error_message(result)

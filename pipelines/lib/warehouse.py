@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from pipelines.lib.paths import lineage_name
 
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -17,15 +22,39 @@ def read_sql(name: str) -> str:
     return (SQL_DIR / name).read_text()
 
 
+# DuckDB takes 80 % of the machine's memory by default; the pipeline bounds it (and spills to
+# disk beyond it) so that a fleet's history fits beside everything else on the host.
+MEMORY_LIMIT = os.environ.get("GPULEDGER_DUCKDB_MEMORY_LIMIT", "1GB")
+
+
 @contextmanager
 def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect(str(path))
+    conn = duckdb.connect(str(path), config={"memory_limit": MEMORY_LIMIT})
     try:
         conn.execute(read_sql("raw_schema.sql"))
         yield conn
     finally:
         conn.close()
+
+
+def input_version(files: list[Path], landing: Path) -> str:
+    """A day partition's version: its files' landing-relative names, sizes and mtimes (a copy
+    made with its times kept, as a backup restore or `cp -p` does, is the same version)."""
+    listing = sorted(
+        f"{lineage_name(p, landing)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files
+    )
+    return hashlib.sha256("\n".join(listing).encode()).hexdigest()[:20]
+
+
+def log_landing(
+    conn: duckdb.DuckDBPyConnection, source: str, day: date, files: list[Path], landing: Path
+) -> None:
+    """Record the version of a day just landed (call inside the landing transaction)."""
+    conn.execute(
+        "insert or replace into raw.landing_log values (?, ?, ?, ?)",
+        [source, day, input_version(files, landing), len(files)],
+    )
 
 
 def lock_holder(path: Path) -> str | None:

@@ -39,6 +39,45 @@ def test_a_three_day_backfill_equals_three_single_day_runs(
     assert single.fingerprint() == demo_pipeline.fingerprint()
 
 
+def test_a_daily_run_rebuilds_only_the_changed_day_and_equals_a_full_refresh(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    first, second, _ = sorted(
+        str(d) for (d,) in pipeline.query("select distinct day from intermediate.int_gpu_windows")
+    )
+    # Mark the built rows of the first two days (a column nothing downstream reads).
+    mark = (
+        "update intermediate.{table} set source_file = 'mark:' || source_file where day <= '{day}'"
+    )
+    pipeline.execute(mark.format(table="int_gpu_windows", day=second))
+    # The second day changes: one host's spool file of that day is gone.
+    lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
+    lost.unlink()
+    pipeline.run(start=date.fromisoformat(second), end=date.fromisoformat(second))
+
+    by_day = dict(
+        pipeline.query(
+            "select day::varchar, bool_and(source_file like 'mark:%')"
+            " from intermediate.int_gpu_windows group by 1"
+        )
+    )
+    assert by_day[first] is True  # unchanged: not rebuilt
+    assert by_day[second] is False  # rebuilt from what is landed now
+    lost_host = lost.parts[-3].removeprefix("host=")
+    assert pipeline.query(
+        "select count(*) from intermediate.int_gpu_windows where day = ? and host = ?",
+        [second, lost_host],
+    ) == [(0,)]
+    pipeline.execute(
+        "update intermediate.int_gpu_windows set source_file = substr(source_file, 6)"
+        " where source_file like 'mark:%'"
+    )
+    incremental = pipeline.fingerprint()
+    pipeline.run(full_refresh=True)
+    assert pipeline.fingerprint() == incremental
+
+
 def _redeliver(period_dir: Path, source: Path, stamp: str, execution_id: str) -> Path:
     """Copy a delivery to a newer execution folder, as AWS's create-new mode lays it out."""
     target = period_dir / f"{stamp}-{execution_id}"

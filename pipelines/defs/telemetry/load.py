@@ -13,7 +13,7 @@ from collectors.spool import REQUIRED_COLUMNS, SPOOL_SCHEMA
 from pipelines.lib.arrow import conform, read_parquet, read_parquet_schema, require_columns
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name
-from pipelines.lib.warehouse import transaction
+from pipelines.lib.warehouse import log_landing, transaction
 
 SUPPORTED_VERSIONS = {1, 2}  # version 1 files lack the columns added in 2
 TS = pa.timestamp("us")
@@ -91,6 +91,7 @@ def land_day(
     window_count = sum(w.num_rows for w in windows)
     process_count = sum(p.num_rows for p in processes)
     with transaction(conn):
+        log_landing(conn, "nvml", day, files, landing)
         conn.execute("delete from raw.nvml_gpu_windows where partition_date = ?", [day])
         conn.execute("delete from raw.nvml_process_windows where partition_date = ?", [day])
         window_columns = ", ".join(["source_file", *WINDOW_TYPES])
@@ -142,6 +143,7 @@ def land_scrapes(
         tables.append(data.append_column("source_file", source))
     columns = ", ".join(["source_file", *types])
     with transaction(conn):
+        log_landing(conn, table, day, files, landing)
         conn.execute(f"delete from raw.{table} where partition_date = ?", [day])  # noqa: S608
         for data in tables:
             conn.register("scrape_rows", data)

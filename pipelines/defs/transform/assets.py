@@ -7,6 +7,8 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pipelines.defs.transform.project import dbt_project
 from pipelines.lib.dbt import GpuledgerTranslator
 
+FULL_REFRESH_TAG = "gpuledger/full_refresh"
+
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
@@ -15,4 +17,10 @@ from pipelines.lib.dbt import GpuledgerTranslator
     pool="duckdb",
 )
 def gpuledger_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    yield from dbt.cli(["build"], context=context).stream()
+    """dbt build. The per-window telemetry models are incremental by day; a run tagged
+    gpuledger/full_refresh=true (`gpuledger run --full-refresh`, or the tag on a run launched
+    from the UI) rebuilds them whole."""
+    args = ["build"]
+    if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+        args.append("--full-refresh")
+    yield from dbt.cli(args, context=context).stream()

@@ -328,3 +328,14 @@ create table if not exists raw.api_equivalents (
     source_file varchar not null,
     source_row integer not null
 );
+
+-- What each day partition of the daily sources was last landed from: a version derived from its
+-- files (names, sizes, modification times), written in the same transaction as the rows. The
+-- incremental dbt models rebuild the days whose version differs from the one they hold.
+create table if not exists raw.landing_log (
+    source varchar not null,
+    partition_date date not null,
+    input_version varchar not null,
+    files integer not null,
+    primary key (source, partition_date)
+);

@@ -5,19 +5,29 @@
     add up to more than 1 are scaled down to 1) and idle time. Idle time goes to the workloads
     holding GPU memory in that window, in proportion to the memory they hold; with no holder it
     stays unattributed and becomes (unallocated) cost downstream. Processes without a workload
-    label count as the workload '(unlabeled)'.
+    label count as the workload '(unlabeled)'. Incremental by day (macros/telemetry_days.sql).
 -#}
+{{ telemetry_incremental_config() }}
+
 with
 
 gpu_windows as (
 
     select * from {{ ref('int_gpu_windows') }}
+    where {{ telemetry_day_filter('day') }}
 
 ),
 
 process_windows as (
 
     select * from {{ ref('int_process_windows') }}
+    where {{ telemetry_day_filter('day') }}
+
+),
+
+versions as (
+
+    select * from {{ telemetry_day_version_relation() }}
 
 ),
 
@@ -81,7 +91,9 @@ final as (
                         * workload_windows.memory_bytes / window_totals.memory_bytes
                 else 0.0
             end as decimal(38, 10)
-        ) as held_idle_seconds
+        ) as held_idle_seconds,
+        cast(windows.window_start_at as date) as day,
+        versions.input_version as _input_version
 
     from windows
     inner join workload_windows
@@ -90,6 +102,8 @@ final as (
     inner join window_totals
         on windows.gpu_uuid = window_totals.gpu_uuid
         and windows.window_start_at = window_totals.window_start_at
+    left join versions
+        on cast(windows.window_start_at as date) = versions.day
 
 )
 

@@ -1,7 +1,8 @@
 {#-
     Every GPU window the cost allocation reads: the NVML spool's, and dcgm-exporter's for the
     host-hours that have no NVML window (a host without the collector, or an hour it missed).
-    telemetry_source says which; util_source which counter within it.
+    telemetry_source says which; util_source which counter within it. Incremental by day
+    (macros/telemetry_days.sql).
 -#}
 {%- set columns = [
     'gpu_uuid', 'window_start_at', 'window_end_at', 'host', 'cloud_resource_id', 'gpu_index',
@@ -12,17 +13,27 @@
     'source_file',
 ] -%}
 
+{{ telemetry_incremental_config() }}
+
 with
 
 nvml as (
 
     select * from {{ ref('stg_nvml__gpu_windows') }}
+    where {{ telemetry_day_filter('cast(window_start_at as date)') }}
 
 ),
 
 dcgm as (
 
     select * from {{ ref('int_dcgm_gpu_windows') }}
+    where {{ telemetry_day_filter('cast(window_start_at as date)') }}
+
+),
+
+versions as (
+
+    select * from {{ telemetry_day_version_relation() }}
 
 ),
 
@@ -44,7 +55,7 @@ dcgm_only as (
 
 ),
 
-final as (
+windows as (
 
     select
         {{ columns | join(', ') }},
@@ -57,6 +68,18 @@ final as (
         {{ columns | join(', ') }},
         'dcgm' as telemetry_source
     from dcgm_only
+
+),
+
+final as (
+
+    select
+        windows.*,
+        cast(windows.window_start_at as date) as day,
+        versions.input_version as _input_version
+    from windows
+    left join versions
+        on cast(windows.window_start_at as date) = versions.day
 
 )
 

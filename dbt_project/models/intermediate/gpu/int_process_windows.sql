@@ -2,12 +2,16 @@
     Processes per GPU window: the NVML spool's process list, and for windows taken from
     dcgm-exporter (int_gpu_windows) the pod the exporter maps to the GPU, as one process whose
     busy share is the GPU's activity and whose memory is the framebuffer used.
+    Incremental by day (macros/telemetry_days.sql).
 -#}
+{{ telemetry_incremental_config() }}
+
 with
 
 nvml as (
 
     select * from {{ ref('stg_nvml__process_windows') }}
+    where {{ telemetry_day_filter('cast(window_start_at as date)') }}
 
 ),
 
@@ -20,10 +24,17 @@ dcgm_windows as (
         and windows.window_start_at = used.window_start_at
         and used.telemetry_source = 'dcgm'
     where windows.k8s_pod is not null
+        and {{ telemetry_day_filter('cast(windows.window_start_at as date)') }}
 
 ),
 
-final as (
+versions as (
+
+    select * from {{ telemetry_day_version_relation() }}
+
+),
+
+processes as (
 
     select
         gpu_uuid, window_start_at, window_end_at, host, pid, container_id, k8s_namespace,
@@ -45,6 +56,18 @@ final as (
         cast(coalesce(util_mean, 0) as decimal(20, 10)) as busy_share,
         memory_used_bytes_max as memory_used_bytes
     from dcgm_windows
+
+),
+
+final as (
+
+    select
+        processes.*,
+        cast(processes.window_start_at as date) as day,
+        versions.input_version as _input_version
+    from processes
+    left join versions
+        on cast(processes.window_start_at as date) = versions.day
 
 )
 

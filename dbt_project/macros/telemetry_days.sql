@@ -1,0 +1,74 @@
+{#-
+    Incremental by day for the per-window telemetry models (int_gpu_windows,
+    int_process_windows, int_gpu_seconds_attributed).
+
+    The loaders record in raw.landing_log, per source and day, a version of the files landed
+    (their names, sizes and modification times), in the same transaction as the rows. A day's
+    telemetry version joins the versions of its NVML spool and dcgm-exporter scrapes. Each
+    incremental model keeps the version it was built from in `_input_version`, and a run
+    rebuilds only the days whose version changed or that it does not hold yet: the pre-hook
+    deletes those days, the model appends them again. A full refresh (`gpuledger run
+    --full-refresh`, `dbt build --full-refresh`) rebuilds every day and gives the same rows.
+
+    raw.landing_log is bookkeeping the raw assets write, not a dbt source of its own.
+-#}
+
+{#- is_incremental(), and false in a unit test (which has no `this`). -#}
+{% macro telemetry_is_incremental() %}
+    {{ return(this is not none and is_incremental()) }}
+{% endmacro %}
+
+{% macro telemetry_day_versions() %}
+    select
+        partition_date as day,
+        string_agg(source || '=' || input_version, ';' order by source) as input_version
+    from raw.landing_log
+    where source in ('nvml', 'dcgm_samples')
+    group by 1
+{% endmacro %}
+
+{#- The days this run builds: every day on a full build, else the changed ones. -#}
+{% macro telemetry_days_to_build() %}
+    select landed.day
+    from ({{ telemetry_day_versions() }}) as landed
+    {%- if telemetry_is_incremental() %}
+    where not exists (
+        select 1
+        from (select distinct day, _input_version from {{ this }}) as built
+        where built.day = landed.day and built._input_version = landed.input_version
+    )
+    {%- endif %}
+{% endmacro %}
+
+{#- The filter on a day column: none on a full build (days landed before raw.landing_log
+    existed are built too), the changed days on an incremental one. -#}
+{% macro telemetry_day_filter(day_column) %}
+    {%- if telemetry_is_incremental() -%}
+    {{ day_column }} in ({{ telemetry_days_to_build() }})
+    {%- else -%}
+    true
+    {%- endif -%}
+{% endmacro %}
+
+{% macro telemetry_incremental_pre_hook() %}
+    {%- if telemetry_is_incremental() -%}
+    delete from {{ this }} where day in ({{ telemetry_days_to_build() }})
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{% endmacro %}
+
+{#- The config every per-day telemetry model shares. -#}
+{% macro telemetry_incremental_config() %}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ telemetry_incremental_pre_hook() }}",
+    ) }}
+{% endmacro %}
+
+{#- `_input_version` of each day, for the rows a model builds. -#}
+{% macro telemetry_day_version_relation() %}
+    ({{ telemetry_day_versions() }})
+{% endmacro %}
