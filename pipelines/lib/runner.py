@@ -31,6 +31,7 @@ from pipelines.lib.paths import aws_cur_location, export_environment
 from pipelines.lib.store import open_store
 
 RANGE = "..."  # "2026-11-01...2026-11-03": one run over a range of daily partitions
+LOG_ROTATE_BYTES = 10 * 1024 * 1024
 POOL = "duckdb"  # every asset that writes the warehouse (DuckDB allows one writer)
 PID_TAG, HOST_TAG = "gpuledger/pid", "gpuledger/host"
 
@@ -191,6 +192,8 @@ def run(
     summary = Summary(dbt_log=warehouse.parent / "logs" / "dbt.log")
     dbt_log = summary.dbt_log
     dbt_log.parent.mkdir(parents=True, exist_ok=True)
+    if dbt_log.exists() and dbt_log.stat().st_size > LOG_ROTATE_BYTES:
+        dbt_log.replace(dbt_log.with_name(dbt_log.name + ".1"))  # keeps one older log
     if instance is not None:
         summary.freed_runs = release_stale_claims(instance)
     tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}

@@ -48,6 +48,9 @@ def test_each_run_publishes_a_snapshot_and_exports_that_match_the_warehouse(
     ).fetchall()
     assert exported == totals
     assert not list((folder / "serving").glob(".*.tmp"))
+    # dbt's target folder is the warehouse's own (one, reused: partial parsing across runs).
+    assert (folder / "dbt-target" / "run_results.json").is_file()
+    assert (folder / "dbt-target" / "partial_parse.msgpack").is_file()
 
 
 def test_the_duckdb_cli_of_an_older_release_reads_every_mart_of_the_snapshot(

@@ -6,6 +6,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.defs.transform.project import dbt_project
 from pipelines.lib.dbt import GpuledgerTranslator
+from pipelines.lib.paths import warehouse_path
 
 FULL_REFRESH_TAG = "gpuledger/full_refresh"
 
@@ -23,4 +24,8 @@ def gpuledger_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource)
     args = ["build"]
     if context.run.tags.get(FULL_REFRESH_TAG) == "true":
         args.append("--full-refresh")
-    yield from dbt.cli(args, context=context).stream()
+    # One target folder per warehouse, beside it (dagster-dbt's default is a new folder per run
+    # under dbt_project/target: 5 MB a run, never removed). dbt keeps its partial-parse state
+    # there, valid for this warehouse's profile, so a run after the first skips the full parse.
+    target = warehouse_path().parent / "dbt-target"
+    yield from dbt.cli(args, context=context, target_path=target).stream()
