@@ -31,6 +31,12 @@ class WarehouseResource(dg.ConfigurableResource):
     def landing_root(self) -> Path:
         return Path(self.landing)
 
+    def sync(self, folder: str) -> None:
+        """Mirror the landing folder from S3 first when it is configured to live there."""
+        from pipelines.lib.mirror import sync_landing
+
+        sync_landing(self.landing_root, only=folder)
+
     def aws_cur_store(self) -> Store:
         return open_store(self.aws_cur, landing=self.landing_root)
 

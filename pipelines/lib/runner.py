@@ -26,6 +26,7 @@ from pipelines.defs.gcp_billing.load import invoice_months
 from pipelines.defs.inference.load import request_days
 from pipelines.defs.telemetry.load import spool_days
 from pipelines.lib.manifest import prepare_manifest
+from pipelines.lib.mirror import sync_landing
 from pipelines.lib.partitions import month_key
 from pipelines.lib.paths import aws_cur_location, export_environment
 from pipelines.lib.store import open_store
@@ -179,6 +180,7 @@ def run(
 ) -> Summary:
     """Land every partition with data (or those in [start, end]), then build the models."""
     export_environment(landing, warehouse)
+    sync_landing(landing)  # folders configured to live in S3, before planning what to land
     prepare_manifest()
     from pipelines.definitions import defs  # loads after the environment is pinned
 

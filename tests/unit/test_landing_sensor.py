@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 
 from pipelines.defs.transform.sensors import landing_new_files
 from pipelines.lib.resources import WarehouseResource
 from pipelines.synth import build_fleet, write_landing_zone
 from tests.conftest import SAMPLES
+from tests.fixtures.moto_s3 import moto_s3
 
 
 def evaluate(landing: Path, cursor: str | None) -> tuple[list[tuple[str, Any]], str]:
@@ -60,3 +62,43 @@ def test_new_days_periods_and_inputs_each_request_just_their_run(tmp_path: Path)
     requests, cursor = evaluate(landing, cursor)
     assert requests == [("transform", None)]
     assert evaluate(landing, cursor)[0] == []
+
+
+def test_landing_folders_kept_in_s3_are_mirrored_and_changes_request_just_their_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector ships its spool to S3 (`--ship s3://...`); the pipeline reads it there."""
+    from pipelines.lib.mirror import sync_landing
+
+    shipped = tmp_path / "collector-spool"
+    fleet_landing = tmp_path / "generated"
+    write_landing_zone(build_fleet(gpus=1, days=2, seed=3), fleet_landing)
+    shutil.copytree(fleet_landing / "telemetry" / "nvml", shipped)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    with moto_s3(monkeypatch, "spool-bucket") as client:
+        for path in sorted(shipped.rglob("*.parquet")):
+            client.upload_file(str(path), "spool-bucket", f"fleet/{path.relative_to(shipped)}")
+        monkeypatch.setenv("GPULEDGER_NVML", "s3://spool-bucket/fleet")
+        first, cursor = evaluate(landing, None)
+        assert first == [("ingest_daily", "2026-10-30"), ("ingest_daily", "2026-10-31")]
+        mirrored = sorted((landing / "telemetry" / "nvml").rglob("*.parquet"))
+        assert [p.read_bytes() for p in mirrored] == [
+            p.read_bytes() for p in sorted(shipped.rglob("*.parquet"))
+        ]
+        # Nothing new in the bucket: nothing downloaded, no run.
+        assert evaluate(landing, cursor)[0] == []
+        assert [(s.downloaded, s.removed, s.unchanged) for s in sync_landing(landing)] == [
+            (0, 0, 2)
+        ]
+        # A late file for one day: that day only.
+        late = next(shipped.rglob("date=2026-10-31/*.parquet"))
+        key = f"fleet/{late.relative_to(shipped).parent}/late.parquet"
+        client.upload_file(str(late), "spool-bucket", key)
+        requests, cursor = evaluate(landing, cursor)
+        assert requests == [("ingest_daily", "2026-10-31")]
+        # An object deleted from the bucket leaves the mirror and re-lands its day.
+        client.delete_object(Bucket="spool-bucket", Key=key)
+        requests, cursor = evaluate(landing, cursor)
+        assert requests == [("ingest_daily", "2026-10-31")]
+        assert not list((landing / "telemetry" / "nvml").rglob("late.parquet"))

@@ -29,6 +29,7 @@ DESCRIPTION = (
     pool="duckdb",
 )  # fmt: skip
 def contracts(warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
+    warehouse.sync("contracts")
     files = load.contract_files(warehouse.landing_root)
     with warehouse.connect() as conn:
         landed, hosts = load.land_contracts(conn, files, warehouse.landing_root)

@@ -20,6 +20,7 @@ def focus_charges(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     period = billing_period(context.partition_key)
+    warehouse.sync("focus")
     files = load.focus_files(warehouse.landing_root / "focus")
     with warehouse.connect() as conn:
         landed, quarantined = load.land_period(conn, period, files, warehouse.landing_root)

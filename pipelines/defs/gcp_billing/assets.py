@@ -24,6 +24,7 @@ def gcp_billing_export(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     month = billing_period(context.partition_key)
+    warehouse.sync("gcp_billing")
     files = load.export_files(warehouse.landing_root / "gcp_billing")
     table = os.environ.get("GPULEDGER_GCP_BIGQUERY_TABLE")
     table_rows = None

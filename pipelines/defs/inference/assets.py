@@ -21,6 +21,7 @@ def inference_requests(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     files = landed = quarantined = 0
+    warehouse.sync("inference/requests")
     with warehouse.connect() as conn:
         for day in days_of(context):
             day_files = load.request_files(warehouse.landing_root / "inference" / "requests", day)

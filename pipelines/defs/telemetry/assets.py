@@ -31,6 +31,7 @@ def nvml_telemetry(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
     files = windows = processes = 0
+    warehouse.sync("telemetry/nvml")
     with warehouse.connect() as conn:
         for day in days_of(context):
             day_files = load.spool_files(warehouse.landing_root / "telemetry" / "nvml", day)
@@ -73,6 +74,7 @@ def _scrape_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         files = rows = 0
+        warehouse.sync(folder)
         with warehouse.connect() as conn:
             for day in days_of(context):
                 day_files = load.spool_files(warehouse.landing_root / folder, day)  # same layout

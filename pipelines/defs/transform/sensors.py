@@ -25,6 +25,7 @@ import dagster as dg
 from pipelines.defs.focus.load import focus_files, read_focus_file
 from pipelines.defs.gcp_billing.load import export_files, read_export_file
 from pipelines.defs.transform.schedules import billing_job, ingest_job, transform_job
+from pipelines.lib.mirror import sync_landing
 from pipelines.lib.partitions import month_key
 from pipelines.lib.resources import WarehouseResource
 
@@ -93,6 +94,13 @@ def landing_new_files(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.SensorResult:
     landing = warehouse.landing_root
+    # Folders kept in S3 (pipelines/lib/mirror.py) are mirrored first; what changed there then
+    # shows as changed local files.
+    for synced in sync_landing(landing):
+        if synced.downloaded or synced.removed:
+            context.log.info(
+                f"{synced.uri}: {synced.downloaded} new or changed, {synced.removed} removed"
+            )
     seen = json.loads(context.cursor) if context.cursor else {}
     days_seen: dict[str, str] = seen.get("days", {})
     files_seen: dict[str, str] = seen.get("files", {})
