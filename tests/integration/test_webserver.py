@@ -24,8 +24,10 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.integration
 
 QUERY = (
-    "{ assetNodes { assetKey { path } assetChecksOrError { __typename "
-    "... on AssetChecks { checks { name } } } } "
+    "{ assetNodes { assetKey { path } description "
+    "metadataEntries { label ... on TableSchemaMetadataEntry { schema { columns { name "
+    "description } } } } assetChecksOrError { __typename "
+    "... on AssetChecks { checks { name description } } } } "
     "workspaceOrError { ... on Workspace { locationEntries { name } } } }"
 )
 
@@ -142,6 +144,20 @@ def test_dagster_dev_serves_assets_and_checks_on_loopback_only(tmp_path: Path) -
             for check in node["assetChecksOrError"]["checks"]
         }
         assert "assert_daily_cost_conserved" in checks
+        # The UI shows each model's description and its column schema, every column described.
+        (fact,) = [n for n in nodes if n["assetKey"]["path"][-1] == "fct_cost_per_useful_token"]
+        assert fact["description"]
+        (schema,) = [e for e in fact["metadataEntries"] if e["label"] == "dagster/column_schema"]
+        columns = schema["schema"]["columns"]
+        assert len(columns) > 10 and all(c["description"] for c in columns)
+        described = [
+            check["description"]
+            for node in nodes
+            if node["assetChecksOrError"]["__typename"] == "AssetChecks"
+            for check in node["assetChecksOrError"]["checks"]
+            if check["name"] == "quarantine_is_empty"
+        ]
+        assert described and all(described)
         listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
         bound = [
             fields[3]
