@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export UV_COMPILE_BYTECODE := 1
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
-.PHONY: install demo test test-fast lint typecheck manifest dev clean focus-validator bench
+.PHONY: install demo test test-fast test-spark lint typecheck manifest dev clean focus-validator bench
 
 $(BIN)/.installed: pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -34,6 +34,14 @@ focus-validator:
 
 test: lint typecheck manifest focus-validator
 	$(BIN)/pytest
+
+# The same dbt project on Spark (tools/spark-lane.sh): a demo warehouse's raw tables as Parquet,
+# `dbt build --target spark` in a local Spark session, every mart compared with DuckDB's.
+SPARK_WORK ?= /tmp/gpuledger-spark-lane
+test-spark: install
+	rm -rf $(SPARK_WORK) && mkdir -p $(SPARK_WORK)
+	$(BIN)/gpuledger demo --landing $(SPARK_WORK)/landing --warehouse $(SPARK_WORK)/gpuledger.duckdb >/dev/null
+	PYTHON=$(PYTHON) tools/spark-lane.sh run $(SPARK_WORK)/gpuledger.duckdb $(SPARK_WORK)
 
 test-fast: install
 	$(BIN)/pytest -m "not integration"

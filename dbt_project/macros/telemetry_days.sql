@@ -21,7 +21,9 @@
 {% macro telemetry_day_versions() %}
     select
         partition_date as day,
-        string_agg(source || '=' || input_version, ';' order by source) as input_version
+        max(case when source = 'dcgm_samples' then input_version else '' end)
+            || ';' || max(case when source = 'nvml' then input_version else '' end)
+            as input_version
     from raw.landing_log
     where source in ('nvml', 'dcgm_samples')
     group by 1

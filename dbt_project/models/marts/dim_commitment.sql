@@ -93,11 +93,11 @@ bill_only as (
         on_bills.commitment_id,
         on_bills.kind,
         on_bills.provider,
-        cast(null as varchar) as description,
+        cast(null as {{ dbt.type_string() }}) as description,
         on_bills.commitment_id as billed_as,
-        cast(null as varchar) as instance_type,
+        cast(null as {{ dbt.type_string() }}) as instance_type,
         cast(null as integer) as instance_count,
-        cast(null as varchar) as gpu_model,
+        cast(null as {{ dbt.type_string() }}) as gpu_model,
         cast(null as integer) as gpu_count,
         on_bills.first_seen_at as start_at,
         on_bills.last_seen_at as end_at,
@@ -109,7 +109,7 @@ bill_only as (
         cast(null as integer) as early_termination_notice_days,
         cast(null as decimal(38, 10)) as early_termination_fee_usd,
         'bill' as listed_in,
-        cast(null as varchar) as source_file
+        cast(null as {{ dbt.type_string() }}) as source_file
 
     from on_bills
     where on_bills.commitment_id not in (

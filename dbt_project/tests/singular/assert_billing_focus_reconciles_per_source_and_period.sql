@@ -38,7 +38,7 @@ unified as (
     select
         x_source_system,
         x_billing_period as billing_period,
-        sum("BilledCost") as billed_cost
+        sum({{ adapter.quote("BilledCost") }}) as billed_cost
     from {{ ref('billing_focus') }}
     group by 1, 2
 

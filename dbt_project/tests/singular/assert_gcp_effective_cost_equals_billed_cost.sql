@@ -8,9 +8,9 @@
 
 select
     x_billing_period,
-    sum("BilledCost") as billed_cost,
-    sum("EffectiveCost") as effective_cost
+    sum({{ adapter.quote("BilledCost") }}) as billed_cost,
+    sum({{ adapter.quote("EffectiveCost") }}) as effective_cost
 from {{ ref('billing_focus') }}
 where x_source_system = 'gcp_billing'
 group by 1
-having abs(sum("BilledCost") - sum("EffectiveCost")) >= 0.005
+having abs(sum({{ adapter.quote("BilledCost") }}) - sum({{ adapter.quote("EffectiveCost") }})) >= 0.005

@@ -40,14 +40,14 @@ final as (
         billing_period as x_billing_period,
         line_item_type as x_line_item_type,
         case when is_gpu_compute then resource_id end as x_gpu_resource_link,
-        payer_account_id as "BillingAccountId",
-        payer_account_name as "BillingAccountName",
-        currency_code as "BillingCurrency",
-        cast(cast(billing_period || '-01' as date) as timestamp) as "BillingPeriodStart",
+        payer_account_id as {{ adapter.quote("BillingAccountId") }},
+        payer_account_name as {{ adapter.quote("BillingAccountName") }},
+        currency_code as {{ adapter.quote("BillingCurrency") }},
+        cast(cast(billing_period || '-01' as date) as timestamp) as {{ adapter.quote("BillingPeriodStart") }},
         cast({{ dbt.dateadd('month', 1, "cast(billing_period || '-01' as date)") }} as timestamp)
-            as "BillingPeriodEnd",
-        usage_start_at as "ChargePeriodStart",
-        usage_end_at as "ChargePeriodEnd",
+            as {{ adapter.quote("BillingPeriodEnd") }},
+        usage_start_at as {{ adapter.quote("ChargePeriodStart") }},
+        usage_end_at as {{ adapter.quote("ChargePeriodEnd") }},
         case
             when line_item_type in (
                 'Usage', 'SavingsPlanCoveredUsage', 'DiscountedUsage', 'SavingsPlanNegation'
@@ -59,46 +59,46 @@ final as (
             when line_item_type in ('Credit', 'Refund', 'BundledDiscount', 'EdpDiscount')
                 then 'Credit'
             else 'Adjustment'
-        end as "ChargeCategory",
-        cast(null as varchar) as "ChargeClass",
-        line_item_description as "ChargeDescription",
+        end as {{ adapter.quote("ChargeCategory") }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote("ChargeClass") }},
+        line_item_description as {{ adapter.quote("ChargeDescription") }},
         case
             when line_item_type in ('SavingsPlanRecurringFee', 'RIFee') then 'Recurring'
             when line_item_type in ('SavingsPlanUpfrontFee', 'Fee', 'Tax') then 'One-Time'
             else 'Usage-Based'
-        end as "ChargeFrequency",
-        unblended_cost as "BilledCost",
-        cast(effective_cost as decimal(38, 10)) as "EffectiveCost",
-        cast(coalesce(public_on_demand_cost, unblended_cost) as decimal(38, 10)) as "ListCost",
-        unblended_cost as "ContractedCost",
+        end as {{ adapter.quote("ChargeFrequency") }},
+        unblended_cost as {{ adapter.quote("BilledCost") }},
+        cast(effective_cost as decimal(38, 10)) as {{ adapter.quote("EffectiveCost") }},
+        cast(coalesce(public_on_demand_cost, unblended_cost) as decimal(38, 10)) as {{ adapter.quote("ListCost") }},
+        unblended_cost as {{ adapter.quote("ContractedCost") }},
         -- A quantity without its unit is not FOCUS (PricingUnit-C-006-C): both or neither.
         case
             when pricing_unit is not null then cast(usage_amount as decimal(38, 10))
-        end as "PricingQuantity",
+        end as {{ adapter.quote("PricingQuantity") }},
         -- AWS's abbreviations to the FOCUS unit format.
         case pricing_unit
             when 'Hrs' then 'Hours'
             when 'GB-Mo' then 'GB-Months'
             when 'GB-Hrs' then 'GB-Hours'
             else pricing_unit
-        end as "PricingUnit",
+        end as {{ adapter.quote("PricingUnit") }},
         case
             when line_item_type in ('SavingsPlanCoveredUsage', 'DiscountedUsage') then 'Used'
-        end as "CommitmentDiscountStatus",
-        invoice_id as "InvoiceId",
+        end as {{ adapter.quote("CommitmentDiscountStatus") }},
+        invoice_id as {{ adapter.quote("InvoiceId") }},
         -- Provider and invoice issuer are the same entity: not a marketplace charge
         -- (BilledCost-C-005-C).
-        'Amazon Web Services' as "ProviderName",
-        'Amazon Web Services' as "PublisherName",
-        'Amazon Web Services' as "InvoiceIssuerName",
-        region_code as "RegionId",
-        availability_zone as "AvailabilityZone",
-        resource_id as "ResourceId",
-        service_category as "ServiceCategory",
-        service_subcategory as "ServiceSubcategory",
-        product_code as "ServiceName",
-        usage_type as "SkuId",
-        usage_account_id as "SubAccountId"
+        'Amazon Web Services' as {{ adapter.quote("ProviderName") }},
+        'Amazon Web Services' as {{ adapter.quote("PublisherName") }},
+        'Amazon Web Services' as {{ adapter.quote("InvoiceIssuerName") }},
+        region_code as {{ adapter.quote("RegionId") }},
+        availability_zone as {{ adapter.quote("AvailabilityZone") }},
+        resource_id as {{ adapter.quote("ResourceId") }},
+        service_category as {{ adapter.quote("ServiceCategory") }},
+        service_subcategory as {{ adapter.quote("ServiceSubcategory") }},
+        product_code as {{ adapter.quote("ServiceName") }},
+        usage_type as {{ adapter.quote("SkuId") }},
+        usage_account_id as {{ adapter.quote("SubAccountId") }}
 
     from categorized
 

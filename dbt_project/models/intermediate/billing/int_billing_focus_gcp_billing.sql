@@ -57,71 +57,71 @@ final as (
         rows.invoice_month as x_billing_period,
         rows.cost_type as x_line_item_type,
         case when rows.is_gpu_sku then rows.resource_name end as x_gpu_resource_link,
-        rows.billing_account_id as "BillingAccountId",
-        cast(null as varchar) as "BillingAccountName",
-        rows.currency_code as "BillingCurrency",
-        cast(cast(rows.invoice_month || '-01' as date) as timestamp) as "BillingPeriodStart",
+        rows.billing_account_id as {{ adapter.quote("BillingAccountId") }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote("BillingAccountName") }},
+        rows.currency_code as {{ adapter.quote("BillingCurrency") }},
+        cast(cast(rows.invoice_month || '-01' as date) as timestamp) as {{ adapter.quote("BillingPeriodStart") }},
         cast(
             {{ dbt.dateadd('month', 1, "cast(rows.invoice_month || '-01' as date)") }} as timestamp
-        ) as "BillingPeriodEnd",
-        rows.usage_start_at as "ChargePeriodStart",
-        rows.usage_end_at as "ChargePeriodEnd",
+        ) as {{ adapter.quote("BillingPeriodEnd") }},
+        rows.usage_start_at as {{ adapter.quote("ChargePeriodStart") }},
+        rows.usage_end_at as {{ adapter.quote("ChargePeriodEnd") }},
         case
             when rows.is_unused_row then 'Usage'
             when rows.cost_type = 'tax' then 'Tax'
             when rows.cost_type = 'adjustment' then 'Adjustment'
             when rows.is_commitment_fee then 'Purchase'
             else 'Usage'
-        end as "ChargeCategory",
-        cast(null as varchar) as "ChargeClass",
+        end as {{ adapter.quote("ChargeCategory") }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote("ChargeClass") }},
         case
             when rows.is_unused_row then 'Unused commitment: ' || rows.sku_description
             else rows.sku_description
-        end as "ChargeDescription",
+        end as {{ adapter.quote("ChargeDescription") }},
         case
             when rows.is_unused_row then 'Usage-Based'
             when rows.is_commitment_fee then 'Recurring'
             when rows.cost_type = 'tax' then 'One-Time'
             else 'Usage-Based'
-        end as "ChargeFrequency",
+        end as {{ adapter.quote("ChargeFrequency") }},
         cast(case when rows.is_unused_row then 0 else rows.net_cost end as decimal(38, 10))
-            as "BilledCost",
+            as {{ adapter.quote("BilledCost") }},
         cast(case
             when rows.is_unused_row then rows.unused_commitment_cost
             else rows.effective_cost
-        end as decimal(38, 10)) as "EffectiveCost",
+        end as decimal(38, 10)) as {{ adapter.quote("EffectiveCost") }},
         cast(case when rows.is_unused_row then 0 else rows.cost end as decimal(38, 10))
-            as "ListCost",
+            as {{ adapter.quote("ListCost") }},
         cast(case when rows.is_unused_row then 0 else rows.net_cost end as decimal(38, 10))
-            as "ContractedCost",
+            as {{ adapter.quote("ContractedCost") }},
         cast(case
             when not rows.is_unused_row then rows.usage_amount_in_pricing_units
-        end as decimal(38, 10)) as "PricingQuantity",
+        end as decimal(38, 10)) as {{ adapter.quote("PricingQuantity") }},
         case
             when rows.is_unused_row then null
             when rows.usage_amount_in_pricing_units is not null then rows.usage_pricing_unit
-        end as "PricingUnit",
+        end as {{ adapter.quote("PricingUnit") }},
         case
             when rows.is_unused_row then 'Unused'
             when rows.is_commitment_fee then null
             when rows.credits_committed_usage_discount <> 0 then 'Used'
             when lower(rows.consumption_model_description) like '%cud%' then 'Used'
-        end as "CommitmentDiscountStatus",
-        cast(null as varchar) as "InvoiceId",
-        'Google Cloud' as "ProviderName",
-        'Google Cloud' as "PublisherName",
-        'Google Cloud' as "InvoiceIssuerName",
-        rows.region_id as "RegionId",
-        rows.zone_id as "AvailabilityZone",
+        end as {{ adapter.quote("CommitmentDiscountStatus") }},
+        cast(null as {{ dbt.type_string() }}) as {{ adapter.quote("InvoiceId") }},
+        'Google Cloud' as {{ adapter.quote("ProviderName") }},
+        'Google Cloud' as {{ adapter.quote("PublisherName") }},
+        'Google Cloud' as {{ adapter.quote("InvoiceIssuerName") }},
+        rows.region_id as {{ adapter.quote("RegionId") }},
+        rows.zone_id as {{ adapter.quote("AvailabilityZone") }},
         case
             when rows.is_unused_row then rows.commitment_id
             else coalesce(rows.resource_global_name, rows.resource_name)
-        end as "ResourceId",
-        coalesce(service_categories.service_category, 'Other') as "ServiceCategory",
-        coalesce(service_categories.service_subcategory, 'Other (Other)') as "ServiceSubcategory",
-        rows.service_name as "ServiceName",
-        rows.sku_id as "SkuId",
-        rows.project_id as "SubAccountId"
+        end as {{ adapter.quote("ResourceId") }},
+        coalesce(service_categories.service_category, 'Other') as {{ adapter.quote("ServiceCategory") }},
+        coalesce(service_categories.service_subcategory, 'Other (Other)') as {{ adapter.quote("ServiceSubcategory") }},
+        rows.service_name as {{ adapter.quote("ServiceName") }},
+        rows.sku_id as {{ adapter.quote("SkuId") }},
+        rows.project_id as {{ adapter.quote("SubAccountId") }}
 
     from charges as rows
     left join service_categories

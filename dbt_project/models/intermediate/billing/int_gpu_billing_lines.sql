@@ -132,7 +132,7 @@ gcp as (
         'gcp' as provider,
         invoice_month as billing_period,
         resource_name as resource_id,
-        cast(null as varchar) as instance_type,
+        cast(null as {{ dbt.type_string() }}) as instance_type,
         sku_description as gpu_model,
         -- At least one GPU: a GPU used part of the hour still costs its whole line.
         cast(greatest(1, round(
@@ -188,7 +188,7 @@ other_focus as (
         provider_key as provider,
         billing_period,
         resource_id,
-        cast(null as varchar) as instance_type,
+        cast(null as {{ dbt.type_string() }}) as instance_type,
         gpu_model,
         case
             when quantity_basis = 'instance' then sku_gpu_count

@@ -116,7 +116,7 @@ final as (
         slots.hour_start_at,
         coalesce(
             gpu_identities.gpu_uuid,
-            slots.resource_id || ':gpu' || cast(slots.gpu_index as varchar)
+            slots.resource_id || ':gpu' || cast(slots.gpu_index as {{ dbt.type_string() }})
         ) as gpu_uuid,
         gpu_identities.gpu_uuid is not null as is_reported_by_collector,
         gpu_identities.host,

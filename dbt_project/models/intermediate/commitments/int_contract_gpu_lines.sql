@@ -19,9 +19,9 @@ final as (
         'contract' as billing_source,
         provider,
         {{ dbt.concat([
-            "cast(extract(year from hour_start_at) as varchar)",
+            "cast(extract(year from hour_start_at) as " ~ dbt.type_string() ~ ")",
             "'-'",
-            "lpad(cast(extract(month from hour_start_at) as varchar), 2, '0')"
+            "lpad(cast(extract(month from hour_start_at) as " ~ dbt.type_string() ~ "), 2, '0')"
         ]) }} as billing_period,
         resource_id,
         instance_type,

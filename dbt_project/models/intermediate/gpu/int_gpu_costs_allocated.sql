@@ -117,7 +117,7 @@ unused_commitment as (
         hour_start_at,
         'commitment:' || contract_id as gpu_uuid,
         '(unused commitment)' as workload,
-        cast(null as varchar) as host,
+        cast(null as {{ dbt.type_string() }}) as host,
         provider,
         contract_id as resource_id,
         cast(0 as decimal(38, 10)) as busy_seconds,

@@ -1,0 +1,187 @@
+"""The same dbt project on Spark (dbt-spark, session mode) from a DuckDB warehouse's raw tables,
+and its marts compared with DuckDB's to the cent.
+
+Run by tools/spark-lane.sh (an environment with dbt-core, dbt-spark[session] and pyspark): every
+raw.* table is exported to Parquet and registered in a local Spark catalog as raw.<table>;
+`dbt build --target spark` builds every model and runs every test (the cost conservation tests
+included) in that Spark session; then each mart is read from both engines and compared row by
+row, money rounded to the cent, other numbers to 6 decimals. Exit 0 when all marts are equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def export_raw(warehouse: Path, out: Path) -> list[str]:
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from duckdb_tables() where schema_name = 'raw' order by 1"
+            ).fetchall()
+        ]
+        for table in tables:
+            folder = out / table
+            folder.mkdir(parents=True, exist_ok=True)
+            conn.execute(f"copy raw.\"{table}\" to '{folder / 'part-0.parquet'}' (format parquet)")
+        return tables
+    finally:
+        conn.close()
+
+
+MONEY_TOLERANCE = Decimal("0.005")  # equal to the cent
+RELATIVE_TOLERANCE = 1e-5  # token shares and ratios: Spark narrows decimal scales differently
+
+
+def _money(column: str) -> bool:
+    return column.endswith("_usd") or column.endswith("Cost")
+
+
+def _key(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _same(a: Any, b: Any, money: bool) -> bool:
+    if a is None or b is None or isinstance(a, (bool, str)) or isinstance(b, (bool, str)):
+        return _key(a) == _key(b)
+    if isinstance(a, (Decimal, float, int)) and isinstance(b, (Decimal, float, int)):
+        x, y = Decimal(str(a)), Decimal(str(b))
+        if money:
+            return abs(x - y) < MONEY_TOLERANCE
+        return abs(x - y) <= Decimal(str(RELATIVE_TOLERANCE)) * max(abs(x), abs(y), Decimal(1))
+    return _key(a) == _key(b)
+
+
+def compare_marts(spark: Any, warehouse: Path) -> dict[str, dict[str, Any]]:
+    """Every mart on both engines: the same rows (matched on their text, time and cent-rounded
+    money columns), money equal to the cent, other numbers to a relative 1e-5."""
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        marts = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
+            ).fetchall()
+        ]
+        for mart in marts:
+            relation = conn.execute(f"select * from marts.{mart}")  # noqa: S608 - catalog names
+            columns = [d[0] for d in relation.description]
+            money = [_money(c) for c in columns]
+
+            def key(row: tuple[Any, ...], money: list[bool] = money) -> str:
+                parts = []
+                for value, is_money in zip(row, money, strict=True):
+                    if isinstance(value, (Decimal, float)) and not isinstance(value, bool):
+                        parts.append(str(round(Decimal(str(value)), 2)) if is_money else "")
+                    else:
+                        parts.append(repr(_key(value)))
+                return "|".join(parts)
+
+            ours = sorted((tuple(r) for r in relation.fetchall()), key=key)
+            theirs = sorted(
+                (tuple(row[c] for c in columns) for row in spark.table(f"marts.{mart}").collect()),
+                key=key,
+            )
+            first = None
+            if len(ours) != len(theirs):
+                first = f"{len(ours)} rows in DuckDB, {len(theirs)} on Spark"
+            for a, b in zip(ours, theirs, strict=False):
+                if first is not None:
+                    break
+                for column, x, y, is_money in zip(columns, a, b, money, strict=True):
+                    if not _same(x, y, is_money):
+                        first = f"{column}: duckdb {x!r} / spark {y!r} (row {key(a)})"
+                        break
+            out[mart] = {"rows": len(ours), "equal": first is None, "first_difference": first}
+    finally:
+        conn.close()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--warehouse", type=Path, required=True)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--select", default=None)
+    args = parser.parse_args()
+    for leftover in ("raw", "target", "spark-warehouse", "metastore_db"):
+        shutil.rmtree(args.work / leftover, ignore_errors=True)
+    raw = args.work / "raw"
+    tables = export_raw(args.warehouse, raw)
+
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("gpuledger-dbt")
+        .config("spark.sql.warehouse.dir", str(args.work / "spark-warehouse"))
+        .config("spark.driver.memory", "2g")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        # The models quote identifiers the ANSI way ("BilledCost"), as DuckDB does.
+        .config("spark.sql.ansi.enabled", "true")
+        .config("spark.sql.ansi.doubleQuotedIdentifiers", "true")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    spark.sql("create database if not exists raw")
+    for table in tables:
+        spark.sql(f"create table raw.{table} using parquet location '{raw / table}'")
+
+    from dbt.cli.main import dbtRunner
+
+    os.environ["GPULEDGER_WAREHOUSE"] = str(args.warehouse)
+    command = ["build", "--target", "spark", "--target-path", str(args.work / "target")]
+    if args.select:
+        command += ["--select", args.select]
+    started = time.perf_counter()
+    result = dbtRunner().invoke(
+        [
+            *command,
+            "--project-dir",
+            str(REPO / "dbt_project"),
+            "--profiles-dir",
+            str(REPO / "dbt_project"),
+        ]
+    )
+    build_s = time.perf_counter() - started
+    if not result.success:
+        print(f"dbt build on Spark failed after {build_s:.1f} s")  # noqa: T201 - a command-line tool
+        return 1
+    differences = compare_marts(spark, args.warehouse)
+    report = {
+        "dbt_build_on_spark_s": round(build_s, 1),
+        "marts": {m: d for m, d in differences.items()},
+        "equal": all(d["equal"] for d in differences.values()),
+    }
+    (args.work / "spark-lane.json").write_text(json.dumps(report, indent=2) + "\n")
+    for mart, d in differences.items():
+        verdict = "equal" if d["equal"] else f"DIFFERENT: {d['first_difference']}"
+        print(f"{mart}: {d['rows']} rows, {verdict}")  # noqa: T201 - a command-line tool
+    print(f"dbt build on Spark: {build_s:.1f} s; marts equal: {report['equal']}")  # noqa: T201 - a command-line tool
+    return 0 if report["equal"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
