@@ -26,16 +26,32 @@ def test_running_the_same_partitions_twice_gives_identical_warehouse(
 def test_a_three_day_backfill_equals_three_single_day_runs(
     demo_pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    from pipelines.lib.runner import day_ranges, plan
+    import dagster as dg
+
+    from pipelines.lib.paths import export_environment
+    from pipelines.lib.runner import day_ranges, plan, run_config
 
     # The demo landed its three days as one range run, as a backfill from the UI does.
-    days = plan(demo_pipeline.landing).days
-    assert day_ranges(days) == [f"{days[0]}...{days[-1]}"] and len(days) == 3
+    todo = plan(demo_pipeline.landing)
+    assert day_ranges(todo.days) == [f"{todo.days[0]}...{todo.days[-1]}"]
+    assert len(todo.days) == 3
     single = Pipeline(tmp_path / "landing", tmp_path / "gpuledger.duckdb")
     shutil.copytree(demo_pipeline.landing, single.landing)
-    for day in days:  # `gpuledger run --start D --end D`, three times
-        summary = single.run(start=date.fromisoformat(day), end=date.fromisoformat(day))
-        assert ("ingest_daily", day) in [(job, key) for job, key, _ in summary.runs]
+    export_environment(single.landing, single.warehouse)
+    from pipelines.definitions import defs
+
+    definitions = defs()
+    instance = dg.DagsterInstance.ephemeral()
+    steps = [
+        *(("billing_monthly", f"{period}-01") for period in todo.billing_periods),
+        *(("ingest_daily", day) for day in todo.days),  # three single-day runs
+        ("transform", None),
+    ]
+    for job, partition in steps:
+        result = definitions.resolve_job_def(job).execute_in_process(
+            run_config=run_config("WARNING"), partition_key=partition, instance=instance
+        )
+        assert result.success, (job, partition)
     assert single.fingerprint() == demo_pipeline.fingerprint()
 
 
