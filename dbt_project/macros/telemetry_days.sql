@@ -74,3 +74,14 @@
 {% macro telemetry_day_version_relation() %}
     ({{ telemetry_day_versions() }})
 {% endmacro %}
+
+{#- The rows of CTE `rows` with their day and that day's `_input_version`. -#}
+{% macro telemetry_rows_with_version(rows) %}
+    select
+        {{ rows }}.*,
+        cast({{ rows }}.window_start_at as date) as day,
+        versions.input_version as _input_version
+    from {{ rows }}
+    left join {{ telemetry_day_version_relation() }} as versions
+        on cast({{ rows }}.window_start_at as date) = versions.day
+{% endmacro %}

@@ -17,7 +17,6 @@ reporting), each serving one of the demo's workloads and models, so the price bo
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,14 +30,7 @@ import pyarrow.parquet as pq
 
 from collectors.spool import PROCESS_TYPE, SCHEMA_VERSION, SPOOL_SCHEMA, spool_path
 from pipelines.synth.fleet import ACCOUNT_ID, INSTANCE_TYPES, MODELS, REGION
-from pipelines.synth.writers import (
-    CUR2_SCHEMA,
-    EXPORT_ARN,
-    EXPORT_BUCKET,
-    EXPORT_NAME,
-    EXPORT_PREFIX,
-    _manifest_type,
-)
+from pipelines.synth.writers import CUR2_SCHEMA, write_cur_delivery
 
 ITYPE = INSTANCE_TYPES["p4d.24xlarge"]
 WINDOWS_PER_DAY = 1440
@@ -240,26 +232,7 @@ def _cur_delivery(fleet: BenchFleet, root: Path, period: str, hosts: list[tuple[
     )
     executed = end + timedelta(days=2, hours=3)
     execution_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{fleet.seed}-{period}"))
-    folder = f"{executed:%Y%m%dT%H%M%SZ}-{execution_id}"
-    data_dir = root / EXPORT_NAME / "data" / f"BILLING_PERIOD={period}" / folder
-    meta_dir = root / EXPORT_NAME / "metadata" / f"BILLING_PERIOD={period}" / folder
-    data_dir.mkdir(parents=True, exist_ok=True)
-    meta_dir.mkdir(parents=True, exist_ok=True)
-    data_file = data_dir / f"{EXPORT_NAME}-00001.snappy.parquet"
-    pq.write_table(table, data_file, compression="snappy")
-    manifest = {
-        "executionId": execution_id,
-        "exportArn": EXPORT_ARN,
-        "billingPeriod": period,
-        "exportCreationTime": f"{executed:%Y-%m-%dT%H:%M:%SZ}",
-        "columns": [{"name": f.name, "type": _manifest_type(f.type)} for f in CUR2_SCHEMA],
-        "dataFiles": [
-            f"s3://{EXPORT_BUCKET}/{EXPORT_PREFIX}/{EXPORT_NAME}/data/BILLING_PERIOD={period}/"
-            f"{folder}/{data_file.name}"
-        ],
-        "additionalOutputFiles": [],
-    }
-    (meta_dir / f"{EXPORT_NAME}-Manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_cur_delivery(root, period, table, executed, execution_id)
 
 
 def write_days(fleet: BenchFleet, root: Path, days: list[date]) -> Iterator[tuple[int, int]]:

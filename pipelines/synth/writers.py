@@ -303,13 +303,20 @@ def _write_delivery(
     root: Path, fleet: Fleet, period: str, rows: list[dict[str, Any]], executed_at: datetime
 ) -> list[Path]:
     execution_id = str(uuid.UUID(int=fleet.rng("exec", period, executed_at).getrandbits(128)))
+    table = pa.Table.from_pylist(rows, schema=CUR2_SCHEMA)
+    return write_cur_delivery(root, period, table, executed_at, execution_id)
+
+
+def write_cur_delivery(
+    root: Path, period: str, table: pa.Table, executed_at: datetime, execution_id: str
+) -> list[Path]:
+    """One CUR 2.0 execution as AWS lays it out (create-new mode): data file and manifest."""
     folder = f"{executed_at:%Y%m%dT%H%M%SZ}-{execution_id}"
     data_dir = root / EXPORT_NAME / "data" / f"BILLING_PERIOD={period}" / folder
     meta_dir = root / EXPORT_NAME / "metadata" / f"BILLING_PERIOD={period}" / folder
     data_dir.mkdir(parents=True, exist_ok=True)
     meta_dir.mkdir(parents=True, exist_ok=True)
     data_file = data_dir / f"{EXPORT_NAME}-00001.snappy.parquet"
-    table = pa.Table.from_pylist(rows, schema=CUR2_SCHEMA)
     pq.write_table(table, data_file, compression="snappy")
     manifest = {
         "executionId": execution_id,

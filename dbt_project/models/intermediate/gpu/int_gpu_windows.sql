@@ -31,12 +31,6 @@ dcgm as (
 
 ),
 
-versions as (
-
-    select * from {{ telemetry_day_version_relation() }}
-
-),
-
 nvml_host_hours as (
 
     select distinct host, {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at
@@ -73,13 +67,7 @@ windows as (
 
 final as (
 
-    select
-        windows.*,
-        cast(windows.window_start_at as date) as day,
-        versions.input_version as _input_version
-    from windows
-    left join versions
-        on cast(windows.window_start_at as date) = versions.day
+    {{ telemetry_rows_with_version('windows') }}
 
 )
 

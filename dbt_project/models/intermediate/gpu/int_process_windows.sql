@@ -28,12 +28,6 @@ dcgm_windows as (
 
 ),
 
-versions as (
-
-    select * from {{ telemetry_day_version_relation() }}
-
-),
-
 processes as (
 
     select
@@ -61,13 +55,7 @@ processes as (
 
 final as (
 
-    select
-        processes.*,
-        cast(processes.window_start_at as date) as day,
-        versions.input_version as _input_version
-    from processes
-    left join versions
-        on cast(processes.window_start_at as date) = versions.day
+    {{ telemetry_rows_with_version('processes') }}
 
 )
 
