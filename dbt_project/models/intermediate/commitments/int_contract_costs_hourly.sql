@@ -175,13 +175,17 @@ used as (
 
     select
         *,
+        -- The host's share first, then the cost, operands narrowed: Spark cuts the scale of a
+        -- decimal(38, 10) product or quotient to 6 digits, which left a sub-cent "unused" rest.
         cast(
             case
                 when is_running
-                    then committed_cost_usd * host_gpus / greatest(
-                        contract_gpus,
-                        sum(case when is_running then host_gpus else 0 end)
-                            over (partition by contract_id, hour_start_at)
+                    then cast(committed_cost_usd as decimal(24, 10)) * cast(
+                        host_gpus / greatest(
+                            contract_gpus,
+                            sum(case when is_running then host_gpus else 0 end)
+                                over (partition by contract_id, hour_start_at)
+                        ) as decimal(20, 10)
                     )
                 else 0
             end as decimal(38, 10)

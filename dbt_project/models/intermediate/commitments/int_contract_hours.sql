@@ -63,12 +63,15 @@ final as (
         kind,
         provider,
         hour_start_at,
+        {#- Operands narrowed so that both engines keep every digit: Spark cuts the scale of a
+            decimal(38, 10) product or quotient to 6 digits, DuckDB does not. -#}
+        {%- set per_hour = "cast(cast(spread_total as decimal(24, 6))"
+            ~ " / cast(term_hours as decimal(12, 0)) as decimal(20, 10))" %}
         cast(
             case
-                when hour_index < term_hours - 1
-                    then cast(spread_total / term_hours as decimal(38, 10))
+                when hour_index < term_hours - 1 then {{ per_hour }}
                 else spread_total
-                    - cast(spread_total / term_hours as decimal(38, 10)) * (term_hours - 1)
+                    - {{ per_hour }} * cast(term_hours - 1 as decimal(12, 0))
             end as decimal(38, 10)
         ) as spread_cost_usd,
         cast(
