@@ -26,15 +26,19 @@ import duckdb
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _tables(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "select table_name from duckdb_tables() where schema_name = ? order by 1", [schema]
+        ).fetchall()
+    ]
+
+
 def export_raw(warehouse: Path, out: Path) -> list[str]:
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "select table_name from duckdb_tables() where schema_name = 'raw' order by 1"
-            ).fetchall()
-        ]
+        tables = _tables(conn, "raw")
         for table in tables:
             folder = out / table
             folder.mkdir(parents=True, exist_ok=True)
@@ -77,13 +81,7 @@ def compare_marts(spark: Any, warehouse: Path) -> dict[str, dict[str, Any]]:
     conn = duckdb.connect(str(warehouse), read_only=True)
     out: dict[str, dict[str, Any]] = {}
     try:
-        marts = [
-            r[0]
-            for r in conn.execute(
-                "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
-            ).fetchall()
-        ]
-        for mart in marts:
+        for mart in _tables(conn, "marts"):
             relation = conn.execute(f"select * from marts.{mart}")  # noqa: S608 - catalog names
             columns = [d[0] for d in relation.description]
             money = [_money(c) for c in columns]

@@ -41,9 +41,8 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def input_version(files: list[Path], landing: Path) -> str:
     """A day partition's version: its files' landing-relative names, sizes and mtimes (a copy
     made with its times kept, as a backup restore or `cp -p` does, is the same version)."""
-    listing = sorted(
-        f"{lineage_name(p, landing)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files
-    )
+    stats = [(lineage_name(p, landing), p.stat()) for p in files]
+    listing = sorted(f"{name}:{stat.st_size}:{stat.st_mtime_ns}" for name, stat in stats)
     return hashlib.sha256("\n".join(listing).encode()).hexdigest()[:20]
 
 
