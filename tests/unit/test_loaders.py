@@ -9,7 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.defs.aws_cur import load as cur
-from pipelines.defs.inference.load import parse_record, read_request_file
+from pipelines.defs.inference.load import (
+    COLUMNS,
+    parse_record,
+    read_clean_request_file,
+    read_request_file,
+    read_request_table,
+)
 from pipelines.defs.list_prices.load import read_exchange_rates
 from pipelines.defs.telemetry.load import read_spool_file
 from pipelines.lib.errors import LandingError
@@ -202,6 +208,73 @@ def test_request_file_keeps_good_lines_and_rejects_bad_ones(tmp_path: Path) -> N
     assert [r["source_line"] for r in rows] == [1]
     assert rows[0]["has_usage"] is False
     assert [(r.source_row, r.reason) for r in rejected] == [(3, "line is not a JSON object")]
+
+
+def test_clean_request_files_read_whole_give_the_rows_of_the_line_reader(landing: Path) -> None:
+    schema = pa.schema(list(COLUMNS.items()))
+    files = sorted((landing / "inference" / "requests").rglob("*.jsonl"))
+    whole = 0
+    for path in files:
+        rows, rejected = read_request_file(path, landing)
+        fast = read_clean_request_file(path, landing)
+        if fast is None:
+            assert rejected, f"{path.name} is clean but was read line by line"
+            continue
+        whole += 1
+        assert rejected == []
+        assert fast.equals(pa.Table.from_pylist(rows, schema=schema)), path.name
+    assert len(files) > 4 and whole >= len(files) - 2
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"time": "2026-10-30T00:00:00"}, "time '2026-10-30T00:00:00' has no UTC offset"),
+        ({"time": 5}, "time must be an ISO 8601 string, got 5"),
+        ({"status": "200"}, "status must be an HTTP status code, got '200'"),
+        ({"status": 99}, "status must be an HTTP status code, got 99"),
+        ({"model": ""}, "required field missing: model"),
+        ({"attempt": True}, "attempt must be a non-negative integer, got True"),
+        ({"attempt": -1}, "attempt must be a non-negative integer, got -1"),
+        ({"usage": [1]}, "usage must be an object or null"),
+        ({"usage": {"prompt_tokens": 1.5}}, "usage.prompt_tokens must be a non-negative integer"),
+        ({"usage": {"completion_tokens": -2}}, "usage.completion_tokens must be a non-negative"),
+        ({"request_id": 7}, None),  # read as the text "7"
+        ({"usage": {}}, None),  # has_usage false, which Arrow cannot tell from {"x": 1}
+        ({"usage": {"total_tokens": 3}}, None),
+    ],
+)
+def test_a_file_with_a_line_arrow_cannot_vouch_for_is_read_line_by_line(
+    tmp_path: Path, change: dict[str, object], reason: str | None
+) -> None:
+    good = {
+        "time": "2026-10-30T00:00:00.25+01:00",
+        "request_id": "r",
+        "host": "h",
+        "workload": "w",
+        "model": "m",
+        "status": 200,
+        "attempt": 0,
+        "usage": {"prompt_tokens": 3, "prompt_tokens_details": {"cached_tokens": 1}},
+    }
+    log = tmp_path / "h.jsonl"
+    log.write_text(json.dumps(good) + "\n" + json.dumps({**good, **change}) + "\n")
+    assert read_clean_request_file(log, tmp_path) is None
+    table, rejected = read_request_table(log, tmp_path)
+    assert [(r.source_row, r.reason[: len(reason)]) for r in rejected] == (
+        [(2, reason)] if reason else []
+    )
+    assert table.num_rows == (1 if reason else 2)
+    first = table.to_pylist()[0]
+    assert (first["requested_at"].isoformat(), first["attempt"], first["cached_prompt_tokens"]) == (
+        "2026-10-29T23:00:00.250000",
+        1,
+        1,
+    )
+    # The same line alone is clean: read whole, with the line reader's values.
+    log.write_text(json.dumps(good) + "\n")
+    fast = read_clean_request_file(log, tmp_path)
+    assert fast is not None and fast.to_pylist()[0] == {**first, "source_line": 1}
 
 
 def test_negative_usage_on_a_usage_line_is_rejected_with_row_and_column(

