@@ -1,6 +1,7 @@
 {#-
-    Incremental by day for the per-window telemetry models (int_gpu_windows,
-    int_process_windows, int_gpu_seconds_attributed).
+    Incremental by day for the hourly telemetry models (int_gpu_hours,
+    int_gpu_seconds_attributed), which sum the minute windows the views int_gpu_windows and
+    int_process_windows read from raw.
 
     The loaders record in raw.landing_log, per source and day, a version of the files landed
     (their names, sizes and modification times), in the same transaction as the rows. A day's

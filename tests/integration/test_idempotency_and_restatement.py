@@ -60,35 +60,33 @@ def test_a_daily_run_rebuilds_only_the_changed_day_and_equals_a_full_refresh(
 ) -> None:
     pipeline = demo_pipeline.copy_to(tmp_path)
     first, second, _ = sorted(
-        str(d) for (d,) in pipeline.query("select distinct day from intermediate.int_gpu_windows")
+        str(d) for (d,) in pipeline.query("select distinct day from intermediate.int_gpu_hours")
     )
-    # Mark the built rows of the first two days (a column nothing downstream reads).
-    mark = (
-        "update intermediate.{table} set source_file = 'mark:' || source_file where day <= '{day}'"
-    )
-    pipeline.execute(mark.format(table="int_gpu_windows", day=second))
+    # Mark the built rows of the first two days in both hourly telemetry models.
+    for table in ("int_gpu_hours", "int_gpu_seconds_attributed"):
+        pipeline.execute(
+            f"update intermediate.{table} set host = 'mark:' || host where day <= '{second}'"
+        )
     # The second day changes: one host's spool file of that day is gone.
     lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
     lost.unlink()
     pipeline.run(start=date.fromisoformat(second), end=date.fromisoformat(second))
 
-    by_day = dict(
-        pipeline.query(
-            "select day::varchar, bool_and(source_file like 'mark:%')"
-            " from intermediate.int_gpu_windows group by 1"
-        )
-    )
-    assert by_day[first] is True  # unchanged: not rebuilt
-    assert by_day[second] is False  # rebuilt from what is landed now
     lost_host = lost.parts[-3].removeprefix("host=")
-    assert pipeline.query(
-        "select count(*) from intermediate.int_gpu_windows where day = ? and host = ?",
-        [second, lost_host],
-    ) == [(0,)]
-    pipeline.execute(
-        "update intermediate.int_gpu_windows set source_file = substr(source_file, 6)"
-        " where source_file like 'mark:%'"
-    )
+    for table in ("int_gpu_hours", "int_gpu_seconds_attributed"):
+        by_day = dict(
+            pipeline.query(
+                f"select day::varchar, bool_and(host like 'mark:%'),"
+                f" count(*) filter (where host = '{lost_host}')"
+                f" from intermediate.{table} group by 1"
+            )
+        )
+        assert by_day[first][0] is True, table  # unchanged: not rebuilt
+        # Rebuilt from what is landed now: nothing of the lost host's GPUs.
+        assert by_day[second] == (False, 0), table
+        pipeline.execute(
+            f"update intermediate.{table} set host = substr(host, 6) where host like 'mark:%'"
+        )
     incremental = pipeline.fingerprint()
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental

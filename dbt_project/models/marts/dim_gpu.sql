@@ -1,8 +1,8 @@
 with
 
-gpu_windows as (
+gpu_hours as (
 
-    select * from {{ ref('int_gpu_windows') }}
+    select * from {{ ref('int_gpu_hours') }}
 
 ),
 
@@ -20,10 +20,10 @@ reported as (
         max(cloud_resource_id) as cloud_resource_id,
         max(gpu_index) as gpu_index,
         max(gpu_model) as gpu_model,
-        min(window_start_at) as first_seen_at,
-        max(window_end_at) as last_seen_at
+        min(first_window_start_at) as first_seen_at,
+        max(last_window_end_at) as last_seen_at
 
-    from gpu_windows
+    from gpu_hours
     group by 1
 
 ),

@@ -1,28 +1,8 @@
 with
 
-gpu_windows as (
+gpu_hours as (
 
-    select * from {{ ref('int_gpu_windows') }}
-
-),
-
-windows as (
-
-    select
-        gpu_windows.*,
-        {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at,
-        {{ dbt.datediff('window_start_at', 'window_end_at', 'second') }} as window_seconds,
-        -- Per-window products as exact decimals, so hourly sums do not depend on summation order.
-        cast(
-            util_mean * {{ dbt.datediff('window_start_at', 'window_end_at', 'second') }}
-            as decimal(38, 10)
-        ) as util_seconds,
-        cast(
-            power_mw_mean * {{ dbt.datediff('window_start_at', 'window_end_at', 'second') }}
-            as decimal(38, 6)
-        ) as power_mw_seconds
-
-    from gpu_windows
+    select * from {{ ref('int_gpu_hours') }}
 
 ),
 
@@ -34,17 +14,12 @@ final as (
         max(host) as host,
         max(cloud_resource_id) as cloud_resource_id,
         max(gpu_model) as gpu_model,
-        cast(
-            sum(util_seconds)
-            / nullif(sum(case when util_mean is not null then window_seconds end), 0) as double
-        ) as util_mean,
+        cast(sum(util_seconds) / nullif(sum(util_window_seconds), 0) as double) as util_mean,
         case
-            when count(distinct util_source) > 1 then 'mixed'
-            else max(util_source)
+            when min(util_source_min) <> max(util_source_max) then 'mixed'
+            else max(util_source_max)
         end as util_source,
-        max(
-            case when util_source in ('nvml_utilization_gpu', 'dcgm_gpu_util') then 1 else 0 end
-        ) = 1 as util_is_upper_bound,
+        max(util_upper_bound_windows) = 1 as util_is_upper_bound,
         -- nvml (the collector's spool) or dcgm (dcgm-exporter, for hosts without the spool)
         max(telemetry_source) as telemetry_source,
         cast(max(memory_used_bytes_max) as bigint) as memory_used_bytes_max,
@@ -57,7 +32,7 @@ final as (
         cast(least(1.0, sum(window_seconds) / 3600.0) as double) as coverage,
         cast(sum(sample_count) as bigint) as sample_count
 
-    from windows
+    from gpu_hours
     group by 1, 2
 
 )

@@ -28,9 +28,9 @@ hour_offsets as (
 
 ),
 
-gpu_windows as (
+gpu_hours as (
 
-    select * from {{ ref('int_gpu_windows') }}
+    select * from {{ ref('int_gpu_hours') }}
 
 ),
 
@@ -83,7 +83,7 @@ gpu_identities as (
         max(gpu_uuid) as gpu_uuid,
         max(host) as host
 
-    from gpu_windows
+    from gpu_hours
     where mig_instance_id is null
     group by 1, 2
 

@@ -50,9 +50,9 @@ hour_offsets as (
 
 ),
 
-gpu_windows as (
+gpu_hours as (
 
-    select * from {{ ref('int_gpu_windows') }}
+    select * from {{ ref('int_gpu_hours') }}
     where mig_instance_id is null
 
 ),
@@ -74,10 +74,10 @@ telemetry_hours as (
 
     select
         cloud_resource_id as resource_id,
-        {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at,
+        hour_start_at,
         sum(energy_mj) / 3600000000.0 as energy_kwh
 
-    from gpu_windows
+    from gpu_hours
     group by 1, 2
 
 ),

@@ -1,5 +1,6 @@
 {#-
-    Busy and held-idle seconds per GPU window and workload (allocation rule 2).
+    Busy and held-idle seconds per GPU-hour and workload (allocation rule 2), worked out window
+    by window and summed by hour.
 
     A window's seconds split into each workload's busy time (its process busy share; shares that
     add up to more than 1 are scaled down to 1) and idle time. Idle time goes to the workloads
@@ -71,15 +72,13 @@ window_totals as (
 
 ),
 
-final as (
+per_window as (
 
     select
         windows.hour_start_at,
         windows.gpu_uuid,
-        windows.window_start_at,
         windows.host,
         workload_windows.workload,
-        windows.window_seconds,
         cast(
             windows.window_seconds * workload_windows.busy_share
             / greatest(1.0, window_totals.busy_share) as decimal(38, 10)
@@ -91,9 +90,7 @@ final as (
                         * workload_windows.memory_bytes / window_totals.memory_bytes
                 else 0.0
             end as decimal(38, 10)
-        ) as held_idle_seconds,
-        cast(windows.window_start_at as date) as day,
-        versions.input_version as _input_version
+        ) as held_idle_seconds
 
     from windows
     inner join workload_windows
@@ -102,8 +99,34 @@ final as (
     inner join window_totals
         on windows.gpu_uuid = window_totals.gpu_uuid
         and windows.window_start_at = window_totals.window_start_at
+
+),
+
+hours as (
+
+    select
+        hour_start_at,
+        gpu_uuid,
+        workload,
+        max(host) as host,
+        sum(busy_seconds) as busy_seconds,
+        sum(held_idle_seconds) as held_idle_seconds,
+        cast(hour_start_at as date) as day
+
+    from per_window
+    group by 1, 2, 3
+
+),
+
+final as (
+
+    select
+        hours.*,
+        versions.input_version as _input_version
+
+    from hours
     left join versions
-        on cast(windows.window_start_at as date) = versions.day
+        on hours.day = versions.day
 
 )
 

@@ -1,8 +1,11 @@
 {#-
     Every GPU window the cost allocation reads: the NVML spool's, and dcgm-exporter's for the
     host-hours that have no NVML window (a host without the collector, or an hour it missed).
-    telemetry_source says which; util_source which counter within it. Incremental by day
-    (macros/telemetry_days.sql).
+    telemetry_source says which; util_source which counter within it.
+
+    A view: the minute windows are read where they were landed (raw) and summed by the
+    incremental hourly models (int_gpu_hours, int_gpu_seconds_attributed), for the days they
+    rebuild; no copy of them is kept.
 -#}
 {%- set columns = [
     'gpu_uuid', 'window_start_at', 'window_end_at', 'host', 'cloud_resource_id', 'gpu_index',
@@ -13,28 +16,38 @@
     'source_file',
 ] -%}
 
-{{ telemetry_incremental_config() }}
+{{ config(materialized='view') }}
 
 with
 
 nvml as (
 
     select * from {{ ref('stg_nvml__gpu_windows') }}
-    where {{ telemetry_day_filter('cast(window_start_at as date)') }}
 
 ),
 
 dcgm as (
 
     select * from {{ ref('int_dcgm_gpu_windows') }}
-    where {{ telemetry_day_filter('cast(window_start_at as date)') }}
 
 ),
 
-nvml_host_hours as (
+dcgm_host_hours as (
 
     select distinct host, {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at
-    from nvml
+    from dcgm
+
+),
+
+-- The dcgm-exporter host-hours the collector covered too (only those are looked up in the
+-- NVML windows, so a fleet without dcgm-exporter does not group its whole history here).
+nvml_host_hours as (
+
+    select distinct dcgm_host_hours.host, dcgm_host_hours.hour_start_at
+    from dcgm_host_hours
+    inner join nvml
+        on nvml.host = dcgm_host_hours.host
+        and {{ dbt.date_trunc('hour', 'nvml.window_start_at') }} = dcgm_host_hours.hour_start_at
 
 ),
 
@@ -67,7 +80,10 @@ windows as (
 
 final as (
 
-    {{ telemetry_rows_with_version('windows') }}
+    select
+        *,
+        cast(window_start_at as date) as day
+    from windows
 
 )
 

@@ -1,17 +1,16 @@
 {#-
     Processes per GPU window: the NVML spool's process list, and for windows taken from
     dcgm-exporter (int_gpu_windows) the pod the exporter maps to the GPU, as one process whose
-    busy share is the GPU's activity and whose memory is the framebuffer used.
-    Incremental by day (macros/telemetry_days.sql).
+    busy share is the GPU's activity and whose memory is the framebuffer used. A view, like
+    int_gpu_windows.
 -#}
-{{ telemetry_incremental_config() }}
+{{ config(materialized='view') }}
 
 with
 
 nvml as (
 
     select * from {{ ref('stg_nvml__process_windows') }}
-    where {{ telemetry_day_filter('cast(window_start_at as date)') }}
 
 ),
 
@@ -24,7 +23,6 @@ dcgm_windows as (
         and windows.window_start_at = used.window_start_at
         and used.telemetry_source = 'dcgm'
     where windows.k8s_pod is not null
-        and {{ telemetry_day_filter('cast(windows.window_start_at as date)') }}
 
 ),
 
@@ -55,7 +53,10 @@ processes as (
 
 final as (
 
-    {{ telemetry_rows_with_version('processes') }}
+    select
+        *,
+        cast(window_start_at as date) as day
+    from processes
 
 )
 

@@ -1,0 +1,83 @@
+{#-
+    GPU-hours of telemetry: the windows of int_gpu_windows summed by hour, GPU and MIG instance,
+    in sums that add up again exactly (decimal products), so every hourly and per-GPU figure
+    downstream is read from here rather than from the minute windows. Incremental by day
+    (macros/telemetry_days.sql).
+-#}
+{{ telemetry_incremental_config() }}
+
+with
+
+gpu_windows as (
+
+    select * from {{ ref('int_gpu_windows') }}
+    where {{ telemetry_day_filter('day') }}
+
+),
+
+versions as (
+
+    select * from {{ telemetry_day_version_relation() }}
+
+),
+
+windows as (
+
+    select
+        gpu_windows.*,
+        {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at,
+        {{ dbt.datediff('window_start_at', 'window_end_at', 'second') }} as window_seconds
+
+    from gpu_windows
+
+),
+
+hours as (
+
+    select
+        hour_start_at,
+        gpu_uuid,
+        mig_instance_id,
+        day,
+        max(host) as host,
+        max(cloud_resource_id) as cloud_resource_id,
+        max(gpu_index) as gpu_index,
+        max(gpu_model) as gpu_model,
+        -- nvml (the collector's spool) or dcgm (dcgm-exporter, for hosts without the spool)
+        max(telemetry_source) as telemetry_source,
+        -- Two ends of the counters used: they differ when an hour mixes counters.
+        min(util_source) as util_source_min,
+        max(util_source) as util_source_max,
+        max(
+            case when util_source in ('nvml_utilization_gpu', 'dcgm_gpu_util') then 1 else 0 end
+        ) as util_upper_bound_windows,
+        -- Activity x seconds as exact decimals, so sums do not depend on summation order.
+        sum(cast(util_mean * window_seconds as decimal(38, 10))) as util_seconds,
+        sum(case when util_mean is not null then window_seconds end) as util_window_seconds,
+        sum(cast(power_mw_mean * window_seconds as decimal(38, 6))) as power_mw_seconds,
+        sum(energy_mj) as energy_mj,
+        max(memory_used_bytes_max) as memory_used_bytes_max,
+        max(memory_total_bytes) as memory_total_bytes,
+        sum(window_seconds) as window_seconds,
+        sum(sample_count) as sample_count,
+        min(window_start_at) as first_window_start_at,
+        max(window_end_at) as last_window_end_at
+
+    from windows
+    group by 1, 2, 3, 4
+
+),
+
+final as (
+
+    select
+        hours.*,
+        versions.input_version as _input_version
+
+    from hours
+    left join versions
+        on hours.day = versions.day
+
+)
+
+select * from final
