@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from pipelines.defs.inference.load import (
     read_request_table,
 )
 from pipelines.defs.list_prices.load import read_exchange_rates
+from pipelines.defs.telemetry import load as telemetry
 from pipelines.defs.telemetry.load import read_spool_file
 from pipelines.lib.errors import LandingError
 from pipelines.lib.store import LocalStore
+from pipelines.lib.warehouse import connect
 from pipelines.synth import build_fleet, write_landing_zone
 
 
@@ -113,6 +116,65 @@ def test_spool_file_of_an_unknown_schema_version_is_rejected(landing: Path, tmp_
         LandingError, match=r"column 'schema_version': unsupported spool schema_version \[9\]"
     ):
         read_spool_file(future, tmp_path)
+
+
+def _landed_telemetry(warehouse: Path, landing: Path, day: date) -> dict[str, list[tuple]]:
+    files = telemetry.spool_files(landing / "telemetry" / "nvml", day)
+    with connect(warehouse) as conn:
+        counts = telemetry.land_day(conn, day, files, landing)
+        out = {
+            table: sorted(conn.execute(f"select * from raw.{table}").fetchall(), key=repr)
+            for table in ("nvml_gpu_windows", "nvml_process_windows")
+        }
+    assert counts == (len(out["nvml_gpu_windows"]), len(out["nvml_process_windows"]))
+    return out
+
+
+def test_spool_files_landed_from_parquet_equal_those_read_through_arrow(
+    landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day = date(2026, 10, 30)
+    files = telemetry.spool_files(landing / "telemetry" / "nvml", day)
+    assert files and all(telemetry.vouched_by_footer(p) for p in files)
+    straight = _landed_telemetry(tmp_path / "a.duckdb", landing, day)
+    monkeypatch.setattr(telemetry, "vouched_by_footer", lambda path: False)
+    through_arrow = _landed_telemetry(tmp_path / "b.duckdb", landing, day)
+    assert len(straight["nvml_gpu_windows"]) == sum(pq.read_metadata(p).num_rows for p in files)
+    assert straight == through_arrow
+    first = straight["nvml_gpu_windows"][0]
+    assert any(isinstance(v, datetime) and v.tzinfo is None and v.date() == day for v in first)
+
+
+def test_a_spool_file_its_footer_cannot_vouch_for_is_read_through_arrow(
+    landing: Path, tmp_path: Path
+) -> None:
+    path = next(landing.glob("telemetry/nvml/host=g5-002/date=2026-10-30/*.parquet"))
+    table = pq.read_table(path)
+    # Another integer type than the collector writes: Arrow casts it.
+    index = table.schema.get_field_index("gpu_index")
+    widened = tmp_path / "widened.parquet"
+    pq.write_table(
+        table.set_column(index, "gpu_index", table["gpu_index"].cast(pa.int64())), widened
+    )
+    assert telemetry.vouched_by_footer(path) and not telemetry.vouched_by_footer(widened)
+    # No statistics in the footer: nothing vouches for the required columns.
+    bare = tmp_path / "bare.parquet"
+    pq.write_table(table, bare, write_statistics=False)
+    assert not telemetry.vouched_by_footer(bare)
+    # A null host: refused by the Arrow reader, which names the row.
+    hosts = table["host"].to_pylist()
+    hosts[4] = None
+    broken = tmp_path / "host=g5-002" / "date=2026-10-30" / "broken.parquet"
+    broken.parent.mkdir(parents=True)
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("host"), "host", pa.array(hosts)), broken
+    )
+    assert not telemetry.vouched_by_footer(broken)
+    with (
+        connect(tmp_path / "w.duckdb") as conn,
+        pytest.raises(LandingError, match=r"row 5, column 'host': value is null"),
+    ):
+        telemetry.land_day(conn, date(2026, 10, 30), [broken], tmp_path)
 
 
 @pytest.mark.parametrize(
