@@ -74,13 +74,14 @@ def test_a_daily_run_rebuilds_only_the_changed_day_and_equals_a_full_refresh(
 
     lost_host = lost.parts[-3].removeprefix("host=")
     for table in ("int_gpu_hours", "int_gpu_seconds_attributed"):
-        by_day = dict(
-            pipeline.query(
+        by_day = {
+            day: (marked, lost_rows)
+            for day, marked, lost_rows in pipeline.query(
                 f"select day::varchar, bool_and(host like 'mark:%'),"
                 f" count(*) filter (where host = '{lost_host}')"
                 f" from intermediate.{table} group by 1"
             )
-        )
+        }
         assert by_day[first][0] is True, table  # unchanged: not rebuilt
         # Rebuilt from what is landed now: nothing of the lost host's GPUs.
         assert by_day[second] == (False, 0), table
