@@ -109,15 +109,19 @@ def replace_partition(
     partition_value: object,
     rows: pa.Table,
     quarantine: Quarantine | None = None,
+    landed: tuple[str, date, list[Path], Path] | None = None,
 ) -> None:
     """Replace one partition of a raw table (and its quarantined rows) in one transaction.
 
-    ``table`` and ``partition_column`` are the code's own identifiers, never input.
+    ``table`` and ``partition_column`` are the code's own identifiers, never input. ``landed``
+    (source, day, files, landing zone) records the day's version in raw.landing_log too.
     """
     columns = ", ".join(f'"{name}"' for name in rows.column_names)
     conn.register("landing_rows", rows)
     try:
         with transaction(conn):
+            if landed is not None:
+                log_landing(conn, *landed)
             conn.execute(
                 f"delete from {table} where {partition_column} = ?",  # noqa: S608
                 [partition_value],

@@ -55,42 +55,52 @@ def test_a_three_day_backfill_equals_three_single_day_runs(
     assert single.fingerprint() == demo_pipeline.fingerprint()
 
 
-def test_a_daily_run_rebuilds_only_the_changed_day_and_equals_a_full_refresh(
+def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     demo_pipeline: Pipeline, tmp_path: Path
 ) -> None:
     pipeline = demo_pipeline.copy_to(tmp_path)
-    first, second, _ = sorted(
+    first, second, third = sorted(
         str(d) for (d,) in pipeline.query("select distinct day from intermediate.int_gpu_hours")
     )
-    # Mark the built rows of the first two days in both hourly telemetry models.
-    for table in ("int_gpu_hours", "int_gpu_seconds_attributed"):
-        pipeline.execute(
-            f"update intermediate.{table} set host = 'mark:' || host where day <= '{second}'"
-        )
-    # The second day changes: one host's spool file of that day is gone.
+    telemetry = ("int_gpu_hours", "int_gpu_seconds_attributed")
+    # Mark every built row of the incremental models.
+    for table in (*telemetry, "int_requests_classified"):
+        pipeline.execute(f"update intermediate.{table} set host = 'mark:' || host")
+    # The second day's telemetry changes: one host's spool file of that day is gone. The third
+    # day's requests change: one host's log of that day is gone.
     lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
     lost.unlink()
-    pipeline.run(start=date.fromisoformat(second), end=date.fromisoformat(second))
+    lost_log = sorted((pipeline.landing / "inference" / "requests").glob(f"date={third}/*"))[0]
+    lost_log.unlink()
+    pipeline.run(start=date.fromisoformat(second), end=date.fromisoformat(third))
 
-    lost_host = lost.parts[-3].removeprefix("host=")
-    for table in ("int_gpu_hours", "int_gpu_seconds_attributed"):
-        by_day = {
-            day: (marked, lost_rows)
-            for day, marked, lost_rows in pipeline.query(
+    def by_day(table: str, host: str) -> dict[str, tuple[bool, int]]:
+        return {
+            day: (marked, rows_of_host)
+            for day, marked, rows_of_host in pipeline.query(
                 f"select day::varchar, bool_and(host like 'mark:%'),"
-                f" count(*) filter (where host = '{lost_host}')"
+                f" count(*) filter (where host = '{host}')"
                 f" from intermediate.{table} group by 1"
             )
         }
-        assert by_day[first][0] is True, table  # unchanged: not rebuilt
-        # Rebuilt from what is landed now: nothing of the lost host's GPUs.
-        assert by_day[second] == (False, 0), table
+
+    lost_host = lost.parts[-3].removeprefix("host=")
+    for table in telemetry:
+        days = by_day(table, lost_host)
+        # Landed again with the same files: not rebuilt. Changed: rebuilt from what is landed
+        # now, with nothing of the lost host's GPUs.
+        assert (days[first][0], days[second], days[third][0]) == (True, (False, 0), True), table
+    # Requests: the changed day and the day before it (a retry after midnight changes the
+    # verdict of the attempt before it) are rebuilt; the first day is not.
+    days = by_day("int_requests_classified", lost_log.stem)
+    assert (days[first][0], days[second][0], days[third]) == (True, False, (False, 0))
+    for table in (*telemetry, "int_requests_classified"):
         pipeline.execute(
             f"update intermediate.{table} set host = substr(host, 6) where host like 'mark:%'"
         )
-    # The marts were built from the marked rows: the same day again (same files, so no telemetry
-    # day is rebuilt) builds them from the unmarked ones.
-    pipeline.run(start=date.fromisoformat(second), end=date.fromisoformat(second))
+    # The marts were built from the marked rows: the same days again (same files, so nothing
+    # incremental is rebuilt) build them from the unmarked ones.
+    pipeline.run(start=date.fromisoformat(second), end=date.fromisoformat(third))
     incremental = pipeline.fingerprint()
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental

@@ -265,5 +265,6 @@ def land_day(
         day,
         table,
         Quarantine(SOURCE, day.isoformat(), rejected),
+        landed=(SOURCE, day, files, landing),
     )
     return table.num_rows, len(rejected)

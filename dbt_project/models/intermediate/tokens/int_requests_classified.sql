@@ -2,13 +2,28 @@
     Every logged request attempt with its verdict (allocation rule 5). Useful: HTTP 2xx, finish
     reason stop / tool_calls / length (length flagged as truncated), not superseded by a retry
     (only an attempt no later attempt of the same request follows counts), not synthetic.
-    A request id logged twice (a re-shipped log file) counts once.
+    A request id logged twice (a re-shipped log file) counts once. Incremental by landed day
+    (macros/request_days.sql).
 -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ request_incremental_pre_hook() }}",
+) }}
+
 with
 
 requests as (
 
     select * from {{ ref('stg_inference__requests') }}
+    where {{ request_day_filter('partition_date', 2) }}
+
+),
+
+versions as (
+
+    {{ request_day_versions() }}
 
 ),
 
@@ -100,7 +115,8 @@ classified as (
         coalesce(prompt_tokens, 0) as prompt_tokens,
         coalesce(completion_tokens, 0) as completion_tokens,
         coalesce(cached_prompt_tokens, 0) as cached_prompt_tokens,
-        coalesce(reasoning_tokens, 0) as reasoning_tokens
+        coalesce(reasoning_tokens, 0) as reasoning_tokens,
+        partition_date as day
 
     from verdicts
 
@@ -110,9 +126,13 @@ final as (
 
     select
         classified.*,
-        classified.waste_reason is null as is_useful
+        classified.waste_reason is null as is_useful,
+        versions.input_version as _input_version
 
     from classified
+    left join versions
+        on classified.day = versions.day
+    where {{ request_day_filter('classified.day', 1) }}
 
 )
 

@@ -26,7 +26,8 @@ renamed as (
         cast(cached_prompt_tokens as bigint) as cached_prompt_tokens,
         cast(reasoning_tokens as bigint) as reasoning_tokens,
         source_file,
-        source_line
+        source_line,
+        partition_date
 
     from source
 

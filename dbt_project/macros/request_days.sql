@@ -1,0 +1,57 @@
+{#-
+    Incremental by day for int_requests_classified.
+
+    Its rows are kept per landed day (`day`: the date folder the log line was landed from) with
+    the version of that day's files (raw.landing_log, source inference_requests, written in
+    the landing transaction). A verdict can depend on lines of another day: a retry logged
+    after midnight supersedes the attempt before it, and a line shipped again in another day's
+    folder counts once. So a run rebuilds each changed day and the day on either side of it,
+    reading one more day on either side as context: retries and copies up to a day apart get
+    the verdicts a full refresh gives them. A full refresh (`gpuledger run --full-refresh`)
+    reads every day.
+-#}
+
+{% macro request_day_versions() %}
+    select partition_date as day, input_version
+    from raw.landing_log
+    where source = 'inference_requests'
+{% endmacro %}
+
+{% macro request_days_changed() %}
+    select landed.day
+    from ({{ request_day_versions() }}) as landed
+    where not exists (
+        select 1
+        from (select distinct day, _input_version from {{ this }}) as built
+        where built.day = landed.day and built._input_version = landed.input_version
+    )
+{% endmacro %}
+
+{#- The changed days and `reach` days on either side of each. -#}
+{% macro request_days_around(reach) %}
+    select distinct
+        cast({{ dbt.dateadd('day', 'shifts.shift', 'changed.day') }} as date) as day
+    from ({{ request_days_changed() }}) as changed
+    cross join (
+        {%- for shift in range(-reach, reach + 1) %}
+        select {{ shift }} as shift{% if not loop.last %} union all{% endif %}
+        {%- endfor %}
+    ) as shifts
+{% endmacro %}
+
+{#- Rows built: reach 1; rows read as context: reach 2. No filter on a full build. -#}
+{% macro request_day_filter(day_column, reach) %}
+    {%- if telemetry_is_incremental() -%}
+    {{ day_column }} in ({{ request_days_around(reach) }})
+    {%- else -%}
+    true
+    {%- endif -%}
+{% endmacro %}
+
+{% macro request_incremental_pre_hook() %}
+    {%- if telemetry_is_incremental() -%}
+    delete from {{ this }} where {{ request_day_filter('day', 1) }}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{% endmacro %}
