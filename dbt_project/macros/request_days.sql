@@ -39,10 +39,25 @@
     ) as shifts
 {% endmacro %}
 
+{#- The days as a list, asked before the model runs: the pre-hook's delete must not change
+    the days the model then builds (a deleted day would count as changed). -#}
+{% macro request_days_list(reach) %}
+    {%- if not execute -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set result = run_query(request_days_around(reach)) -%}
+    {{ return(result.columns[0].values() | map('string') | list) }}
+{% endmacro %}
+
 {#- Rows built: reach 1; rows read as context: reach 2. No filter on a full build. -#}
 {% macro request_day_filter(day_column, reach) %}
     {%- if telemetry_is_incremental() -%}
-    {{ day_column }} in ({{ request_days_around(reach) }})
+        {%- set days = request_days_list(reach) -%}
+        {%- if days -%}
+    {{ day_column }} in ({% for day in days %}cast('{{ day }}' as date){% if not loop.last %}, {% endif %}{% endfor %})
+        {%- else -%}
+    false
+        {%- endif -%}
     {%- else -%}
     true
     {%- endif -%}
