@@ -72,7 +72,32 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     lost.unlink()
     lost_log = sorted((pipeline.landing / "inference" / "requests").glob(f"date={third}/*"))[0]
     lost_log.unlink()
+    # And a request of the second day is retried after midnight, in another log of the third.
+    other_log = sorted((pipeline.landing / "inference" / "requests").glob(f"date={third}/*"))[0]
+    [(request_id, workload, model)] = pipeline.query(
+        "select request_id, workload, model from intermediate.int_requests_classified"
+        " where day = ? and host = ? and is_useful order by request_id limit 1",
+        [second, "mark:" + other_log.stem],
+    )
+    retry = {
+        "time": f"{third}T00:00:05Z",
+        "request_id": f"{request_id}-retry",
+        "host": other_log.stem,
+        "workload": workload,
+        "model": model,
+        "status": 200,
+        "finish_reason": "stop",
+        "attempt": 2,
+        "retry_of": request_id,
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
+    }
+    with other_log.open("a") as log:
+        log.write(json.dumps(retry) + "\n")
     pipeline.run(start=date.fromisoformat(second), end=date.fromisoformat(third))
+    assert pipeline.query(
+        "select waste_reason from intermediate.int_requests_classified where request_id = ?",
+        [request_id],
+    ) == [("superseded_by_retry",)]
 
     def by_day(table: str, host: str) -> dict[str, tuple[bool, int]]:
         return {
