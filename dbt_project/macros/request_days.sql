@@ -52,12 +52,7 @@
 {#- Rows built: reach 1; rows read as context: reach 2. No filter on a full build. -#}
 {% macro request_day_filter(day_column, reach) %}
     {%- if telemetry_is_incremental() -%}
-        {%- set days = request_days_list(reach) -%}
-        {%- if days -%}
-    {{ day_column }} in ({% for day in days %}cast('{{ day }}' as date){% if not loop.last %}, {% endif %}{% endfor %})
-        {%- else -%}
-    false
-        {%- endif -%}
+    {{ day_list_filter(day_column, request_days_list(reach)) }}
     {%- else -%}
     true
     {%- endif -%}

@@ -43,11 +43,29 @@
     {%- endif %}
 {% endmacro %}
 
-{#- The filter on a day column: none on a full build (days landed before raw.landing_log
-    existed are built too), the changed days on an incremental one. -#}
+{#- The days to build as a list, asked when the model is compiled (before its pre-hook). -#}
+{% macro telemetry_days_list() %}
+    {%- if not execute -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set result = run_query(telemetry_days_to_build()) -%}
+    {{ return(result.columns[0].values() | map('string') | list) }}
+{% endmacro %}
+
+{#- A filter on a day column: none on a full build (days landed before raw.landing_log
+    existed are built too), else the changed days as literal dates, so the scan of raw skips
+    the other days' row groups. -#}
+{% macro day_list_filter(day_column, days) %}
+    {%- if days -%}
+    {{ day_column }} in ({% for day in days %}cast('{{ day }}' as date){% if not loop.last %}, {% endif %}{% endfor %})
+    {%- else -%}
+    false
+    {%- endif -%}
+{% endmacro %}
+
 {% macro telemetry_day_filter(day_column) %}
     {%- if telemetry_is_incremental() -%}
-    {{ day_column }} in ({{ telemetry_days_to_build() }})
+    {{ day_list_filter(day_column, telemetry_days_list()) }}
     {%- else -%}
     true
     {%- endif -%}
@@ -55,7 +73,7 @@
 
 {% macro telemetry_incremental_pre_hook() %}
     {%- if telemetry_is_incremental() -%}
-    delete from {{ this }} where day in ({{ telemetry_days_to_build() }})
+    delete from {{ this }} where {{ telemetry_day_filter('day') }}
     {%- else -%}
     select 1
     {%- endif -%}
@@ -74,15 +92,4 @@
 {#- `_input_version` of each day, for the rows a model builds. -#}
 {% macro telemetry_day_version_relation() %}
     ({{ telemetry_day_versions() }})
-{% endmacro %}
-
-{#- The rows of CTE `rows` with their day and that day's `_input_version`. -#}
-{% macro telemetry_rows_with_version(rows) %}
-    select
-        {{ rows }}.*,
-        cast({{ rows }}.window_start_at as date) as day,
-        versions.input_version as _input_version
-    from {{ rows }}
-    left join {{ telemetry_day_version_relation() }} as versions
-        on cast({{ rows }}.window_start_at as date) = versions.day
 {% endmacro %}

@@ -59,6 +59,8 @@ hours as (
         max(memory_used_bytes_max) as memory_used_bytes_max,
         max(memory_total_bytes) as memory_total_bytes,
         sum(window_seconds) as window_seconds,
+        count(*) as window_count,
+        count(distinct window_start_at) as distinct_window_count,
         sum(sample_count) as sample_count,
         min(window_start_at) as first_window_start_at,
         max(window_end_at) as last_window_end_at

@@ -38,6 +38,7 @@ windows as (
         gpu_uuid,
         window_start_at,
         host,
+        day,
         {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at,
         {{ dbt.datediff('window_start_at', 'window_end_at', 'second') }} as window_seconds
 
@@ -75,6 +76,7 @@ window_totals as (
 per_window as (
 
     select
+        windows.day,
         windows.hour_start_at,
         windows.gpu_uuid,
         windows.host,
@@ -111,10 +113,10 @@ hours as (
         max(host) as host,
         sum(busy_seconds) as busy_seconds,
         sum(held_idle_seconds) as held_idle_seconds,
-        cast(hour_start_at as date) as day
+        day
 
     from per_window
-    group by 1, 2, 3
+    group by hour_start_at, gpu_uuid, workload, day
 
 ),
 

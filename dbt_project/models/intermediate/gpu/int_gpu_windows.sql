@@ -5,7 +5,9 @@
 
     A view: the minute windows are read where they were landed (raw) and summed by the
     incremental hourly models (int_gpu_hours, int_gpu_seconds_attributed), for the days they
-    rebuild; no copy of them is kept.
+    rebuild; no copy of them is kept. `day` is the day the window was landed under (the
+    spool's and the scrapes' date folders: the window's UTC date), which the incremental models
+    filter on, so a daily run reads only that day's part of raw.
 -#}
 {%- set columns = [
     'gpu_uuid', 'window_start_at', 'window_end_at', 'host', 'cloud_resource_id', 'gpu_index',
@@ -66,24 +68,23 @@ windows as (
 
     select
         {{ columns | join(', ') }},
-        'nvml' as telemetry_source
+        'nvml' as telemetry_source,
+        partition_date as day
     from nvml
 
     union all
 
     select
         {{ columns | join(', ') }},
-        'dcgm' as telemetry_source
+        'dcgm' as telemetry_source,
+        cast(window_start_at as date) as day
     from dcgm_only
 
 ),
 
 final as (
 
-    select
-        *,
-        cast(window_start_at as date) as day
-    from windows
+    select * from windows
 
 )
 

@@ -30,7 +30,7 @@ processes as (
 
     select
         gpu_uuid, window_start_at, window_end_at, host, pid, container_id, k8s_namespace,
-        k8s_pod, workload, busy_share, memory_used_bytes
+        k8s_pod, workload, busy_share, memory_used_bytes, partition_date as day
     from nvml
 
     union all
@@ -46,17 +46,15 @@ processes as (
         k8s_pod,
         workload,
         cast(coalesce(util_mean, 0) as decimal(20, 10)) as busy_share,
-        memory_used_bytes_max as memory_used_bytes
+        memory_used_bytes_max as memory_used_bytes,
+        cast(window_start_at as date) as day
     from dcgm_windows
 
 ),
 
 final as (
 
-    select
-        *,
-        cast(window_start_at as date) as day
-    from processes
+    select * from processes
 
 )
 

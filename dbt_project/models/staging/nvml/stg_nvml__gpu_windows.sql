@@ -33,7 +33,8 @@ renamed as (
         temperature_c_max,
         clocks_event_reasons,
         unsupported,
-        source_file
+        source_file,
+        partition_date
 
     from source
 

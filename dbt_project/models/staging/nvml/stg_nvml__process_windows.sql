@@ -20,7 +20,8 @@ renamed as (
         workload,
         -- Exact decimals: sums must not depend on the order a parallel engine adds them in.
         cast(busy_share as decimal(20, 10)) as busy_share,
-        cast(memory_used_bytes as bigint) as memory_used_bytes
+        cast(memory_used_bytes as bigint) as memory_used_bytes,
+        partition_date
 
     from source
 
