@@ -101,6 +101,16 @@ def step_seconds(
     return out
 
 
+def slowest_dbt_nodes(target: Path, count: int = 15) -> dict[str, float]:
+    """The dbt nodes (models, tests) that took longest in the last `dbt build` of a warehouse."""
+    results = target / "run_results.json"
+    if not results.exists():
+        return {}
+    nodes = json.loads(results.read_text())["results"]
+    timed = sorted(((n["execution_time"], n["unique_id"]) for n in nodes), reverse=True)
+    return {name.split(".", 1)[1]: round(took, 2) for took, name in timed[:count]}
+
+
 def overhead_breakdown(
     instance: dg.DagsterInstance, runs: list[tuple[str, str | None, str]], warehouse: Path
 ) -> dict[str, float]:
@@ -204,6 +214,7 @@ def bench(
         "duckdb_memory_limit": MEMORY_LIMIT,
         "input_bytes": sum(f.stat().st_size for f in (work / "fleet" / "landing").rglob("*.*")),
     }
+    result["end_to_end_dbt_nodes_s"] = slowest_dbt_nodes(work / "fleet" / "dbt-target")
     shutil.rmtree(work / "fleet")
     if history_days:
         history_gpus = history_gpus or gpus
@@ -289,6 +300,7 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for key, title in (
         ("end_to_end_breakdown_s", "Where the end-to-end time goes (runs and their steps)"),
+        ("end_to_end_dbt_nodes_s", "The slowest dbt nodes of the end-to-end run"),
         ("fixed_overhead_breakdown_s", "Where the fixed overhead goes (1 GPU, 1 day)"),
     ):
         breakdown = result.get(key)
