@@ -67,9 +67,12 @@ def test_bench_table_quotes_the_ratios() -> None:
         "daily_run_s_365d_history": 13.2,
         "p2_ratio": 1.1,
         "machine": {"cpus": 2, "python": "3.11.7", "duckdb": "2.0.1"},
+        "end_to_end_dbt_nodes_s": {"gpuledger.int_gpu_hours": 21.5},
     }
     table = markdown(result)
     assert "| fleet | 1,000 GPUs x 30 days |" in table
     assert "| P1 = (end-to-end - fixed) / floor | 3.0 |" in table
-    assert "| daily run (8 GPUs, 365d of history) | 13.2 s |" in table
+    assert "| daily run (8 GPUs, 365d of history, median of 3) | 13.2 s |" in table
+    assert "The slowest dbt nodes of the end-to-end run:" in table
+    assert "| gpuledger.int_gpu_hours | 21.5 |" in table
     assert "| P2 = daily run 365 d / 30 d of history | 1.1 |" in table
