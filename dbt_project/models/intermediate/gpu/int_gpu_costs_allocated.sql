@@ -22,8 +22,8 @@ gpu_seconds as (
 
 workload_hours as (
 
-    -- int_gpu_seconds_attributed keeps a row per landed day too: an hour whose windows were
-    -- landed under two days (a late spool file) has two rows there, one here.
+    -- int_gpu_seconds_attributed keeps a row per landed day too: an hour whose windows sit
+    -- in two date folders (a spool writer other than ours) has two rows there, one here.
     select
         hour_start_at,
         gpu_uuid,
