@@ -36,6 +36,28 @@ def test_truncated_spool_parquet_fails_naming_the_file_and_changes_nothing(
     assert pipeline.fingerprint() == before
 
 
+def test_a_spool_file_landed_twice_under_two_names_fails_the_window_uniqueness_test(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    original = next(pipeline.landing.glob("telemetry/nvml/host=p4d-001/date=2026-10-31/*.parquet"))
+    copy = original.with_name(f"copy-{original.name}")
+    copy.write_bytes(original.read_bytes())
+
+    with pytest.raises(RunFailed) as failure:
+        pipeline.run(start=date(2026, 10, 31), end=date(2026, 10, 31))
+
+    message = str(failure.value)
+    assert "transform" in message
+    assert "assert_gpu_windows_unique" in message
+    # The day's hours were built with every window counted twice: 8 GPUs x 24 hours.
+    assert pipeline.query(
+        "select count(*), min(window_count), min(distinct_window_count)"
+        " from intermediate.int_gpu_hours where day = '2026-10-31'"
+        " and window_count <> distinct_window_count"
+    ) == [(8 * 24, 120, 60)]
+
+
 def test_cur_file_missing_a_required_column_fails_naming_file_and_column(
     demo_pipeline: Pipeline, tmp_path: Path
 ) -> None:
