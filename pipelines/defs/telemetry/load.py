@@ -82,6 +82,9 @@ def read_spool_file(path: Path, landing: Path) -> tuple[pa.Table, pa.Table]:
                 "window_start": pc.take(windows.column("window_start"), parents),
                 "window_end": pc.take(windows.column("window_end"), parents),
                 **{name: flat.field(name) for name in PROCESS_FIELDS},
+                "window_process_count": pc.take(
+                    pc.cast(pc.list_value_length(column), pa.int32()), parents
+                ),
             }
         )
     source = pa.array([lineage_name(path, landing)] * windows.num_rows, pa.string())
@@ -152,11 +155,11 @@ def _land_from_parquet(
             fields = ", ".join(f"process.{name}" for name in PROCESS_FIELDS)
             processes = conn.execute(
                 "insert into raw.nvml_process_windows (partition_date, host, gpu_uuid,"  # noqa: S608
-                f" window_start, window_end, {', '.join(PROCESS_FIELDS)}) "
+                f" window_start, window_end, {', '.join(PROCESS_FIELDS)}, window_process_count) "
                 f"select ?, host, gpu_uuid, timezone('UTC', window_start),"
-                f" timezone('UTC', window_end), {fields} "
+                f" timezone('UTC', window_end), {fields}, window_process_count "
                 "from (select host, gpu_uuid, window_start, window_end,"
-                " unnest(processes) as process"
+                " unnest(processes) as process, len(processes) as window_process_count"
                 " from read_parquet(?, union_by_name = true))",
                 [day, with_processes],
             ).fetchone()
@@ -196,7 +199,7 @@ def land_day(
             )
             conn.unregister("spool_windows")
         process_columns = ", ".join(
-            ["host", "gpu_uuid", "window_start", "window_end", *PROCESS_FIELDS]
+            ["host", "gpu_uuid", "window_start", "window_end", *PROCESS_FIELDS, "window_process_count"]
         )
         for table in processes:
             conn.register("spool_processes", table)

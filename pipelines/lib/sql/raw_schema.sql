@@ -110,7 +110,8 @@ create table if not exists raw.nvml_process_windows (
     k8s_pod varchar,
     workload varchar,
     busy_share double,
-    memory_used_bytes bigint
+    memory_used_bytes bigint,
+    window_process_count integer
 );
 
 create table if not exists raw.inference_requests (
@@ -273,6 +274,7 @@ alter table raw.aws_cur_line_items add column if not exists product_region_code 
 alter table raw.aws_cur_line_items add column if not exists line_item_availability_zone varchar;
 alter table raw.focus_charges add column if not exists "SkuPriceDetails" varchar;
 -- Spool schema version 2.
+alter table raw.nvml_process_windows add column if not exists window_process_count integer;
 alter table raw.nvml_gpu_windows add column if not exists sm_clock_mhz_mean double;
 alter table raw.nvml_gpu_windows add column if not exists mem_clock_mhz_mean double;
 alter table raw.nvml_gpu_windows add column if not exists temperature_c_max integer;

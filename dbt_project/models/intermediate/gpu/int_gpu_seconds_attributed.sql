@@ -12,13 +12,6 @@
 
 with
 
-gpu_windows as (
-
-    select * from {{ ref('int_gpu_windows') }}
-    where {{ telemetry_day_filter('day') }}
-
-),
-
 process_windows as (
 
     select * from {{ ref('int_process_windows') }}
@@ -32,17 +25,50 @@ versions as (
 
 ),
 
-windows as (
+processes as (
 
     select
         gpu_uuid,
         window_start_at,
-        host,
         day,
-        {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at,
-        {{ dbt.datediff('window_start_at', 'window_end_at', 'second') }} as window_seconds
+        host,
+        {{ dbt.datediff('window_start_at', 'window_end_at', 'second') }} as window_seconds,
+        coalesce(workload, '(unlabeled)') as workload,
+        busy_share,
+        case when memory_used_bytes > 0 then memory_used_bytes else 0 end as memory_bytes,
+        window_process_count
 
-    from gpu_windows
+    from process_windows
+
+),
+
+-- A window with one process (most windows): its shares are the window's totals, so it needs no
+-- grouping by window.
+single_process_windows as (
+
+    select
+        day,
+        window_start_at,
+        gpu_uuid,
+        host,
+        workload,
+        window_seconds,
+        cast(busy_share as decimal(38, 10)) as busy_share,
+        cast(memory_bytes as bigint) as memory_bytes,
+        cast(busy_share as decimal(38, 10)) as window_busy_share,
+        cast(memory_bytes as bigint) as window_memory_bytes
+
+    from processes
+    where window_process_count = 1
+
+),
+
+-- Windows with several processes (or landed before the count was kept): each workload's share
+-- of the window's totals.
+shared_processes as (
+
+    select * from processes
+    where coalesce(window_process_count, 0) <> 1
 
 ),
 
@@ -51,12 +77,15 @@ workload_windows as (
     select
         gpu_uuid,
         window_start_at,
-        coalesce(workload, '(unlabeled)') as workload,
+        day,
+        workload,
+        max(host) as host,
+        max(window_seconds) as window_seconds,
         sum(busy_share) as busy_share,
-        sum(case when memory_used_bytes > 0 then memory_used_bytes else 0 end) as memory_bytes
+        sum(memory_bytes) as memory_bytes
 
-    from process_windows
-    group by 1, 2, 3
+    from shared_processes
+    group by gpu_uuid, window_start_at, day, workload
 
 ),
 
@@ -73,34 +102,52 @@ window_totals as (
 
 ),
 
+shared_windows as (
+
+    select
+        workload_windows.day,
+        workload_windows.window_start_at,
+        workload_windows.gpu_uuid,
+        workload_windows.host,
+        workload_windows.workload,
+        workload_windows.window_seconds,
+        cast(workload_windows.busy_share as decimal(38, 10)) as busy_share,
+        cast(workload_windows.memory_bytes as bigint) as memory_bytes,
+        cast(window_totals.busy_share as decimal(38, 10)) as window_busy_share,
+        cast(window_totals.memory_bytes as bigint) as window_memory_bytes
+
+    from workload_windows
+    inner join window_totals
+        on workload_windows.gpu_uuid = window_totals.gpu_uuid
+        and workload_windows.window_start_at = window_totals.window_start_at
+
+),
+
 per_window as (
 
     select
-        windows.day,
-        windows.hour_start_at,
-        windows.gpu_uuid,
-        windows.host,
-        workload_windows.workload,
+        day,
+        {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at,
+        gpu_uuid,
+        host,
+        workload,
         cast(
-            windows.window_seconds * workload_windows.busy_share
-            / greatest(1.0, window_totals.busy_share) as decimal(38, 10)
+            window_seconds * busy_share / greatest(1.0, window_busy_share) as decimal(38, 10)
         ) as busy_seconds,
         cast(
             case
-                when window_totals.memory_bytes > 0
-                    then windows.window_seconds * (1.0 - least(1.0, window_totals.busy_share))
-                        * workload_windows.memory_bytes / window_totals.memory_bytes
+                when window_memory_bytes > 0
+                    then window_seconds * (1.0 - least(1.0, window_busy_share))
+                        * memory_bytes / window_memory_bytes
                 else 0.0
             end as decimal(38, 10)
         ) as held_idle_seconds
 
-    from windows
-    inner join workload_windows
-        on windows.gpu_uuid = workload_windows.gpu_uuid
-        and windows.window_start_at = workload_windows.window_start_at
-    inner join window_totals
-        on windows.gpu_uuid = window_totals.gpu_uuid
-        and windows.window_start_at = window_totals.window_start_at
+    from (
+        select * from single_process_windows
+        union all
+        select * from shared_windows
+    ) as windows
 
 ),
 

@@ -2,7 +2,7 @@
     Processes per GPU window: the NVML spool's process list, and for windows taken from
     dcgm-exporter (int_gpu_windows) the pod the exporter maps to the GPU, as one process whose
     busy share is the GPU's activity and whose memory is the framebuffer used. A view, like
-    int_gpu_windows.
+    int_gpu_windows. window_process_count: the processes the spool listed for the window.
 -#}
 {{ config(materialized='view') }}
 
@@ -30,7 +30,8 @@ processes as (
 
     select
         gpu_uuid, window_start_at, window_end_at, host, pid, container_id, k8s_namespace,
-        k8s_pod, workload, busy_share, memory_used_bytes, partition_date as day
+        k8s_pod, workload, busy_share, memory_used_bytes, window_process_count,
+        partition_date as day
     from nvml
 
     union all
@@ -47,6 +48,8 @@ processes as (
         workload,
         cast(coalesce(util_mean, 0) as decimal(20, 10)) as busy_share,
         memory_used_bytes_max as memory_used_bytes,
+        -- Left unknown: int_gpu_seconds_attributed then groups the window's rows itself.
+        cast(null as integer) as window_process_count,
         cast(window_start_at as date) as day
     from dcgm_windows
 

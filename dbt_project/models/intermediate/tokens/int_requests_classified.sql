@@ -27,27 +27,64 @@ versions as (
 
 ),
 
-deduplicated as (
+-- A request id logged more than once (a re-shipped log file): its first copy counts. Copies
+-- are rare, so only the ids seen twice are numbered, not every request.
+copied_ids as (
 
-    select * from (
+    select request_id
+    from requests
+    group by request_id
+    having count(*) > 1
+
+),
+
+later_copies as (
+
+    select source_file, source_line
+    from (
         select
-            requests.*,
+            source_file,
+            source_line,
             row_number() over (
                 partition by request_id order by source_file, source_line
             ) as copy_number
         from requests
+        where request_id in (select request_id from copied_ids)
     ) as numbered
-    where copy_number = 1
+    where copy_number > 1
 
 ),
 
-chains as (
+deduplicated as (
+
+    select requests.*
+    from requests
+    left join later_copies
+        on requests.source_file = later_copies.source_file
+        and requests.source_line = later_copies.source_line
+    where later_copies.source_file is null
+
+),
+
+retried as (
+
+    select distinct retry_of as request_id
+    from deduplicated
+    where retry_of is not null
+
+),
+
+-- The attempts in a retry chain (a retry, or an attempt some retry names); the rest, most
+-- requests, are their chain's only attempt and nothing supersedes them.
+chained as (
 
     select
-        deduplicated.*,
-        coalesce(retry_of, request_id) as root_request_id
+        request_id,
+        coalesce(retry_of, request_id) as root_request_id,
+        attempt
 
     from deduplicated
+    where retry_of is not null or request_id in (select request_id from retried)
 
 ),
 
@@ -57,31 +94,35 @@ latest_attempts as (
         root_request_id,
         max(attempt) as last_attempt
 
-    from chains
+    from chained
     group by 1
 
 ),
 
-retried as (
+superseded as (
 
-    select distinct retry_of as request_id
-    from chains
-    where retry_of is not null
+    select chained.request_id
+    from chained
+    inner join latest_attempts
+        on chained.root_request_id = latest_attempts.root_request_id
+    where chained.attempt < latest_attempts.last_attempt
+
+    union
+
+    select request_id from retried
 
 ),
 
 verdicts as (
 
     select
-        chains.*,
-        chains.attempt < latest_attempts.last_attempt
-            or retried.request_id is not null as is_superseded
+        deduplicated.*,
+        coalesce(deduplicated.retry_of, deduplicated.request_id) as root_request_id,
+        superseded.request_id is not null as is_superseded
 
-    from chains
-    inner join latest_attempts
-        on chains.root_request_id = latest_attempts.root_request_id
-    left join retried
-        on chains.request_id = retried.request_id
+    from deduplicated
+    left join superseded
+        on deduplicated.request_id = superseded.request_id
 
 ),
 

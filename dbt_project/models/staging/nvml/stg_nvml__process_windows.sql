@@ -21,6 +21,8 @@ renamed as (
         -- Exact decimals: sums must not depend on the order a parallel engine adds them in.
         cast(busy_share as decimal(20, 10)) as busy_share,
         cast(memory_used_bytes as bigint) as memory_used_bytes,
+        -- Processes the window listed; null for rows landed before it was kept.
+        cast(window_process_count as integer) as window_process_count,
         partition_date
 
     from source
