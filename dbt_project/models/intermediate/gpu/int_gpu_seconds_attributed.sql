@@ -53,9 +53,9 @@ single_process_windows as (
         host,
         workload,
         window_seconds,
-        cast(busy_share as decimal(38, 10)) as busy_share,
+        cast(busy_share as double) as busy_share,
         cast(memory_bytes as bigint) as memory_bytes,
-        cast(busy_share as decimal(38, 10)) as window_busy_share,
+        cast(busy_share as double) as window_busy_share,
         cast(memory_bytes as bigint) as window_memory_bytes
 
     from processes
@@ -111,9 +111,9 @@ shared_windows as (
         workload_windows.host,
         workload_windows.workload,
         workload_windows.window_seconds,
-        cast(workload_windows.busy_share as decimal(38, 10)) as busy_share,
+        cast(workload_windows.busy_share as double) as busy_share,
         cast(workload_windows.memory_bytes as bigint) as memory_bytes,
-        cast(window_totals.busy_share as decimal(38, 10)) as window_busy_share,
+        cast(window_totals.busy_share as double) as window_busy_share,
         cast(window_totals.memory_bytes as bigint) as window_memory_bytes
 
     from workload_windows
@@ -123,6 +123,8 @@ shared_windows as (
 
 ),
 
+-- Each window's seconds in floating point (exact decimals cost four times as much here), rounded
+-- to 10 decimals per window, so the hourly sums stay exact and independent of order.
 per_window as (
 
     select
@@ -132,7 +134,7 @@ per_window as (
         host,
         workload,
         cast(
-            window_seconds * busy_share / greatest(1.0, window_busy_share) as decimal(38, 10)
+            window_seconds * busy_share / greatest(1.0, window_busy_share) as decimal(18, 10)
         ) as busy_seconds,
         cast(
             case
@@ -140,7 +142,7 @@ per_window as (
                     then window_seconds * (1.0 - least(1.0, window_busy_share))
                         * memory_bytes / window_memory_bytes
                 else 0.0
-            end as decimal(38, 10)
+            end as decimal(18, 10)
         ) as held_idle_seconds
 
     from (

@@ -42,12 +42,14 @@ dcgm_host_hours as (
 ),
 
 -- The dcgm-exporter host-hours the collector covered too (only those are looked up in the
--- NVML windows, so a fleet without dcgm-exporter does not group its whole history here).
+-- NVML windows, so a fleet without dcgm-exporter does not group its whole history here). It
+-- reads the staging model itself: a second reference to the `nvml` CTE would make DuckDB keep a
+-- copy of every window read.
 nvml_host_hours as (
 
     select distinct dcgm_host_hours.host, dcgm_host_hours.hour_start_at
     from dcgm_host_hours
-    inner join nvml
+    inner join {{ ref('stg_nvml__gpu_windows') }} as nvml
         on nvml.host = dcgm_host_hours.host
         and {{ dbt.date_trunc('hour', 'nvml.window_start_at') }} = dcgm_host_hours.hour_start_at
 
