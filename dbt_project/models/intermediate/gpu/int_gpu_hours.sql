@@ -1,6 +1,7 @@
 {#-
     GPU-hours of telemetry: the windows of int_gpu_windows summed by hour, GPU and MIG instance,
-    in sums that add up again exactly (decimal products), so every hourly and per-GPU figure
+    in sums that add up again exactly (decimal products), with the number of distinct windows
+    among them (a window landed twice counts once there), so every hourly and per-GPU figure
     downstream is read from here rather than from the minute windows. Incremental by day
     (macros/telemetry_days.sql).
 -#}
@@ -18,6 +19,53 @@ gpu_windows as (
 versions as (
 
     select * from {{ telemetry_day_version_relation() }}
+
+),
+
+-- Windows landed more than once (a spool file copied under two names would count its seconds
+-- twice; assert_gpu_windows_unique fails on them). Keys are grouped by their hash, which is far
+-- cheaper than grouping every window by GPU and start time; the few keys seen twice are then
+-- counted on the key itself.
+repeated_hashes as (
+
+    select {{ key_hash(['gpu_uuid', 'mig_instance_id', 'window_start_at', 'day']) }} as key_hash
+    from {{ ref('int_gpu_windows') }}
+    where {{ telemetry_day_filter('day') }}
+    group by 1
+    having count(*) > 1
+
+),
+
+-- Read again rather than kept from above: a CTE read twice is materialized whole.
+repeated_windows as (
+
+    select
+        {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at,
+        gpu_uuid,
+        mig_instance_id,
+        day,
+        count(*) - 1 as extra_copies
+
+    from {{ ref('int_gpu_windows') }}
+    where {{ telemetry_day_filter('day') }}
+        and {{ key_hash(['gpu_uuid', 'mig_instance_id', 'window_start_at', 'day']) }}
+            in (select key_hash from repeated_hashes)
+    group by gpu_uuid, mig_instance_id, window_start_at, day
+    having count(*) > 1
+
+),
+
+repeats_by_hour as (
+
+    select
+        hour_start_at,
+        gpu_uuid,
+        mig_instance_id,
+        day,
+        sum(extra_copies) as extra_copies
+
+    from repeated_windows
+    group by 1, 2, 3, 4
 
 ),
 
@@ -60,7 +108,6 @@ hours as (
         max(memory_total_bytes) as memory_total_bytes,
         sum(window_seconds) as window_seconds,
         count(*) as window_count,
-        count(distinct window_start_at) as distinct_window_count,
         sum(sample_count) as sample_count,
         min(window_start_at) as first_window_start_at,
         max(window_end_at) as last_window_end_at
@@ -73,10 +120,40 @@ hours as (
 final as (
 
     select
-        hours.*,
+        hours.hour_start_at,
+        hours.gpu_uuid,
+        hours.mig_instance_id,
+        hours.day,
+        hours.host,
+        hours.cloud_resource_id,
+        hours.gpu_index,
+        hours.gpu_model,
+        hours.telemetry_source,
+        hours.util_source_min,
+        hours.util_source_max,
+        hours.util_upper_bound_windows,
+        hours.util_seconds,
+        hours.util_window_seconds,
+        hours.power_mw_seconds,
+        hours.energy_mj,
+        hours.memory_used_bytes_max,
+        hours.memory_total_bytes,
+        hours.window_seconds,
+        hours.window_count,
+        cast(
+            hours.window_count - coalesce(repeats_by_hour.extra_copies, 0) as bigint
+        ) as distinct_window_count,
+        hours.sample_count,
+        hours.first_window_start_at,
+        hours.last_window_end_at,
         versions.input_version as _input_version
 
     from hours
+    left join repeats_by_hour
+        on hours.hour_start_at = repeats_by_hour.hour_start_at
+        and hours.gpu_uuid = repeats_by_hour.gpu_uuid
+        and hours.mig_instance_id is not distinct from repeats_by_hour.mig_instance_id
+        and hours.day = repeats_by_hour.day
     left join versions
         on hours.day = versions.day
 

@@ -21,6 +21,16 @@ requests as (
 
 ),
 
+-- The columns the verdicts need, read apart from the rest: the CTEs below that read them more
+-- than once then keep these few columns, not every request whole.
+request_keys as (
+
+    select request_id, retry_of, attempt, source_file, source_line
+    from {{ ref('stg_inference__requests') }}
+    where {{ request_day_filter('partition_date', 2) }}
+
+),
+
 versions as (
 
     {{ request_day_versions() }}
@@ -32,7 +42,7 @@ versions as (
 copied_ids as (
 
     select request_id
-    from requests
+    from request_keys
     group by request_id
     having count(*) > 1
 
@@ -48,20 +58,20 @@ later_copies as (
             row_number() over (
                 partition by request_id order by source_file, source_line
             ) as copy_number
-        from requests
+        from request_keys
         where request_id in (select request_id from copied_ids)
     ) as numbered
     where copy_number > 1
 
 ),
 
-deduplicated as (
+deduplicated_keys as (
 
-    select requests.*
-    from requests
+    select request_keys.*
+    from request_keys
     left join later_copies
-        on requests.source_file = later_copies.source_file
-        and requests.source_line = later_copies.source_line
+        on request_keys.source_file = later_copies.source_file
+        and request_keys.source_line = later_copies.source_line
     where later_copies.source_file is null
 
 ),
@@ -69,7 +79,7 @@ deduplicated as (
 retried as (
 
     select distinct retry_of as request_id
-    from deduplicated
+    from deduplicated_keys
     where retry_of is not null
 
 ),
@@ -83,7 +93,7 @@ chained as (
         coalesce(retry_of, request_id) as root_request_id,
         attempt
 
-    from deduplicated
+    from deduplicated_keys
     where retry_of is not null or request_id in (select request_id from retried)
 
 ),
@@ -116,13 +126,17 @@ superseded as (
 verdicts as (
 
     select
-        deduplicated.*,
-        coalesce(deduplicated.retry_of, deduplicated.request_id) as root_request_id,
+        requests.*,
+        coalesce(requests.retry_of, requests.request_id) as root_request_id,
         superseded.request_id is not null as is_superseded
 
-    from deduplicated
+    from requests
+    left join later_copies
+        on requests.source_file = later_copies.source_file
+        and requests.source_line = later_copies.source_line
     left join superseded
-        on deduplicated.request_id = superseded.request_id
+        on requests.request_id = superseded.request_id
+    where later_copies.source_file is null
 
 ),
 
