@@ -249,11 +249,22 @@ def _history(
         _generate(fleet, landing, fleet.dates[:held])
         run(landing, warehouse, instance=dg.DagsterInstance.ephemeral())
         runs = []
+        steps: dict[str, float] = {}
         for new_day in fleet.dates[held:]:
             _generate(fleet, landing, [new_day])  # the new day and its month's restated bill
-            runs.append(round(_timed_run(landing, warehouse, start=new_day, end=new_day), 2))
+            steps.clear()
+            runs.append(
+                round(
+                    _timed_run(landing, warehouse, start=new_day, end=new_day, breakdown=steps), 2
+                )
+            )
         out[f"daily_runs_s_{held}d_history"] = runs
         out[f"daily_run_s_{held}d_history"] = statistics.median(runs)
+        # Where the last daily run's seconds went, to see what grows with history.
+        out[f"daily_run_breakdown_s_{held}d_history"] = dict(steps)
+        out[f"daily_run_dbt_nodes_s_{held}d_history"] = slowest_dbt_nodes(
+            warehouse.parent / "dbt-target"
+        )
         shutil.rmtree(work / f"history-{held}")
     first = out.get("daily_run_s_30d_history")
     last = out.get(f"daily_run_s_{history_days}d_history")

@@ -19,6 +19,14 @@ def read_parquet_schema(path: Path) -> pa.Schema:
         raise LandingError(path, f"not a readable Parquet file ({exc})") from exc
 
 
+def read_parquet_footer(path: Path) -> pq.FileMetaData:
+    """The file's footer: its schema and every row group's column statistics."""
+    try:
+        return pq.read_metadata(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise LandingError(path, f"not a readable Parquet file ({exc})") from exc
+
+
 def read_parquet(path: Path, columns: Sequence[str]) -> pa.Table:
     try:
         return pq.read_table(path, columns=list(columns))

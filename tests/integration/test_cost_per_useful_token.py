@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -130,6 +131,29 @@ def test_two_workloads_sharing_a_gpu_split_its_hour_by_busy_time(demo_pipeline: 
     for name in ("code-complete", "doc-summarize"):
         _, busy_hours, attributed = by_workload[name]
         assert abs(float(attributed) - busy_hours * 18.666 / 8) < 0.01
+
+
+def test_windows_of_one_process_are_attributed_as_grouping_by_window_does(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """The attribution takes a window of one process straight to its hour; rows landed before
+    the spool's process count was kept are grouped by window first. Both give the same seconds,
+    to the last decimal, and the same marts."""
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    seconds = "select * from intermediate.int_gpu_seconds_attributed order by all"
+    fast = pipeline.query(seconds)
+    [(single, total)] = pipeline.query(
+        "select count(*) filter (where window_process_count = 1), count(*)"
+        " from raw.nvml_process_windows"
+    )
+    assert 0 < single < total  # both paths are taken in the demo
+    marts = {k: v for k, v in pipeline.fingerprint().items() if k.startswith("marts.")}
+    pipeline.execute("update raw.nvml_process_windows set window_process_count = null")
+    # The models alone, rebuilt whole (a range without data lands nothing, which would restore
+    # the counts from the spool files).
+    pipeline.run(start=date(2000, 1, 1), end=date(2000, 1, 1), full_refresh=True)
+    assert pipeline.query(seconds) == fast
+    assert {k: v for k, v in pipeline.fingerprint().items() if k.startswith("marts.")} == marts
 
 
 def test_daily_allocation_conserves_the_bills_gpu_cost_to_the_cent(

@@ -137,12 +137,21 @@ def test_spool_files_landed_from_parquet_equal_those_read_through_arrow(
     files = telemetry.spool_files(landing / "telemetry" / "nvml", day)
     assert files and all(telemetry.vouched_by_footer(p) for p in files)
     straight = _landed_telemetry(tmp_path / "a.duckdb", landing, day)
-    monkeypatch.setattr(telemetry, "vouched_by_footer", lambda path: False)
+    monkeypatch.setattr(telemetry, "vouched_by_footer", lambda path, footer=None: False)
     through_arrow = _landed_telemetry(tmp_path / "b.duckdb", landing, day)
     assert len(straight["nvml_gpu_windows"]) == sum(pq.read_metadata(p).num_rows for p in files)
     assert straight == through_arrow
     first = straight["nvml_gpu_windows"][0]
     assert any(isinstance(v, datetime) and v.tzinfo is None and v.date() == day for v in first)
+    # Each process row carries how many processes its window listed (the attribution's fast path
+    # for windows of one process relies on it).
+    with connect(tmp_path / "a.duckdb") as conn:
+        listed = conn.execute(
+            "select window_process_count, count(*) = window_process_count"
+            " from raw.nvml_process_windows group by gpu_uuid, window_start, window_process_count"
+        ).fetchall()
+    assert {count for count, _ in listed} == {1, 2}
+    assert all(agrees for _, agrees in listed)
 
 
 def test_a_spool_file_its_footer_cannot_vouch_for_is_read_through_arrow(

@@ -19,7 +19,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from collectors.spool import REQUIRED_COLUMNS, SPOOL_SCHEMA
-from pipelines.lib.arrow import conform, read_parquet, read_parquet_schema, require_columns
+from pipelines.lib.arrow import (
+    conform,
+    read_parquet,
+    read_parquet_footer,
+    read_parquet_schema,
+    require_columns,
+)
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name
 from pipelines.lib.warehouse import log_landing, transaction
@@ -91,11 +97,12 @@ def read_spool_file(path: Path, landing: Path) -> tuple[pa.Table, pa.Table]:
     return windows.append_column("source_file", source), processes
 
 
-def vouched_by_footer(path: Path) -> bool:
+def vouched_by_footer(path: Path, footer: pq.FileMetaData | None = None) -> bool:
     """Whether the file is in the collector's column types and its footer's statistics show no
     null in a required column and only supported schema versions (checks of read_spool_file
-    that then need no read of the data)."""
-    schema = read_parquet_schema(path)
+    that then need no read of the data). ``footer``: the file's, when already read."""
+    metadata = footer if footer is not None else read_parquet_footer(path)
+    schema = metadata.schema.to_arrow_schema()
     require_columns(
         path, schema, REQUIRED_COLUMNS, f"spool file (schema v{max(SUPPORTED_VERSIONS)})"
     )
@@ -103,7 +110,6 @@ def vouched_by_footer(path: Path) -> bool:
         f.name in SPOOL_SCHEMA.names and f.type != SPOOL_SCHEMA.field(f.name).type for f in schema
     ):
         return False
-    metadata = pq.read_metadata(path)
     for group in range(metadata.num_row_groups):
         row_group = metadata.row_group(group)
         for index in range(row_group.num_columns):
@@ -122,10 +128,13 @@ def vouched_by_footer(path: Path) -> bool:
 
 
 def _land_from_parquet(
-    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
+    conn: duckdb.DuckDBPyConnection,
+    day: date,
+    files: list[Path],
+    schemas: list[pa.Schema],
+    landing: Path,
 ) -> tuple[int, int]:
     """Insert the files' windows and processes with DuckDB reading the Parquet itself."""
-    schemas = [read_parquet_schema(p) for p in files]
     present = [c for c in WINDOW_TYPES if any(c in s.names for s in schemas)]
     names = pa.table(
         {
@@ -172,12 +181,14 @@ def land_day(
     conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
 ) -> tuple[int, int]:
     """Replace the day's telemetry with what these files hold; returns (windows, processes)."""
-    if files and all(vouched_by_footer(p) for p in files):
+    footers = [read_parquet_footer(p) for p in files]
+    if files and all(vouched_by_footer(p, f) for p, f in zip(files, footers, strict=True)):
+        schemas = [f.schema.to_arrow_schema() for f in footers]
         with transaction(conn):
             log_landing(conn, "nvml", day, files, landing)
             conn.execute("delete from raw.nvml_gpu_windows where partition_date = ?", [day])
             conn.execute("delete from raw.nvml_process_windows where partition_date = ?", [day])
-            return _land_from_parquet(conn, day, files, landing)
+            return _land_from_parquet(conn, day, files, schemas, landing)
     read = [
         read_spool_file(p, landing) for p in files
     ]  # validate every file before touching the warehouse
