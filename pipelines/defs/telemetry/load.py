@@ -147,12 +147,15 @@ def _land_from_parquet(
         f"timezone('UTC', spool.{c})" if pa.types.is_timestamp(WINDOW_TYPES[c]) else f"spool.{c}"
         for c in present
     )
+    # Columns matched by name only when the files differ (a day of v1 and v2 files), which
+    # costs time on every read.
+    by_name = "true" if any(not s.equals(schemas[0]) for s in schemas[1:]) else "false"
     conn.register("spool_names", names)
     try:
         windows = conn.execute(
             f"insert into raw.nvml_gpu_windows (partition_date, source_file, {', '.join(present)}) "  # noqa: S608
             f"select ?, spool_names.source_file, {select} "
-            "from read_parquet(?, union_by_name = true, filename = true) as spool "
+            f"from read_parquet(?, union_by_name = {by_name}, filename = true) as spool "
             "inner join spool_names on spool.filename = spool_names.filename",
             [day, [str(p) for p in files]],
         ).fetchone()
@@ -169,7 +172,7 @@ def _land_from_parquet(
                 f" timezone('UTC', window_end), {fields}, window_process_count "
                 "from (select host, gpu_uuid, window_start, window_end,"
                 " unnest(processes) as process, len(processes) as window_process_count"
-                " from read_parquet(?, union_by_name = true))",
+                f" from read_parquet(?, union_by_name = {by_name}))",
                 [day, with_processes],
             ).fetchone()
     finally:
