@@ -24,7 +24,7 @@ def read_sql(name: str) -> str:
 
 # DuckDB takes 80 % of the machine's memory by default; the pipeline bounds it (and spills to
 # disk beyond it) so that a fleet's history fits beside everything else on the host.
-MEMORY_LIMIT = os.environ.get("GPULEDGER_DUCKDB_MEMORY_LIMIT", "2GB")
+MEMORY_LIMIT = os.environ.get("GPULEDGER_DUCKDB_MEMORY_LIMIT", "1.5GB")
 
 
 @contextmanager
