@@ -213,7 +213,14 @@ def land_day(
             )
             conn.unregister("spool_windows")
         process_columns = ", ".join(
-            ["host", "gpu_uuid", "window_start", "window_end", *PROCESS_FIELDS, "window_process_count"]
+            [
+                "host",
+                "gpu_uuid",
+                "window_start",
+                "window_end",
+                *PROCESS_FIELDS,
+                "window_process_count",
+            ]
         )
         for table in processes:
             conn.register("spool_processes", table)
