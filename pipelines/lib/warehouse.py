@@ -28,7 +28,10 @@ MEMORY_LIMIT = os.environ.get("GPULEDGER_DUCKDB_MEMORY_LIMIT", "1.5GB")
 # Rows land in no particular order (every reader filters and sorts by its columns), which lets
 # DuckDB write them from all threads without putting them back in order: landing a day is
 # 15-25 % faster. dbt's connection has the same settings (dbt_project/profiles.yml).
-SETTINGS: dict[str, str | bool] = {"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False}
+SETTINGS: dict[str, str | bool | int | float | list[str]] = {
+    "memory_limit": MEMORY_LIMIT,
+    "preserve_insertion_order": False,
+}
 
 
 @contextmanager
