@@ -62,6 +62,9 @@ class Pipeline:
     def copy_to(self, folder: Path) -> Pipeline:
         shutil.copytree(self.landing, folder / "landing")
         shutil.copy2(self.warehouse, folder / "gpuledger.duckdb")
+        kept = self.warehouse.parent / f"{self.warehouse.stem}_raw"
+        if kept.exists():  # spool files kept as landed (pipelines/lib/kept_files.py)
+            shutil.copytree(kept, folder / "gpuledger_raw")
         return Pipeline(folder / "landing", folder / "gpuledger.duckdb")
 
     def fingerprint(self) -> dict[str, str]:
@@ -77,6 +80,13 @@ class Pipeline:
                 rows = conn.execute(f'select * from "{schema}"."{table}"').fetchall()
                 digest = hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
                 prints[f"{schema}.{table}"] = digest
+            kept = self.warehouse.parent / f"{self.warehouse.stem}_raw"
+            files = sorted(
+                (p.relative_to(kept).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest())
+                for p in kept.rglob("*")
+                if p.is_file()
+            )
+            prints["kept files"] = hashlib.sha256(repr(files).encode()).hexdigest()
             return prints
         finally:
             conn.close()

@@ -30,7 +30,11 @@ def _tables(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
     return [
         r[0]
         for r in conn.execute(
-            "select table_name from duckdb_tables() where schema_name = ? order by 1", [schema]
+            # Views too: raw.nvml_* read the spool files the warehouse keeps.
+            "select table_name from duckdb_tables() where schema_name = ?"
+            " union select view_name from duckdb_views() where schema_name = ? and not internal"
+            " order by 1",
+            [schema, schema],
         ).fetchall()
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,9 +14,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipelines.lib import kept_files
 from pipelines.lib.paths import lineage_name
 
 SQL_DIR = Path(__file__).parent / "sql"
+LOG = logging.getLogger(__name__)
 
 
 def read_sql(name: str) -> str:
@@ -39,7 +42,10 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = duckdb.connect(str(path), config=SETTINGS)
     try:
+        kept_files.migrate(conn)
         conn.execute(read_sql("raw_schema.sql"))
+        for day in kept_files.settle(conn):
+            LOG.warning("the kept NVML spool files of %s are missing; the day lands again", day)
         yield conn
     finally:
         conn.close()

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from collectors.spool import REQUIRED_COLUMNS, SPOOL_SCHEMA
+from pipelines.lib import kept_files
 from pipelines.lib.arrow import (
     conform,
     read_parquet,
@@ -153,7 +154,8 @@ def _land_from_parquet(
     conn.register("spool_names", names)
     try:
         windows = conn.execute(
-            f"insert into raw.nvml_gpu_windows (partition_date, source_file, {', '.join(present)}) "  # noqa: S608
+            "insert into raw.nvml_gpu_windows_rows"  # noqa: S608
+            f" (partition_date, source_file, {', '.join(present)}) "
             f"select ?, spool_names.source_file, {select} "
             f"from read_parquet(?, union_by_name = {by_name}, filename = true) as spool "
             "inner join spool_names on spool.filename = spool_names.filename",
@@ -166,7 +168,7 @@ def _land_from_parquet(
         if with_processes:
             fields = ", ".join(f"process.{name}" for name in PROCESS_FIELDS)
             processes = conn.execute(
-                "insert into raw.nvml_process_windows (partition_date, host, gpu_uuid,"  # noqa: S608
+                "insert into raw.nvml_process_windows_rows (partition_date, host, gpu_uuid,"  # noqa: S608
                 f" window_start, window_end, {', '.join(PROCESS_FIELDS)}, window_process_count) "
                 f"select ?, host, gpu_uuid, timezone('UTC', window_start),"
                 f" timezone('UTC', window_end), {fields}, window_process_count "
@@ -180,6 +182,34 @@ def _land_from_parquet(
     return (windows[0] if windows else 0), (processes[0] if processes else 0)
 
 
+def keepable(schema: pa.Schema) -> bool:
+    """Whether a vouched file can be kept as it is: exactly the current spool columns, in order,
+    so that every kept file reads with the same schema (no matching by name on each read)."""
+    return schema.names == SPOOL_SCHEMA.names
+
+
+def _keep(
+    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], footers: list[Any], landing: Path
+) -> tuple[int, int]:
+    """Keep the day's files as the day's telemetry (pipelines/lib/kept_files.py)."""
+    kept = kept_files.root(conn)
+    assert kept is not None
+    names = [lineage_name(p, landing) for p in files]
+    (processes,) = conn.execute(  # type: ignore[misc]
+        "select coalesce(sum(len(processes)), 0) from read_parquet(?)", [[str(p) for p in files]]
+    ).fetchone()
+    token = kept_files.incoming(kept, files, names)
+    try:
+        with transaction(conn):
+            _replace_rows(conn, day, files, landing)
+            kept_files.record(conn, day, token, len(files))
+    except BaseException:
+        kept_files.discard(kept, token)
+        raise
+    kept_files.settle(conn)
+    return sum(f.num_rows for f in footers), int(processes)
+
+
 def land_day(
     conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
 ) -> tuple[int, int]:
@@ -187,11 +217,13 @@ def land_day(
     footers = [read_parquet_footer(p) for p in files]
     if files and all(vouched_by_footer(p, f) for p, f in zip(files, footers, strict=True)):
         schemas = [f.schema.to_arrow_schema() for f in footers]
+        if kept_files.root(conn) is not None and all(keepable(s) for s in schemas):
+            return _keep(conn, day, files, footers, landing)
         with transaction(conn):
-            log_landing(conn, "nvml", day, files, landing)
-            conn.execute("delete from raw.nvml_gpu_windows where partition_date = ?", [day])
-            conn.execute("delete from raw.nvml_process_windows where partition_date = ?", [day])
-            return _land_from_parquet(conn, day, files, schemas, landing)
+            _replace_rows(conn, day, files, landing)
+            counts = _land_from_parquet(conn, day, files, schemas, landing)
+        kept_files.settle(conn)
+        return counts
     read = [
         read_spool_file(p, landing) for p in files
     ]  # validate every file before touching the warehouse
@@ -200,14 +232,12 @@ def land_day(
     window_count = sum(w.num_rows for w in windows)
     process_count = sum(p.num_rows for p in processes)
     with transaction(conn):
-        log_landing(conn, "nvml", day, files, landing)
-        conn.execute("delete from raw.nvml_gpu_windows where partition_date = ?", [day])
-        conn.execute("delete from raw.nvml_process_windows where partition_date = ?", [day])
+        _replace_rows(conn, day, files, landing)
         window_columns = ", ".join(["source_file", *WINDOW_TYPES])
         for table in windows:
             conn.register("spool_windows", table)
             conn.execute(
-                f"insert into raw.nvml_gpu_windows (partition_date, {window_columns}) "  # noqa: S608
+                f"insert into raw.nvml_gpu_windows_rows (partition_date, {window_columns}) "  # noqa: S608
                 f"select ?, {window_columns} from spool_windows",
                 [day],
             )
@@ -225,12 +255,23 @@ def land_day(
         for table in processes:
             conn.register("spool_processes", table)
             conn.execute(
-                f"insert into raw.nvml_process_windows (partition_date, {process_columns}) "  # noqa: S608
+                f"insert into raw.nvml_process_windows_rows (partition_date, {process_columns}) "  # noqa: S608
                 f"select ?, {process_columns} from spool_processes",
                 [day],
             )
             conn.unregister("spool_processes")
+    kept_files.settle(conn)
     return window_count, process_count
+
+
+def _replace_rows(
+    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
+) -> None:
+    """Inside the landing transaction: log the day and clear what it held, rows or kept files."""
+    log_landing(conn, "nvml", day, files, landing)
+    conn.execute("delete from raw.nvml_gpu_windows_rows where partition_date = ?", [day])
+    conn.execute("delete from raw.nvml_process_windows_rows where partition_date = ?", [day])
+    kept_files.record(conn, day, None, 0)
 
 
 # -- scrapes (collectors/scrape.py): dcgm-exporter samples and inference token counters --------

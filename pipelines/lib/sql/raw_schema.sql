@@ -41,7 +41,10 @@ create table if not exists raw.aws_cur_deliveries (
     line_items bigint not null
 );
 
-create table if not exists raw.nvml_gpu_windows (
+-- NVML spool rows read through Arrow (or landed by an older version); files whose footers vouch
+-- for them are kept as files instead. raw.nvml_gpu_windows is a view of both
+-- (pipelines/lib/kept_files.py).
+create table if not exists raw.nvml_gpu_windows_rows (
     partition_date date not null,
     source_file varchar not null,
     schema_version smallint not null,
@@ -98,7 +101,7 @@ create table if not exists raw.inference_metric_samples (
     labels varchar
 );
 
-create table if not exists raw.nvml_process_windows (
+create table if not exists raw.nvml_process_windows_rows (
     partition_date date not null,
     host varchar not null,
     gpu_uuid varchar not null,
@@ -274,12 +277,12 @@ alter table raw.aws_cur_line_items add column if not exists product_region_code 
 alter table raw.aws_cur_line_items add column if not exists line_item_availability_zone varchar;
 alter table raw.focus_charges add column if not exists "SkuPriceDetails" varchar;
 -- Spool schema version 2.
-alter table raw.nvml_process_windows add column if not exists window_process_count integer;
-alter table raw.nvml_gpu_windows add column if not exists sm_clock_mhz_mean double;
-alter table raw.nvml_gpu_windows add column if not exists mem_clock_mhz_mean double;
-alter table raw.nvml_gpu_windows add column if not exists temperature_c_max integer;
-alter table raw.nvml_gpu_windows add column if not exists clocks_event_reasons bigint;
-alter table raw.nvml_gpu_windows add column if not exists unsupported varchar;
+alter table raw.nvml_process_windows_rows add column if not exists window_process_count integer;
+alter table raw.nvml_gpu_windows_rows add column if not exists sm_clock_mhz_mean double;
+alter table raw.nvml_gpu_windows_rows add column if not exists mem_clock_mhz_mean double;
+alter table raw.nvml_gpu_windows_rows add column if not exists temperature_c_max integer;
+alter table raw.nvml_gpu_windows_rows add column if not exists clocks_event_reasons bigint;
+alter table raw.nvml_gpu_windows_rows add column if not exists unsupported varchar;
 
 -- contracts/commitments.yaml (replaced whole every run).
 create table if not exists raw.contracts (
@@ -334,6 +337,15 @@ create table if not exists raw.api_equivalents (
 -- What each day partition of the daily sources was last landed from: a version derived from its
 -- files (names, sizes, modification times), written in the same transaction as the rows. The
 -- incremental dbt models rebuild the days whose version differs from the one they hold.
+-- Which copy of a day's spool files raw.nvml_* read (pipelines/lib/kept_files.py).
+create table if not exists raw.kept_days (
+    source varchar not null,
+    partition_date date not null,
+    token varchar not null,
+    files integer not null,
+    primary key (source, partition_date)
+);
+
 create table if not exists raw.landing_log (
     source varchar not null,
     partition_date date not null,

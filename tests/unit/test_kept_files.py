@@ -1,0 +1,177 @@
+"""Spool files kept as landed (pipelines/lib/kept_files.py): replaced whole, all or nothing, and
+settled by the next connection after an interruption."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.defs.telemetry import load as telemetry
+from pipelines.lib import kept_files
+from pipelines.lib.warehouse import connect
+from pipelines.synth import build_fleet, write_landing_zone
+
+DAY = date(2026, 10, 30)
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("landing")
+    write_landing_zone(build_fleet(gpus=18, days=2, seed=1), root)
+    return root
+
+
+def _spool(landing: Path, day: date = DAY) -> list[Path]:
+    return telemetry.spool_files(landing / "telemetry" / "nvml", day)
+
+
+def _rows(warehouse: Path) -> dict[str, list[tuple]]:
+    with connect(warehouse) as conn:
+        return {
+            table: sorted(conn.execute(f"select * from raw.{table}").fetchall(), key=repr)
+            for table in ("nvml_gpu_windows", "nvml_process_windows")
+        }
+
+
+def _kept(warehouse: Path) -> list[str]:
+    """The kept files, relative to the warehouse's folder of them."""
+    root = warehouse.parent / f"{warehouse.stem}_raw" / "nvml"
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_a_vouched_day_is_kept_as_its_files_and_reads_as_rows(
+    landing: Path, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    files = _spool(landing)
+    with connect(warehouse) as conn:
+        windows, processes = telemetry.land_day(conn, DAY, files, landing)
+        assert conn.execute("select count(*) from raw.nvml_gpu_windows_rows").fetchone() == (0,)
+        [(token, count)] = conn.execute("select token, files from raw.kept_days").fetchall()
+        # A day's filter reads only that day's files.
+        assert conn.execute(
+            "select count(*), min(partition_date), max(partition_date) from raw.nvml_gpu_windows"
+            " where partition_date = ?",
+            [DAY],
+        ).fetchone() == (windows, DAY, DAY)
+    assert count == len(files)
+    kept = _kept(warehouse)
+    assert len(kept) == len(files)
+    assert all(
+        name.startswith(f"date={DAY.isoformat()}/{token}/telemetry%2Fnvml%2F") for name in kept
+    )
+    rows = _rows(warehouse)
+    assert (len(rows["nvml_gpu_windows"]), len(rows["nvml_process_windows"])) == (
+        windows,
+        processes,
+    )
+    assert {r[1] for r in rows["nvml_gpu_windows"]} == {
+        p.relative_to(landing).as_posix() for p in files
+    }
+
+
+def test_landing_a_day_again_replaces_its_files(landing: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    with connect(warehouse) as conn:
+        telemetry.land_day(conn, DAY, _spool(landing), landing)
+    first, kept = _rows(warehouse), _kept(warehouse)
+    with connect(warehouse) as conn:
+        telemetry.land_day(conn, DAY, _spool(landing), landing)
+    assert _rows(warehouse) == first
+    again = _kept(warehouse)
+    assert len(again) == len(kept) and again != kept  # a new copy, the old one gone
+
+
+def test_a_landing_that_fails_before_its_commit_leaves_the_day_as_it_was(
+    landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    with connect(warehouse) as conn:
+        telemetry.land_day(conn, DAY, _spool(landing), landing)
+    before, kept = _rows(warehouse), _kept(warehouse)
+
+    def fail(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(kept_files, "record", fail)
+    with connect(warehouse) as conn, pytest.raises(RuntimeError, match="disk full"):
+        telemetry.land_day(conn, DAY, _spool(landing), landing)
+    monkeypatch.undo()
+    assert _kept(warehouse) == kept
+    assert _rows(warehouse) == before
+
+
+def test_the_next_connection_settles_a_landing_interrupted_after_its_commit(
+    landing: Path, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    with connect(warehouse) as conn:
+        telemetry.land_day(conn, DAY, _spool(landing), landing)
+    expected = _rows(warehouse)
+    root = warehouse.parent / f"{warehouse.stem}_raw" / "nvml"
+    (token,) = [p.name for p in (root / f"date={DAY.isoformat()}").iterdir()]
+    # The commit named the token, the files were still waiting, and a stale copy was left.
+    (root / "_incoming").mkdir()
+    (root / f"date={DAY.isoformat()}" / token).rename(root / "_incoming" / token)
+    shutil.copytree(root / "_incoming" / token, root / f"date={DAY.isoformat()}" / "stale")
+    shutil.copytree(root / "_incoming" / token, root / "_incoming" / "uncommitted")
+    assert _rows(warehouse) == expected
+    assert {p.split("/")[1] for p in _kept(warehouse)} == {token}
+
+
+def test_a_day_whose_kept_files_vanished_lands_again(landing: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    with connect(warehouse) as conn:
+        telemetry.land_day(conn, DAY, _spool(landing), landing)
+    shutil.rmtree(warehouse.parent / f"{warehouse.stem}_raw" / "nvml" / f"date={DAY.isoformat()}")
+    with connect(warehouse) as conn:
+        assert conn.execute("select count(*) from raw.nvml_gpu_windows").fetchone() == (0,)
+        # Forgotten, so the sensor and the next run see the day as not landed.
+        assert conn.execute(
+            "select count(*) from raw.landing_log where source = 'nvml'"
+        ).fetchone() == (0,)
+
+
+def test_a_day_landed_through_arrow_drops_its_kept_files(
+    landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    with connect(warehouse) as conn:
+        telemetry.land_day(conn, DAY, _spool(landing), landing)
+    kept = _rows(warehouse)
+    monkeypatch.setattr(telemetry, "vouched_by_footer", lambda path, footer=None: False)
+    with connect(warehouse) as conn:
+        telemetry.land_day(conn, DAY, _spool(landing), landing)
+        assert conn.execute("select count(*) from raw.kept_days").fetchone() == (0,)
+    assert _kept(warehouse) == []
+    assert _rows(warehouse) == kept
+
+
+def test_rows_an_older_version_landed_into_tables_stay(landing: Path, tmp_path: Path) -> None:
+    """An older warehouse has raw.nvml_* as tables: they become raw.nvml_*_rows, and the raw
+    names read them and any day kept since."""
+    fresh = tmp_path / "fresh.duckdb"
+    with connect(fresh) as conn:
+        telemetry.land_day(conn, DAY, _spool(landing), landing)
+    expected = _rows(fresh)
+    older = tmp_path / "older.duckdb"
+    conn = duckdb.connect(str(older))
+    conn.execute(f"attach '{fresh}' as fresh (read_only)")
+    conn.execute("create schema raw")
+    for table in ("nvml_gpu_windows", "nvml_process_windows"):
+        conn.execute(f"create table raw.{table} as select * from fresh.raw.{table}")
+    conn.close()
+    assert _rows(older) == expected
+    with connect(older) as conn:
+        (kind,) = conn.execute(
+            "select table_type from information_schema.tables"
+            " where table_schema = 'raw' and table_name = 'nvml_gpu_windows'"
+        ).fetchone()
+        assert kind == "VIEW"
+        telemetry.land_day(conn, DAY, _spool(landing), landing)  # replaces the old rows
+        assert conn.execute("select count(*) from raw.nvml_gpu_windows_rows").fetchone() == (0,)
+    assert _rows(older) == expected
