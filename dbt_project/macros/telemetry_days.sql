@@ -93,3 +93,34 @@
 {% macro telemetry_day_version_relation() %}
     ({{ telemetry_day_versions() }})
 {% endmacro %}
+
+{#- The days of NVML spool kept as files (pipelines/lib/kept_files.py) whose landing counted
+    none of `what` (a column of raw.kept_days: 'repeated_windows', 'shared_windows'), as date
+    strings, asked when the model is compiled. None in a unit test, or where raw.kept_days does
+    not exist (raw registered by hand on another engine): every check then runs. -#}
+{% macro kept_nvml_days_without(what) %}
+    {%- if not execute or this is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set kept_days = adapter.get_relation(database=this.database, schema='raw', identifier='kept_days') -%}
+    {%- if kept_days is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set result = run_query(
+        "select partition_date from raw.kept_days where source = 'nvml' and " ~ what ~ " = 0"
+        ~ " order by 1"
+    ) -%}
+    {{ return(result.columns[0].values() | map('string') | list) }}
+{% endmacro %}
+
+{#- A filter that leaves out the NVML windows of days whose landing counted none of `what`, so
+    a check those days do not need does not read their files (the days are literal dates: the
+    scan skips their files). Windows of other sources are kept. -#}
+{% macro unless_kept_nvml_day_without(what, source_column, day_column) %}
+    {%- set days = kept_nvml_days_without(what) -%}
+    {%- if days -%}
+    not ({{ source_column }} = 'nvml' and {{ day_list_filter(day_column, days) }})
+    {%- else -%}
+    true
+    {%- endif -%}
+{% endmacro %}

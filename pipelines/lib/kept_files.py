@@ -22,7 +22,7 @@ fails before its commit therefore leaves the warehouse as it was.
 from __future__ import annotations
 
 import shutil
-import uuid
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
@@ -60,10 +60,34 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute(f"alter table raw.{table} rename to {table}_rows")
 
 
-def incoming(kept: Path, files: list[Path], names: list[str]) -> str:
-    """Copy the day's files where they wait for the landing's commit; returns their token."""
-    token = uuid.uuid4().hex
+@dataclass(frozen=True)
+class DayStats:
+    """What the landing learnt of a kept day's windows (see raw.kept_days)."""
+
+    windows: int
+    processes: int
+    repeated_windows: int
+    shared_windows: int
+
+
+def day_stats(conn: duckdb.DuckDBPyConnection, files: list[Path]) -> DayStats:
+    """One read of the files' keys and process lists. Repeats are counted on a hash of the key,
+    so a collision can only report a repeat that is not one: the exact check then runs."""
+    row = conn.execute(
+        "select count(*), coalesce(sum(len(processes)), 0),"
+        " count(*) - count(distinct hash(gpu_uuid, mig_instance_id, window_start)),"
+        " count(*) filter (where len(processes) > 1)"
+        " from read_parquet(?)",
+        [[str(p) for p in files]],
+    ).fetchone()
+    assert row is not None
+    return DayStats(*(int(v) for v in row))
+
+
+def incoming(kept: Path, files: list[Path], names: list[str], token: str) -> None:
+    """Copy the day's files where they wait for the landing's commit, as ``token``."""
     folder = kept / "_incoming" / token
+    shutil.rmtree(folder, ignore_errors=True)  # what an interrupted copy left
     folder.mkdir(parents=True)
     try:
         for path, name in zip(files, names, strict=True):
@@ -71,7 +95,19 @@ def incoming(kept: Path, files: list[Path], names: list[str]) -> str:
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return token
+
+
+def current(conn: duckdb.DuckDBPyConnection, day: date, token: str) -> DayStats | None:
+    """The stats of the day's kept files if they are ``token``'s and in place, else None."""
+    kept = root(conn)
+    row = conn.execute(
+        "select windows, processes, repeated_windows, shared_windows from raw.kept_days"
+        " where source = ? and partition_date = ? and token = ?",
+        [SOURCE, day, token],
+    ).fetchone()
+    if kept is None or row is None or not (kept / f"date={day.isoformat()}" / token).is_dir():
+        return None
+    return DayStats(*row)
 
 
 def discard(kept: Path, token: str) -> None:
@@ -79,11 +115,30 @@ def discard(kept: Path, token: str) -> None:
     shutil.rmtree(kept / "_incoming" / token, ignore_errors=True)
 
 
-def record(conn: duckdb.DuckDBPyConnection, day: date, token: str | None, files: int) -> None:
+def record(
+    conn: duckdb.DuckDBPyConnection,
+    day: date,
+    token: str | None = None,
+    files: int = 0,
+    stats: DayStats | None = None,
+) -> None:
     """Inside the landing transaction: the day's files are now ``token``'s (None: none kept)."""
     conn.execute("delete from raw.kept_days where source = ? and partition_date = ?", [SOURCE, day])
     if token is not None:
-        conn.execute("insert into raw.kept_days values (?, ?, ?, ?)", [SOURCE, day, token, files])
+        assert stats is not None
+        conn.execute(
+            "insert into raw.kept_days values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                SOURCE,
+                day,
+                token,
+                files,
+                stats.windows,
+                stats.processes,
+                stats.repeated_windows,
+                stats.shared_windows,
+            ],
+        )
 
 
 def settle(conn: duckdb.DuckDBPyConnection) -> list[date]:

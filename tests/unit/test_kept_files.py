@@ -3,11 +3,14 @@ settled by the next connection after an interruption."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines.defs.telemetry import load as telemetry
@@ -74,16 +77,25 @@ def test_a_vouched_day_is_kept_as_its_files_and_reads_as_rows(
     }
 
 
-def test_landing_a_day_again_replaces_its_files(landing: Path, tmp_path: Path) -> None:
+def test_landing_a_day_again_copies_only_changed_files(landing: Path, tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
+    spool = tmp_path / "landing"
+    shutil.copytree(landing / "telemetry", spool / "telemetry")
     with connect(warehouse) as conn:
-        telemetry.land_day(conn, DAY, _spool(landing), landing)
+        counts = telemetry.land_day(conn, DAY, _spool(spool), spool)
     first, kept = _rows(warehouse), _kept(warehouse)
-    with connect(warehouse) as conn:
-        telemetry.land_day(conn, DAY, _spool(landing), landing)
-    assert _rows(warehouse) == first
+    root = warehouse.parent / f"{warehouse.stem}_raw" / "nvml"
+    copied = {p: p.stat().st_ino for p in root.rglob("*.parquet")}
+    with connect(warehouse) as conn:  # the same files: the same copy, and the same counts
+        assert telemetry.land_day(conn, DAY, _spool(spool), spool) == counts
+    assert {p: p.stat().st_ino for p in root.rglob("*.parquet")} == copied
+    touched = _spool(spool)[0]
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 1))
+    with connect(warehouse) as conn:  # a new version of the day: a new copy, the old one gone
+        assert telemetry.land_day(conn, DAY, _spool(spool), spool) == counts
     again = _kept(warehouse)
-    assert len(again) == len(kept) and again != kept  # a new copy, the old one gone
+    assert len(again) == len(kept) and again != kept
+    assert _rows(warehouse) == first
 
 
 def test_a_landing_that_fails_before_its_commit_leaves_the_day_as_it_was(
@@ -175,3 +187,25 @@ def test_rows_an_older_version_landed_into_tables_stay(landing: Path, tmp_path: 
         telemetry.land_day(conn, DAY, _spool(landing), landing)  # replaces the old rows
         assert conn.execute("select count(*) from raw.nvml_gpu_windows_rows").fetchone() == (0,)
     assert _rows(older) == expected
+
+
+def test_the_landing_counts_repeated_windows_and_windows_of_several_processes(
+    landing: Path, tmp_path: Path
+) -> None:
+    """What lets the hourly models skip a check for a kept day (raw.kept_days)."""
+    spool = tmp_path / "landing"
+    shutil.copytree(landing / "telemetry", spool / "telemetry")
+    first = _spool(spool)[0]
+    shutil.copy(first, first.with_name(f"copy-{first.name}"))  # a file shipped twice
+    files = _spool(spool)
+    shared = sum(
+        pc.sum(pc.greater(pc.list_value_length(pq.read_table(p)["processes"]), 1)).as_py() or 0
+        for p in files
+    )
+    with connect(tmp_path / "w.duckdb") as conn:
+        windows, _ = telemetry.land_day(conn, DAY, files, spool)
+        row = conn.execute(
+            "select windows, repeated_windows, shared_windows from raw.kept_days"
+        ).fetchone()
+    assert row == (windows, pq.read_metadata(first).num_rows, shared)
+    assert shared > 0  # the fleet has GPUs shared by two workloads

@@ -29,7 +29,7 @@ from pipelines.lib.arrow import (
 )
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name
-from pipelines.lib.warehouse import log_landing, transaction
+from pipelines.lib.warehouse import input_version, log_landing, transaction
 
 SUPPORTED_VERSIONS = {1, 2}  # version 1 files lack the columns added in 2
 TS = pa.timestamp("us")
@@ -189,25 +189,28 @@ def keepable(schema: pa.Schema) -> bool:
 
 
 def _keep(
-    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], footers: list[Any], landing: Path
+    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
 ) -> tuple[int, int]:
     """Keep the day's files as the day's telemetry (pipelines/lib/kept_files.py)."""
     kept = kept_files.root(conn)
     assert kept is not None
-    names = [lineage_name(p, landing) for p in files]
-    (processes,) = conn.execute(  # type: ignore[misc]
-        "select coalesce(sum(len(processes)), 0) from read_parquet(?)", [[str(p) for p in files]]
-    ).fetchone()
-    token = kept_files.incoming(kept, files, names)
+    # The day's version names its copy: landing the same files again copies nothing.
+    token = input_version(files, landing)
+    stats = kept_files.current(conn, day, token)
+    copied = stats is None
+    if stats is None:
+        stats = kept_files.day_stats(conn, files)
+        kept_files.incoming(kept, files, [lineage_name(p, landing) for p in files], token)
     try:
         with transaction(conn):
             _replace_rows(conn, day, files, landing)
-            kept_files.record(conn, day, token, len(files))
+            kept_files.record(conn, day, token, len(files), stats)
     except BaseException:
-        kept_files.discard(kept, token)
+        if copied:
+            kept_files.discard(kept, token)
         raise
     kept_files.settle(conn)
-    return sum(f.num_rows for f in footers), int(processes)
+    return stats.windows, stats.processes
 
 
 def land_day(
@@ -218,7 +221,7 @@ def land_day(
     if files and all(vouched_by_footer(p, f) for p, f in zip(files, footers, strict=True)):
         schemas = [f.schema.to_arrow_schema() for f in footers]
         if kept_files.root(conn) is not None and all(keepable(s) for s in schemas):
-            return _keep(conn, day, files, footers, landing)
+            return _keep(conn, day, files, landing)
         with transaction(conn):
             _replace_rows(conn, day, files, landing)
             counts = _land_from_parquet(conn, day, files, schemas, landing)
@@ -271,7 +274,7 @@ def _replace_rows(
     log_landing(conn, "nvml", day, files, landing)
     conn.execute("delete from raw.nvml_gpu_windows_rows where partition_date = ?", [day])
     conn.execute("delete from raw.nvml_process_windows_rows where partition_date = ?", [day])
-    kept_files.record(conn, day, None, 0)
+    kept_files.record(conn, day)
 
 
 # -- scrapes (collectors/scrape.py): dcgm-exporter samples and inference token counters --------

@@ -338,11 +338,19 @@ create table if not exists raw.api_equivalents (
 -- files (names, sizes, modification times), written in the same transaction as the rows. The
 -- incremental dbt models rebuild the days whose version differs from the one they hold.
 -- Which copy of a day's spool files raw.nvml_* read (pipelines/lib/kept_files.py).
+-- token: the day's input_version (raw.landing_log) when it was kept; repeated_windows: at most
+-- this many windows repeat a GPU and start (0: none does); shared_windows: windows listing more
+-- than one process. The hourly models skip the checks a day does not need
+-- (dbt_project/macros/telemetry_days.sql).
 create table if not exists raw.kept_days (
     source varchar not null,
     partition_date date not null,
     token varchar not null,
     files integer not null,
+    windows bigint not null,
+    processes bigint not null,
+    repeated_windows bigint not null,
+    shared_windows bigint not null,
     primary key (source, partition_date)
 );
 

@@ -25,12 +25,14 @@ versions as (
 -- Windows landed more than once (a spool file copied under two names would count its seconds
 -- twice; assert_gpu_windows_unique fails on them). Keys are grouped by their hash, which is far
 -- cheaper than grouping every window by GPU and start time; the few keys seen twice are then
--- counted on the key itself.
+-- counted on the key itself. Days of spool files kept as landed whose landing found no repeat
+-- are left out (macros/telemetry_days.sql).
 repeated_hashes as (
 
     select {{ key_hash(['gpu_uuid', 'mig_instance_id', 'window_start_at', 'day']) }} as key_hash
     from {{ ref('int_gpu_windows') }}
     where {{ telemetry_day_filter('day') }}
+        and {{ unless_kept_nvml_day_without('repeated_windows', 'telemetry_source', 'day') }}
     group by 1
     having count(*) > 1
 
@@ -48,6 +50,7 @@ repeated_windows as (
 
     from {{ ref('int_gpu_windows') }}
     where {{ telemetry_day_filter('day') }}
+        and {{ unless_kept_nvml_day_without('repeated_windows', 'telemetry_source', 'day') }}
         and {{ key_hash(['gpu_uuid', 'mig_instance_id', 'window_start_at', 'day']) }}
             in (select key_hash from repeated_hashes)
     group by gpu_uuid, mig_instance_id, window_start_at, day

@@ -10,23 +10,7 @@
 -#}
 {{ telemetry_incremental_config() }}
 
-with
-
-process_windows as (
-
-    select * from {{ ref('int_process_windows') }}
-    where {{ telemetry_day_filter('day') }}
-
-),
-
-versions as (
-
-    select * from {{ telemetry_day_version_relation() }}
-
-),
-
-processes as (
-
+{%- set processes_select %}
     select
         gpu_uuid,
         window_start_at,
@@ -38,7 +22,23 @@ processes as (
         case when memory_used_bytes > 0 then memory_used_bytes else 0 end as memory_bytes,
         window_process_count
 
-    from process_windows
+    from {{ ref('int_process_windows') }}
+{%- endset %}
+
+with
+
+versions as (
+
+    select * from {{ telemetry_day_version_relation() }}
+
+),
+
+-- The windows of one process.
+processes as (
+
+    {{ processes_select }}
+    where {{ telemetry_day_filter('day') }}
+        and window_process_count = 1
 
 ),
 
@@ -59,16 +59,20 @@ single_process_windows as (
         cast(memory_bytes as bigint) as window_memory_bytes
 
     from processes
-    where window_process_count = 1
 
 ),
 
 -- Windows with several processes (or landed before the count was kept): each workload's share
 -- of the window's totals.
+-- Read apart from the windows of one process (a CTE read twice is materialized whole), and
+-- without the days of spool files kept as landed whose landing found no such window
+-- (macros/telemetry_days.sql).
 shared_processes as (
 
-    select * from processes
-    where coalesce(window_process_count, 0) <> 1
+    {{ processes_select }}
+    where {{ telemetry_day_filter('day') }}
+        and {{ unless_kept_nvml_day_without('shared_windows', 'telemetry_source', 'day') }}
+        and coalesce(window_process_count, 0) <> 1
 
 ),
 

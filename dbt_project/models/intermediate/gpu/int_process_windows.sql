@@ -31,7 +31,8 @@ processes as (
     select
         gpu_uuid, window_start_at, window_end_at, host, pid, container_id, k8s_namespace,
         k8s_pod, workload, busy_share, memory_used_bytes, window_process_count,
-        partition_date as day
+        partition_date as day,
+        'nvml' as telemetry_source
     from nvml
 
     union all
@@ -50,7 +51,8 @@ processes as (
         memory_used_bytes_max as memory_used_bytes,
         -- Left unknown: int_gpu_seconds_attributed then groups the window's rows itself.
         cast(null as integer) as window_process_count,
-        cast(window_start_at as date) as day
+        cast(window_start_at as date) as day,
+        'dcgm' as telemetry_source
     from dcgm_windows
 
 ),
