@@ -1,22 +1,27 @@
-"""Collector spool files kept as landed: raw.nvml_* read them in place of copied rows.
+"""Landed days kept as Parquet files beside the warehouse, read by raw views in place of rows.
 
-Copying 1.4 M windows a day into DuckDB tables cost about as much as everything downstream of
-them. A day of spool files whose footers vouch for them (telemetry/load.py) is instead copied,
-byte for byte, next to the warehouse file:
+Copying every telemetry window and every request into DuckDB tables cost about as much as all
+the modelling downstream of them. Two sources are kept as files instead:
 
-    <warehouse dir>/<warehouse stem>_raw/nvml/date=<day>/<token>/<landing-relative name, quoted>
+- ``nvml``: a day of collector spool files whose footers vouch for them (telemetry/load.py) is
+  copied byte for byte, each file under its landing-relative name, quoted;
+- ``inference_requests``: a day of request logs, once parsed and checked (inference/load.py),
+  is written as one Parquet file of the raw columns.
 
-``raw.kept_days`` records which token holds each day. ``raw.nvml_gpu_windows`` and
-``raw.nvml_process_windows`` are views: the rows landed the other way (files read through Arrow,
-and whatever an older version landed) in ``raw.nvml_*_rows``, plus these files, read with the
-same column types, the timestamps as naive UTC, and ``date=`` as the partition date so a day's
-filter opens only that day's files.
+    <warehouse dir>/<warehouse stem>_raw/<source>/date=<day>/<token>/...
 
-A day is replaced in the landing transaction: the new files wait under ``_incoming/<token>``
-until ``raw.kept_days`` names the token, and only then move into place (``settle``). Any
-connection (``pipelines.lib.warehouse.connect``) settles what an interrupted landing left: a
-token the log names is moved into place, anything it does not name is removed. A landing that
-fails before its commit therefore leaves the warehouse as it was.
+``raw.kept_days`` records which token holds each source-day: the day's input version (the one
+raw.landing_log records), so landing the same files again copies and parses nothing. The raw
+views (``raw.nvml_gpu_windows``, ``raw.nvml_process_windows``, ``raw.inference_requests``)
+union the rows landed the other way (``raw.*_rows``: spool files read through Arrow, and rows
+landed before files were kept) with these files, read with the rows' column types, and with
+``date=`` as the partition date, so that a day's filter opens only that day's files.
+
+A day is replaced in its landing transaction: the new files wait under ``_incoming/<token>``
+until ``raw.kept_days`` names the token, and only then move into place (``settle``). Every
+writing connection (``pipelines.lib.warehouse.connect``) settles what an interrupted landing
+left: a token the table names is moved into place, anything it does not name is removed. A
+landing that fails before its commit therefore leaves the warehouse as it was.
 """
 
 from __future__ import annotations
@@ -31,26 +36,34 @@ import duckdb
 
 from collectors.spool import SPOOL_SCHEMA
 
-SOURCE = "nvml"
+NVML = "nvml"
+REQUESTS = "inference_requests"
+SOURCES = (NVML, REQUESTS)
+# Raw tables that became views of their rows table and the kept files.
+VIEWS = {
+    "nvml_gpu_windows": NVML,
+    "nvml_process_windows": NVML,
+    "inference_requests": REQUESTS,
+}
 WINDOW_COLUMNS = [f.name for f in SPOOL_SCHEMA if f.name != "processes"]
 PROCESS_FIELDS = [f.name for f in SPOOL_SCHEMA.field("processes").type.value_type]
 _TIMESTAMPS = {"window_start", "window_end"}
 
 
-def root(conn: duckdb.DuckDBPyConnection) -> Path | None:
-    """Where this warehouse keeps spool files; None for an in-memory database."""
+def root(conn: duckdb.DuckDBPyConnection, source: str) -> Path | None:
+    """Where this warehouse keeps the source's files; None for an in-memory database."""
     row = conn.execute(
         "select path from duckdb_databases() where database_name = current_database()"
     ).fetchone()
     if row is None or not row[0]:
         return None
     database = Path(row[0]).resolve()
-    return database.parent / f"{database.stem}_raw" / SOURCE
+    return database.parent / f"{database.stem}_raw" / source
 
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> None:
-    """Rows landed into raw.nvml_* tables by an older version stay, as raw.nvml_*_rows."""
-    for table in ("nvml_gpu_windows", "nvml_process_windows"):
+    """Rows an older version landed into the raw tables stay, as raw.<table>_rows."""
+    for table in VIEWS:
         kind = conn.execute(
             "select table_type from information_schema.tables"
             " where table_schema = 'raw' and table_name = ?",
@@ -62,17 +75,17 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> None:
 
 @dataclass(frozen=True)
 class DayStats:
-    """What the landing learnt of a kept day's windows (see raw.kept_days)."""
+    """What the landing learnt of a kept day (see raw.kept_days); the last three: NVML only."""
 
-    windows: int
-    processes: int
-    repeated_windows: int
-    shared_windows: int
+    rows: int
+    processes: int | None = None
+    repeated_windows: int | None = None
+    shared_windows: int | None = None
 
 
-def day_stats(conn: duckdb.DuckDBPyConnection, files: list[Path]) -> DayStats:
-    """One read of the files' keys and process lists. Repeats are counted on a hash of the key,
-    so a collision can only report a repeat that is not one: the exact check then runs."""
+def spool_day_stats(conn: duckdb.DuckDBPyConnection, files: list[Path]) -> DayStats:
+    """One read of the spool files' keys and process lists. Repeats are counted on a hash of the
+    key, so a collision can only report a repeat that is not one: the exact check then runs."""
     row = conn.execute(
         "select count(*), coalesce(sum(len(processes)), 0),"
         " count(*) - count(distinct hash(gpu_uuid, mig_instance_id, window_start)),"
@@ -84,26 +97,27 @@ def day_stats(conn: duckdb.DuckDBPyConnection, files: list[Path]) -> DayStats:
     return DayStats(*(int(v) for v in row))
 
 
-def incoming(kept: Path, files: list[Path], names: list[str], token: str) -> None:
-    """Copy the day's files where they wait for the landing's commit, as ``token``."""
+def incoming(kept: Path, token: str) -> Path:
+    """An empty folder where the day's files wait for the landing's commit, as ``token``."""
     folder = kept / "_incoming" / token
-    shutil.rmtree(folder, ignore_errors=True)  # what an interrupted copy left
+    shutil.rmtree(folder, ignore_errors=True)  # what an interrupted landing left
     folder.mkdir(parents=True)
-    try:
-        for path, name in zip(files, names, strict=True):
-            shutil.copyfile(path, folder / quote(name, safe=""))
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    return folder
 
 
-def current(conn: duckdb.DuckDBPyConnection, day: date, token: str) -> DayStats | None:
-    """The stats of the day's kept files if they are ``token``'s and in place, else None."""
-    kept = root(conn)
+def copy_in(folder: Path, files: list[Path], names: list[str]) -> None:
+    """Copy files, byte for byte, under their landing-relative names (quoted, one level)."""
+    for path, name in zip(files, names, strict=True):
+        shutil.copyfile(path, folder / quote(name, safe=""))
+
+
+def current(conn: duckdb.DuckDBPyConnection, source: str, day: date, token: str) -> DayStats | None:
+    """The stats of the source-day's kept files if they are ``token``'s and in place."""
+    kept = root(conn, source)
     row = conn.execute(
-        "select windows, processes, repeated_windows, shared_windows from raw.kept_days"
+        "select rows, processes, repeated_windows, shared_windows from raw.kept_days"
         " where source = ? and partition_date = ? and token = ?",
-        [SOURCE, day, token],
+        [source, day, token],
     ).fetchone()
     if kept is None or row is None or not (kept / f"date={day.isoformat()}" / token).is_dir():
         return None
@@ -111,29 +125,30 @@ def current(conn: duckdb.DuckDBPyConnection, day: date, token: str) -> DayStats 
 
 
 def discard(kept: Path, token: str) -> None:
-    """Remove files copied for a landing that did not commit."""
+    """Remove files written for a landing that did not commit."""
     shutil.rmtree(kept / "_incoming" / token, ignore_errors=True)
 
 
 def record(
     conn: duckdb.DuckDBPyConnection,
+    source: str,
     day: date,
     token: str | None = None,
     files: int = 0,
     stats: DayStats | None = None,
 ) -> None:
     """Inside the landing transaction: the day's files are now ``token``'s (None: none kept)."""
-    conn.execute("delete from raw.kept_days where source = ? and partition_date = ?", [SOURCE, day])
+    conn.execute("delete from raw.kept_days where source = ? and partition_date = ?", [source, day])
     if token is not None:
         assert stats is not None
         conn.execute(
             "insert into raw.kept_days values (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                SOURCE,
+                source,
                 day,
                 token,
                 files,
-                stats.windows,
+                stats.rows,
                 stats.processes,
                 stats.repeated_windows,
                 stats.shared_windows,
@@ -141,15 +156,23 @@ def record(
         )
 
 
-def settle(conn: duckdb.DuckDBPyConnection) -> list[date]:
-    """Make the kept files match raw.kept_days; returns days whose files had gone missing (their
-    landing is forgotten, so the next run lands them again)."""
-    kept = root(conn)
-    if kept is None:
-        return []
+def settle(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, date]]:
+    """Make the kept files match raw.kept_days, and the raw views read them. Returns the
+    source-days whose files had gone missing: their landing is forgotten (raw.landing_log), so
+    the next run lands them again."""
+    missing: list[tuple[str, date]] = []
+    for source in SOURCES:
+        kept = root(conn, source)
+        if kept is not None:
+            missing += [(source, day) for day in _settle(conn, source, kept)]
+    refresh_views(conn)
+    return missing
+
+
+def _settle(conn: duckdb.DuckDBPyConnection, source: str, kept: Path) -> list[date]:
     tokens: dict[date, str] = dict(
         conn.execute(
-            "select partition_date, token from raw.kept_days where source = ?", [SOURCE]
+            "select partition_date, token from raw.kept_days where source = ?", [source]
         ).fetchall()
     )
     missing = []
@@ -164,25 +187,22 @@ def settle(conn: duckdb.DuckDBPyConnection) -> list[date]:
         else:
             missing.append(day)
     if missing:
-        conn.execute(
-            "delete from raw.kept_days where source = ? and list_contains(?, partition_date)",
-            [SOURCE, missing],
-        )
-        conn.execute(
-            "delete from raw.landing_log where source = ? and list_contains(?, partition_date)",
-            [SOURCE, missing],
-        )
+        for table in ("kept_days", "landing_log"):
+            conn.execute(
+                f"delete from raw.{table}"  # noqa: S608 - the code's own table names
+                " where source = ? and list_contains(?, partition_date)",
+                [source, missing],
+            )
     if kept.is_dir():
         for folder in kept.iterdir():
             folder_day = _day_of(folder.name)
             keep = tokens.get(folder_day) if folder_day and folder_day not in missing else None
-            if folder.name == "_incoming" or keep is None:
+            if keep is None:  # _incoming, or a day no longer kept
                 shutil.rmtree(folder, ignore_errors=True)
                 continue
             for child in folder.iterdir():
                 if child.name != keep:
                     shutil.rmtree(child, ignore_errors=True)
-    refresh_views(conn, kept)
     return missing
 
 
@@ -204,12 +224,20 @@ def _naive_utc(column: str) -> str:
     return f"make_timestamp(epoch_us({column})) as {column}"
 
 
-def refresh_views(conn: duckdb.DuckDBPyConnection, kept: Path | None = None) -> None:
-    """(Re)create the raw.nvml_* views: the rows tables, plus the kept files if there are any."""
-    kept = kept if kept is not None else root(conn)
-    has_files = kept is not None and bool(
-        conn.execute("select count(*) from raw.kept_days where source = ?", [SOURCE]).fetchone()[0]  # type: ignore[index]
+def _scan(conn: duckdb.DuckDBPyConnection, source: str, filename: bool = False) -> str | None:
+    """read_parquet of the source's kept files, or None when no day of it is kept."""
+    kept = root(conn, source)
+    count = conn.execute("select count(*) from raw.kept_days where source = ?", [source]).fetchone()
+    if kept is None or count is None or not count[0]:
+        return None
+    files = _literal(f"{kept.as_posix()}/date=*/*/*.parquet")
+    return f"read_parquet({files}, hive_partitioning = true, hive_types = {{'date': date}}" + (
+        ", filename = true)" if filename else ")"
     )
+
+
+def refresh_views(conn: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the raw views: each rows table, plus the source's kept files if any."""
     windows = [
         "select partition_date, source_file, "  # noqa: S608 - the code's own column names
         + ", ".join(WINDOW_COLUMNS)
@@ -220,18 +248,13 @@ def refresh_views(conn: duckdb.DuckDBPyConnection, kept: Path | None = None) -> 
         + ", ".join(PROCESS_FIELDS)
         + ", window_process_count from raw.nvml_process_windows_rows"
     ]
-    if has_files:
-        assert kept is not None
-        files = _literal(f"{kept.as_posix()}/date=*/*/*.parquet")
-        scan = (
-            f"read_parquet({files}, hive_partitioning = true,"
-            " hive_types = {'date': date}, filename = true)"
-        )
+    spool = _scan(conn, NVML, filename=True)
+    if spool is not None:
         columns = ", ".join(_naive_utc(c) if c in _TIMESTAMPS else c for c in WINDOW_COLUMNS)
         windows.append(
             'select "date" as partition_date,'  # noqa: S608
             " url_decode(regexp_extract(filename, '[^/]+$')) as source_file,"
-            f" {columns} from {scan}"
+            f" {columns} from {spool}"
         )
         processes.append(
             "select partition_date, host, gpu_uuid, window_start, window_end, "  # noqa: S608
@@ -241,9 +264,28 @@ def refresh_views(conn: duckdb.DuckDBPyConnection, kept: Path | None = None) -> 
             f" {_naive_utc('window_start')}, {_naive_utc('window_end')},"
             " unnest(processes) as process,"
             " cast(len(processes) as integer) as window_process_count"
-            f" from {scan})"
+            f" from {spool})"
         )
-    conn.execute("create or replace view raw.nvml_gpu_windows as " + " union all ".join(windows))
-    conn.execute(
-        "create or replace view raw.nvml_process_windows as " + " union all ".join(processes)
-    )
+    request_columns = [
+        row[0]
+        for row in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw'"
+            " and table_name = 'inference_requests_rows' and column_name <> 'partition_date'"
+            " order by ordinal_position"
+        ).fetchall()
+    ]
+    requests = [
+        f"select partition_date, {', '.join(request_columns)}"  # noqa: S608
+        " from raw.inference_requests_rows"
+    ]
+    logs = _scan(conn, REQUESTS)
+    if logs is not None:
+        requests.append(
+            f'select "date" as partition_date, {", ".join(request_columns)} from {logs}'  # noqa: S608
+        )
+    for view, parts in (
+        ("nvml_gpu_windows", windows),
+        ("nvml_process_windows", processes),
+        ("inference_requests", requests),
+    ):
+        conn.execute(f"create or replace view raw.{view} as " + " union all ".join(parts))

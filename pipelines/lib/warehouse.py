@@ -44,8 +44,8 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         kept_files.migrate(conn)
         conn.execute(read_sql("raw_schema.sql"))
-        for day in kept_files.settle(conn):
-            LOG.warning("the kept NVML spool files of %s are missing; the day lands again", day)
+        for source, day in kept_files.settle(conn):
+            LOG.warning("the kept %s files of %s are missing; the day lands again", source, day)
         yield conn
     finally:
         conn.close()
@@ -140,30 +140,43 @@ def replace_partition(
                 [partition_value],
             )
             if quarantine is not None:
-                if quarantine.whole_source:
-                    conn.execute("delete from raw.quarantine where source = ?", [quarantine.source])
-                else:
-                    conn.execute(
-                        "delete from raw.quarantine where source = ? and partition_key = ?",
-                        [quarantine.source, quarantine.partition_key],
-                    )
+                replace_quarantine(conn, quarantine, insert=False)
             conn.execute(
                 f"insert into {table} ({columns}) select {columns} from landing_rows"  # noqa: S608
             )
             if quarantine is not None and quarantine.rows:
-                conn.executemany(
-                    "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
-                    [
-                        [
-                            quarantine.source,
-                            quarantine.partition_key,
-                            r.source_file,
-                            r.source_row,
-                            r.reason,
-                            r.raw_record,
-                        ]
-                        for r in quarantine.rows
-                    ],
-                )
+                insert_quarantine(conn, quarantine)
     finally:
         conn.unregister("landing_rows")
+
+
+def replace_quarantine(
+    conn: duckdb.DuckDBPyConnection, quarantine: Quarantine, insert: bool = True
+) -> None:
+    """Inside a landing transaction: the source's (or partition's) quarantined rows, replaced."""
+    if quarantine.whole_source:
+        conn.execute("delete from raw.quarantine where source = ?", [quarantine.source])
+    else:
+        conn.execute(
+            "delete from raw.quarantine where source = ? and partition_key = ?",
+            [quarantine.source, quarantine.partition_key],
+        )
+    if insert and quarantine.rows:
+        insert_quarantine(conn, quarantine)
+
+
+def insert_quarantine(conn: duckdb.DuckDBPyConnection, quarantine: Quarantine) -> None:
+    conn.executemany(
+        "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
+        [
+            [
+                quarantine.source,
+                quarantine.partition_key,
+                r.source_file,
+                r.source_row,
+                r.reason,
+                r.raw_record,
+            ]
+            for r in quarantine.rows
+        ],
+    )

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.defs.inference import load as requests
 from pipelines.defs.telemetry import load as telemetry
 from pipelines.lib import kept_files
 from pipelines.lib.warehouse import connect
@@ -40,9 +41,9 @@ def _rows(warehouse: Path) -> dict[str, list[tuple]]:
         }
 
 
-def _kept(warehouse: Path) -> list[str]:
+def _kept(warehouse: Path, source: str = "nvml") -> list[str]:
     """The kept files, relative to the warehouse's folder of them."""
-    root = warehouse.parent / f"{warehouse.stem}_raw" / "nvml"
+    root = warehouse.parent / f"{warehouse.stem}_raw" / source
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
@@ -205,7 +206,86 @@ def test_the_landing_counts_repeated_windows_and_windows_of_several_processes(
     with connect(tmp_path / "w.duckdb") as conn:
         windows, _ = telemetry.land_day(conn, DAY, files, spool)
         row = conn.execute(
-            "select windows, repeated_windows, shared_windows from raw.kept_days"
+            "select rows, repeated_windows, shared_windows from raw.kept_days"
         ).fetchone()
     assert row == (windows, pq.read_metadata(first).num_rows, shared)
     assert shared > 0  # the fleet has GPUs shared by two workloads
+
+
+def _requests(landing: Path, day: date = DAY) -> list[Path]:
+    return requests.request_files(landing / "inference" / "requests", day)
+
+
+def test_a_day_of_request_logs_is_kept_as_one_parquet_file_of_the_raw_columns(
+    landing: Path, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    files = _requests(landing)
+    table, rejected = requests.read_day(files, landing)
+    assert table.num_rows > 0 and not rejected
+    with connect(warehouse) as conn:
+        assert requests.land_day(conn, DAY, files, landing) == (table.num_rows, 0)
+        # Rows, not Arrow: without insertion order kept, DuckDB hands Arrow batches over in
+        # any order, even those of an ordered result.
+        landed = conn.execute(
+            "select * exclude (partition_date) from raw.inference_requests"
+            " where partition_date = ? order by source_file, source_line",
+            [DAY],
+        ).fetchall()
+        (kind,) = conn.execute(
+            "select table_type from information_schema.tables"
+            " where table_schema = 'raw' and table_name = 'inference_requests'"
+        ).fetchone()
+    assert kind == "VIEW"
+    in_order = table.sort_by([("source_file", "ascending"), ("source_line", "ascending")])
+    assert landed == [tuple(row.values()) for row in in_order.to_pylist()]
+    kept = _kept(warehouse, "inference_requests")
+    assert [p.rsplit("/", 1)[1] for p in kept] == ["requests.parquet"]
+
+
+def test_request_logs_landed_again_unchanged_are_not_parsed_again(
+    landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    logs = tmp_path / "landing"
+    shutil.copytree(landing / "inference", logs / "inference")
+    bad = _requests(logs)[0]
+    bad.write_text(bad.read_text() + "not json\n")
+    with connect(warehouse) as conn:
+        counts = requests.land_day(conn, DAY, _requests(logs), logs)
+    assert counts[1] == 1
+    kept = _kept(warehouse, "inference_requests")
+
+    def no_parsing(*args: object) -> None:
+        raise AssertionError("parsed again")
+
+    with monkeypatch.context() as patch, connect(warehouse) as conn:
+        patch.setattr(requests, "read_day", no_parsing)
+        assert requests.land_day(conn, DAY, _requests(logs), logs) == counts
+    assert _kept(warehouse, "inference_requests") == kept
+    # Fixed at the source: parsed again, and the quarantine row goes with the old copy.
+    bad.write_text("".join(bad.read_text().splitlines(keepends=True)[:-1]))
+    with connect(warehouse) as conn:
+        assert requests.land_day(conn, DAY, _requests(logs), logs) == (counts[0], 0)
+        assert conn.execute("select count(*) from raw.quarantine").fetchone() == (0,)
+    assert _kept(warehouse, "inference_requests") != kept
+
+
+def test_request_rows_an_older_version_landed_stay(landing: Path, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.duckdb"
+    with connect(fresh) as conn:
+        requests.land_day(conn, DAY, _requests(landing), landing)
+    query = "select * from raw.inference_requests order by source_file, source_line"
+    with connect(fresh) as conn:
+        expected = conn.execute(query).fetchall()
+    older = tmp_path / "older.duckdb"
+    conn = duckdb.connect(str(older))
+    conn.execute(f"attach '{fresh}' as fresh (read_only)")
+    conn.execute("create schema raw")
+    conn.execute("create table raw.inference_requests as from fresh.raw.inference_requests")
+    conn.close()
+    with connect(older) as conn:
+        assert conn.execute(query).fetchall() == expected
+        assert conn.execute("select count(*) from raw.inference_requests_rows").fetchone() == (
+            len(expected),
+        )

@@ -21,11 +21,26 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
+import pyarrow.parquet as pq
 
+from pipelines.lib import kept_files
 from pipelines.lib.paths import lineage_name
-from pipelines.lib.warehouse import Quarantine, Rejected, replace_partition
+from pipelines.lib.warehouse import (
+    Quarantine,
+    Rejected,
+    input_version,
+    log_landing,
+    replace_partition,
+    replace_quarantine,
+    transaction,
+)
 
 SOURCE = "inference_requests"
+# Part of a kept day's name (its token): bump it when parsing changes what a line lands as, so
+# that days kept before are parsed again.
+CONVERSION = 1
+# Rows per Parquet row group of a kept day: DuckDB reads a file's row groups in parallel.
+ROW_GROUP = 122_880
 REQUIRED = ("time", "request_id", "host", "workload", "model", "status")
 COLUMNS: dict[str, pa.DataType] = {
     "source_file": pa.string(),
@@ -253,10 +268,9 @@ def read_request_table(path: Path, landing: Path) -> tuple[pa.Table, list[Reject
     return pa.Table.from_pylist(rows, schema=pa.schema(list(COLUMNS.items()))), rejected
 
 
-def land_day(
-    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
-) -> tuple[int, int]:
-    """Replace the day's requests (and their quarantine rows); returns (landed, quarantined)."""
+def read_day(files: list[Path], landing: Path) -> tuple[pa.Table, list[Rejected]]:
+    """The day's rows (the raw columns but partition_date) and rejected lines, files read on
+    several threads."""
     tables: list[pa.Table] = []
     rejected: list[Rejected] = []
     with ThreadPoolExecutor(max_workers=_READERS) as pool:
@@ -266,11 +280,60 @@ def land_day(
             tables.append(file_table)
             rejected += file_rejected
     schema = pa.schema(list(COLUMNS.items()))
-    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    return (pa.concat_tables(tables) if tables else schema.empty_table()), rejected
+
+
+def land_day(
+    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
+) -> tuple[int, int]:
+    """Replace the day's requests (and their quarantine rows); returns (landed, quarantined).
+
+    The day is kept as one Parquet file of the raw columns (pipelines/lib/kept_files.py), named
+    by the files' version and CONVERSION: landing the same files again parses nothing."""
+    kept = kept_files.root(conn, kept_files.REQUESTS)
+    if kept is None:  # an in-memory database keeps no files: rows
+        return _land_rows(conn, day, files, landing)
+    token = f"{input_version(files, landing)}-c{CONVERSION}"
+    stats = kept_files.current(conn, kept_files.REQUESTS, day, token)
+    if stats is not None:
+        with transaction(conn):
+            log_landing(conn, SOURCE, day, files, landing)
+        (quarantined,) = conn.execute(  # type: ignore[misc]
+            "select count(*) from raw.quarantine where source = ? and partition_key = ?",
+            [SOURCE, day.isoformat()],
+        ).fetchone()
+        return stats.rows, int(quarantined)
+    table, rejected = read_day(files, landing)
+    folder = kept_files.incoming(kept, token)
+    try:
+        pq.write_table(table, folder / "requests.parquet", row_group_size=ROW_GROUP)
+        with transaction(conn):
+            log_landing(conn, SOURCE, day, files, landing)
+            conn.execute("delete from raw.inference_requests_rows where partition_date = ?", [day])
+            replace_quarantine(conn, Quarantine(SOURCE, day.isoformat(), rejected))
+            kept_files.record(
+                conn,
+                kept_files.REQUESTS,
+                day,
+                token,
+                len(files),
+                kept_files.DayStats(rows=table.num_rows),
+            )
+    except BaseException:
+        kept_files.discard(kept, token)
+        raise
+    kept_files.settle(conn)
+    return table.num_rows, len(rejected)
+
+
+def _land_rows(
+    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
+) -> tuple[int, int]:
+    table, rejected = read_day(files, landing)
     table = table.add_column(0, "partition_date", pa.array([day] * table.num_rows, pa.date32()))
     replace_partition(
         conn,
-        "raw.inference_requests",
+        "raw.inference_requests_rows",
         "partition_date",
         day,
         table,

@@ -192,25 +192,30 @@ def _keep(
     conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
 ) -> tuple[int, int]:
     """Keep the day's files as the day's telemetry (pipelines/lib/kept_files.py)."""
-    kept = kept_files.root(conn)
+    kept = kept_files.root(conn, kept_files.NVML)
     assert kept is not None
     # The day's version names its copy: landing the same files again copies nothing.
     token = input_version(files, landing)
-    stats = kept_files.current(conn, day, token)
+    stats = kept_files.current(conn, kept_files.NVML, day, token)
     copied = stats is None
     if stats is None:
-        stats = kept_files.day_stats(conn, files)
-        kept_files.incoming(kept, files, [lineage_name(p, landing) for p in files], token)
+        stats = kept_files.spool_day_stats(conn, files)
+        folder = kept_files.incoming(kept, token)
+        try:
+            kept_files.copy_in(folder, files, [lineage_name(p, landing) for p in files])
+        except BaseException:
+            kept_files.discard(kept, token)
+            raise
     try:
         with transaction(conn):
             _replace_rows(conn, day, files, landing)
-            kept_files.record(conn, day, token, len(files), stats)
+            kept_files.record(conn, kept_files.NVML, day, token, len(files), stats)
     except BaseException:
         if copied:
             kept_files.discard(kept, token)
         raise
     kept_files.settle(conn)
-    return stats.windows, stats.processes
+    return stats.rows, stats.processes or 0
 
 
 def land_day(
@@ -220,7 +225,7 @@ def land_day(
     footers = [read_parquet_footer(p) for p in files]
     if files and all(vouched_by_footer(p, f) for p, f in zip(files, footers, strict=True)):
         schemas = [f.schema.to_arrow_schema() for f in footers]
-        if kept_files.root(conn) is not None and all(keepable(s) for s in schemas):
+        if kept_files.root(conn, kept_files.NVML) is not None and all(keepable(s) for s in schemas):
             return _keep(conn, day, files, landing)
         with transaction(conn):
             _replace_rows(conn, day, files, landing)
@@ -274,7 +279,7 @@ def _replace_rows(
     log_landing(conn, "nvml", day, files, landing)
     conn.execute("delete from raw.nvml_gpu_windows_rows where partition_date = ?", [day])
     conn.execute("delete from raw.nvml_process_windows_rows where partition_date = ?", [day])
-    kept_files.record(conn, day)
+    kept_files.record(conn, kept_files.NVML, day)
 
 
 # -- scrapes (collectors/scrape.py): dcgm-exporter samples and inference token counters --------

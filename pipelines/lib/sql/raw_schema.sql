@@ -117,7 +117,9 @@ create table if not exists raw.nvml_process_windows_rows (
     window_process_count integer
 );
 
-create table if not exists raw.inference_requests (
+-- Request logs landed as rows before days were kept as files; raw.inference_requests is a view
+-- of both (pipelines/lib/kept_files.py).
+create table if not exists raw.inference_requests_rows (
     partition_date date not null,
     source_file varchar not null,
     source_line integer not null,
@@ -338,19 +340,20 @@ create table if not exists raw.api_equivalents (
 -- files (names, sizes, modification times), written in the same transaction as the rows. The
 -- incremental dbt models rebuild the days whose version differs from the one they hold.
 -- Which copy of a day's spool files raw.nvml_* read (pipelines/lib/kept_files.py).
--- token: the day's input_version (raw.landing_log) when it was kept; repeated_windows: at most
--- this many windows repeat a GPU and start (0: none does); shared_windows: windows listing more
--- than one process. The hourly models skip the checks a day does not need
+-- Landed days kept as Parquet files (pipelines/lib/kept_files.py). token: the day's input
+-- version (raw.landing_log) when it was kept. NVML only: processes, repeated_windows (at most this
+-- many windows repeat a GPU and start; 0: none does) and shared_windows (windows listing more
+-- than one process), with which the hourly models skip the checks a day does not need
 -- (dbt_project/macros/telemetry_days.sql).
 create table if not exists raw.kept_days (
     source varchar not null,
     partition_date date not null,
     token varchar not null,
     files integer not null,
-    windows bigint not null,
-    processes bigint not null,
-    repeated_windows bigint not null,
-    shared_windows bigint not null,
+    rows bigint not null,
+    processes bigint,
+    repeated_windows bigint,
+    shared_windows bigint,
     primary key (source, partition_date)
 );
 
