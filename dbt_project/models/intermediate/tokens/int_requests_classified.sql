@@ -21,16 +21,6 @@ requests as (
 
 ),
 
--- The columns the verdicts need, read apart from the rest: the CTEs below that read them more
--- than once then keep these few columns, not every request whole.
-request_keys as (
-
-    select request_id, retry_of, attempt, source_file, source_line
-    from {{ ref('stg_inference__requests') }}
-    where {{ request_day_filter('partition_date', 2) }}
-
-),
-
 versions as (
 
     {{ request_day_versions() }}
@@ -38,12 +28,14 @@ versions as (
 ),
 
 -- A request id logged more than once (a re-shipped log file): its first copy counts. Copies
--- are rare, so only the ids seen twice are numbered, not every request.
-copied_ids as (
+-- are rare: ids are grouped by a 64-bit hash (far cheaper than grouping the strings), the few
+-- hashes seen twice are confirmed on the id itself, and only those ids are numbered.
+copied_hashes as (
 
-    select request_id
-    from request_keys
-    group by request_id
+    select {{ key_hash(['request_id']) }} as id_hash
+    from {{ ref('stg_inference__requests') }}
+    where {{ request_day_filter('partition_date', 2) }}
+    group by 1
     having count(*) > 1
 
 ),
@@ -58,43 +50,61 @@ later_copies as (
             row_number() over (
                 partition by request_id order by source_file, source_line
             ) as copy_number
-        from request_keys
-        where request_id in (select request_id from copied_ids)
+        from {{ ref('stg_inference__requests') }}
+        where {{ request_day_filter('partition_date', 2) }}
+            and {{ key_hash(['request_id']) }} in (select id_hash from copied_hashes)
     ) as numbered
     where copy_number > 1
 
 ),
 
-deduplicated_keys as (
+-- Each set below reads the few key columns it needs straight from the requests: a CTE read
+-- more than once would be kept whole, every request's keys.
+retries as (
 
-    select request_keys.*
-    from request_keys
-    left join later_copies
-        on request_keys.source_file = later_copies.source_file
-        and request_keys.source_line = later_copies.source_line
-    where later_copies.source_file is null
+    select request_id, retry_of, attempt, source_file, source_line
+    from {{ ref('stg_inference__requests') }}
+    where {{ request_day_filter('partition_date', 2) }}
+        and retry_of is not null
 
 ),
 
 retried as (
 
-    select distinct retry_of as request_id
-    from deduplicated_keys
-    where retry_of is not null
+    select distinct retries.retry_of as request_id
+    from retries
+    left join later_copies
+        on retries.source_file = later_copies.source_file
+        and retries.source_line = later_copies.source_line
+    where later_copies.source_file is null
 
 ),
 
--- The attempts in a retry chain (a retry, or an attempt some retry names); the rest, most
--- requests, are their chain's only attempt and nothing supersedes them.
+-- The attempts in a retry chain: the retries, and the attempts some retry names (the rest,
+-- most requests, are their chain's only attempt and nothing supersedes them). Copies count once.
+chain_rows as (
+
+    select request_id, retry_of as root_request_id, attempt, source_file, source_line
+    from retries
+
+    union all
+
+    select request_id, request_id as root_request_id, attempt, source_file, source_line
+    from {{ ref('stg_inference__requests') }}
+    where {{ request_day_filter('partition_date', 2) }}
+        and retry_of is null
+        and request_id in (select request_id from retried)
+
+),
+
 chained as (
 
-    select
-        request_id,
-        coalesce(retry_of, request_id) as root_request_id,
-        attempt
-
-    from deduplicated_keys
-    where retry_of is not null or request_id in (select request_id from retried)
+    select chain_rows.request_id, chain_rows.root_request_id, chain_rows.attempt
+    from chain_rows
+    left join later_copies
+        on chain_rows.source_file = later_copies.source_file
+        and chain_rows.source_line = later_copies.source_line
+    where later_copies.source_file is null
 
 ),
 
