@@ -151,12 +151,14 @@ def test_windows_of_one_process_are_attributed_as_grouping_by_window_does(
     # The kept spool files' rows moved into the rows tables, as an older version landed them.
     pipeline.execute(
         "insert into raw.nvml_gpu_windows_rows by name select * from raw.nvml_gpu_windows"
-        " where partition_date in (select partition_date from raw.kept_days);"
+        " where partition_date in (select partition_date from raw.kept_days"
+        " where source = 'nvml');"
         "insert into raw.nvml_process_windows_rows by name"
         " select * replace (cast(null as integer) as window_process_count)"
         " from raw.nvml_process_windows"
-        " where partition_date in (select partition_date from raw.kept_days);"
-        "delete from raw.kept_days"
+        " where partition_date in (select partition_date from raw.kept_days"
+        " where source = 'nvml');"
+        "delete from raw.kept_days where source = 'nvml'"
     )
     # The models alone, rebuilt whole (a range without data lands nothing, which would restore
     # the counts from the spool files); the run's connection drops the files no day keeps.

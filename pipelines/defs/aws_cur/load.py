@@ -332,7 +332,7 @@ def read_delivery(store: Store, delivery: Delivery) -> pa.Table:
         for line_type, needs in REQUIRED_FOR_TYPE.items():
             if line_type in types:
                 require_columns(where, raw.schema, needs, f"CUR data file with {line_type} lines")
-        lineage = pa.array([store.lineage(key)] * table.num_rows, pa.string())
+        lineage = pa.repeat(pa.scalar(store.lineage(key), pa.string()), table.num_rows)
         tables.append(table.append_column("source_file", lineage))
     _require_one_currency(store, delivery, tables)
     return pa.concat_tables(tables)

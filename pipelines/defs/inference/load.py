@@ -202,7 +202,7 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
         requested_at = pc.cast(table["time"], pa.timestamp("us", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if not data.strip() or table.num_rows != lines:
+    if not data or data.isspace() or table.num_rows != lines:  # isspace: no copy of the file
         return None
     usage = table["usage"]
     tokens = {
@@ -235,9 +235,11 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
     if any(pc.any(pc.fill_null(p, False)).as_py() for p in problems):
         return None
     attempt = table["attempt"]
+    name = lineage_name(path, landing)
     columns = {
-        "source_file": pa.array([lineage_name(path, landing)] * table.num_rows, pa.string()),
-        "source_line": pa.array(range(1, table.num_rows + 1), pa.int32()),
+        # Built in Arrow, not from Python lists: a tenth of the time the parse takes.
+        "source_file": pa.repeat(pa.scalar(name, pa.string()), table.num_rows),
+        "source_line": pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int32()), table.num_rows)),
         "request_id": table["request_id"],
         "requested_at": pc.cast(requested_at, pa.timestamp("us")),
         "host": table["host"],

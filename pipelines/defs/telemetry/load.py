@@ -94,7 +94,7 @@ def read_spool_file(path: Path, landing: Path) -> tuple[pa.Table, pa.Table]:
                 ),
             }
         )
-    source = pa.array([lineage_name(path, landing)] * windows.num_rows, pa.string())
+    source = pa.repeat(pa.scalar(lineage_name(path, landing), pa.string()), windows.num_rows)
     return windows.append_column("source_file", source), processes
 
 
@@ -304,7 +304,7 @@ def land_scrapes(
         data = read_parquet(path, [c for c in types if c in read_parquet_schema(path).names])
         require_versions(path, data, SCRAPE_VERSIONS, "scrape")
         data = conform(path, data, types, required)
-        source = pa.array([lineage_name(path, landing)] * data.num_rows, pa.string())
+        source = pa.repeat(pa.scalar(lineage_name(path, landing), pa.string()), data.num_rows)
         tables.append(data.append_column("source_file", source))
     columns = ", ".join(["source_file", *types])
     with transaction(conn):
