@@ -283,9 +283,27 @@ def refresh_views(conn: duckdb.DuckDBPyConnection) -> None:
         requests.append(
             f'select "date" as partition_date, {", ".join(request_columns)} from {logs}'  # noqa: S608
         )
+    database = root(conn, "") or Path(":memory:")
     for view, parts in (
         ("nvml_gpu_windows", windows),
         ("nvml_process_windows", processes),
         ("inference_requests", requests),
     ):
-        conn.execute(f"create or replace view raw.{view} as " + " union all ".join(parts))
+        sql = f"create or replace view raw.{view} as " + " union all ".join(parts)
+        # Binding a view over the kept files lists them all: skip what this process already
+        # created (a landing settles after every day it lands).
+        if _created.get((database, view)) != sql or not _exists(conn, view):
+            conn.execute(sql)
+            _created[(database, view)] = sql
+
+
+_created: dict[tuple[Path, str], str] = {}
+
+
+def _exists(conn: duckdb.DuckDBPyConnection, view: str) -> bool:
+    return bool(
+        conn.execute(
+            "select count(*) from duckdb_views() where schema_name = 'raw' and view_name = ?",
+            [view],
+        ).fetchone()[0]  # type: ignore[index]
+    )
