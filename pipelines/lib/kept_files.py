@@ -52,12 +52,14 @@ _TIMESTAMPS = {"window_start", "window_end"}
 
 def root(conn: duckdb.DuckDBPyConnection, source: str) -> Path | None:
     """Where this warehouse keeps the source's files; None for an in-memory database."""
-    row = conn.execute(
+    rows = conn.execute(
         "select path from duckdb_databases() where database_name = current_database()"
-    ).fetchone()
-    if row is None or not row[0]:
+    ).fetchall()
+    # fetchall, not fetchone, here and below: DuckDB refuses to register a table on a connection
+    # with a result not fetched to its end.
+    if not rows or not rows[0][0]:
         return None
-    database = Path(row[0]).resolve()
+    database = Path(rows[0][0]).resolve()
     return database.parent / f"{database.stem}_raw" / source
 
 
@@ -68,8 +70,8 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> None:
             "select table_type from information_schema.tables"
             " where table_schema = 'raw' and table_name = ?",
             [table],
-        ).fetchone()
-        if kind is not None and kind[0] == "BASE TABLE":
+        ).fetchall()
+        if kind and kind[0][0] == "BASE TABLE":
             conn.execute(f"alter table raw.{table} rename to {table}_rows")
 
 
@@ -86,15 +88,14 @@ class DayStats:
 def spool_day_stats(conn: duckdb.DuckDBPyConnection, files: list[Path]) -> DayStats:
     """One read of the spool files' keys and process lists. Repeats are counted on a hash of the
     key, so a collision can only report a repeat that is not one: the exact check then runs."""
-    row = conn.execute(
+    rows = conn.execute(
         "select count(*), coalesce(sum(len(processes)), 0),"
         " count(*) - count(distinct hash(gpu_uuid, mig_instance_id, window_start)),"
         " count(*) filter (where len(processes) > 1)"
         " from read_parquet(?)",
         [[str(p) for p in files]],
-    ).fetchone()
-    assert row is not None
-    return DayStats(*(int(v) for v in row))
+    ).fetchall()
+    return DayStats(*(int(v) for v in rows[0]))
 
 
 def incoming(kept: Path, token: str) -> Path:
@@ -114,14 +115,14 @@ def copy_in(folder: Path, files: list[Path], names: list[str]) -> None:
 def current(conn: duckdb.DuckDBPyConnection, source: str, day: date, token: str) -> DayStats | None:
     """The stats of the source-day's kept files if they are ``token``'s and in place."""
     kept = root(conn, source)
-    row = conn.execute(
+    rows = conn.execute(
         "select rows, processes, repeated_windows, shared_windows from raw.kept_days"
         " where source = ? and partition_date = ? and token = ?",
         [source, day, token],
-    ).fetchone()
-    if kept is None or row is None or not (kept / f"date={day.isoformat()}" / token).is_dir():
+    ).fetchall()
+    if kept is None or not rows or not (kept / f"date={day.isoformat()}" / token).is_dir():
         return None
-    return DayStats(*row)
+    return DayStats(*rows[0])
 
 
 def discard(kept: Path, token: str) -> None:
@@ -227,8 +228,8 @@ def _naive_utc(column: str) -> str:
 def _scan(conn: duckdb.DuckDBPyConnection, source: str, filename: bool = False) -> str | None:
     """read_parquet of the source's kept files, or None when no day of it is kept."""
     kept = root(conn, source)
-    count = conn.execute("select count(*) from raw.kept_days where source = ?", [source]).fetchone()
-    if kept is None or count is None or not count[0]:
+    count = conn.execute("select count(*) from raw.kept_days where source = ?", [source]).fetchall()
+    if kept is None or not count[0][0]:
         return None
     files = _literal(f"{kept.as_posix()}/date=*/*/*.parquet")
     return f"read_parquet({files}, hive_partitioning = true, hive_types = {{'date': date}}" + (
@@ -305,5 +306,5 @@ def _exists(conn: duckdb.DuckDBPyConnection, view: str) -> bool:
         conn.execute(
             "select count(*) from duckdb_views() where schema_name = 'raw' and view_name = ?",
             [view],
-        ).fetchone()[0]  # type: ignore[index]
+        ).fetchall()[0][0]
     )

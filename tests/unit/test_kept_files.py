@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -289,3 +290,18 @@ def test_request_rows_an_older_version_landed_stay(landing: Path, tmp_path: Path
         assert conn.execute("select count(*) from raw.inference_requests_rows").fetchone() == (
             len(expected),
         )
+
+
+def test_a_connection_that_settled_kept_files_can_register_tables(
+    landing: Path, tmp_path: Path
+) -> None:
+    """DuckDB refuses to register a table while a result is not fetched to its end; settling
+    must leave none (the billing loaders register theirs first thing)."""
+    warehouse = tmp_path / "w.duckdb"
+    with connect(warehouse) as conn:
+        telemetry.land_day(conn, DAY, _spool(landing), landing)
+        conn.register("rows", pa.table({"a": [1]}))
+    for _ in range(2):  # the views exist: the second connection only checks them
+        with connect(warehouse) as conn:
+            conn.register("rows", pa.table({"a": [1]}))
+            assert conn.execute("select a from rows").fetchall() == [(1,)]

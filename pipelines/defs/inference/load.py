@@ -300,10 +300,10 @@ def land_day(
     if stats is not None:
         with transaction(conn):
             log_landing(conn, SOURCE, day, files, landing)
-        (quarantined,) = conn.execute(  # type: ignore[misc]
+        [(quarantined,)] = conn.execute(
             "select count(*) from raw.quarantine where source = ? and partition_key = ?",
             [SOURCE, day.isoformat()],
-        ).fetchone()
+        ).fetchall()
         return stats.rows, int(quarantined)
     table, rejected = read_day(files, landing)
     folder = kept_files.incoming(kept, token)
