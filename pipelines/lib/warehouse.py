@@ -140,19 +140,15 @@ def replace_partition(
                 [partition_value],
             )
             if quarantine is not None:
-                replace_quarantine(conn, quarantine, insert=False)
+                replace_quarantine(conn, quarantine)
             conn.execute(
                 f"insert into {table} ({columns}) select {columns} from landing_rows"  # noqa: S608
             )
-            if quarantine is not None and quarantine.rows:
-                insert_quarantine(conn, quarantine)
     finally:
         conn.unregister("landing_rows")
 
 
-def replace_quarantine(
-    conn: duckdb.DuckDBPyConnection, quarantine: Quarantine, insert: bool = True
-) -> None:
+def replace_quarantine(conn: duckdb.DuckDBPyConnection, quarantine: Quarantine) -> None:
     """Inside a landing transaction: the source's (or partition's) quarantined rows, replaced."""
     if quarantine.whole_source:
         conn.execute("delete from raw.quarantine where source = ?", [quarantine.source])
@@ -161,22 +157,18 @@ def replace_quarantine(
             "delete from raw.quarantine where source = ? and partition_key = ?",
             [quarantine.source, quarantine.partition_key],
         )
-    if insert and quarantine.rows:
-        insert_quarantine(conn, quarantine)
-
-
-def insert_quarantine(conn: duckdb.DuckDBPyConnection, quarantine: Quarantine) -> None:
-    conn.executemany(
-        "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
-        [
+    if quarantine.rows:
+        conn.executemany(
+            "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
             [
-                quarantine.source,
-                quarantine.partition_key,
-                r.source_file,
-                r.source_row,
-                r.reason,
-                r.raw_record,
-            ]
-            for r in quarantine.rows
-        ],
-    )
+                [
+                    quarantine.source,
+                    quarantine.partition_key,
+                    r.source_file,
+                    r.source_row,
+                    r.reason,
+                    r.raw_record,
+                ]
+                for r in quarantine.rows
+            ],
+        )

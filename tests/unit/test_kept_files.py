@@ -104,19 +104,25 @@ def test_a_landing_that_fails_before_its_commit_leaves_the_day_as_it_was(
     landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     warehouse = tmp_path / "w.duckdb"
+    spool = tmp_path / "landing"
+    shutil.copytree(landing / "telemetry", spool / "telemetry")
     with connect(warehouse) as conn:
-        telemetry.land_day(conn, DAY, _spool(landing), landing)
+        telemetry.land_day(conn, DAY, _spool(spool), spool)
     before, kept = _rows(warehouse), _kept(warehouse)
+    touched = _spool(spool)[0]  # a new version of the day, which a landing would copy anew
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 1))
 
     def fail(*args: object) -> None:
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(kept_files, "record", fail)
     with connect(warehouse) as conn, pytest.raises(RuntimeError, match="disk full"):
-        telemetry.land_day(conn, DAY, _spool(landing), landing)
+        telemetry.land_day(conn, DAY, _spool(spool), spool)
     monkeypatch.undo()
     assert _kept(warehouse) == kept
     assert _rows(warehouse) == before
+    root = warehouse.parent / f"{warehouse.stem}_raw" / "nvml"
+    assert not (root / "_incoming").exists() or not any((root / "_incoming").iterdir())
 
 
 def test_the_next_connection_settles_a_landing_interrupted_after_its_commit(

@@ -297,9 +297,7 @@ def land_day(
         return _land_rows(conn, day, files, landing)
     token = f"{input_version(files, landing)}-c{CONVERSION}"
     stats = kept_files.current(conn, kept_files.REQUESTS, day, token)
-    if stats is not None:
-        with transaction(conn):
-            log_landing(conn, SOURCE, day, files, landing)
+    if stats is not None:  # the day as it is (raw.landing_log has its version already)
         [(quarantined,)] = conn.execute(
             "select count(*) from raw.quarantine where source = ? and partition_key = ?",
             [SOURCE, day.isoformat()],

@@ -194,25 +194,20 @@ def _keep(
     """Keep the day's files as the day's telemetry (pipelines/lib/kept_files.py)."""
     kept = kept_files.root(conn, kept_files.NVML)
     assert kept is not None
-    # The day's version names its copy: landing the same files again copies nothing.
+    # The day's version names its copy: the same files landed again are the day as it is.
     token = input_version(files, landing)
-    stats = kept_files.current(conn, kept_files.NVML, day, token)
-    copied = stats is None
-    if stats is None:
-        stats = kept_files.spool_day_stats(conn, files)
-        folder = kept_files.incoming(kept, token)
-        try:
-            kept_files.copy_in(folder, files, [lineage_name(p, landing) for p in files])
-        except BaseException:
-            kept_files.discard(kept, token)
-            raise
+    current = kept_files.current(conn, kept_files.NVML, day, token)
+    if current is not None:
+        return current.rows, current.processes or 0
+    stats = kept_files.spool_day_stats(conn, files)
+    folder = kept_files.incoming(kept, token)
     try:
+        kept_files.copy_in(folder, files, [lineage_name(p, landing) for p in files])
         with transaction(conn):
             _replace_rows(conn, day, files, landing)
             kept_files.record(conn, kept_files.NVML, day, token, len(files), stats)
     except BaseException:
-        if copied:
-            kept_files.discard(kept, token)
+        kept_files.discard(kept, token)
         raise
     kept_files.settle(conn)
     return stats.rows, stats.processes or 0
