@@ -63,9 +63,14 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
         str(d) for (d,) in pipeline.query("select distinct day from intermediate.int_gpu_hours")
     )
     telemetry = ("int_gpu_hours", "int_gpu_seconds_attributed")
-    # Mark every built row of the incremental models.
-    for table in (*telemetry, "int_requests_classified"):
+    # Mark every built row of the incremental models (request days by their exceptions' rows,
+    # which int_requests_classified joins on source_file: marked, they match no line).
+    for table in telemetry:
         pipeline.execute(f"update intermediate.{table} set host = 'mark:' || host")
+    pipeline.execute(
+        "update intermediate.int_request_exceptions"
+        " set source_file = 'mark:' || coalesce(source_file, '')"
+    )
     # The second day's telemetry changes: one host's spool file of that day is gone. The third
     # day's requests change: one host's log of that day is gone.
     lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
@@ -77,7 +82,7 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     [(request_id, workload, model)] = pipeline.query(
         "select request_id, workload, model from intermediate.int_requests_classified"
         " where day = ? and host = ? and is_useful order by request_id limit 1",
-        [second, "mark:" + other_log.stem],
+        [second, other_log.stem],
     )
     retry = {
         "time": f"{third}T00:00:05Z",
@@ -117,12 +122,25 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
         assert (days[first][0], days[second], days[third][0]) == (True, (False, 0), True), table
     # Requests: the changed day and the day before it (a retry after midnight changes the
     # verdict of the attempt before it) are rebuilt; the first day is not.
-    days = by_day("int_requests_classified", lost_log.stem)
-    assert (days[first][0], days[second][0], days[third]) == (True, False, (False, 0))
-    for table in (*telemetry, "int_requests_classified"):
+    built = dict(
+        pipeline.query(
+            "select day::varchar, bool_and(source_file like 'mark:%')"
+            " from intermediate.int_request_exceptions group by 1"
+        )
+    )
+    assert (built[first], built[second], built[third]) == (True, False, False)
+    assert pipeline.query(
+        "select count(*) from intermediate.int_requests_classified where day = ? and host = ?",
+        [third, lost_log.stem],
+    ) == [(0,)]
+    for table in telemetry:
         pipeline.execute(
             f"update intermediate.{table} set host = substr(host, 6) where host like 'mark:%'"
         )
+    pipeline.execute(
+        "update intermediate.int_request_exceptions"
+        " set source_file = nullif(substr(source_file, 6), '') where source_file like 'mark:%'"
+    )
     # The marts were built from the marked rows: the same days again (same files, so nothing
     # incremental is rebuilt) build them from the unmarked ones.
     pipeline.run(start=date.fromisoformat(second), end=date.fromisoformat(third))

@@ -310,6 +310,11 @@ def test_clean_request_files_read_whole_give_the_rows_of_the_line_reader(landing
         ({"usage": [1]}, "usage must be an object or null"),
         ({"usage": {"prompt_tokens": 1.5}}, "usage.prompt_tokens must be a non-negative integer"),
         ({"usage": {"completion_tokens": -2}}, "usage.completion_tokens must be a non-negative"),
+        ({"endpoint": 5}, "endpoint must be a string or null, got 5"),
+        ({"finish_reason": ["stop"]}, "finish_reason must be a string or null, got ['stop']"),
+        ({"retry_of": 7}, "retry_of must be a string or null, got 7"),
+        ({"synthetic": "false"}, "synthetic must be true, false or null, got 'false'"),
+        ({"synthetic": 1}, "synthetic must be true, false or null, got 1"),
         ({"request_id": 7}, None),  # read as the text "7"
         ({"usage": {}}, None),  # has_usage false, which Arrow cannot tell from {"x": 1}
         ({"usage": {"total_tokens": 3}}, None),

@@ -38,7 +38,7 @@ from pipelines.lib.warehouse import (
 SOURCE = "inference_requests"
 # Part of a kept day's name (its token): bump it when parsing changes what a line lands as, so
 # that days kept before are parsed again.
-CONVERSION = 1
+CONVERSION = 2
 # Rows per Parquet row group of a kept day: DuckDB reads a file's row groups in parallel.
 ROW_GROUP = 122_880
 REQUIRED = ("time", "request_id", "host", "workload", "model", "status")
@@ -113,6 +113,18 @@ def _int_or_none(value: Any, field: str) -> int | None:
     return value
 
 
+def _text_or_none(value: Any, field: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{field} must be a string or null, got {value!r}")
+    return value
+
+
+def _flag(value: Any, field: str) -> bool:
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{field} must be true, false or null, got {value!r}")
+    return bool(value)
+
+
 def _timestamp(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"time must be an ISO 8601 string, got {value!r}")
@@ -143,14 +155,14 @@ def parse_record(record: Any) -> dict[str, Any]:
         "request_id": str(record["request_id"]),
         "requested_at": _timestamp(record["time"]),
         "host": str(record["host"]),
-        "endpoint": record.get("endpoint"),
+        "endpoint": _text_or_none(record.get("endpoint"), "endpoint"),
         "workload": str(record["workload"]),
         "model": str(record["model"]),
         "http_status": status,
-        "finish_reason": record.get("finish_reason"),
+        "finish_reason": _text_or_none(record.get("finish_reason"), "finish_reason"),
         "attempt": attempt,
-        "retry_of": record.get("retry_of"),
-        "is_synthetic": bool(record.get("synthetic", False)),
+        "retry_of": _text_or_none(record.get("retry_of"), "retry_of"),
+        "is_synthetic": _flag(record.get("synthetic"), "synthetic"),
         "has_usage": bool(usage),
         "prompt_tokens": _int_or_none(usage.get("prompt_tokens"), "usage.prompt_tokens"),
         "completion_tokens": _int_or_none(
