@@ -316,6 +316,10 @@ def test_clean_request_files_read_whole_give_the_rows_of_the_line_reader(landing
         ({"synthetic": "false"}, "synthetic must be true, false or null, got 'false'"),
         ({"synthetic": 1}, "synthetic must be true, false or null, got 1"),
         ({"request_id": 7}, None),  # read as the text "7"
+        ({"host": True}, None),  # "True", as Python writes it
+        ({"workload": {"a": [1]}}, None),
+        ({"model": -1.5e3}, None),
+        ({"status": {"code": 200}}, "status must be an HTTP status code"),
         ({"usage": {}}, None),  # has_usage false, which Arrow cannot tell from {"x": 1}
         ({"usage": {"total_tokens": 3}}, None),
     ],
@@ -351,6 +355,22 @@ def test_a_file_with_a_line_arrow_cannot_vouch_for_is_read_line_by_line(
     log.write_text(json.dumps(good) + "\n")
     fast = read_clean_request_file(log, tmp_path)
     assert fast is not None and fast.to_pylist()[0] == {**first, "source_line": 1}
+
+
+def test_a_lone_surrogate_is_quarantined_not_landed(tmp_path: Path) -> None:
+    envelope = '"time": "2026-10-30T00:00:00Z", "host": "h", "workload": "w", "status": 200'
+    log = tmp_path / "h.jsonl"
+    log.write_text(
+        f'{{{envelope}, "request_id": "r1", "model": "m"}}\n'
+        f'{{{envelope}, "request_id": "r2", "model": "m\\ud83d"}}\n'
+        f'{{{envelope}, "request_id": "r3", "model": "m\\ud83d\\ude00"}}\n'
+    )
+    assert read_clean_request_file(log, tmp_path) is None
+    table, rejected = read_request_table(log, tmp_path)
+    assert table.column("model").to_pylist() == ["m", "m\U0001f600"]
+    assert [(r.source_row, r.reason) for r in rejected] == [
+        (2, "model holds a lone UTF-16 surrogate: 'm\\ud83d'")
+    ]
 
 
 def test_negative_usage_on_a_usage_line_is_rejected_with_row_and_column(

@@ -113,10 +113,21 @@ def _int_or_none(value: Any, field: str) -> int | None:
     return value
 
 
+def _text(value: Any, field: str) -> str:
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{field} holds a lone UTF-16 surrogate: {text!r}") from None
+    return text
+
+
 def _text_or_none(value: Any, field: str) -> str | None:
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return None
+    if not isinstance(value, str):
         raise ValueError(f"{field} must be a string or null, got {value!r}")
-    return value
+    return _text(value, field)
 
 
 def _flag(value: Any, field: str) -> bool:
@@ -152,12 +163,12 @@ def parse_record(record: Any) -> dict[str, Any]:
     completion_details = usage.get("completion_tokens_details") or {}
     attempt = _int_or_none(record.get("attempt"), "attempt") or 1
     return {
-        "request_id": str(record["request_id"]),
+        "request_id": _text(record["request_id"], "request_id"),
         "requested_at": _timestamp(record["time"]),
-        "host": str(record["host"]),
+        "host": _text(record["host"], "host"),
         "endpoint": _text_or_none(record.get("endpoint"), "endpoint"),
-        "workload": str(record["workload"]),
-        "model": str(record["model"]),
+        "workload": _text(record["workload"], "workload"),
+        "model": _text(record["model"], "model"),
         "http_status": status,
         "finish_reason": _text_or_none(record.get("finish_reason"), "finish_reason"),
         "attempt": attempt,
