@@ -41,6 +41,14 @@ SOURCE = "inference_requests"
 CONVERSION = 2
 # Rows per Parquet row group of a kept day: DuckDB reads a file's row groups in parallel.
 ROW_GROUP = 122_880
+# Dictionary pages only for the columns with few values (ids and times are nearly all distinct:
+# a dictionary there is built and then dropped), and min/max statistics only for the columns
+# a scan can skip row groups by. A quarter off the write.
+_PARQUET_OPTIONS: dict[str, Any] = {
+    "row_group_size": ROW_GROUP,
+    "use_dictionary": ["source_file", "host", "endpoint", "workload", "model", "finish_reason"],
+    "write_statistics": ["source_line", "requested_at", "http_status"],
+}
 REQUIRED = ("time", "request_id", "host", "workload", "model", "status")
 COLUMNS: dict[str, pa.DataType] = {
     "source_file": pa.string(),
@@ -329,7 +337,7 @@ def land_day(
     table, rejected = read_day(files, landing)
     folder = kept_files.incoming(kept, token)
     try:
-        pq.write_table(table, folder / "requests.parquet", row_group_size=ROW_GROUP)
+        pq.write_table(table, folder / "requests.parquet", **_PARQUET_OPTIONS)
         with transaction(conn):
             log_landing(conn, SOURCE, day, files, landing)
             conn.execute("delete from raw.inference_requests_rows where partition_date = ?", [day])
