@@ -6,9 +6,10 @@ allocated as (
 
 ),
 
-requests as (
+-- Every request, useful or not, summed by hour (a copy of a logged line counts once).
+request_hours as (
 
-    select * from {{ ref('int_requests_classified') }}
+    select * from {{ ref('int_tokens_hourly') }}
 
 ),
 
@@ -32,10 +33,10 @@ served as (
         workload,
         count(distinct model) as models_served,
         max(model) as model,
-        min(requested_at) as first_request_at,
-        max(requested_at) as last_request_at
+        min(first_request_at) as first_request_at,
+        max(last_request_at) as last_request_at
 
-    from requests
+    from request_hours
     group by 1
 
 ),

@@ -21,7 +21,9 @@ final as (
         sum(case when is_useful then 1 else 0 end) as useful_requests,
         sum(case when is_useful and is_truncated then 1 else 0 end) as truncated_requests,
         sum(case when is_useful then 0 else 1 end) as wasted_requests,
-        count(*) as requests
+        count(*) as requests,
+        min(requested_at) as first_request_at,
+        max(requested_at) as last_request_at
 
     from requests
     group by 1, 2, 3, 4
