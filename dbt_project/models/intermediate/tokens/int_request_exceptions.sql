@@ -47,16 +47,18 @@ later_copies as (
     select partition_date as day, source_file, source_line, request_id
     from (
         select
-            partition_date,
-            source_file,
-            source_line,
-            request_id,
+            requests.partition_date,
+            requests.source_file,
+            requests.source_line,
+            requests.request_id,
             row_number() over (
-                partition by request_id order by source_file, source_line
+                partition by requests.request_id
+                order by requests.source_file, requests.source_line
             ) as copy_number
-        from {{ ref('stg_inference__requests') }}
-        where {{ request_day_filter('partition_date', 2) }}
-            and {{ key_hash(['request_id']) }} in (select id_hash from copied_hashes)
+        from {{ ref('stg_inference__requests') }} as requests
+        inner join copied_hashes
+            on {{ key_hash(['requests.request_id']) }} = copied_hashes.id_hash
+        where {{ request_day_filter('requests.partition_date', 2) }}
     ) as numbered
     where copy_number > 1
 
@@ -93,11 +95,18 @@ chain_rows as (
 
     union all
 
-    select request_id, request_id as root_request_id, attempt, source_file, source_line
-    from {{ ref('stg_inference__requests') }}
-    where {{ request_day_filter('partition_date', 2) }}
-        and retry_of is null
-        and request_id in (select request_id from retried)
+    select
+        requests.request_id,
+        requests.request_id as root_request_id,
+        requests.attempt,
+        requests.source_file,
+        requests.source_line
+
+    from {{ ref('stg_inference__requests') }} as requests
+    inner join retried
+        on requests.request_id = retried.request_id
+    where {{ request_day_filter('requests.partition_date', 2) }}
+        and requests.retry_of is null
 
 ),
 
@@ -146,11 +155,12 @@ superseded_lines as (
         requests.request_id
 
     from {{ ref('stg_inference__requests') }} as requests
+    inner join superseded
+        on requests.request_id = superseded.request_id
     left join later_copies
         on requests.source_file = later_copies.source_file
         and requests.source_line = later_copies.source_line
     where {{ request_day_filter('requests.partition_date', 1) }}
-        and requests.request_id in (select request_id from superseded)
         and later_copies.source_file is null
 
 ),
