@@ -6,6 +6,11 @@ raw.* table is exported to Parquet and registered in a local Spark catalog as ra
 `dbt build --target spark` builds every model and runs every test (the cost conservation tests
 included) in that Spark session; then each mart is read from both engines and compared row by
 row, money rounded to the cent, other numbers to 6 decimals. Exit 0 when all marts are equal.
+
+With `--thrift HOST:PORT` the same runs against a Spark Thrift server instead (dbt-spark
+`method: thrift`, the `thrift` output of dbt_project/profiles.yml): the raw tables are registered
+and the marts read over the server's HiveServer2 protocol (PyHive). The Parquet files must be
+where the server can read them (here: the same machine).
 """
 
 from __future__ import annotations
@@ -120,23 +125,96 @@ def compare_marts(spark: Any, warehouse: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+class ThriftCatalog:
+    """What compare_marts reads through a Thrift server: `table(name).collect()`, rows keyed by
+    column name, values typed as a Spark session gives them (HiveServer2 sends decimals, dates
+    and timestamps as text)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        from pyhive import hive
+
+        self.connection = hive.connect(host=host, port=port, auth="NONE")
+        self._rows: list[dict[str, Any]] = []
+
+    def sql(self, statement: str) -> list[tuple[Any, ...]]:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(statement)
+            return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            cursor.close()
+
+    def table(self, name: str) -> ThriftCatalog:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(f"select * from {name}")  # noqa: S608 - catalog names
+            described = cursor.description or []
+            names = [d[0].split(".")[-1] for d in described]
+            types = [d[1] for d in described]
+            self._rows = [
+                {n: _typed(v, t) for n, v, t in zip(names, row, types, strict=True)}
+                for row in cursor.fetchall()
+            ]
+        finally:
+            cursor.close()
+        return self
+
+    def collect(self) -> list[dict[str, Any]]:
+        return self._rows
+
+
+def _typed(value: Any, hive_type: str) -> Any:
+    if value is None or not isinstance(value, str):
+        return value
+    if hive_type == "DECIMAL_TYPE":
+        return Decimal(value)
+    if hive_type == "TIMESTAMP_TYPE":
+        return datetime.fromisoformat(value)
+    if hive_type == "DATE_TYPE":
+        return date.fromisoformat(value)
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--warehouse", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--select", default=None)
+    parser.add_argument("--thrift", default=None, metavar="HOST:PORT")
     args = parser.parse_args()
-    for leftover in ("raw", "target", "spark-warehouse", "metastore_db"):
+    # A Thrift server keeps its own metastore and warehouse in WORK while it runs.
+    leftovers = (
+        ("raw", "target") if args.thrift else ("raw", "target", "spark-warehouse", "metastore_db")
+    )
+    for leftover in leftovers:
         shutil.rmtree(args.work / leftover, ignore_errors=True)
     raw = args.work / "raw"
     tables = export_raw(args.warehouse, raw)
+    catalog: Any
+    if args.thrift:
+        host, port = args.thrift.rsplit(":", 1)
+        os.environ["GPULEDGER_SPARK_THRIFT_HOST"] = host
+        os.environ["GPULEDGER_SPARK_THRIFT_PORT"] = port
+        catalog = ThriftCatalog(host, int(port))
+        for database in ("raw", "gpuledger", "staging", "intermediate", "marts", "reference"):
+            catalog.sql(f"drop database if exists {database} cascade")
+        target = "thrift"
+    else:
+        catalog = _session(args.work)
+        target = "spark"
+    catalog.sql("create database if not exists raw")
+    for table in tables:
+        catalog.sql(f"create table raw.{table} using parquet location '{raw / table}'")
+    return _build_and_compare(args, catalog, target)
 
+
+def _session(work: Path) -> Any:
     from pyspark.sql import SparkSession
 
-    spark = (
+    return (
         SparkSession.builder.master("local[2]")
         .appName("gpuledger-dbt")
-        .config("spark.sql.warehouse.dir", str(args.work / "spark-warehouse"))
+        .config("spark.sql.warehouse.dir", str(work / "spark-warehouse"))
         .config("spark.driver.memory", "2g")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
@@ -147,14 +225,13 @@ def main() -> int:
         .config("spark.driver.host", "127.0.0.1")
         .getOrCreate()
     )
-    spark.sql("create database if not exists raw")
-    for table in tables:
-        spark.sql(f"create table raw.{table} using parquet location '{raw / table}'")
 
+
+def _build_and_compare(args: argparse.Namespace, catalog: Any, target: str) -> int:
     from dbt.cli.main import dbtRunner
 
     os.environ["GPULEDGER_WAREHOUSE"] = str(args.warehouse)
-    command = ["build", "--target", "spark", "--target-path", str(args.work / "target")]
+    command = ["build", "--target", target, "--target-path", str(args.work / "target")]
     if args.select:
         command += ["--select", args.select]
     started = time.perf_counter()
@@ -171,7 +248,7 @@ def main() -> int:
     if not result.success:
         print(f"dbt build on Spark failed after {build_s:.1f} s")  # noqa: T201 - a command-line tool
         return 1
-    differences = compare_marts(spark, args.warehouse)
+    differences = compare_marts(catalog, args.warehouse)
     report = {
         "dbt_build_on_spark_s": round(build_s, 1),
         "marts": {m: d for m, d in differences.items()},

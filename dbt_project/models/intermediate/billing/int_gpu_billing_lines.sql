@@ -54,11 +54,12 @@ other_focus_rows as (
                 then 'oci'
             else 'neocloud'
         end as provider_key,
-        ' ' || regexp_replace(lower(concat_ws(' ',
-            sku_id, charge_description, resource_type, sku_price_id, sku_meter, sku_price_details,
-            pricing_unit,
-            consumed_unit, x_extensions
-        )), '[_-]', ' ', 'g') || ' ' as haystack,
+        ' ' || {{ regexp_replace_all(
+            "lower(concat_ws(' ', sku_id, charge_description, resource_type, sku_price_id,"
+            ~ " sku_meter, sku_price_details, pricing_unit, consumed_unit, x_extensions))",
+            "'[_-]'",
+            "' '",
+        ) }} || ' ' as haystack,
         lower(coalesce(consumed_unit, '') || ' ' || coalesce(pricing_unit, '')) like '%gpu%'
             as unit_names_gpus
     from {{ ref('stg_focus__charges') }}

@@ -5,7 +5,8 @@ source as (
     select
         *,
         -- The SKU description as padded words, for whole-word matches.
-        ' ' || regexp_replace(lower(sku_description), '[^a-z0-9]+', ' ', 'g') || ' ' as sku_words
+        ' ' || {{ regexp_replace_all('lower(sku_description)', "'[^a-z0-9]+'", "' '") }} || ' '
+            as sku_words
     from {{ source('raw', 'gcp_billing_export') }}
 
 ),
