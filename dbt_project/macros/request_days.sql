@@ -1,5 +1,5 @@
 {#-
-    Incremental by day for int_requests_classified.
+    Incremental by landed day for int_request_exceptions and int_tokens_hourly.
 
     Its rows are kept per landed day (`day`: the date folder the log line was landed from) with
     the version of that day's files (raw.landing_log, source inference_requests, written in
@@ -44,6 +44,13 @@
 {% macro request_days_list(reach) %}
     {%- if not execute -%}
         {{ return([]) }}
+    {%- endif -%}
+    {%- set built = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- if '_input_version' not in built -%}
+        {{ exceptions.raise_compiler_error(
+            this ~ " was built by an older gpuledger, before it was incremental by landed day:"
+            ~ " rebuild it once with `gpuledger run --full-refresh` (or `dbt build --full-refresh`)."
+        ) }}
     {%- endif -%}
     {%- set result = run_query(request_days_around(reach)) -%}
     {{ return(result.columns[0].values() | map('string') | list) }}

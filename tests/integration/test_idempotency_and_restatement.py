@@ -65,7 +65,7 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     telemetry = ("int_gpu_hours", "int_gpu_seconds_attributed")
     # Mark every built row of the incremental models (request days by their exceptions' rows,
     # which int_requests_classified joins on source_file: marked, they match no line).
-    for table in telemetry:
+    for table in (*telemetry, "int_tokens_hourly"):
         pipeline.execute(f"update intermediate.{table} set host = 'mark:' || host")
     pipeline.execute(
         "update intermediate.int_request_exceptions"
@@ -133,7 +133,10 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
         "select count(*) from intermediate.int_requests_classified where day = ? and host = ?",
         [third, lost_log.stem],
     ) == [(0,)]
-    for table in telemetry:
+    # Their hourly sums: the same days.
+    days = by_day("int_tokens_hourly", lost_log.stem)
+    assert (days[first][0], days[second][0], days[third]) == (True, False, (False, 0))
+    for table in (*telemetry, "int_tokens_hourly"):
         pipeline.execute(
             f"update intermediate.{table} set host = substr(host, 6) where host like 'mark:%'"
         )

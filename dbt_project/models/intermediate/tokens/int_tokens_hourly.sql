@@ -1,14 +1,30 @@
+{#-
+    Requests summed by hour, host, workload and model, useful and wasted apart, per landed day
+    (`day`: the date folder the lines were landed from; an hour whose lines were landed in two
+    folders has a row for each, and readers sum them). Incremental by landed day like
+    int_request_exceptions (macros/request_days.sql): a run rebuilds the days whose verdicts it
+    may have changed, so a daily run reads a few days of requests, not the whole history.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ request_incremental_pre_hook() }}",
+) }}
+
 with
 
 requests as (
 
     select * from {{ ref('int_requests_classified') }}
+    where {{ request_day_filter('day', 1) }}
 
 ),
 
 final as (
 
     select
+        day,
         hour_start_at,
         host,
         workload,
@@ -23,10 +39,11 @@ final as (
         sum(case when is_useful then 0 else 1 end) as wasted_requests,
         count(*) as requests,
         min(requested_at) as first_request_at,
-        max(requested_at) as last_request_at
+        max(requested_at) as last_request_at,
+        max(_input_version) as _input_version
 
     from requests
-    group by 1, 2, 3, 4
+    group by day, hour_start_at, host, workload, model
 
 )
 
