@@ -33,6 +33,10 @@ case "${1:-}" in
     mkdir -p "$3"
     cd "$3"
     port="${GPULEDGER_SPARK_THRIFT_PORT:-10000}"
+    if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "port $port on 127.0.0.1 is taken: set GPULEDGER_SPARK_THRIFT_PORT to a free one" >&2
+      exit 1
+    fi
     spark_home="$("$venv/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
     # Spark's Thrift server (HiveServer2 protocol) on loopback only, its metastore in WORK.
     SPARK_HOME="$spark_home" "$spark_home/bin/spark-submit" \
@@ -45,11 +49,13 @@ case "${1:-}" in
       spark-internal >"$3/thrift-server.log" 2>&1 &
     server=$!
     trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
+    listening=""
     for _ in $(seq 1 120); do
-      (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { listening=1; break; }
       kill -0 "$server" 2>/dev/null || { cat "$3/thrift-server.log" >&2; exit 1; }
       sleep 1
     done
+    [ -n "$listening" ] || { echo "the Thrift server did not listen within 120 s ($3/thrift-server.log)" >&2; exit 1; }
     "$venv/bin/python" "$here/tools/spark_lane.py" --warehouse "$2" --work "$3" \
       --thrift "127.0.0.1:$port"
     ;;

@@ -72,3 +72,12 @@
     select 1
     {%- endif -%}
 {% endmacro %}
+
+{% macro request_incremental_config() %}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ request_incremental_pre_hook() }}",
+    ) }}
+{% endmacro %}

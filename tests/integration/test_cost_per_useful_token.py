@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -88,6 +88,36 @@ def test_workload_whose_requests_all_fail_has_cost_but_no_useful_tokens(
     assert wasted > 0
     assert wasted_requests > 0
     assert per_million is None
+
+
+def test_workload_dimension_has_the_logged_requests_models_and_times(
+    demo_pipeline: Pipeline,
+) -> None:
+    """dim_workload's request columns (read from int_tokens_hourly's hourly first and last
+    times) against the log files themselves, read here with json: every landed line counts,
+    copies and wasted attempts too."""
+    quarantined = set(demo_pipeline.query("select source_file, source_line from raw.quarantine"))
+    models: dict[str, set[str]] = defaultdict(set)
+    times: dict[str, list[datetime]] = defaultdict(list)
+    for log in sorted((demo_pipeline.landing / "inference" / "requests").rglob("*.jsonl")):
+        name = log.relative_to(demo_pipeline.landing).as_posix()
+        for number, line in enumerate(log.read_text().splitlines(), start=1):
+            if not line.strip() or (name, number) in quarantined:
+                continue
+            record = json.loads(line)
+            at = datetime.fromisoformat(record["time"].replace("Z", "+00:00"))
+            models[record["workload"]].add(record["model"])
+            times[record["workload"]].append(at.astimezone(UTC).replace(tzinfo=None))
+    expected = {
+        workload: (len(models[workload]), max(models[workload]), min(at), max(at))
+        for workload, at in times.items()
+    }
+    rows = demo_pipeline.query(
+        "select workload, models_served, model, first_request_at, last_request_at"
+        " from marts.dim_workload where models_served > 0"
+    )
+    assert len(expected) >= 4
+    assert {r[0]: tuple(r[1:]) for r in rows} == expected
 
 
 def test_owned_host_with_no_workload_is_unallocated_at_its_full_cost(

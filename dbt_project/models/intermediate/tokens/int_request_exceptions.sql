@@ -14,12 +14,7 @@
     Incremental by landed day (macros/request_days.sql): a run rebuilds each changed day and
     the day on either side, reading one more day either side as context.
 -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ request_incremental_pre_hook() }}",
-) }}
+{{ request_incremental_config() }}
 
 with
 

@@ -5,12 +5,7 @@
     int_request_exceptions (macros/request_days.sql): a run rebuilds the days whose verdicts it
     may have changed, so a daily run reads a few days of requests, not the whole history.
 -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ request_incremental_pre_hook() }}",
-) }}
+{{ request_incremental_config() }}
 
 with
 
