@@ -320,8 +320,13 @@ def test_clean_request_files_read_whole_give_the_rows_of_the_line_reader(landing
         ({"workload": {"a": [1]}}, None),
         ({"model": -1.5e3}, None),
         ({"status": {"code": 200}}, "status must be an HTTP status code"),
-        ({"usage": {}}, None),  # has_usage false, which Arrow cannot tell from {"x": 1}
-        ({"usage": {"total_tokens": 3}}, None),
+        ({"status": 2**64}, "status must be an HTTP status code"),
+        ({"attempt": 2**31}, "attempt must be below 2**31"),  # Arrow reads it, as int64
+        ({"usage": {"prompt_tokens": 2**63}}, "usage.prompt_tokens must be below 2**63"),
+        ({"usage": {"prompt_tokens_details": 5}}, "usage.prompt_tokens_details must be an"),
+        ({"time": "2026-10-30T24:00:00Z"}, "time '2026-10-30T24:00:00Z' is not a valid"),
+        ({"time": "2026-02-30T00:00:00Z"}, "time '2026-02-30T00:00:00Z' is not a valid"),
+        ({"time": "2026-10-30T00:00:00.1234567Z"}, None),
     ],
 )
 def test_a_file_with_a_line_arrow_cannot_vouch_for_is_read_line_by_line(
@@ -355,6 +360,36 @@ def test_a_file_with_a_line_arrow_cannot_vouch_for_is_read_line_by_line(
     log.write_text(json.dumps(good) + "\n")
     fast = read_clean_request_file(log, tmp_path)
     assert fast is not None and fast.to_pylist()[0] == {**first, "source_line": 1}
+
+
+_ENVELOPE = '"time": "2026-10-30T00:00:00Z", "host": "h", "workload": "w", "model": "m"'
+
+
+@pytest.mark.parametrize(
+    ("line", "whole"),
+    [
+        # has_usage false, which Arrow cannot tell from {"x": 1}
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "usage": {{}}}}', False),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "usage": {{"total_tokens": 3}}}}', False),
+        (f'{{ {_ENVELOPE} , "request_id" : "r\\u00e9\\"" , "status" : 200 , "x": [1] }}', True),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "attempt": -0}}', True),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200}}'.replace("T", " ", 1), True),
+        (f'{{{_ENVELOPE}, "request_id": "r", "request_id": "s", "status": 200}}', False),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "synthetic": true}}\n', False),
+    ],
+)
+def test_a_line_lands_as_the_line_reader_reads_it_whichever_reader_takes_it(
+    tmp_path: Path, line: str, whole: bool
+) -> None:
+    """Lines json.dumps does not write: Arrow reads them whole only when it reads them alike."""
+    log = tmp_path / "h.jsonl"
+    log.write_text(line + "\n")
+    rows, rejected = read_request_file(log, tmp_path)
+    assert rejected == [] and len(rows) == 1
+    fast = read_clean_request_file(log, tmp_path)
+    assert (fast is not None) == whole
+    table, _ = read_request_table(log, tmp_path)
+    assert table.to_pylist() == rows
 
 
 def test_a_lone_surrogate_is_quarantined_not_landed(tmp_path: Path) -> None:

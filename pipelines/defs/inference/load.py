@@ -38,7 +38,7 @@ from pipelines.lib.warehouse import (
 SOURCE = "inference_requests"
 # Part of a kept day's name (its token): bump it when parsing changes what a line lands as, so
 # that days kept before are parsed again.
-CONVERSION = 2
+CONVERSION = 3
 # Rows per Parquet row group of a kept day: DuckDB reads a file's row groups in parallel.
 ROW_GROUP = 122_880
 # Dictionary pages only for the columns with few values (ids and times are nearly all distinct:
@@ -113,12 +113,21 @@ def request_days(root: Path) -> list[str]:
     return sorted({p.name.removeprefix("date=") for p in root.glob("date=*") if p.is_dir()})
 
 
-def _int_or_none(value: Any, field: str) -> int | None:
+def _int_or_none(value: Any, field: str, bits: int = 63) -> int | None:
+    """A count that fits its column (int64, or int32 for attempt), or None."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{field} must be a non-negative integer, got {value!r}")
+    if value >= 2**bits:
+        raise ValueError(f"{field} must be below 2**{bits}, got {value}")
     return value
+
+
+def _object_or_none(value: Any, field: str) -> dict[str, Any]:
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"{field} must be an object or null, got {value!r}")
+    return value or {}
 
 
 def _text(value: Any, field: str) -> str:
@@ -147,7 +156,10 @@ def _flag(value: Any, field: str) -> bool:
 def _timestamp(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"time must be an ISO 8601 string, got {value!r}")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"time {value!r} is not a valid ISO 8601 time: {exc}") from None
     if parsed.tzinfo is None:
         raise ValueError(f"time {value!r} has no UTC offset")
     return parsed.astimezone(UTC).replace(tzinfo=None)
@@ -163,13 +175,14 @@ def parse_record(record: Any) -> dict[str, Any]:
     status = record["status"]
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError(f"status must be an HTTP status code, got {status!r}")
-    usage = record.get("usage")
-    if usage is not None and not isinstance(usage, dict):
-        raise ValueError("usage must be an object or null")
-    usage = usage or {}
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    attempt = _int_or_none(record.get("attempt"), "attempt") or 1
+    usage = _object_or_none(record.get("usage"), "usage")
+    prompt_details = _object_or_none(
+        usage.get("prompt_tokens_details"), "usage.prompt_tokens_details"
+    )
+    completion_details = _object_or_none(
+        usage.get("completion_tokens_details"), "usage.completion_tokens_details"
+    )
+    attempt = _int_or_none(record.get("attempt"), "attempt", bits=31) or 1
     return {
         "request_id": _text(record["request_id"], "request_id"),
         "requested_at": _timestamp(record["time"]),
@@ -259,6 +272,7 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
         pc.less(table["status"], 100),
         pc.greater(table["status"], 599),
         pc.less(table["attempt"], 0),
+        pc.greater_equal(table["attempt"], 2**31),  # attempt is int32
         *(pc.less(column, 0) for column in tokens.values()),
         # A usage object with none of the fields read: parse_record tells {} from {"x": 1}.
         pc.and_(pc.is_valid(usage), pc.invert(known)),
