@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -276,6 +276,63 @@ def test_request_logs_landed_again_unchanged_are_not_parsed_again(
         assert requests.land_day(conn, DAY, _requests(logs), logs) == (counts[0], 0)
         assert conn.execute("select count(*) from raw.quarantine").fetchone() == (0,)
     assert _kept(warehouse, "inference_requests") != kept
+
+
+def test_days_landed_together_equal_days_landed_one_by_one(
+    landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """land_days parses a day while the one before is written: same rows, same quarantine; a
+    day kept as it is is not parsed; a day that fails stops the run after the days before."""
+    logs = tmp_path / "landing"
+    shutil.copytree(landing / "inference", logs / "inference")
+    root = logs / "inference" / "requests"
+    bad = _requests(logs, DAY + timedelta(days=1))[0]
+    bad.write_text(bad.read_text() + "not json\n")
+    days = [(day, requests.request_files(root, day)) for day in (DAY, DAY + timedelta(days=1))]
+    query = (
+        "select (select list(r order by source_file, source_line) from raw.inference_requests r),"
+        " (select list(q order by source_file, source_line) from raw.quarantine q)"
+    )
+    one_by_one, together = tmp_path / "one.duckdb", tmp_path / "together.duckdb"
+    with connect(one_by_one) as conn:
+        counts = [(day, *requests.land_day(conn, day, files, logs)) for day, files in days]
+        expected = conn.execute(query).fetchall()
+    with connect(together) as conn:
+        assert list(requests.land_days(conn, days, logs)) == counts
+        assert conn.execute(query).fetchall() == expected
+    assert counts[0][1] > 0 and [c[2] for c in counts] == [0, 1]
+
+    parsed: list[date] = []
+    read_day = requests.read_day
+
+    def failing_second_day(files: list[Path], landing: Path) -> object:
+        parsed.append(date.fromisoformat(files[0].parent.name.removeprefix("date=")))
+        if len(parsed) == 2:
+            raise OSError("disk gone")
+        return read_day(files, landing)
+
+    with monkeypatch.context() as patch, connect(together) as conn:
+        patch.setattr(requests, "read_day", failing_second_day)
+        assert list(requests.land_days(conn, days, logs)) == counts  # kept as they are
+        assert parsed == []
+    copied = days[0][1][0].read_text()
+    (root / f"date={DAY}" / "extra.jsonl").write_text(copied)
+    (root / f"date={DAY + timedelta(days=1)}" / "extra.jsonl").write_text("")
+    days = [(day, requests.request_files(root, day)) for day, _ in days]
+    with monkeypatch.context() as patch, connect(together) as conn:
+        patch.setattr(requests, "read_day", failing_second_day)
+        landed = requests.land_days(conn, days, logs)
+        assert next(landed)[1] > counts[0][1]
+        with pytest.raises(OSError, match="disk gone"):
+            next(landed)
+    assert parsed == [DAY, DAY + timedelta(days=1)]
+    with connect(together) as conn:
+        assert conn.execute(
+            "select partition_date, count(*) from raw.inference_requests group by 1 order by 1"
+        ).fetchall() == [
+            (DAY, counts[0][1] + len(copied.splitlines())),
+            (DAY + timedelta(days=1), counts[1][1]),
+        ]
 
 
 def test_request_rows_an_older_version_landed_stay(landing: Path, tmp_path: Path) -> None:

@@ -20,20 +20,19 @@ from pipelines.lib.resources import WarehouseResource
 def inference_requests(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    files = landed = quarantined = 0
+    landed = quarantined = 0
     warehouse.sync("inference/requests")
+    root = warehouse.landing_root / "inference" / "requests"
+    days = [(day, load.request_files(root, day)) for day in days_of(context)]
     with warehouse.connect() as conn:
-        for day in days_of(context):
-            day_files = load.request_files(warehouse.landing_root / "inference" / "requests", day)
-            day_landed, day_quarantined = load.land_day(
-                conn, day, day_files, warehouse.landing_root
-            )
+        for day, day_landed, day_quarantined in load.land_days(conn, days, warehouse.landing_root):
             if day_quarantined:
                 context.log.warning(
                     f"{day_quarantined} request log lines of {day} quarantined (raw.quarantine)"
                 )
-            files, landed = files + len(day_files), landed + day_landed
+            landed += day_landed
             quarantined += day_quarantined
+    files = sum(len(day_files) for _, day_files in days)
     return dg.MaterializeResult(
         metadata={"files": files, "requests": landed, "quarantined": quarantined}
     )

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -330,17 +331,67 @@ def read_day(files: list[Path], landing: Path) -> tuple[pa.Table, list[Rejected]
     return (pa.concat_tables(tables) if tables else schema.empty_table()), rejected
 
 
-def land_day(
+# Reads a day's files: read_day, or the result of a read started earlier (land_days).
+DayReader = Callable[[], tuple[pa.Table, list[Rejected]]]
+
+
+def land_days(
+    conn: duckdb.DuckDBPyConnection, days: list[tuple[date, list[Path]]], landing: Path
+) -> Iterator[tuple[date, int, int]]:
+    """land_day for each day in turn: (day, landed, quarantined). The next day's files are
+    parsed on a second thread while a day is written and committed, which leaves a core idle
+    otherwise (the Parquet write runs on one). At most two days are held in memory."""
+    with ThreadPoolExecutor(max_workers=1) as reader:
+
+        def start(day: date, files: list[Path]) -> Future[tuple[pa.Table, list[Rejected]]] | None:
+            if _kept_as_is(conn, day, files, landing) is not None:
+                return None  # nothing to parse
+            return reader.submit(read_day, files, landing)
+
+        ahead = start(*days[0]) if days else None
+        try:
+            for index, (day, files) in enumerate(days):
+                current = ahead
+                ahead = start(*days[index + 1]) if index + 1 < len(days) else None
+                landed, quarantined = land_day(
+                    conn, day, files, landing, read=current.result if current else None
+                )
+                yield day, landed, quarantined
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+
+
+def _token(files: list[Path], landing: Path) -> str:
+    """A kept day's name: the version of the files it was parsed from, and by which CONVERSION."""
+    return f"{input_version(files, landing)}-c{CONVERSION}"
+
+
+def _kept_as_is(
     conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
+) -> kept_files.DayStats | None:
+    """The day's kept file when it was parsed from these very files."""
+    if kept_files.root(conn, kept_files.REQUESTS) is None:
+        return None
+    return kept_files.current(conn, kept_files.REQUESTS, day, _token(files, landing))
+
+
+def land_day(
+    conn: duckdb.DuckDBPyConnection,
+    day: date,
+    files: list[Path],
+    landing: Path,
+    read: DayReader | None = None,
 ) -> tuple[int, int]:
     """Replace the day's requests (and their quarantine rows); returns (landed, quarantined).
 
     The day is kept as one Parquet file of the raw columns (pipelines/lib/kept_files.py), named
     by the files' version and CONVERSION: landing the same files again parses nothing."""
+    read = read or (lambda: read_day(files, landing))
     kept = kept_files.root(conn, kept_files.REQUESTS)
     if kept is None:  # an in-memory database keeps no files: rows
-        return _land_rows(conn, day, files, landing)
-    token = f"{input_version(files, landing)}-c{CONVERSION}"
+        return _land_rows(conn, day, files, landing, read)
+    token = _token(files, landing)
     stats = kept_files.current(conn, kept_files.REQUESTS, day, token)
     if stats is not None:  # the day as it is (raw.landing_log has its version already)
         [(quarantined,)] = conn.execute(
@@ -348,7 +399,7 @@ def land_day(
             [SOURCE, day.isoformat()],
         ).fetchall()
         return stats.rows, int(quarantined)
-    table, rejected = read_day(files, landing)
+    table, rejected = read()
     folder = kept_files.incoming(kept, token)
     try:
         pq.write_table(table, folder / "requests.parquet", **_PARQUET_OPTIONS)
@@ -372,9 +423,9 @@ def land_day(
 
 
 def _land_rows(
-    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
+    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path, read: DayReader
 ) -> tuple[int, int]:
-    table, rejected = read_day(files, landing)
+    table, rejected = read()
     table = table.add_column(0, "partition_date", pa.array([day] * table.num_rows, pa.date32()))
     replace_partition(
         conn,
