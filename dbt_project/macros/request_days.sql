@@ -18,13 +18,7 @@
 {% endmacro %}
 
 {% macro request_days_changed() %}
-    select landed.day
-    from ({{ request_day_versions() }}) as landed
-    where not exists (
-        select 1
-        from (select distinct day, _input_version from {{ this }}) as built
-        where built.day = landed.day and built._input_version = landed.input_version
-    )
+    {{ days_not_built(request_day_versions(), this) }}
 {% endmacro %}
 
 {#- The changed days and `reach` days on either side of each. -#}

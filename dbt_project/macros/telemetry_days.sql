@@ -30,17 +30,25 @@
     group by 1
 {% endmacro %}
 
-{#- The days this run builds: every day on a full build, else the changed ones. -#}
-{% macro telemetry_days_to_build() %}
+{#- The days of `versions` (a query of day, input_version) that the relation `built` does not
+    hold at that version (its rows carry `_input_version`). -#}
+{% macro days_not_built(versions, built) %}
     select landed.day
-    from ({{ telemetry_day_versions() }}) as landed
-    {%- if telemetry_is_incremental() %}
+    from ({{ versions }}) as landed
     where not exists (
         select 1
-        from (select distinct day, _input_version from {{ this }}) as built
+        from (select distinct day, _input_version from {{ built }}) as built
         where built.day = landed.day and built._input_version = landed.input_version
     )
-    {%- endif %}
+{% endmacro %}
+
+{#- The days this run builds: every day on a full build, else the changed ones. -#}
+{% macro telemetry_days_to_build() %}
+    {%- if telemetry_is_incremental() -%}
+    {{ days_not_built(telemetry_day_versions(), this) }}
+    {%- else -%}
+    select day from ({{ telemetry_day_versions() }}) as landed
+    {%- endif -%}
 {% endmacro %}
 
 {#- The days to build as a list, asked when the model is compiled (before its pre-hook). -#}

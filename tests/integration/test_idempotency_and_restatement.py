@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -103,6 +104,11 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
         "select waste_reason from intermediate.int_requests_classified where request_id = ?",
         [request_id],
     ) == [("superseded_by_retry",)]
+    # The minute-level staging tests checked the changed days only (macros/test_days.sql).
+    assert _staging_test_days(pipeline) == {
+        "stg_nvml__gpu_windows": f"partition_date in (cast('{second}' as date))",
+        "stg_inference__requests": f"partition_date in (cast('{third}' as date))",
+    }
 
     def by_day(table: str, host: str) -> dict[str, tuple[bool, int]]:
         return {
@@ -147,9 +153,26 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     # The marts were built from the marked rows: the same days again (same files, so nothing
     # incremental is rebuilt) build them from the unmarked ones.
     pipeline.run(start=date.fromisoformat(second), end=date.fromisoformat(third))
+    assert set(_staging_test_days(pipeline).values()) == {"false"}  # nothing new to test
     incremental = pipeline.fingerprint()
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental
+    assert set(_staging_test_days(pipeline).values()) == {"true"}  # every day
+
+
+def _staging_test_days(pipeline: Pipeline) -> dict[str, str]:
+    """The day filter each minute-level staging test ran with, read from its compiled SQL."""
+    run = pipeline.warehouse.parent / "dbt-target" / "run" / "gpuledger" / "models" / "staging"
+    filters = {}
+    for model, column in (
+        ("stg_nvml__gpu_windows", "gpu_uuid"),
+        ("stg_inference__requests", "request_id"),
+    ):
+        sql = (run / "_staging.yml" / f"not_null_{model}_{column}.sql").read_text()
+        found = re.search(rf'"{model}" where (.*?)\) dbt_subquery', sql)
+        assert found, sql
+        filters[model] = found[1]
+    return filters
 
 
 def _redeliver(period_dir: Path, source: Path, stamp: str, execution_id: str) -> Path:

@@ -1,0 +1,56 @@
+{#-
+    The generic tests on the minute-level staging views (every NVML window, every logged
+    request) check only the days this build is about to add to the incremental model each
+    feeds: a day's rows are tested once, when they are first built, and a daily run does not
+    scan the whole history again (at 1,000 GPUs, a year of windows is half a billion rows).
+    The test's `where` config is a placeholder, filled in when the test runs by dbt's
+    get_where_subquery, overridden here as dbt's docs on `where` describe:
+
+        where: __telemetry_days_to_build__   (days not yet in int_gpu_hours at their version)
+        where: __request_days_to_build__     (days not yet in int_request_exceptions)
+
+    Both filter `partition_date`. A full refresh, or a build before the model exists, tests
+    every day; a plain `dbt test` after a build tests none (nothing is left to build).
+-#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where') -%}
+    {%- if not where -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- if '__telemetry_days_to_build__' in where -%}
+        {%- set where = where | replace(
+            '__telemetry_days_to_build__',
+            days_to_build_filter('int_gpu_hours', telemetry_day_versions()),
+        ) -%}
+    {%- endif -%}
+    {%- if '__request_days_to_build__' in where -%}
+        {%- set where = where | replace(
+            '__request_days_to_build__',
+            days_to_build_filter('int_request_exceptions', request_day_versions()),
+        ) -%}
+    {%- endif -%}
+    {%- set filtered -%}
+        (select * from {{ relation }} where {{ where }}) dbt_subquery
+    {%- endset -%}
+    {{ return(filtered) }}
+{%- endmacro %}
+
+{#- partition_date in the days of `versions` the model `model_name` does not hold yet, as
+    literal dates (the scan skips the other days' files). -#}
+{% macro days_to_build_filter(model_name, versions) %}
+    {%- if not execute or flags.FULL_REFRESH -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {%- set node = graph.nodes.values()
+        | selectattr('resource_type', 'equalto', 'model')
+        | selectattr('name', 'equalto', model_name)
+        | first -%}
+    {%- set built = adapter.get_relation(
+        database=node.database, schema=node.schema, identifier=node.alias
+    ) -%}
+    {%- if built is none -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {%- set days = run_query(days_not_built(versions, built)).columns[0].values() -%}
+    {{ return(day_list_filter('partition_date', days | map('string') | list)) }}
+{% endmacro %}
