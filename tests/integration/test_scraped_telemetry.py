@@ -179,7 +179,22 @@ def test_server_token_counters_reconcile_the_request_logs(
     write_spool_file(
         pa.Table.from_pylist(rows, INFERENCE_METRICS_SCHEMA), path, INFERENCE_METRICS_SCHEMA
     )
+    # A line of hour 1 shipped again in another log: one request, which the server counted once.
+    logs = pipeline.landing / "inference" / "requests" / f"date={day}"
+    shipped = next(
+        line
+        for log in sorted(logs.glob("*.jsonl"))
+        for line in log.read_text().splitlines()
+        if f'"model": "{model}"' in line.replace('":"', '": "')
+        and f'"host": "{host}"' in line.replace('":"', '": "')
+        and "T01:" in line
+        and '"prompt_tokens"' in line
+    )
+    (logs / "shipped-again.jsonl").write_text(shipped + "\n")
     pipeline.run()
+    assert pipeline.query(
+        "select count(*) from intermediate.int_request_exceptions where kind = 'later_copy'"
+    ) == [(1,)]
     statuses = pipeline.query(
         "select hour(hour_start_at), status from marts.fct_token_reconciliation_hourly"
         " where host = ? and model = ? order by 1",

@@ -1,7 +1,8 @@
 {#-
-    Request logs against the servers' own token counters, per host, model and hour. A
-    difference beyond var('token_reconciliation_tolerance') (default 2 %) of the larger side is
-    flagged (status 'mismatch'), never hidden; hours the counters do not cover whole are
+    Request logs against the servers' own token counters, per host, model and hour (a line
+    logged twice is one request: its later copy is not counted). A difference beyond
+    var('token_reconciliation_tolerance') (default 2 %) of the larger side is flagged (status
+    'mismatch'), never hidden; hours the counters do not cover whole are
     'incomplete'; a side with nothing is 'missing_in_logs' / 'missing_in_metrics'. Only
     host-hours with scraped counters are compared (hosts without a scraper are not listed).
 -#}
@@ -9,13 +10,15 @@ with
 
 logged as (
 
+    -- From the hourly sums (a daily run rebuilds only the days it changed), not from every
+    -- logged request of the history.
     select
-        {{ dbt.date_trunc('hour', 'requested_at') }} as hour_start_at,
+        hour_start_at,
         host,
         model,
-        sum(coalesce(prompt_tokens, 0)) as prompt_tokens,
-        sum(coalesce(completion_tokens, 0)) as completion_tokens
-    from {{ ref('stg_inference__requests') }}
+        sum(logged_prompt_tokens) as prompt_tokens,
+        sum(logged_completion_tokens) as completion_tokens
+    from {{ ref('int_tokens_hourly') }}
     group by 1, 2, 3
 
 ),
