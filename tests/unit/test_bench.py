@@ -68,6 +68,8 @@ def test_bench_table_quotes_the_ratios() -> None:
         "p2_ratio": 1.1,
         "machine": {"cpus": 2, "python": "3.11.7", "duckdb": "2.0.1"},
         "end_to_end_dbt_nodes_s": {"gpuledger.int_gpu_hours": 21.5},
+        "fleet_daily_run_s": 14.5,
+        "fleet_daily_run_dbt_nodes_s": {"gpuledger.fct_gpu_utilization_hourly": 2.5},
     }
     table = markdown(result)
     assert "| fleet | 1,000 GPUs x 30 days |" in table
@@ -76,3 +78,5 @@ def test_bench_table_quotes_the_ratios() -> None:
     assert "The slowest dbt nodes of the end-to-end run:" in table
     assert "| gpuledger.int_gpu_hours | 21.5 |" in table
     assert "| P2 = daily run 365 d / 30 d of history | 1.1 |" in table
+    assert "| daily run of the fleet (last day landed again, 30 d of history) | 14.5 s |" in table
+    assert "| gpuledger.fct_gpu_utilization_hourly | 2.5 |" in table
