@@ -17,20 +17,18 @@
     {%- if not where -%}
         {{ return(relation) }}
     {%- endif -%}
-    {%- if '__telemetry_days_to_build__' in where -%}
-        {%- set where = where | replace(
-            '__telemetry_days_to_build__',
-            days_to_build_filter('int_gpu_hours', telemetry_day_versions()),
-        ) -%}
-    {%- endif -%}
-    {%- if '__request_days_to_build__' in where -%}
-        {%- set where = where | replace(
-            '__request_days_to_build__',
-            days_to_build_filter('int_request_exceptions', request_day_versions()),
-        ) -%}
-    {%- endif -%}
+    {%- set placeholders = {
+        '__telemetry_days_to_build__': ('int_gpu_hours', telemetry_day_versions()),
+        '__request_days_to_build__': ('int_request_exceptions', request_day_versions()),
+    } -%}
+    {#- A namespace: a plain `set` inside a loop does not outlive it. -#}
+    {%- set filled = namespace(where=where) -%}
+    {%- for placeholder, (model_name, versions) in placeholders.items() if placeholder in where -%}
+        {%- set filled.where = filled.where
+            | replace(placeholder, days_to_build_filter(model_name, versions)) -%}
+    {%- endfor -%}
     {%- set filtered -%}
-        (select * from {{ relation }} where {{ where }}) dbt_subquery
+        (select * from {{ relation }} where {{ filled.where }}) dbt_subquery
     {%- endset -%}
     {{ return(filtered) }}
 {%- endmacro %}
