@@ -6,8 +6,12 @@ import json
 import re
 import shutil
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import Pipeline
@@ -22,6 +26,8 @@ def test_running_the_same_partitions_twice_gives_identical_warehouse(
     before = pipeline.fingerprint()
     pipeline.run()
     assert pipeline.fingerprint() == before
+    # Nothing changed: the models incremental by usage day built no day.
+    assert _usage_days_built(pipeline) == {model: set() for model in USAGE_DAY_MODELS}
 
 
 def test_a_three_day_backfill_equals_three_single_day_runs(
@@ -158,6 +164,122 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental
     assert set(_staging_test_days(pipeline).values()) == {"true"}  # every day
+
+
+# The models incremental by usage day (macros/usage_days.sql), by their compiled SQL's path.
+USAGE_DAY_MODELS = {
+    "fct_gpu_utilization_hourly": "marts",
+    "int_gpu_costs_allocated": "intermediate/gpu",
+    "fct_cost_per_useful_token": "marts",
+    "fct_workload_unit_cost_daily": "marts",
+    "fct_token_reconciliation_hourly": "marts",
+}
+
+
+def test_a_run_rebuilds_the_usage_days_whose_telemetry_bill_or_prices_changed(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    first, second, third = sorted(
+        str(d)
+        for (d,) in pipeline.query(
+            "select distinct cast(hour_start_at as date) from marts.fct_cost_per_useful_token"
+        )
+    )
+    cost_before = dict(_cost_by_day_and_kind(pipeline))
+
+    # Telemetry: one host's spool file of the second day is gone.
+    lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
+    lost.unlink()
+    # The bill: October restated, one hour of the first day's savings-plan-covered GPU usage
+    # $1.00 dearer, and the plan's fee for that hour $1.00 more used (so $1.00 less unused).
+    period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
+    restated = _redeliver(
+        period_dir,
+        sorted(period_dir.iterdir())[-1],
+        "20261104T030000Z",
+        "55555555-5555-5555-5555-555555555555",
+    )
+    [data_file] = Path(str(restated).replace("/metadata/", "/data/")).glob("*.parquet")
+    _restate_hour(data_file, f"{first} 05", dollars=1.0)
+    # The price book: a negotiated price for one API model (prices are read whole).
+    (pipeline.landing / "prices").mkdir(exist_ok=True)
+    (pipeline.landing / "prices" / "negotiated.json").write_text(
+        json.dumps(
+            {
+                "gpt-4o-mini": {
+                    "litellm_provider": "openai",
+                    "mode": "chat",
+                    "input_cost_per_token": 1e-7,
+                    "output_cost_per_token": 4e-7,
+                }
+            }
+        )
+    )
+    pipeline.run()
+
+    assert _usage_days_built(pipeline) == {
+        "fct_gpu_utilization_hourly": {second},
+        "int_gpu_costs_allocated": {first, second},
+        "fct_cost_per_useful_token": {first, second},
+        "fct_workload_unit_cost_daily": {first, second, third},
+        "fct_token_reconciliation_hourly": set(),
+    }
+    # The restated dollar moved from unused commitment to the GPUs, and nothing else did.
+    cost_after = dict(_cost_by_day_and_kind(pipeline))
+    assert cost_after[(first, "gpu")] - cost_before[(first, "gpu")] == Decimal("1")
+    assert cost_after[(first, "unused")] - cost_before[(first, "unused")] == Decimal("-1")
+    assert cost_after[(third, "gpu")] == cost_before[(third, "gpu")]
+
+    incremental = pipeline.fingerprint()
+    pipeline.run(full_refresh=True)
+    assert pipeline.fingerprint() == incremental
+
+
+def _usage_days_built(pipeline: Pipeline) -> dict[str, set[str]]:
+    """The usage days each usage-day model built in the last run, read from its compiled SQL
+    (its filter holds them as literal dates: `false` when none)."""
+    compiled = pipeline.warehouse.parent / "dbt-target" / "compiled" / "gpuledger" / "models"
+    built = {}
+    for model, folder in USAGE_DAY_MODELS.items():
+        sql = (compiled / folder / f"{model}.sql").read_text()
+        days = set(re.findall(r">= cast\('(\d{4}-\d{2}-\d{2})' as timestamp\)", sql))
+        assert days or "where false" in sql, sql
+        built[model] = days
+    return built
+
+
+def _cost_by_day_and_kind(pipeline: Pipeline) -> list[tuple[tuple[str, str], Decimal]]:
+    """Cost per usage day, on GPUs and as unused commitment, to the cent."""
+    return [
+        ((str(day), kind), cost)
+        for day, kind, cost in pipeline.query(
+            "select cast(hour_start_at as date),"
+            " case when workload like '%(unused commitment)' then 'unused' else 'gpu' end,"
+            " round(sum(cost_usd), 2) from marts.fct_cost_per_useful_token group by 1, 2"
+        )
+    ]
+
+
+def _restate_hour(data_file: Path, hour: str, dollars: float) -> None:
+    """A CUR 2.0 data file with one hour's covered GPU usage and plan fee dearer."""
+    table = pq.read_table(data_file)
+    start = pc.cast(table["line_item_usage_start_date"], pa.string())
+    at_hour = pc.starts_with(start, hour)
+    kind = table["line_item_line_item_type"]
+    covered = pc.and_(at_hour, pc.equal(kind, "SavingsPlanCoveredUsage"))
+    fee = pc.and_(at_hour, pc.equal(kind, "SavingsPlanRecurringFee"))
+    assert pc.sum(covered).as_py() >= 1 and pc.sum(fee).as_py() == 1
+    first_covered = pc.equal(pc.cumulative_sum(pc.cast(covered, pa.int64())), 1)
+    one_line = pc.and_(covered, first_covered)
+    for column, mask in (
+        ("savings_plan_savings_plan_effective_cost", one_line),
+        ("savings_plan_used_commitment", fee),
+    ):
+        index = table.schema.get_field_index(column)
+        values = table[column]
+        table = table.set_column(index, column, pc.if_else(mask, pc.add(values, dollars), values))
+    pq.write_table(table, data_file)
 
 
 def _staging_test_days(pipeline: Pipeline) -> dict[str, str]:

@@ -4,17 +4,24 @@
     are spread over the GPUs that workload used on that host in that hour, by busy seconds
     (evenly when none was busy). '(unallocated)' rows carry the cost nobody held.
 -#}
+{#- Incremental by usage day (macros/usage_days.sql): every input is read by the hour. -#}
+{%- set inputs = [('int_gpu_costs_allocated', 'usage_days'), ('int_tokens_hourly', 'content')] -%}
+{{ usage_days_config(inputs) }}
+{%- set build_days = usage_days_to_build(inputs) %}
+
 with
 
 allocated as (
 
     select * from {{ ref('int_gpu_costs_allocated') }}
+    where {{ usage_day_filter('hour_start_at', build_days) }}
 
 ),
 
 tokens_hourly as (
 
     select * from {{ ref('int_tokens_hourly') }}
+    where {{ usage_day_filter('hour_start_at', build_days) }}
 
 ),
 

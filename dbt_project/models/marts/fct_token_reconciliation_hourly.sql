@@ -6,6 +6,15 @@
     'incomplete'; a side with nothing is 'missing_in_logs' / 'missing_in_metrics'. Only
     host-hours with scraped counters are compared (hosts without a scraper are not listed).
 -#}
+{#- Incremental by usage day (macros/usage_days.sql): every input is read by the hour. -#}
+{%- set inputs = [
+    ('int_tokens_hourly', 'content'),
+    ('int_inference_metric_tokens_hourly', 'content'),
+    ('token_reconciliation_tolerance=' ~ var('token_reconciliation_tolerance', 0.02), 'setting'),
+] -%}
+{{ usage_days_config(inputs) }}
+{%- set build_days = usage_days_to_build(inputs) %}
+
 with
 
 logged as (
@@ -19,6 +28,7 @@ logged as (
         sum(logged_prompt_tokens) as prompt_tokens,
         sum(logged_completion_tokens) as completion_tokens
     from {{ ref('int_tokens_hourly') }}
+    where {{ usage_day_filter('hour_start_at', build_days) }}
     group by 1, 2, 3
 
 ),
@@ -26,6 +36,7 @@ logged as (
 counted as (
 
     select * from {{ ref('int_inference_metric_tokens_hourly') }}
+    where {{ usage_day_filter('hour_start_at', build_days) }}
 
 ),
 

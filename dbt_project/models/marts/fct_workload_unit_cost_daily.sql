@@ -13,17 +13,30 @@
     in proportion to busy time, so that is the utilization at which its GPUs would match the
     API price (> 1: not reachable even fully busy).
 -#}
+{#- Incremental by usage day (macros/usage_days.sql): a day reads its own hours, and the prices
+    whole. -#}
+{%- set inputs = [
+    ('int_gpu_costs_allocated', 'usage_days'),
+    ('int_tokens_hourly', 'content'),
+    ('stg_prices__api_equivalents', 'whole'),
+    ('stg_prices__api_prices', 'whole'),
+] -%}
+{{ usage_days_config(inputs, column='usage_date') }}
+{%- set build_days = usage_days_to_build(inputs) %}
+
 with
 
 allocated as (
 
     select * from {{ ref('int_gpu_costs_allocated') }}
+    where {{ usage_day_filter('hour_start_at', build_days) }}
 
 ),
 
 tokens_hourly as (
 
     select * from {{ ref('int_tokens_hourly') }}
+    where {{ usage_day_filter('hour_start_at', build_days) }}
 
 ),
 
