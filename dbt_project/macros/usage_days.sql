@@ -1,7 +1,8 @@
 {#-
     Incremental by usage day (the UTC date of an hour) for the models downstream of the hourly
     GPU costs: int_gpu_costs_allocated and the hourly and daily marts. A daily run rebuilds the
-    days whose inputs changed, and a bill restated for a month rebuilds that month's days.
+    days whose inputs changed: a new day of telemetry that day, a restated bill the days whose
+    hourly costs it changed, a new price book every day of the facts that price tokens.
 
     Each model names its inputs, and a run takes, per usage day, a fingerprint of what the
     model reads for that day (a count and a sum of 64-bit hashes of the parts below):

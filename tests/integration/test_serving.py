@@ -141,6 +141,56 @@ def test_a_reader_held_open_neither_blocks_a_run_nor_sees_it_half_done(
         conn.close()
 
 
+def test_a_run_copies_only_the_changed_days_of_a_mart_into_the_snapshot(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    from pipelines.lib.serving import publish
+
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    publish(pipeline.warehouse, tmp_path / "serving", tmp_path / "exports")
+    snapshot = tmp_path / "serving" / "gpuledger.duckdb"
+    mart = "marts.fct_gpu_utilization_hourly"
+    # Every row of the mart as the snapshot holds it now, marked.
+    with duckdb.connect(str(snapshot)) as conn:
+        conn.execute(f"update {mart} set host = 'mark:' || host")
+    first, second, third = sorted(
+        str(d)
+        for (d,) in pipeline.query(f"select distinct cast(hour_start_at as date) from {mart}")
+    )
+    lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
+    lost.unlink()
+    pipeline.run()  # publishes the snapshot as it ends
+
+    with duckdb.connect(str(snapshot)) as conn:
+        marked = dict(
+            conn.execute(
+                f"select cast(hour_start_at as date)::varchar, bool_and(host like 'mark:%')"
+                f" from {mart} group by 1"
+            ).fetchall()
+        )
+        # The changed day was copied again; the others were kept as they were.
+        assert marked == {first: True, second: False, third: True}
+        conn.execute(f"update {mart} set host = substr(host, 6) where host like 'mark:%'")
+    # Then every table of the snapshot equals the warehouse's.
+    assert _tables(snapshot, "marts", "reference") == _tables(
+        pipeline.warehouse, "marts", "reference"
+    )
+
+
+def _tables(database: Path, *schemas: str) -> dict[str, list[str]]:
+    """Every table of the schemas, as its rows in order."""
+    with duckdb.connect(str(database), read_only=True) as conn:
+        names = conn.execute(
+            "select schema_name || '.' || table_name from duckdb_tables()"
+            " where list_contains(?, schema_name) order by 1",
+            [list(schemas)],
+        ).fetchall()
+        return {
+            name: sorted(map(repr, conn.execute(f"select * from {name}").fetchall()))
+            for (name,) in names
+        }
+
+
 def test_sqlalchemy_duckdb_engine_reads_the_snapshot_like_a_bi_tool(
     demo_pipeline: Pipeline,
 ) -> None:
