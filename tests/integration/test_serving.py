@@ -98,6 +98,13 @@ def test_a_reader_held_open_neither_blocks_a_run_nor_sees_it_half_done(
     publish(pipeline.warehouse, tmp_path / "serving", tmp_path / "exports")  # as a run ends
     snapshot = tmp_path / "serving" / "gpuledger.duckdb"
     before = pipeline.query(TOKENS)
+    # The next run copies into the snapshot only the days of the usage-day marts whose
+    # fingerprint changed: the rows the snapshot holds now are marked, to tell them apart.
+    marts = ("fct_gpu_utilization_hourly", "fct_cost_per_useful_token")
+    with duckdb.connect(str(snapshot)) as conn:
+        for mart in marts:
+            conn.execute(f"update marts.{mart} set host = 'mark:' || host")
+    fingerprints_before = _usage_day_fingerprints(pipeline, marts)
     # A BI tool in another process: opens the snapshot, answers, keeps the connection, answers
     # again when asked.
     reader = subprocess.Popen(
@@ -139,42 +146,45 @@ def test_a_reader_held_open_neither_blocks_a_run_nor_sees_it_half_done(
         assert conn.execute(TOKENS).fetchall() == after
     finally:
         conn.close()
-
-
-def test_a_run_copies_only_the_changed_days_of_a_mart_into_the_snapshot(
-    demo_pipeline: Pipeline, tmp_path: Path
-) -> None:
-    from pipelines.lib.serving import publish
-
-    pipeline = demo_pipeline.copy_to(tmp_path)
-    publish(pipeline.warehouse, tmp_path / "serving", tmp_path / "exports")
-    snapshot = tmp_path / "serving" / "gpuledger.duckdb"
-    mart = "marts.fct_gpu_utilization_hourly"
-    # Every row of the mart as the snapshot holds it now, marked.
+    # Copied again: the days whose fingerprint changed (the telemetry did not change: none of
+    # the utilization mart's). The rest is as the snapshot held it.
+    changed = {
+        mart: {
+            day
+            for day, fingerprint in _usage_day_fingerprints(pipeline, marts)[mart].items()
+            if fingerprints_before[mart].get(day) != fingerprint
+        }
+        for mart in marts
+    }
+    assert not changed["fct_gpu_utilization_hourly"] and changed["fct_cost_per_useful_token"]
     with duckdb.connect(str(snapshot)) as conn:
-        conn.execute(f"update {mart} set host = 'mark:' || host")
-    first, second, third = sorted(
-        str(d)
-        for (d,) in pipeline.query(f"select distinct cast(hour_start_at as date) from {mart}")
-    )
-    lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
-    lost.unlink()
-    pipeline.run()  # publishes the snapshot as it ends
-
-    with duckdb.connect(str(snapshot)) as conn:
-        marked = dict(
-            conn.execute(
-                f"select cast(hour_start_at as date)::varchar, bool_and(host like 'mark:%')"
-                f" from {mart} group by 1"
-            ).fetchall()
-        )
-        # The changed day was copied again; the others were kept as they were.
-        assert marked == {first: True, second: False, third: True}
-        conn.execute(f"update {mart} set host = substr(host, 6) where host like 'mark:%'")
+        for mart in marts:
+            copied = {
+                str(day)
+                for day, marked in conn.execute(
+                    f"select cast(hour_start_at as date), bool_and(host like 'mark:%')"
+                    f" from marts.{mart} group by 1"
+                ).fetchall()
+                if not marked
+            }
+            assert copied == changed[mart], mart
+            conn.execute(f"update marts.{mart} set host = substr(host, 6) where host like 'mark:%'")
     # Then every table of the snapshot equals the warehouse's.
     assert _tables(snapshot, "marts", "reference") == _tables(
         pipeline.warehouse, "marts", "reference"
     )
+
+
+def _usage_day_fingerprints(pipeline: Pipeline, marts: tuple[str, ...]) -> dict[str, dict]:
+    return {
+        mart: {
+            str(day): fingerprint
+            for day, fingerprint in pipeline.query(
+                f"select usage_day, fingerprint from intermediate.usage_days__{mart}"
+            )
+        }
+        for mart in marts
+    }
 
 
 def _tables(database: Path, *schemas: str) -> dict[str, list[str]]:
