@@ -33,9 +33,6 @@ SNAPSHOT_NAME = "gpuledger.duckdb"
 # fleet scale copying them would cost more than the whole transform).
 SCHEMAS = tuple(os.environ.get("GPULEDGER_SNAPSHOT_SCHEMAS", "marts,reference").split(","))
 STORAGE_VERSION = os.environ.get("GPULEDGER_SNAPSHOT_STORAGE_VERSION", "v1.0.0")
-# The snapshot's own bookkeeping: the storage version it was written in, and the fingerprint of
-# each usage day of each mart it holds.
-META = "gpuledger_meta"
 
 
 @dataclass(frozen=True)
@@ -148,7 +145,9 @@ def _columns(
 
 
 def _bring_up_to_date(conn: duckdb.DuckDBPyConnection) -> None:
-    """Make the attached ``snapshot`` hold what ``source`` holds in SCHEMAS."""
+    """Make the attached ``snapshot`` hold what ``source`` holds in SCHEMAS. Its own bookkeeping
+    is in ``gpuledger_meta``: the storage version it was written in, and the fingerprint of each
+    usage day of each usage-day mart it holds."""
     conn.execute("create schema if not exists snapshot.gpuledger_meta")
     conn.execute(
         "create or replace table snapshot.gpuledger_meta.snapshot as select ? as storage_version",
