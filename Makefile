@@ -15,8 +15,10 @@ $(BIN)/.installed: pyproject.toml uv.lock
 
 install: $(BIN)/.installed
 
+# dbt's manifest, parsed again only when the project changed since (pipelines/lib/manifest.py):
+# a run reading it is never handed a manifest being rewritten.
 manifest: install
-	cd dbt_project && ../$(BIN)/dbt parse --quiet
+	$(BIN)/python -c "from pipelines.lib.manifest import prepare_manifest; prepare_manifest()"
 
 demo: install
 	$(BIN)/gpuledger demo
@@ -32,8 +34,11 @@ typecheck: install
 focus-validator:
 	PYTHON=$(PYTHON) tools/focus-validator.sh install
 
+# One worker per core (at most 4): a pipeline run is mostly one Python process waiting on another
+# (dbt), so two runs share two cores well. A module's tests stay on one worker (its fixtures).
+PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
 test: lint typecheck manifest focus-validator
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_WORKERS)
 
 # The same dbt project on Spark (tools/spark-lane.sh): a demo warehouse's raw tables as Parquet,
 # `dbt build --target spark` in a local Spark session, every mart compared with DuckDB's.

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from pipelines.defs.transform.project import dbt_project
+from pipelines.lib.dbt import GpuledgerDbtCliResource
 from pipelines.lib.paths import dbt_executable, export_environment
 from pipelines.lib.resources import WarehouseResource
 
@@ -14,6 +14,10 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource.from_environment(),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "dbt": GpuledgerDbtCliResource(
+                project_dir=str(dbt_project.project_dir),
+                profiles_dir=str(dbt_project.profiles_dir),
+                dbt_executable=dbt_executable(),
+            ),
         }
     )

@@ -168,3 +168,24 @@ def test_cli_names_a_missing_landing_zone_and_a_warehouse_held_by_another_proces
     assert "is open for writing in another process" in err
     assert f"(PID {holder.pid})" in err
     assert "serving/gpuledger.duckdb" in err
+
+
+def test_the_dbt_resource_asks_no_version_and_loads_no_adapter_before_each_command(
+    definitions: dg.Definitions,
+) -> None:
+    """`dbt --version` and an in-process adapter cost 4-5 s of every run's transform step."""
+    from importlib.metadata import version
+
+    from dagster_dbt.core import resource
+    from packaging.version import parse
+
+    from pipelines.lib.dbt import GpuledgerDbtCliResource
+
+    dbt = definitions.resources["dbt"]
+    assert isinstance(dbt, GpuledgerDbtCliResource)
+    calls: list[list[str]] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(resource, "check_output", lambda args, **_: calls.append(args) or b"")
+        assert dbt._cli_version == parse(version("dbt-core"))
+        assert dbt._initialize_dbt_core_adapter(["build"]) is None
+    assert calls == []
