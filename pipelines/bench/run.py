@@ -34,6 +34,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.bench.fleet import BenchFleet, write_billing, write_days
+from pipelines.lib.dbt import PIPELINE_EXCLUDES
 from pipelines.lib.paths import DBT_PROJECT_DIR, dbt_executable
 from pipelines.lib.runner import run
 from pipelines.lib.warehouse import MEMORY_LIMIT
@@ -119,7 +120,14 @@ def overhead_breakdown(
     out = step_seconds(instance, runs)
     began = time.perf_counter()
     subprocess.run(
-        [dbt_executable(), "build", "--quiet", "--target-path", str(warehouse.parent / "bare")],
+        [
+            dbt_executable(),
+            "build",
+            *PIPELINE_EXCLUDES,  # as the pipeline's build
+            "--quiet",
+            "--target-path",
+            str(warehouse.parent / "bare"),
+        ],
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, "GPULEDGER_WAREHOUSE": str(warehouse)},
         check=True,
