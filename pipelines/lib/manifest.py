@@ -22,15 +22,24 @@ def manifest_is_stale() -> bool:
     return False
 
 
+class ManifestError(RuntimeError):
+    """dbt could not parse the project; the message ends with what dbt said."""
+
+
 def prepare_manifest(force: bool = False) -> bool:
     """Run `dbt parse` when the manifest is missing or older than the project; True if it ran."""
     if not force and not manifest_is_stale():
         return False
-    subprocess.run(
+    result = subprocess.run(
         [dbt_executable(), "parse", "--quiet"],
         cwd=DBT_PROJECT_DIR,
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if result.returncode != 0:
+        said = (result.stdout + result.stderr).strip()[-4000:]
+        raise ManifestError(
+            f"`dbt parse` failed in {DBT_PROJECT_DIR} (exit {result.returncode}):\n{said}"
+        )
     return True

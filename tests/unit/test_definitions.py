@@ -189,3 +189,18 @@ def test_the_dbt_resource_asks_no_version_and_loads_no_adapter_before_each_comma
         assert dbt._cli_version == parse(version("dbt-core"))
         assert dbt._initialize_dbt_core_adapter(["build"]) is None
     assert calls == []
+
+
+def test_a_project_dbt_cannot_parse_fails_with_what_dbt_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.lib import manifest
+
+    dbt = tmp_path / "dbt"
+    dbt.write_text(
+        "#!/bin/sh\necho 'Compilation Error in model int_gpu_hours (models/x.sql)'\nexit 2\n"
+    )
+    dbt.chmod(0o755)
+    monkeypatch.setattr(manifest, "dbt_executable", lambda: str(dbt))
+    with pytest.raises(manifest.ManifestError, match=r"(?s)exit 2\).*Compilation Error in model"):
+        manifest.prepare_manifest(force=True)
