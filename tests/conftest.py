@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -100,10 +102,34 @@ def build_pipeline(folder: Path, **fleet_args: Any) -> Pipeline:
     return pipeline
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, **fleet_args: Any) -> Pipeline:
+    """A fleet landed and built once per test session, also across pytest-xdist workers: the
+    first worker to ask builds it in a folder they share, the others wait for it and take a copy
+    of the whole folder (warehouse, kept files, landing zone, dbt's target)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build_pipeline(tmp_path_factory.mktemp(name), **fleet_args)
+    shared = tmp_path_factory.getbasetemp().parent / f"built-{name}"
+    with shared.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        # Built where it stays: the warehouse's views name its kept files by their full path.
+        done = shared / ".built"
+        if not done.exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            try:
+                build_pipeline(shared, **fleet_args)
+            except BaseException:
+                shutil.rmtree(shared, ignore_errors=True)  # no half-built fleet for the next
+                raise
+            done.touch()
+    own = tmp_path_factory.mktemp(name)
+    shutil.copytree(shared, own, dirs_exist_ok=True)
+    return Pipeline(own / "landing", own / "gpuledger.duckdb")
+
+
 @pytest.fixture(scope="session")
 def demo_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     """The demo fleet (18 GPUs, 3 days across a month boundary), landed and built once."""
-    return build_pipeline(tmp_path_factory.mktemp("demo"))
+    return built_once(tmp_path_factory, "demo")
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +143,8 @@ def pipeline_factory(
     def make(**fleet_args: Any) -> Pipeline:
         key = repr(sorted(fleet_args.items()))
         if key not in built:
-            built[key] = build_pipeline(tmp_path_factory.mktemp("fleet"), **fleet_args)
+            name = "fleet-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+            built[key] = built_once(tmp_path_factory, name, **fleet_args)
         return built[key]
 
     return make
