@@ -34,7 +34,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.bench.fleet import BenchFleet, write_billing, write_days
-from pipelines.lib.dbt import PIPELINE_EXCLUDES
+from pipelines.lib.dbt import PIPELINE_EXCLUDES, log_file_args
 from pipelines.lib.paths import DBT_PROJECT_DIR, dbt_executable
 from pipelines.lib.runner import run
 from pipelines.lib.warehouse import MEMORY_LIMIT
@@ -124,6 +124,7 @@ def overhead_breakdown(
             dbt_executable(),
             "build",
             *PIPELINE_EXCLUDES,  # as the pipeline's build
+            *log_file_args(),
             "--quiet",
             "--target-path",
             str(warehouse.parent / "bare"),

@@ -51,6 +51,8 @@ def test_each_run_publishes_a_snapshot_and_exports_that_match_the_warehouse(
     # dbt's target folder is the warehouse's own (one, reused: partial parsing across runs).
     assert (folder / "dbt-target" / "run_results.json").is_file()
     assert (folder / "dbt-target" / "partial_parse.msgpack").is_file()
+    # dbt's debug log file is off unless DBT_LOG_LEVEL_FILE asks for it (pipelines/lib/dbt.py).
+    assert not (folder / "dbt-target" / "dbt.log").exists()
 
 
 def test_the_duckdb_cli_of_an_older_release_reads_every_mart_of_the_snapshot(

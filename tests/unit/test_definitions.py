@@ -191,6 +191,15 @@ def test_the_dbt_resource_asks_no_version_and_loads_no_adapter_before_each_comma
     assert calls == []
 
 
+def test_dbt_writes_its_log_file_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.lib.dbt import log_file_args
+
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
+    assert log_file_args() == ("--log-level-file", "none")
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # dbt reads it; no flag overrides it
+    assert log_file_args() == ()
+
+
 def test_a_project_dbt_cannot_parse_fails_with_what_dbt_said(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.defs.transform.project import dbt_project
-from pipelines.lib.dbt import PIPELINE_EXCLUDES, GpuledgerTranslator
+from pipelines.lib.dbt import PIPELINE_EXCLUDES, GpuledgerTranslator, log_file_args
 from pipelines.lib.paths import warehouse_path
 
 FULL_REFRESH_TAG = "gpuledger/full_refresh"
@@ -22,7 +22,7 @@ def gpuledger_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource)
     per-window telemetry and the cost facts are incremental by day; a run tagged
     gpuledger/full_refresh=true (`gpuledger run --full-refresh`, or the tag on a run launched
     from the UI) rebuilds them whole."""
-    args = ["build", *PIPELINE_EXCLUDES]
+    args = ["build", *PIPELINE_EXCLUDES, *log_file_args()]
     if context.run.tags.get(FULL_REFRESH_TAG) == "true":
         args.append("--full-refresh")
     # One target folder per warehouse, beside it (dagster-dbt's default is a new folder per run
