@@ -1,52 +1,93 @@
 {#-
-    Incremental by usage day (the UTC date of an hour) for the models downstream of the hourly
-    GPU costs: int_gpu_costs_allocated and the hourly and daily marts. A daily run rebuilds the
-    days whose inputs changed: a new day of telemetry that day, a restated bill the days whose
-    hourly costs it changed, a new price book every day of the facts that price tokens.
+    Incremental by partition, where a partition is one of two keys:
 
-    Each model names its inputs, and a run takes, per usage day, a fingerprint of what the
-    model reads for that day (a count and a sum of 64-bit hashes of the parts below):
-      - 'versions': a model incremental by landed day (int_gpu_hours,
+    - the usage day (`usage_day`: the UTC date of an hour), for the models downstream of the
+      hourly GPU costs: int_gpu_costs_allocated and the hourly and daily marts. A daily run
+      rebuilds the days whose inputs changed: a new day of telemetry that day, a restated bill
+      the days whose hourly costs it changed, a new price book every day of the facts that price
+      tokens;
+    - the billing period (`billing_period`: 'YYYY-MM'), for the bill-line models, whose rows each
+      belong to one period of one source (int_billing_lines_amortized, the FOCUS mappings,
+      billing_focus, int_gpu_billing_lines). A run rebuilds the periods a source restated.
+
+    Each model names its inputs, and a run takes, per partition, a fingerprint of what the model
+    reads for it (a count and a sum of 64-bit hashes of the parts below):
+      - 'versions' (usage days): a model incremental by landed day (int_gpu_hours,
         int_gpu_seconds_attributed): the (landed day, _input_version) pairs of its rows whose
         hour falls on the day, i.e. the landings those rows were built from;
       - 'content': a table rebuilt whole on each run (the hourly costs the bills and contracts
-        give) or whose rows change without their landed day's version (int_tokens_hourly: a
-        retry after midnight changes the day before): a hash of its rows of that day;
-      - 'usage_days': another model incremental by usage day: its fingerprint of the day;
-      - 'whole': a small table read whole (prices): a hash of all its rows, part of every day;
-      - 'setting': a dbt var the model reads, as `name=value`: part of every day.
-    The model's own code (its checksum) is part of every day too: a changed model rebuilds all.
-    A model's fingerprints are kept in intermediate.usage_days__<model> (usage_day,
-    fingerprint), rewritten by its post-hook in the model's own transaction. A run rebuilds the
-    days whose fingerprint changed, appeared or went: the pre-hook deletes them, the model
-    appends them again. A full refresh rebuilds every day and gives the same rows.
+        give), a raw table (`raw.<table>`: a bill's lines), or one whose rows change without
+        their landed day's version (int_tokens_hourly: a retry after midnight changes the day
+        before): a hash of its rows of that partition. By usage day, a row's is the date of
+        its hour_start_at; by billing period, its value of the third element of the input
+        (default billing_period);
+      - 'usage_days' / 'billing_periods': another model incremental by the same key: its
+        fingerprint of the partition;
+      - 'whole': a small table read whole (prices, a seed): a hash of all its rows, part of every
+        partition;
+      - 'code': a view the model reads a raw table through (a staging model): its code, part of
+        every partition (its rows are in the raw table's 'content');
+      - 'setting': a dbt var the model reads, as `name=value`: part of every partition.
+    The model's own code (its checksum) is part of every partition too: a changed model rebuilds
+    all. A model's fingerprints are kept in intermediate.usage_days__<model> (usage_day,
+    fingerprint) or intermediate.billing_periods__<model> (billing_period, fingerprint),
+    rewritten by its post-hook in the model's own transaction. A run rebuilds the partitions
+    whose fingerprint changed, appeared or went: the pre-hook deletes them, the model appends
+    them again. A full refresh rebuilds every partition and gives the same rows.
 -#}
 
-{% macro usage_days_relation(model_name) %}
+{#- The fingerprints of a key's partitions are kept under this prefix. -#}
+{% macro partition_record_prefix(key) %}
+    {%- if key == 'usage_day' -%}
+    {{ return('usage_days__') }}
+    {%- elif key == 'billing_period' -%}
+    {{ return('billing_periods__') }}
+    {%- endif -%}
+    {{ exceptions.raise_compiler_error("unknown partition key " ~ key) }}
+{% endmacro %}
+
+{% macro partitions_relation(model_name, key) %}
     {{ return(api.Relation.create(
-        database=this.database, schema='intermediate', identifier='usage_days__' ~ model_name
+        database=this.database,
+        schema='intermediate',
+        identifier=partition_record_prefix(key) ~ model_name,
     )) }}
 {% endmacro %}
 
-{#- The parts of one input, as (usage_day, part). -#}
-{% macro usage_day_parts(name, kind) %}
-    {%- set relation = ref(name) -%}
-    {%- if kind == 'versions' -%}
+{% macro usage_days_relation(model_name) %}
+    {{ return(partitions_relation(model_name, 'usage_day')) }}
+{% endmacro %}
+
+{#- An input named `raw.<table>` is that source; any other name a model or seed. -#}
+{% macro partition_input(name) %}
+    {%- if name.startswith('raw.') -%}
+    {{ return(source('raw', name[4:])) }}
+    {%- endif -%}
+    {{ return(ref(name)) }}
+{% endmacro %}
+
+{#- The parts of one input, as (<key>, part). `input` is [name, kind] or [name, kind, column]. -#}
+{% macro partition_parts(input, key) %}
+    {%- set name, kind = input[0], input[1] -%}
+    {%- if kind == 'versions' and key == 'usage_day' -%}
     select distinct
         cast(hour_start_at as date) as usage_day,
         '{{ name }}:' || cast(day as {{ dbt.type_string() }}) || ':' || _input_version as part
-    from {{ relation }}
+    from {{ ref(name) }}
     {%- elif kind == 'content' -%}
+    {%- set relation = partition_input(name) -%}
+    {%- set column = 'cast(hour_start_at as date)' if key == 'usage_day'
+        else (input[2] if input | length > 2 else 'billing_period') -%}
     select
-        cast(hour_start_at as date) as usage_day,
+        {{ column }} as {{ key }},
         '{{ name }}:' || {{ rows_hash(relation) }} as part
     from {{ relation }}
     group by 1
-    {%- elif kind == 'usage_days' -%}
-    select usage_day, '{{ name }}:' || fingerprint as part
-    from {{ usage_days_relation(name) }}
+    {%- elif (kind, key) in [('usage_days', 'usage_day'), ('billing_periods', 'billing_period')] -%}
+    select {{ key }}, '{{ name }}:' || fingerprint as part
+    from {{ partitions_relation(name, key) }}
     {%- else -%}
-    {{ exceptions.raise_compiler_error("unknown usage-day input kind " ~ kind ~ " for " ~ name) }}
+    {{ exceptions.raise_compiler_error("input kind " ~ kind ~ " of " ~ name ~ " does not apply by " ~ key) }}
     {%- endif -%}
 {% endmacro %}
 
@@ -63,27 +104,43 @@
         || cast(sum(cast({{ key_hash(columns or ['1']) }} as decimal(38, 0))) as {{ dbt.type_string() }})
 {% endmacro %}
 
-{#- Every usage day the inputs hold, with its fingerprint. -#}
-{% macro usage_day_fingerprints(inputs) %}
+{#- The code of a model or seed of this project, as its checksum. -#}
+{% macro node_checksum(name) %}
+    {%- for node in graph.nodes.values() if node.name == name and node.package_name == project_name -%}
+        {{ return(node.checksum.checksum) }}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error("no model or seed named " ~ name) }}
+{% endmacro %}
+
+{#- Every partition the inputs hold, with its fingerprint. -#}
+{% macro partition_fingerprints(inputs, key) %}
+    {%- set per_partition = [] -%}
+    {%- set whole = [] -%}
+    {%- for input in inputs -%}
+        {%- do (whole if input[1] in ('whole', 'code', 'setting') else per_partition).append(input) -%}
+    {%- endfor -%}
     with
 
-    day_parts as (
-        {%- for name, kind in inputs if kind not in ('whole', 'setting') %}
+    partition_parts as (
+        {%- for input in per_partition %}
         {% if not loop.first %}union all{% endif %}
-        {{ usage_day_parts(name, kind) }}
+        {{ partition_parts(input, key) }}
         {%- endfor %}
     ),
 
     whole_parts as (
         select cast(null as {{ dbt.type_string() }}) as part from (select 1 as one) as nothing
         where 1 = 0
-        -- The model's own code: a changed model rebuilds every day.
+        -- The model's own code: a changed model rebuilds every partition.
         union all
         select 'code:{{ model.checksum.checksum }}' as part
-        {%- for name, kind in inputs if kind in ('whole', 'setting') %}
+        {%- for input in whole %}
+        {%- set name, kind = input[0], input[1] %}
         union all
         {%- if kind == 'whole' %}
         select '{{ name }}:' || {{ rows_hash(ref(name)) }} as part from {{ ref(name) }}
+        {%- elif kind == 'code' %}
+        select '{{ name }}:code:{{ node_checksum(name) if execute else '' }}' as part
         {%- else %}
         select '{{ name | replace("'", "''") }}' as part
         {%- endif %}
@@ -91,74 +148,74 @@
     ),
 
     parts as (
-        select usage_day, part from day_parts
+        select {{ key }}, part from partition_parts
         union all
-        select days.usage_day, whole_parts.part
-        from (select distinct usage_day from day_parts) as days
+        select partitions.{{ key }}, whole_parts.part
+        from (select distinct {{ key }} from partition_parts) as partitions
         cross join whole_parts
     )
 
     select
-        usage_day,
+        {{ key }},
         cast(count(*) as {{ dbt.type_string() }}) || ':'
             || cast(sum(cast({{ key_hash(['part']) }} as decimal(38, 0))) as {{ dbt.type_string() }})
             as fingerprint
     from parts
-    where usage_day is not null
-    group by usage_day
+    where {{ key }} is not null
+    group by {{ key }}
 {% endmacro %}
 
-{#- The days to build as a list of date strings, asked before the model runs (its pre-hook is
-    rendered before the delete too): the days whose fingerprint differs from the one recorded
-    when they were last built, and recorded days the inputs no longer hold. -#}
-{% macro usage_days_list(inputs) %}
+{#- The partitions to build as a list of strings, asked before the model runs (its pre-hook is
+    rendered before the delete too): those whose fingerprint differs from the one recorded when
+    they were last built, and recorded partitions the inputs no longer hold. None (all) when no
+    fingerprints are recorded: a table built before it was incremental is built again whole. -#}
+{% macro partitions_list(inputs, key) %}
     {%- if not execute -%}
         {{ return([]) }}
     {%- endif -%}
-    {%- set recorded = usage_days_relation(this.identifier) -%}
+    {%- set recorded = partitions_relation(this.identifier, key) -%}
     {%- if adapter.get_relation(recorded.database, recorded.schema, recorded.identifier) is none -%}
-        {%- set query -%}
-        select usage_day from ({{ usage_day_fingerprints(inputs) }}) as now
-        {%- endset -%}
-    {%- else -%}
-        {%- set query -%}
-        select coalesce(now.usage_day, recorded.usage_day) as usage_day
-        from ({{ usage_day_fingerprints(inputs) }}) as now
-        full outer join {{ recorded }} as recorded
-            on now.usage_day = recorded.usage_day
-        where now.fingerprint is null
-            or recorded.fingerprint is null
-            or now.fingerprint <> recorded.fingerprint
-        {%- endset -%}
+        {{ return(none) }}
     {%- endif -%}
+    {%- set query -%}
+    select coalesce(now.{{ key }}, recorded.{{ key }}) as {{ key }}
+    from ({{ partition_fingerprints(inputs, key) }}) as now
+    full outer join {{ recorded }} as recorded
+        on now.{{ key }} = recorded.{{ key }}
+    where now.fingerprint is null
+        or recorded.fingerprint is null
+        or now.fingerprint <> recorded.fingerprint
+    {%- endset -%}
     {%- set result = run_query(query ~ " order by 1") -%}
     {{ return(result.columns[0].values() | map('string') | list) }}
 {% endmacro %}
 
-{#- The days this run builds: none on a full build (every day), else usage_days_list. -#}
-{% macro usage_days_to_build(inputs) %}
-    {{ return(usage_days_list(inputs) if telemetry_is_incremental() else none) }}
+{#- The partitions this run builds: none (every one) on a full build, else partitions_list. -#}
+{% macro partitions_to_build(inputs, key) %}
+    {{ return(partitions_list(inputs, key) if telemetry_is_incremental() else none) }}
 {% endmacro %}
 
-{#- A filter on an hour (or date) column: the days of usage_days_to_build as literal ranges,
-    none on a full build. -#}
-{% macro usage_day_filter(column, days) %}
-    {%- if days is none -%}
+{#- A filter on the model's partition column: the partitions of partitions_to_build as
+    literals (usage days as ranges of an hour or date column), none on a full build. -#}
+{% macro partition_filter(column, partitions, key) %}
+    {%- if partitions is none -%}
     true
-    {%- elif days -%}
-    ({% for day in days -%}
+    {%- elif not partitions -%}
+    false
+    {%- elif key == 'usage_day' -%}
+    ({% for day in partitions -%}
         {%- set next_day = (modules.datetime.date.fromisoformat(day) + modules.datetime.timedelta(days=1)).isoformat() -%}
         ({{ column }} >= cast('{{ day }}' as timestamp) and {{ column }} < cast('{{ next_day }}' as timestamp))
         {%- if not loop.last %} or {% endif -%}
     {%- endfor %})
     {%- else -%}
-    false
+    {{ column }} in ({% for period in partitions %}'{{ period | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %})
     {%- endif -%}
 {% endmacro %}
 
-{% macro usage_days_pre_hook(inputs, column) %}
+{% macro partitions_pre_hook(inputs, column, key) %}
     {%- if telemetry_is_incremental() -%}
-    delete from {{ this }} where {{ usage_day_filter(column, usage_days_list(inputs)) }}
+    delete from {{ this }} where {{ partition_filter(column, partitions_list(inputs, key), key) }}
     {%- else -%}
     select 1
     {%- endif -%}
@@ -166,26 +223,52 @@
 
 {#- Replaced whole (drop, then create as select), which any engine that builds tables can do:
     Spark's own tables take no delete. -#}
-{% macro usage_days_drop() %}
-    drop table if exists {{ usage_days_relation(this.identifier) }}
+{% macro partitions_drop(key) %}
+    drop table if exists {{ partitions_relation(this.identifier, key) }}
 {% endmacro %}
 
-{% macro usage_days_record(inputs) %}
-    create table {{ usage_days_relation(this.identifier) }} as
-    {{ usage_day_fingerprints(inputs) }}
+{% macro partitions_record(inputs, key) %}
+    create table {{ partitions_relation(this.identifier, key) }} as
+    {{ partition_fingerprints(inputs, key) }}
 {% endmacro %}
 
-{#- The config every usage-day model shares; `column` is its hour (or date) column. -#}
-{% macro usage_days_config(inputs, column='hour_start_at') %}
-    {%- set arguments = (inputs | tojson) ~ ", '" ~ column ~ "'" -%}
+{#- The config every partitioned model shares; `column` is its partition column. -#}
+{% macro partitions_config(inputs, column, key) %}
+    {%- set arguments = (inputs | tojson) ~ ", '" ~ column ~ "', '" ~ key ~ "'" -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ usage_days_pre_hook(" ~ arguments ~ ") }}",
+        pre_hook="{{ partitions_pre_hook(" ~ arguments ~ ") }}",
         post_hook=[
-            "{{ usage_days_drop() }}",
-            "{{ usage_days_record(" ~ (inputs | tojson) ~ ") }}",
+            "{{ partitions_drop('" ~ key ~ "') }}",
+            "{{ partitions_record(" ~ (inputs | tojson) ~ ", '" ~ key ~ "') }}",
         ],
     ) }}
+{% endmacro %}
+
+{#- By usage day: `column` is the model's hour (or date) column. -#}
+{% macro usage_days_config(inputs, column='hour_start_at') %}
+    {{ partitions_config(inputs, column, 'usage_day') }}
+{% endmacro %}
+
+{% macro usage_days_to_build(inputs) %}
+    {{ return(partitions_to_build(inputs, 'usage_day')) }}
+{% endmacro %}
+
+{% macro usage_day_filter(column, days) %}
+    {{- partition_filter(column, days, 'usage_day') -}}
+{% endmacro %}
+
+{#- By billing period: `column` is the model's 'YYYY-MM' period column. -#}
+{% macro billing_periods_config(inputs, column='billing_period') %}
+    {{ partitions_config(inputs, column, 'billing_period') }}
+{% endmacro %}
+
+{% macro billing_periods_to_build(inputs) %}
+    {{ return(partitions_to_build(inputs, 'billing_period')) }}
+{% endmacro %}
+
+{% macro billing_period_filter(column, periods) %}
+    {{- partition_filter(column, periods, 'billing_period') -}}
 {% endmacro %}

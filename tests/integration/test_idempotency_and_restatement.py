@@ -110,6 +110,8 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
         "select waste_reason from intermediate.int_requests_classified where request_id = ?",
         [request_id],
     ) == [("superseded_by_retry",)]
+    # No bill changed: no billing period was built again.
+    assert _billing_periods_built(pipeline) == {m: set() for m in BILLING_PERIOD_MODELS}
     # The minute-level staging tests checked the changed days only (macros/test_days.sql).
     assert _staging_test_days(pipeline) == {
         "stg_nvml__gpu_windows": f"partition_date in (cast('{second}' as date))",
@@ -225,6 +227,13 @@ def test_a_run_rebuilds_the_usage_days_whose_telemetry_bill_or_prices_changed(
         "fct_workload_unit_cost_daily": {first, second, third},
         "fct_token_reconciliation_hourly": set(),
     }
+    # The bill-line models built October's AWS lines again, and nothing of November's; the demo
+    # has no GCP export or FOCUS file (their models hold no period).
+    aws = {"int_billing_lines_amortized", "int_billing_focus_aws_cur", "int_gpu_billing_lines"}
+    assert _billing_periods_built(pipeline) == {
+        model: ({"2026-10"} if model in aws | {"billing_focus"} else set())
+        for model in BILLING_PERIOD_MODELS
+    }
     # The restated dollar moved from unused commitment to the GPUs, and nothing else did.
     cost_after = dict(_cost_by_day_and_kind(pipeline))
     assert cost_after[(first, "gpu")] - cost_before[(first, "gpu")] == Decimal("1")
@@ -246,6 +255,31 @@ def _usage_days_built(pipeline: Pipeline) -> dict[str, set[str]]:
         days = set(re.findall(r">= cast\('(\d{4}-\d{2}-\d{2})' as timestamp\)", sql))
         assert days or "where false" in sql, sql
         built[model] = days
+    return built
+
+
+# The models incremental by billing period (macros/usage_days.sql), by their compiled SQL's path.
+BILLING_PERIOD_MODELS = {
+    "int_billing_lines_amortized": "intermediate/billing",
+    "int_billing_focus_aws_cur": "intermediate/billing",
+    "int_gcp_billing_rows_amortized": "intermediate/billing",
+    "int_billing_focus_gcp_billing": "intermediate/billing",
+    "int_billing_focus_focus": "intermediate/billing",
+    "int_gpu_billing_lines": "intermediate/billing",
+    "billing_focus": "marts",
+}
+
+
+def _billing_periods_built(pipeline: Pipeline) -> dict[str, set[str]]:
+    """The billing periods each billing-period model built in the last run, read from its
+    compiled SQL (its filters hold them as literals: `false` when none)."""
+    compiled = pipeline.warehouse.parent / "dbt-target" / "compiled" / "gpuledger" / "models"
+    built = {}
+    for model, folder in BILLING_PERIOD_MODELS.items():
+        sql = (compiled / folder / f"{model}.sql").read_text()
+        lists = re.findall(r"(?:billing_period|invoice_month) in \(([^)]*)\)", sql)
+        assert lists or re.search(r"(where|and) false", sql), sql
+        built[model] = {p for found in lists for p in re.findall(r"'(\d{4}-\d{2})'", found)}
     return built
 
 

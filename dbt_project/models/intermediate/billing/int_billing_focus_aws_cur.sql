@@ -4,12 +4,22 @@
     on-demand cost where AWS states one. Line item types map to ChargeCategory the way AWS's own
     FOCUS export does: usage and its savings-plan negation are Usage, commitment fees Purchase,
     Tax Tax, credits and refunds Credit, the rest Adjustment.
+
+    Incremental by billing period, as the lines it maps (macros/usage_days.sql).
 -#}
+{%- set inputs = [
+    ['int_billing_lines_amortized', 'billing_periods'],
+    ['focus_service_categories', 'whole'],
+] -%}
+{{ billing_periods_config(inputs, column='x_billing_period') }}
+{%- set build_periods = billing_periods_to_build(inputs) %}
+
 with
 
 lines as (
 
     select * from {{ ref('int_billing_lines_amortized') }}
+    where {{ billing_period_filter('billing_period', build_periods) }}
 
 ),
 

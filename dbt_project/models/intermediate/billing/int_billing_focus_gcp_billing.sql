@@ -12,12 +12,22 @@
     covered, and the unused part is one more row per fee row, a Usage row with
     CommitmentDiscountStatus Unused, BilledCost 0 and the unused cost as EffectiveCost (as in
     the FOCUS spec's scenarios). Per billing period Σ EffectiveCost = Σ BilledCost.
+
+    Incremental by invoice month, as the rows it maps (macros/usage_days.sql).
 -#}
+{%- set inputs = [
+    ['int_gcp_billing_rows_amortized', 'billing_periods'],
+    ['focus_service_categories', 'whole'],
+] -%}
+{{ billing_periods_config(inputs, column='x_billing_period') }}
+{%- set build_periods = billing_periods_to_build(inputs) %}
+
 with
 
 rows as (
 
     select * from {{ ref('int_gcp_billing_rows_amortized') }}
+    where {{ billing_period_filter('invoice_month', build_periods) }}
 
 ),
 

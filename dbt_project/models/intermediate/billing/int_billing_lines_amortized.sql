@@ -11,12 +11,24 @@
     GPU compute: instance-hour usage (BoxUsage, DedicatedUsage, HostUsage) of an instance type in
     the aws_gpu_instance_types reference. Storage, data transfer and CPU instances on the same
     bill are not GPU cost.
+
+    Incremental by billing period (macros/usage_days.sql): a restated bill rebuilds its period.
 -#}
+-- depends_on: {{ source('raw', 'aws_cur_line_items') }}
+{%- set inputs = [
+    ['raw.aws_cur_line_items', 'content'],
+    ['stg_aws_cur__line_items', 'code'],
+    ['aws_gpu_instance_types', 'whole'],
+] -%}
+{{ billing_periods_config(inputs) }}
+{%- set build_periods = billing_periods_to_build(inputs) %}
+
 with
 
 line_items as (
 
     select * from {{ ref('stg_aws_cur__line_items') }}
+    where {{ billing_period_filter('billing_period', build_periods) }}
 
 ),
 

@@ -16,7 +16,17 @@
     priced at the discounted rate and the used part of the fee is offset by credits, so the
     fee row's whole net cost is unused. Σ effective_cost + Σ unused_commitment_cost = Σ net
     cost in every group: nothing is added or lost.
+
+    Incremental by invoice month (macros/usage_days.sql): fees are amortized within their month.
 -#}
+-- depends_on: {{ source('raw', 'gcp_billing_export') }}
+{%- set inputs = [
+    ['raw.gcp_billing_export', 'content', 'invoice_month'],
+    ['stg_gcp_billing__export_rows', 'code'],
+] -%}
+{{ billing_periods_config(inputs, column='invoice_month') }}
+{%- set build_periods = billing_periods_to_build(inputs) %}
+
 with
 
 rows as (
@@ -25,6 +35,7 @@ rows as (
         *,
         {{ dbt.date_trunc('hour', 'usage_start_at') }} as usage_hour_at
     from {{ ref('stg_gcp_billing__export_rows') }}
+    where {{ billing_period_filter('invoice_month', build_periods) }}
 
 ),
 

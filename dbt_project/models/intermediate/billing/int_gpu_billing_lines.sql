@@ -17,13 +17,29 @@
     billed_currency_cost and is converted with its billing period's rate (GCP export rows with
     Google's own currency_conversion_rate, others with prices/exchange_rates.csv). A line without
     a rate fails the test assert_gpu_lines_have_an_exchange_rate; it is never read as USD.
+
+    Incremental by billing period (macros/usage_days.sql): a restated bill of any source
+    rebuilds its period; new exchange rates or GPU references rebuild every period.
 -#}
+-- depends_on: {{ source('raw', 'focus_charges') }}
+{%- set inputs = [
+    ['int_billing_lines_amortized', 'billing_periods'],
+    ['int_gcp_billing_rows_amortized', 'billing_periods'],
+    ['raw.focus_charges', 'content'],
+    ['stg_focus__charges', 'code'],
+    ['aws_gpu_instance_types', 'whole'],
+    ['focus_gpu_skus', 'whole'],
+    ['stg_list_prices__exchange_rates', 'whole'],
+] -%}
+{{ billing_periods_config(inputs) }}
+{%- set build_periods = billing_periods_to_build(inputs) %}
 with
 
 aws_lines as (
 
     select * from {{ ref('int_billing_lines_amortized') }}
     where is_gpu_compute
+        and {{ billing_period_filter('billing_period', build_periods) }}
 
 ),
 
@@ -31,6 +47,7 @@ focus_rows as (
 
     select * from {{ ref('stg_focus__charges') }}
     where charge_category = 'Usage'
+        and {{ billing_period_filter('billing_period', build_periods) }}
         and lower(provider_name) in ('aws', 'amazon web services')
         and (lower(resource_type) = 'instance' or resource_id like 'i-%')
 
@@ -64,6 +81,7 @@ other_focus_rows as (
             as unit_names_gpus
     from {{ ref('stg_focus__charges') }}
     where charge_category = 'Usage'
+        and {{ billing_period_filter('billing_period', build_periods) }}
         and lower(provider_name) not in ('aws', 'amazon web services')
         and resource_id is not null
 
@@ -98,6 +116,7 @@ gcp_rows as (
 
     select * from {{ ref('int_gcp_billing_rows_amortized') }}
     where is_gpu_sku
+        and {{ billing_period_filter('invoice_month', build_periods) }}
         and not is_commitment_fee
         and resource_name is not null
 
