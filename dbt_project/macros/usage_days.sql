@@ -80,9 +80,9 @@
         else (input[2] if input | length > 2 else 'billing_period') -%}
     select
         {{ column }} as {{ key }},
-        '{{ name }}:' || {{ rows_hash(relation) }} as part
+        '{{ name }}:' || {{ rows_hash() }} as part
     from {{ relation }}
-    group by 1
+    group by {{ column }}
     {%- elif (kind, key) in [('usage_days', 'usage_day'), ('billing_periods', 'billing_period')] -%}
     select {{ key }}, '{{ name }}:' || fingerprint as part
     from {{ partitions_relation(name, key) }}
@@ -91,17 +91,12 @@
     {%- endif -%}
 {% endmacro %}
 
-{#- A count and a sum of the hashes of a relation's rows (every column): the same rows in any
-    order give the same text. -#}
-{% macro rows_hash(relation) %}
-    {%- set columns = [] -%}
-    {%- if execute -%}
-        {%- for column in adapter.get_columns_in_relation(relation) -%}
-            {%- do columns.append(adapter.quote(column.name)) -%}
-        {%- endfor -%}
-    {%- endif -%}
+{#- A count and a sum of the hashes of the rows (every column) of the one relation the query
+    reads: the same rows in any order give the same text. (Spark takes no `*` beside a GROUP BY
+    by position: group by the expression.) -#}
+{% macro rows_hash() %}
     cast(count(*) as {{ dbt.type_string() }}) || ':'
-        || cast(sum(cast({{ key_hash(columns or ['1']) }} as decimal(38, 0))) as {{ dbt.type_string() }})
+        || cast(sum(cast({{ all_columns_hash() }} as decimal(38, 0))) as {{ dbt.type_string() }})
 {% endmacro %}
 
 {#- The code of a model or seed of this project, as its checksum. -#}
@@ -138,7 +133,7 @@
         {%- set name, kind = input[0], input[1] %}
         union all
         {%- if kind == 'whole' %}
-        select '{{ name }}:' || {{ rows_hash(ref(name)) }} as part from {{ ref(name) }}
+        select '{{ name }}:' || {{ rows_hash() }} as part from {{ ref(name) }}
         {%- elif kind == 'code' %}
         select '{{ name }}:code:{{ node_checksum(name) if execute else '' }}' as part
         {%- else %}

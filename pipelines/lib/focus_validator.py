@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def validate(csv_file: Path, timeout_s: int = 600) -> ValidatorReport:
     output = _run_validator(csv_file, timeout_s)
     report = parse_report(output)  # only a readable verdict is kept
     cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     partial.write_text(output)
     partial.replace(cached)
     return report
