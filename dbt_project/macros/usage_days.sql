@@ -54,10 +54,6 @@
     )) }}
 {% endmacro %}
 
-{% macro usage_days_relation(model_name) %}
-    {{ return(partitions_relation(model_name, 'usage_day')) }}
-{% endmacro %}
-
 {#- An input named `raw.<table>` is that source; any other name a model or seed. -#}
 {% macro partition_input(name) %}
     {%- if name.startswith('raw.') -%}
