@@ -24,10 +24,24 @@ def test_running_the_same_partitions_twice_gives_identical_warehouse(
 ) -> None:
     pipeline = demo_pipeline.copy_to(tmp_path)
     before = pipeline.fingerprint()
+    # One bill-line table as a version that kept no fingerprints left it (a table), with a row
+    # of a period no bill holds: it is built again whole, and the stale row goes.
+    pipeline.execute("drop table intermediate.billing_periods__int_billing_lines_amortized")
+    pipeline.execute(
+        "insert into intermediate.int_billing_lines_amortized"
+        " select * replace ('2020-01' as billing_period)"
+        " from intermediate.int_billing_lines_amortized limit 1"
+    )
     pipeline.run()
     assert pipeline.fingerprint() == before
-    # Nothing changed: the models incremental by usage day built no day.
+    # Nothing changed: the models incremental by usage day built no day, and the bill-line
+    # models no period but the one without fingerprints (its own fingerprints came out the
+    # same, so nothing downstream of it was built).
     assert _usage_days_built(pipeline) == {model: set() for model in USAGE_DAY_MODELS}
+    assert _billing_periods_built(pipeline) == {
+        model: {"(all)"} if model == "int_billing_lines_amortized" else set()
+        for model in BILLING_PERIOD_MODELS
+    }
 
 
 def test_a_three_day_backfill_equals_three_single_day_runs(
@@ -229,10 +243,14 @@ def test_a_run_rebuilds_the_usage_days_whose_telemetry_bill_or_prices_changed(
     }
     # The bill-line models built October's AWS lines again, and nothing of November's; the demo
     # has no GCP export or FOCUS file (their models hold no period).
-    aws = {"int_billing_lines_amortized", "int_billing_focus_aws_cur", "int_gpu_billing_lines"}
+    aws = {
+        "int_billing_lines_amortized",
+        "int_billing_focus_aws_cur",
+        "int_gpu_billing_lines",
+        "billing_focus",
+    }
     assert _billing_periods_built(pipeline) == {
-        model: ({"2026-10"} if model in aws | {"billing_focus"} else set())
-        for model in BILLING_PERIOD_MODELS
+        model: {"2026-10"} if model in aws else set() for model in BILLING_PERIOD_MODELS
     }
     # The restated dollar moved from unused commitment to the GPUs, and nothing else did.
     cost_after = dict(_cost_by_day_and_kind(pipeline))
@@ -272,12 +290,16 @@ BILLING_PERIOD_MODELS = {
 
 def _billing_periods_built(pipeline: Pipeline) -> dict[str, set[str]]:
     """The billing periods each billing-period model built in the last run, read from its
-    compiled SQL (its filters hold them as literals: `false` when none)."""
+    compiled SQL (its filters hold them as literals: `false` when none, `true` when it was
+    built whole, given here as {"(all)"})."""
     compiled = pipeline.warehouse.parent / "dbt-target" / "compiled" / "gpuledger" / "models"
-    built = {}
+    built: dict[str, set[str]] = {}
     for model, folder in BILLING_PERIOD_MODELS.items():
         sql = (compiled / folder / f"{model}.sql").read_text()
         lists = re.findall(r"(?:billing_period|invoice_month) in \(([^)]*)\)", sql)
+        if not lists and re.search(r"(where|and) true\b", sql):
+            built[model] = {"(all)"}
+            continue
         assert lists or re.search(r"(where|and) false", sql), sql
         built[model] = {p for found in lists for p in re.findall(r"'(\d{4}-\d{2})'", found)}
     return built
