@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from pipelines.bench.fleet import BenchFleet, write_billing, write_days
-from pipelines.bench.run import floor_seconds, markdown
+from pipelines.bench.run import _validator_cache, floor_seconds, markdown
 from pipelines.defs.inference.load import read_request_file
 from pipelines.defs.telemetry.load import read_spool_file
+from pipelines.lib.focus_validator import cache_dir
 
 
 def test_bench_fleet_is_exact_in_size_loadable_and_reproducible(tmp_path: Path) -> None:
@@ -80,3 +83,20 @@ def test_bench_table_quotes_the_ratios() -> None:
     assert "| P2 = daily run 365 d / 30 d of history | 1.1 |" in table
     assert "| daily run of the fleet (last day landed again, 30 d of history) | 14.5 s |" in table
     assert "| gpuledger.fct_gpu_utilization_hourly | 2.5 |" in table
+
+
+def test_each_timed_run_starts_without_the_validator_verdicts_of_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GPULEDGER_CACHE_DIR", str(tmp_path / "user"))
+    with _validator_cache(tmp_path / "small"):
+        assert cache_dir() == tmp_path / "small"
+        with pytest.raises(RuntimeError), _validator_cache(tmp_path / "fleet"):
+            assert cache_dir() == tmp_path / "fleet"
+            raise RuntimeError
+        assert cache_dir() == tmp_path / "small"
+    assert cache_dir() == tmp_path / "user"
+    monkeypatch.delenv("GPULEDGER_CACHE_DIR")
+    with _validator_cache(tmp_path / "small"):
+        pass
+    assert "GPULEDGER_CACHE_DIR" not in os.environ
