@@ -13,7 +13,6 @@ from pipelines.defs.aws_cur import load as cur
 from pipelines.defs.inference.load import (
     COLUMNS,
     parse_record,
-    read_clean_day,
     read_clean_request_file,
     read_day,
     read_request_file,
@@ -299,25 +298,6 @@ def test_clean_request_files_read_whole_give_the_rows_of_the_line_reader(landing
     assert len(files) > 4 and whole >= len(files) - 2
 
 
-def test_a_clean_day_read_by_duckdb_gives_the_rows_of_the_line_reader(landing: Path) -> None:
-    schema = pa.schema(list(COLUMNS.items()))
-    days = sorted((landing / "inference" / "requests").glob("date=*"))
-    whole = 0
-    for day in days:
-        files = sorted(day.glob("*.jsonl"))
-        read = [read_request_file(path, landing) for path in files]
-        rows = [row for file_rows, _ in read for row in file_rows]
-        clean = read_clean_day(files, landing)
-        if any(rejected for _, rejected in read):
-            assert clean is None, day.name
-            continue
-        assert clean is not None, f"{day.name} is clean but was not read by DuckDB"
-        whole += 1
-        assert clean.equals(pa.Table.from_pylist(rows, schema=schema)), day.name
-        assert read_day(files, landing) == (clean, [])
-    assert whole >= 1 and len(files) > 2
-
-
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
@@ -366,7 +346,6 @@ def test_a_file_with_a_line_arrow_cannot_vouch_for_is_read_line_by_line(
     log = tmp_path / "h.jsonl"
     log.write_text(json.dumps(good) + "\n" + json.dumps({**good, **change}) + "\n")
     assert read_clean_request_file(log, tmp_path) is None
-    assert read_clean_day([log], tmp_path) is None
     table, rejected = read_request_table(log, tmp_path)
     assert [(r.source_row, r.reason[: len(reason)]) for r in rejected] == (
         [(2, reason)] if reason else []
@@ -382,42 +361,33 @@ def test_a_file_with_a_line_arrow_cannot_vouch_for_is_read_line_by_line(
     log.write_text(json.dumps(good) + "\n")
     fast = read_clean_request_file(log, tmp_path)
     assert fast is not None and fast.to_pylist()[0] == {**first, "source_line": 1}
-    day = read_clean_day([log], tmp_path)
-    assert day is not None and day.to_pylist()[0] == {**first, "source_line": 1}
 
 
 _ENVELOPE = '"time": "2026-10-30T00:00:00Z", "host": "h", "workload": "w", "model": "m"'
 
 
 @pytest.mark.parametrize(
-    ("line", "whole", "day_whole"),
+    ("line", "whole"),
     [
         # has_usage false, which Arrow cannot tell from {"x": 1}
-        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "usage": {{}}}}', False, False),
-        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "usage": {{"x": 3}}}}', False, False),
-        (
-            f'{{ {_ENVELOPE} , "request_id" : "r\\u00e9\\"\\\\" , "status" : 200 , "x": [1] }}',
-            True,
-            True,
-        ),
-        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "attempt": -0}}', True, True),
-        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200}}'.replace("T", " ", 1), True, False),
-        (f'{{{_ENVELOPE}, "request_id": "r", "request_id": "s", "status": 200}}', False, False),
-        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "synthetic": true}}\n', False, False),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "usage": {{}}}}', False),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "usage": {{"x": 3}}}}', False),
+        (f'{{ {_ENVELOPE} , "request_id" : "r\\u00e9\\"" , "status" : 200 , "x": [1] }}', True),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "attempt": -0}}', True),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200}}'.replace("T", " ", 1), True),
+        (f'{{{_ENVELOPE}, "request_id": "r", "request_id": "s", "status": 200}}', False),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "synthetic": true}}\n', False),
         # A combining accent right after the opening quote, and a character outside the BMP.
-        (f'{{{_ENVELOPE}, "request_id": "\u0301r\U0001f600", "status": 200}}', True, True),
-        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "retry_of": null}}', True, True),
-        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "usage": null}}', True, True),
-        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "attempt": 2147483647}}', True, False),
-        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200}}'.replace("Z", "+05:30"), True, True),
-        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200}}'.replace("Z", ".5Z"), True, True),
+        (f'{{{_ENVELOPE}, "request_id": "\u0301r\U0001f600", "status": 200}}', True),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "retry_of": null}}', True),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200}}'.replace("Z", "+05:30"), True),
+        (f'{{{_ENVELOPE}, "request_id": "r", "status": 200}}'.replace("Z", ".5Z"), True),
     ],
 )
 def test_a_line_lands_as_the_line_reader_reads_it_whichever_reader_takes_it(
-    tmp_path: Path, line: str, whole: bool, day_whole: bool
+    tmp_path: Path, line: str, whole: bool
 ) -> None:
-    """Lines json.dumps does not write: Arrow reads them whole, and DuckDB a day of them, only
-    when they read them alike."""
+    """Lines json.dumps does not write: Arrow reads them whole only when it reads them alike."""
     log = tmp_path / "h.jsonl"
     log.write_text(line + "\n", encoding="utf-8")
     rows, rejected = read_request_file(log, tmp_path)
@@ -426,60 +396,6 @@ def test_a_line_lands_as_the_line_reader_reads_it_whichever_reader_takes_it(
     assert (fast is not None) == whole
     table, _ = read_request_table(log, tmp_path)
     assert table.to_pylist() == rows
-    day = read_clean_day([log], tmp_path)
-    assert (day is not None) == day_whole
-    assert read_day([log], tmp_path)[0].to_pylist() == rows
-
-
-@pytest.mark.parametrize(
-    ("contents", "lines"),
-    [
-        (["a1\na2\n", "b1\nb2\nb3\n"], [[1, 2], [1, 2, 3]]),
-        (["a1\na2", "b1\n"], [[1, 2], [1]]),  # the last line without its newline
-        (["a1\n\na3\n", "b1\n"], None),  # a blank line: DuckDB skips it, the lines tell
-        (["a1\n", ""], None),  # an empty file
-        (["a1\n", "b1\n   \n"], None),
-        (["a1\n", "b\xff\n"], None),  # not UTF-8
-    ],
-)
-def test_a_day_read_by_duckdb_names_each_row_s_file_and_line(
-    tmp_path: Path, contents: list[str], lines: list[list[int]] | None
-) -> None:
-    files = []
-    for index, content in enumerate(contents):
-        path = tmp_path / f"h{index}.jsonl"
-        records = [
-            json.dumps(
-                {
-                    "time": "2026-10-30T00:00:00Z",
-                    "request_id": line,
-                    "host": f"h{index}",
-                    "workload": "w",
-                    "model": "m",
-                    "status": 200,
-                }
-            )
-            if line.strip()
-            else line
-            for line in content.split("\n")
-        ]
-        path.write_bytes("\n".join(records).encode("utf-8").replace(b"\\u00ff", b"\xff"))
-        files.append(path)
-    day = read_clean_day(files, tmp_path)
-    if lines is None:
-        assert day is None
-        table, rejected = read_day(files, tmp_path)
-        by_line = [read_request_table(path, tmp_path) for path in files]
-        assert table.to_pylist() == [r for t, _ in by_line for r in t.to_pylist()]
-        assert rejected == [r for _, file_rejected in by_line for r in file_rejected]
-        return
-    assert day is not None
-    assert [(r["source_file"], r["source_line"]) for r in day.to_pylist()] == [
-        (f"h{index}.jsonl", line) for index, numbers in enumerate(lines) for line in numbers
-    ]
-    assert day.column("request_id").to_pylist() == [
-        f"{'ab'[index]}{line}" for index, numbers in enumerate(lines) for line in numbers
-    ]
 
 
 def test_a_lone_surrogate_is_quarantined_not_landed(tmp_path: Path) -> None:
@@ -574,7 +490,6 @@ def test_bytes_that_are_not_utf8_land_replaced_whichever_reader_is_tried(tmp_pat
     envelope = '"time": "2026-10-30T00:00:00Z", "host": "h", "workload": "w", "status": 200'
     log = tmp_path / "h.jsonl"
     log.write_bytes(f'{{{envelope}, "request_id": "r\xff", "model": "m"}}\n'.encode("latin-1"))
-    assert read_clean_day([log], tmp_path) is None
-    assert read_clean_request_file(log, tmp_path) is None
+    assert read_clean_request_file(log, tmp_path) is None  # Arrow read it, bytes and all
     table, rejected = read_day([log], tmp_path)
     assert rejected == [] and table.column("request_id").to_pylist() == ["r\ufffd"]

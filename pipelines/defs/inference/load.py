@@ -3,10 +3,9 @@
 A line that is not valid JSON or lacks a required envelope field goes to raw.quarantine with the
 file, line number and reason; it is counted, never dropped silently.
 
-A day is read by DuckDB in one pass over all its files when every line of every file is a clean
-record (the usual case; about twice as fast as Arrow's JSON reader). Otherwise each file is read
-whole by Arrow's JSON reader when every line is a clean record, else line by line, which names
-each bad line. All three give the same rows.
+A file is read whole by Arrow's JSON reader when every line is a clean record (the usual case,
+about 4 times faster); any file with a line that reader or the checks refuse is read line by
+line instead, which names each bad line. Both give the same rows.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
@@ -29,7 +27,6 @@ import pyarrow.parquet as pq
 from pipelines.lib import kept_files
 from pipelines.lib.paths import lineage_name
 from pipelines.lib.warehouse import (
-    MEMORY_LIMIT,
     Quarantine,
     Rejected,
     input_version,
@@ -315,116 +312,6 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
     )
 
 
-# read_clean_day: every field read as its JSON text, so that DuckDB's casts, which take "200"
-# or 200.5 for an integer and 5 for a string, never decide what a line means. A line passes
-# when each field is of the JSON type parse_record requires, in the plain form both read alike
-# (digits only, ISO 8601 times with an offset); anything else sends the day to read_day's
-# other readers, which accept or name it as they always did.
-_STRINGS = ("time", "request_id", "host", "endpoint", "workload", "model", "finish_reason",
-            "retry_of")  # fmt: skip
-_TOKENS = {
-    "prompt_tokens": "usage.prompt_tokens",
-    "completion_tokens": "usage.completion_tokens",
-    "cached_prompt_tokens": "usage.prompt_tokens_details.cached_tokens",
-    "reasoning_tokens": "usage.completion_tokens_details.reasoning_tokens",
-}
-_RAW_COLUMNS = (
-    "{"
-    + ", ".join(f"{name}: 'JSON'" for name in (*_STRINGS, "status", "attempt", "synthetic"))
-    + ", usage: 'struct(prompt_tokens JSON, completion_tokens JSON,"
-    " prompt_tokens_details struct(cached_tokens JSON),"
-    " completion_tokens_details struct(reasoning_tokens JSON))'}"
-)
-# DuckDB reads 24:00:00 as the next midnight, which fromisoformat refuses: hence the ranges.
-_CLOCK = r"([01]\d|2[0-3]):[0-5]\d"
-_TIME = rf'"\d{{4}}-\d\d-\d\dT{_CLOCK}:[0-5]\d(\.\d{{1,6}})?(Z|[+-]{_CLOCK})"'
-
-
-def _string(field: str) -> str:
-    """A JSON string's value: its text less the quotes when it holds no escape."""
-    return f"if(contains({field}, '\\'), {field} ->> '$', ({field}::varchar)[2:-2])"
-
-
-def _digits(field: str, most: int) -> str:
-    return f"coalesce(regexp_full_match({field}, '[0-9]{{1,{most}}}'), true)"
-
-
-_CLEAN = " and ".join(
-    [
-        *(f"coalesce(prefix({name}, '\"'), true)" for name in _STRINGS),
-        *(f"coalesce({name} <> '\"\"', false)" for name in REQUIRED if name != "status"),
-        "coalesce(regexp_full_match(status, '[1-5][0-9][0-9]'), false)",
-        _digits("attempt", 9),  # below 2**31
-        *(_digits(field, 18) for field in _TOKENS.values()),  # below 2**63
-        "coalesce(synthetic in ('true', 'false'), true)",
-        # A usage object with none of the fields read: parse_record tells {} from {"x": 1}.
-        "(usage is null or usage.prompt_tokens is not null or usage.completion_tokens is not null"
-        " or usage.prompt_tokens_details is not null"
-        " or usage.completion_tokens_details is not null)",
-        f"regexp_full_match(time, '{_TIME}')",
-    ]
-)
-_DAY_QUERY = f"""
-select
-    filename::source_files as source_file,
-    {_string("request_id")} as request_id,
-    timezone('UTC', ({_string("time")})::timestamptz) as requested_at,
-    {_string("host")} as host,
-    {_string("endpoint")} as endpoint,
-    {_string("workload")} as workload,
-    {_string("model")} as model,
-    status::varchar::integer as http_status,
-    {_string("finish_reason")} as finish_reason,
-    coalesce(nullif(attempt::varchar::integer, 0), 1) as attempt,
-    {_string("retry_of")} as retry_of,
-    coalesce(synthetic::varchar::boolean, false) as is_synthetic,
-    usage is not null as has_usage,
-    {", ".join(f"{field}::varchar::bigint as {name}" for name, field in _TOKENS.items())},
-    coalesce({_CLEAN}, false) as clean
-from read_json(?, columns = {_RAW_COLUMNS}, format = 'newline_delimited', filename = true)
-"""  # noqa: S608
-
-
-def read_clean_day(files: list[Path], landing: Path) -> pa.Table | None:
-    """The day's rows read by DuckDB in one pass, or None when any line of any file needs
-    read_day's other readers (one DuckDB refuses, or one not clean as _CLEAN says)."""
-    if not files:
-        return None
-    lines = []
-    for path in files:
-        data = path.read_bytes()
-        lines.append(data.count(b"\n") + (0 if data.endswith(b"\n") else 1))
-    conn = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
-    try:
-        paths = [str(p) for p in files]
-        conn.execute("create type source_files as enum (select unnest(?::varchar[]))", [paths])
-        table = conn.sql(_DAY_QUERY, params=[paths]).to_arrow_table()
-    except (duckdb.Error, UnicodeDecodeError):
-        return None
-    finally:
-        conn.close()
-    if not pc.all(table["clean"]).as_py():
-        return None
-    # Rows come in the order of the files and their lines (DuckDB keeps a scan's order), which
-    # the file of each row confirms; a blank line, which DuckDB skips, shows as a count short.
-    sources = table["source_file"].combine_chunks()
-    expected = np.repeat(np.arange(len(files)), lines)
-    indices = sources.indices.to_numpy(zero_copy_only=False)
-    if len(indices) != len(expected) or not np.array_equal(indices, expected):
-        return None
-    starts = np.repeat(np.cumsum([0, *lines[:-1]]), lines)
-    names = pa.array([lineage_name(p, landing) for p in files], pa.string())
-    columns = {
-        "source_file": pa.DictionaryArray.from_arrays(sources.indices, names),
-        "source_line": pa.array(np.arange(len(indices)) - starts + 1),
-        **{name: table[name] for name in COLUMNS if name not in ("source_file", "source_line")},
-    }
-    return pa.table(
-        [pc.cast(columns[name], dtype) for name, dtype in COLUMNS.items()],
-        schema=pa.schema(list(COLUMNS.items())),
-    )
-
-
 def read_request_table(path: Path, landing: Path) -> tuple[pa.Table, list[Rejected]]:
     """The file's rows and rejected lines, read whole when it is clean, else line by line."""
     table = read_clean_request_file(path, landing)
@@ -435,11 +322,8 @@ def read_request_table(path: Path, landing: Path) -> tuple[pa.Table, list[Reject
 
 
 def read_day(files: list[Path], landing: Path) -> tuple[pa.Table, list[Rejected]]:
-    """The day's rows (the raw columns but partition_date) and rejected lines: read_clean_day,
-    else each file by read_request_table, on several threads."""
-    clean = read_clean_day(files, landing)
-    if clean is not None:
-        return clean, []
+    """The day's rows (the raw columns but partition_date) and rejected lines, files read on
+    several threads."""
     tables: list[pa.Table] = []
     rejected: list[Rejected] = []
     with ThreadPoolExecutor(max_workers=_READERS) as pool:
