@@ -382,6 +382,10 @@ _ENVELOPE = '"time": "2026-10-30T00:00:00Z", "host": "h", "workload": "w", "mode
         (f'{{{_ENVELOPE}, "request_id": "r", "status": 200, "retry_of": null}}', True),
         (f'{{{_ENVELOPE}, "request_id": "r", "status": 200}}'.replace("Z", "+05:30"), True),
         (f'{{{_ENVELOPE}, "request_id": "r", "status": 200}}'.replace("Z", ".5Z"), True),
+        # A carriage return alone is JSON whitespace, not the end of a line.
+        (f'{{{_ENVELOPE},\r"request_id": "r", "status": 200}}', True),
+        # A byte order mark opening the file.
+        (f'\ufeff{{{_ENVELOPE}, "request_id": "r", "status": 200}}', True),
     ],
 )
 def test_a_line_lands_as_the_line_reader_reads_it_whichever_reader_takes_it(
@@ -396,6 +400,26 @@ def test_a_line_lands_as_the_line_reader_reads_it_whichever_reader_takes_it(
     assert (fast is not None) == whole
     table, _ = read_request_table(log, tmp_path)
     assert table.to_pylist() == rows
+
+
+def test_crlf_lines_and_byte_order_marks_read_alike_by_both_readers(tmp_path: Path) -> None:
+    """A Windows file: CRLF line ends and a byte order mark opening it (ignored); a second mark
+    opening a later line is not JSON there (quarantined by line, the file read line by line)."""
+    record = f'{{{_ENVELOPE}, "request_id": "r", "status": 200}}'
+    log = tmp_path / "h.jsonl"
+    log.write_bytes(f"\ufeff{record}\r\n{record}\r\n".encode())
+    whole = read_clean_request_file(log, tmp_path)
+    assert whole is not None
+    assert whole.column("source_line").to_pylist() == [1, 2]
+    rows, rejected = read_request_file(log, tmp_path)
+    assert rejected == [] and whole.to_pylist() == rows
+    log.write_bytes(f"{record}\r\n\ufeff{record}\r\n".encode())
+    assert read_clean_request_file(log, tmp_path) is None
+    table, rejected = read_request_table(log, tmp_path)
+    assert table.column("source_line").to_pylist() == [1]
+    assert [(r.source_row, r.reason, r.raw_record) for r in rejected] == [
+        (2, "invalid JSON: Unexpected UTF-8 BOM (decode using utf-8-sig)", f"\ufeff{record}")
+    ]
 
 
 def test_a_lone_surrogate_is_quarantined_not_landed(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from pipelines.lib.warehouse import (
 SOURCE = "inference_requests"
 # Part of a kept day's name (its token): bump it when parsing changes what a line lands as, so
 # that days kept before are parsed again.
-CONVERSION = 4
+CONVERSION = 5
 # Rows per Parquet row group of a kept day: DuckDB reads a file's row groups in parallel.
 ROW_GROUP = 122_880
 # Dictionary pages only for the columns with few values (ids and times are nearly all distinct:
@@ -215,7 +215,9 @@ def read_request_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], 
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     name = lineage_name(path, landing)
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    # Lines end at "\n" only (a "\r" elsewhere is JSON whitespace, as Arrow reads it); a UTF-8
+    # byte order mark opening the file is not part of its first line.
+    with path.open(encoding="utf-8-sig", errors="replace", newline="\n") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -223,11 +225,11 @@ def read_request_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], 
                 row = parse_record(json.loads(line))
             except json.JSONDecodeError as exc:
                 rejected.append(
-                    Rejected(name, number, f"invalid JSON: {exc.msg}", line.rstrip("\n"))
+                    Rejected(name, number, f"invalid JSON: {exc.msg}", line.rstrip("\r\n"))
                 )
                 continue
             except ValueError as exc:
-                rejected.append(Rejected(name, number, str(exc), line.rstrip("\n")))
+                rejected.append(Rejected(name, number, str(exc), line.rstrip("\r\n")))
                 continue
             row["source_file"] = name
             row["source_line"] = number
