@@ -11,8 +11,10 @@
     reads every day.
 -#}
 
-{% macro request_day_versions() %}
-    select partition_date as day, input_version
+{#- Each day's version: its landed files' and the code of `node` (the model being built;
+    code_version.sql). -#}
+{% macro request_day_versions(node=none) %}
+    select partition_date as day, input_version || ';code:{{ code_version(node) }}' as input_version
     from raw.landing_log
     where source = 'inference_requests'
 {% endmacro %}

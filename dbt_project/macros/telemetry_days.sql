@@ -5,10 +5,11 @@
 
     The loaders record in raw.landing_log, per source and day, a version of the files landed
     (their names, sizes and modification times), in the same transaction as the rows. A day's
-    telemetry version joins the versions of its NVML spool and dcgm-exporter scrapes. Each
-    incremental model keeps the version it was built from in `_input_version`, and a run
-    rebuilds only the days whose version changed or that it does not hold yet: the pre-hook
-    deletes those days, the model appends them again. A full refresh (`gpuledger run
+    telemetry version joins the versions of its NVML spool and dcgm-exporter scrapes and the
+    version of the model's code (code_version.sql: a changed model, view upstream or macro
+    rebuilds every day). Each incremental model keeps the version it was built from in
+    `_input_version`, and a run rebuilds only the days whose version changed or that it does
+    not hold yet: the pre-hook deletes those days, the model appends them again. A full refresh (`gpuledger run
     --full-refresh`, `dbt build --full-refresh`) rebuilds every day and gives the same rows.
 
     raw.landing_log is bookkeeping the raw assets write, not a dbt source of its own.
@@ -19,12 +20,13 @@
     {{ return(this is not none and is_incremental()) }}
 {% endmacro %}
 
-{% macro telemetry_day_versions() %}
+{#- Each day's version: its landed files' and the code of `node` (the model being built). -#}
+{% macro telemetry_day_versions(node=none) %}
     select
         partition_date as day,
         max(case when source = 'dcgm_samples' then input_version else '' end)
             || ';' || max(case when source = 'nvml' then input_version else '' end)
-            as input_version
+            || ';code:{{ code_version(node) }}' as input_version
     from raw.landing_log
     where source in ('nvml', 'dcgm_samples')
     group by 1

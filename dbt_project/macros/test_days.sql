@@ -18,14 +18,14 @@
         {{ return(relation) }}
     {%- endif -%}
     {%- set placeholders = {
-        '__telemetry_days_to_build__': ('int_gpu_hours', telemetry_day_versions()),
-        '__request_days_to_build__': ('int_request_exceptions', request_day_versions()),
+        '__telemetry_days_to_build__': ('int_gpu_hours', 'telemetry'),
+        '__request_days_to_build__': ('int_request_exceptions', 'request'),
     } -%}
     {#- A namespace: a plain `set` inside a loop does not outlive it. -#}
     {%- set filled = namespace(where=where) -%}
-    {%- for placeholder, (model_name, versions) in placeholders.items() if placeholder in where -%}
+    {%- for placeholder, (model_name, kind) in placeholders.items() if placeholder in where -%}
         {%- set filled.where = filled.where
-            | replace(placeholder, days_to_build_filter(model_name, versions)) -%}
+            | replace(placeholder, days_to_build_filter(model_name, kind)) -%}
     {%- endfor -%}
     {%- set filtered -%}
         (select * from {{ relation }} where {{ filled.where }}) dbt_subquery
@@ -33,9 +33,9 @@
     {{ return(filtered) }}
 {%- endmacro %}
 
-{#- partition_date in the days of `versions` the model `model_name` does not hold yet, as
-    literal dates (the scan skips the other days' files). -#}
-{% macro days_to_build_filter(model_name, versions) %}
+{#- partition_date in the days the model `model_name` does not hold yet at their `kind`
+    ('telemetry' or 'request') versions, as literal dates (the scan skips the other days' files). -#}
+{% macro days_to_build_filter(model_name, kind) %}
     {%- if not execute or flags.FULL_REFRESH -%}
         {{ return('true') }}
     {%- endif -%}
@@ -49,6 +49,9 @@
     {%- if built is none -%}
         {{ return('true') }}
     {%- endif -%}
+    {#- The versions the model is built at: its own code's, not this test's. -#}
+    {%- set versions = (telemetry_day_versions(node) if kind == 'telemetry'
+        else request_day_versions(node)) -%}
     {%- set days = run_query(days_not_built(versions, built)).columns[0].values() -%}
     {{ return(day_list_filter('partition_date', days | map('string') | list)) }}
 {% endmacro %}

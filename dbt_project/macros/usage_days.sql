@@ -25,11 +25,10 @@
         fingerprint of the partition;
       - 'whole': a small table read whole (prices, a seed): a hash of all its rows, part of every
         partition;
-      - 'code': a view the model reads a raw table through (a staging model): its code, part of
-        every partition (its rows are in the raw table's 'content');
       - 'setting': a dbt var the model reads, as `name=value`: part of every partition.
-    The model's own code (its checksum) is part of every partition too: a changed model rebuilds
-    all. A model's fingerprints are kept in intermediate.usage_days__<model> (usage_day,
+    The version of the model's code is part of every partition too (code_version.sql: its own
+    SQL, the models upstream of it, such as the staging view it reads a raw table through, and
+    the project's macros they call): a change to any of it rebuilds every partition. A model's fingerprints are kept in intermediate.usage_days__<model> (usage_day,
     fingerprint) or intermediate.billing_periods__<model> (billing_period, fingerprint),
     rewritten by its post-hook in the model's own transaction. A run rebuilds the partitions
     whose fingerprint changed, appeared or went: the pre-hook deletes them, the model appends
@@ -95,20 +94,12 @@
         || cast(sum(cast({{ all_columns_hash() }} as decimal(38, 0))) as {{ dbt.type_string() }})
 {% endmacro %}
 
-{#- The code of a model or seed of this project, as its checksum. -#}
-{% macro node_checksum(name) %}
-    {%- for node in graph.nodes.values() if node.name == name and node.package_name == project_name -%}
-        {{ return(node.checksum.checksum) }}
-    {%- endfor -%}
-    {{ exceptions.raise_compiler_error("no model or seed named " ~ name) }}
-{% endmacro %}
-
 {#- Every partition the inputs hold, with its fingerprint. -#}
 {% macro partition_fingerprints(inputs, key) %}
     {%- set per_partition = [] -%}
     {%- set whole = [] -%}
     {%- for input in inputs -%}
-        {%- do (whole if input[1] in ('whole', 'code', 'setting') else per_partition).append(input) -%}
+        {%- do (whole if input[1] in ('whole', 'setting') else per_partition).append(input) -%}
     {%- endfor -%}
     with
 
@@ -122,16 +113,14 @@
     whole_parts as (
         select cast(null as {{ dbt.type_string() }}) as part from (select 1 as one) as nothing
         where 1 = 0
-        -- The model's own code: a changed model rebuilds every partition.
+        -- The model's code: a change to it rebuilds every partition.
         union all
-        select 'code:{{ model.checksum.checksum }}' as part
+        select 'code:{{ code_version() }}' as part
         {%- for input in whole %}
         {%- set name, kind = input[0], input[1] %}
         union all
         {%- if kind == 'whole' %}
         select '{{ name }}:' || {{ rows_hash() }} as part from {{ ref(name) }}
-        {%- elif kind == 'code' %}
-        select '{{ name }}:code:{{ node_checksum(name) if execute else '' }}' as part
         {%- else %}
         select '{{ name | replace("'", "''") }}' as part
         {%- endif %}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -180,6 +182,89 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental
     assert set(_staging_test_days(pipeline).values()) == {"true"}  # every day
+
+
+def test_a_change_to_a_models_code_or_a_macro_it_calls_rebuilds_every_day_of_it(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Days built by older code are not kept beside days built by the new (macros/
+    code_version.sql): the incremental models rebuild every day when their SQL, a model upstream
+    of them or a macro of the project they call changes, and only then. Run as a user runs dbt on
+    the project (a copy of it, edited), on a warehouse whose built rows are marked."""
+    from pipelines.lib.paths import DBT_PROJECT_DIR, dbt_executable
+
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    telemetry = ("int_gpu_hours", "int_gpu_seconds_attributed")
+    tables = (*telemetry, "int_tokens_hourly")
+    for table in tables:
+        pipeline.execute(f"update intermediate.{table} set host = 'mark:' || host")
+
+    def rebuilt() -> dict[str, bool]:
+        """Per table: whether its rows were built again (none is marked any more)."""
+        return {
+            table: pipeline.query(
+                f"select count(*) filter (where host like 'mark:%') = 0 from intermediate.{table}"
+            )[0][0]
+            for table in tables
+        }
+
+    def edit(relative: str, macro_or_none: str | None = None) -> None:
+        """A comment added to a macro of the file (or to the top of a model)."""
+        path = project / relative
+        text = path.read_text()
+        if macro_or_none is None:
+            path.write_text("-- edited\n" + text)
+            return
+        opening = re.search(r"\{% macro " + macro_or_none + r"\(.*?%\}", text)
+        assert opening is not None, macro_or_none
+        path.write_text(text[: opening.end()] + "{#- edited -#}" + text[opening.end() :])
+
+    def run_models() -> None:
+        done = subprocess.run(
+            [
+                *(dbt_executable(), "run", "--select", *tables, "int_request_exceptions"),
+                "fct_gpu_utilization_hourly",
+                *("--project-dir", str(project), "--profiles-dir", str(project)),
+                *("--target-path", str(tmp_path / "target")),
+            ],
+            cwd=project,
+            env={**os.environ, "GPULEDGER_WAREHOUSE": str(pipeline.warehouse.resolve())},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
+
+    def fact_days_built() -> int:
+        """The usage days fct_gpu_utilization_hourly built (macros/usage_days.sql)."""
+        compiled = tmp_path / "target" / "compiled" / "gpuledger" / "models" / "marts"
+        sql = (compiled / "fct_gpu_utilization_hourly.sql").read_text()
+        return len(set(re.findall(r">= cast\('(\d{4}-\d{2}-\d{2})' as timestamp\)", sql)))
+
+    nothing = dict.fromkeys(tables, False)
+    run_models()  # the same code, from another folder
+    assert (rebuilt(), fact_days_built()) == (nothing, 0)
+    edit("macros/usage_days.sql", "partition_record_prefix")  # only the cost models call it
+    run_models()
+    assert (rebuilt(), fact_days_built()) == (nothing, 3)
+    edit("macros/telemetry_days.sql", "unless_kept_nvml_day_without")  # only the telemetry's
+    run_models()
+    assert rebuilt() == {
+        "int_gpu_hours": True,
+        "int_gpu_seconds_attributed": True,
+        "int_tokens_hourly": False,
+    }
+    edit("models/intermediate/tokens/int_requests_classified.sql")  # a view upstream
+    run_models()
+    assert rebuilt() == dict.fromkeys(tables, True)
+    # Built again, the rows are those the demo's build gave (their versions name the new code).
+    for table in tables:
+        query = f"select * exclude (_input_version) from intermediate.{table} order by all"
+        assert pipeline.query(query) == demo_pipeline.query(query), table
+        versions = f"select distinct _input_version from intermediate.{table}"
+        assert not set(pipeline.query(versions)) & set(demo_pipeline.query(versions)), table
 
 
 # The models incremental by usage day (macros/usage_days.sql), by their compiled SQL's path.

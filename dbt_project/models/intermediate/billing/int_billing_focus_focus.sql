@@ -1,7 +1,7 @@
 {#- FOCUS exports as they are: already FOCUS, only the extension columns are added. Incremental
     by billing period (macros/usage_days.sql). -#}
 -- depends_on: {{ source('raw', 'focus_charges') }}
-{%- set inputs = [['raw.focus_charges', 'content'], ['stg_focus__charges', 'code']] -%}
+{%- set inputs = [['raw.focus_charges', 'content']] -%}
 {{ billing_periods_config(inputs, column='x_billing_period') }}
 {%- set build_periods = billing_periods_to_build(inputs) %}
 

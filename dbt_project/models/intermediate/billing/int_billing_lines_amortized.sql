@@ -17,7 +17,6 @@
 -- depends_on: {{ source('raw', 'aws_cur_line_items') }}
 {%- set inputs = [
     ['raw.aws_cur_line_items', 'content'],
-    ['stg_aws_cur__line_items', 'code'],
     ['aws_gpu_instance_types', 'whole'],
 ] -%}
 {{ billing_periods_config(inputs) }}

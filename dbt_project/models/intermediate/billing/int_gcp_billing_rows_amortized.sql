@@ -22,7 +22,6 @@
 -- depends_on: {{ source('raw', 'gcp_billing_export') }}
 {%- set inputs = [
     ['raw.gcp_billing_export', 'content', 'invoice_month'],
-    ['stg_gcp_billing__export_rows', 'code'],
 ] -%}
 {{ billing_periods_config(inputs, column='invoice_month') }}
 {%- set build_periods = billing_periods_to_build(inputs) %}

@@ -26,7 +26,6 @@
     ['int_billing_lines_amortized', 'billing_periods'],
     ['int_gcp_billing_rows_amortized', 'billing_periods'],
     ['raw.focus_charges', 'content'],
-    ['stg_focus__charges', 'code'],
     ['aws_gpu_instance_types', 'whole'],
     ['focus_gpu_skus', 'whole'],
     ['stg_list_prices__exchange_rates', 'whole'],

@@ -39,7 +39,10 @@ final as (
         count(*) as requests,
         min(requested_at) as first_request_at,
         max(requested_at) as last_request_at,
-        max(_input_version) as _input_version
+        -- The version of the landed files its verdicts came from (int_request_exceptions'),
+        -- with this model's own code version (macros/code_version.sql).
+        {{ dbt.split_part('max(_input_version)', "';code:'", 1) }}
+            || ';code:{{ code_version() }}' as _input_version
 
     from requests
     group by day, hour_start_at, host, workload, model
