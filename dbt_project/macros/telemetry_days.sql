@@ -9,8 +9,9 @@
     version of the model's code (code_version.sql: a changed model, view upstream or macro
     rebuilds every day). Each incremental model keeps the version it was built from in
     `_input_version`, and a run rebuilds only the days whose version changed or that it does
-    not hold yet: the pre-hook deletes those days, the model appends them again. A full refresh (`gpuledger run
-    --full-refresh`, `dbt build --full-refresh`) rebuilds every day and gives the same rows.
+    not hold yet: the pre-hook deletes those days, the model appends them again. A full
+    refresh (`gpuledger run --full-refresh`, `dbt build --full-refresh`) rebuilds every day and
+    gives the same rows.
 
     raw.landing_log is bookkeeping the raw assets write, not a dbt source of its own.
 -#}
