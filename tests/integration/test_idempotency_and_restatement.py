@@ -239,9 +239,8 @@ def test_a_change_to_a_models_code_or_a_macro_it_calls_rebuilds_every_day_of_it(
 
     def fact_days_built() -> int:
         """The usage days fct_gpu_utilization_hourly built (macros/usage_days.sql)."""
-        compiled = tmp_path / "target" / "compiled" / "gpuledger" / "models" / "marts"
-        sql = (compiled / "fct_gpu_utilization_hourly.sql").read_text()
-        return len(set(re.findall(r">= cast\('(\d{4}-\d{2}-\d{2})' as timestamp\)", sql)))
+        built = _usage_days_built(pipeline, tmp_path / "target", ["fct_gpu_utilization_hourly"])
+        return len(built["fct_gpu_utilization_hourly"])
 
     nothing = dict.fromkeys(tables, False)
     run_models()  # the same code, from another folder
@@ -348,12 +347,17 @@ def test_a_run_rebuilds_the_usage_days_whose_telemetry_bill_or_prices_changed(
     assert pipeline.fingerprint() == incremental
 
 
-def _usage_days_built(pipeline: Pipeline) -> dict[str, set[str]]:
+def _usage_days_built(
+    pipeline: Pipeline, target: Path | None = None, models: list[str] | None = None
+) -> dict[str, set[str]]:
     """The usage days each usage-day model built in the last run, read from its compiled SQL
-    (its filter holds them as literal dates: `false` when none)."""
-    compiled = pipeline.warehouse.parent / "dbt-target" / "compiled" / "gpuledger" / "models"
+    (its filter holds them as literal dates: `false` when none); `target`: dbt's target folder
+    when it is not the pipeline's."""
+    target = target or pipeline.warehouse.parent / "dbt-target"
+    compiled = target / "compiled" / "gpuledger" / "models"
     built = {}
-    for model, folder in USAGE_DAY_MODELS.items():
+    for model in models or USAGE_DAY_MODELS:
+        folder = USAGE_DAY_MODELS[model]
         sql = (compiled / folder / f"{model}.sql").read_text()
         days = set(re.findall(r">= cast\('(\d{4}-\d{2}-\d{2})' as timestamp\)", sql))
         assert days or "where false" in sql, sql
