@@ -34,7 +34,8 @@
 {%- endmacro %}
 
 {#- partition_date in the days the model `model_name` does not hold yet at their `kind`
-    ('telemetry' or 'request') versions, as literal dates (the scan skips the other days' files). -#}
+    ('telemetry' or 'request') versions, as literal dates (the scan skips the other days'
+    files). -#}
 {% macro days_to_build_filter(model_name, kind) %}
     {%- if not execute or flags.FULL_REFRESH -%}
         {{ return('true') }}

@@ -28,7 +28,8 @@
       - 'setting': a dbt var the model reads, as `name=value`: part of every partition.
     The version of the model's code is part of every partition too (code_version.sql: its own
     SQL, the models upstream of it, such as the staging view it reads a raw table through, and
-    the project's macros they call): a change to any of it rebuilds every partition. A model's fingerprints are kept in intermediate.usage_days__<model> (usage_day,
+    the project's macros they call): a change to any of it rebuilds every partition. A model's
+    fingerprints are kept in intermediate.usage_days__<model> (usage_day,
     fingerprint) or intermediate.billing_periods__<model> (billing_period, fingerprint),
     rewritten by its post-hook in the model's own transaction. A run rebuilds the partitions
     whose fingerprint changed, appeared or went: the pre-hook deletes them, the model appends
