@@ -5,13 +5,19 @@ successful transform the marts and reference tables are copied into a temporary 
 beside ``warehouse/serving/gpuledger.duckdb`` and renamed over it: a connection already open on
 the old snapshot keeps reading the old file (the rename swaps the directory entry, not the
 inode), a new one sees the new snapshot whole, and a failed publish leaves the old one in place.
-Each mart is exported to ``warehouse/exports/<mart>.parquet`` the same way (temp file, rename),
-and ``warehouse/exports/_manifest.json`` is written last with the row counts and the time.
+Each mart is exported as Parquet the same way (temp file, rename), and
+``warehouse/exports/_manifest.json`` is written last with the row counts, the files and the time.
 
 The temporary file starts as a copy of the current snapshot, and the marts incremental by usage
 day (dbt_project/macros/usage_days.sql) are brought up to date day by day: the snapshot keeps
 the fingerprint of each day it holds (``gpuledger_meta.usage_days``), and only the days whose
 fingerprint in the warehouse differs are copied again. Every other table is copied whole.
+
+Those marts are exported one file per UTC month of their day column,
+``warehouse/exports/<mart>/<YYYY-MM>.parquet``, and a month is written again only when the
+fingerprint of one of its days changed (the manifest keeps each month's), so a daily run writes
+the month it touched, not the mart's whole history. Every other mart is one file,
+``warehouse/exports/<mart>.parquet``, written whole.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -52,7 +59,6 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     snapshot = serving / SNAPSHOT_NAME
     tmp = serving / f".{SNAPSHOT_NAME}.{stamp}.tmp"
-    counts: dict[str, int] = {}
     conn = duckdb.connect()
     try:
         conn.execute(f"attach {_quote_literal(warehouse)} as source (read_only)")
@@ -65,29 +71,10 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
         finally:
             conn.execute("detach snapshot")
         conn.execute("use source")
-        marts = [
-            row[0]
-            for row in conn.execute(
-                "select table_name from information_schema.tables"
-                " where table_schema = 'marts' order by 1"
-            ).fetchall()
-        ]
-        for mart in marts:
-            target = exports / f"{mart}.parquet"
-            part = exports / f".{mart}.{stamp}.tmp"
-            conn.execute(
-                f"copy (select * from marts.{_quote(mart)}) "  # noqa: S608 - names from the catalog
-                f"to {_quote_literal(part)} (format parquet, compression zstd)"
-            )
-            counts[mart] = int(
-                conn.execute(
-                    f"select count(*) from marts.{_quote(mart)}"  # noqa: S608
-                ).fetchone()[0]  # type: ignore[index]
-            )
-            part.replace(target)
+        counts, files, months = _export(conn, exports, stamp, _previous_manifest(exports))
     except BaseException:
         tmp.unlink(missing_ok=True)
-        for leftover in exports.glob(f".*.{stamp}.tmp"):
+        for leftover in [*exports.glob(f".*.{stamp}.tmp"), *exports.glob(f"*/.*.{stamp}.tmp")]:
             leftover.unlink(missing_ok=True)
         raise
     finally:
@@ -97,7 +84,11 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
     manifest = exports / "_manifest.json"
     manifest_tmp = exports / f"._manifest.{stamp}.tmp"
     manifest_tmp.write_text(
-        json.dumps({"published_at": published_at, "rows": counts}, indent=2, sort_keys=True)
+        json.dumps(
+            {"published_at": published_at, "rows": counts, "files": files, "months": months},
+            indent=2,
+            sort_keys=True,
+        )
     )
     manifest_tmp.replace(manifest)
     return Published(snapshot, counts, published_at)
@@ -169,18 +160,12 @@ def _bring_up_to_date(conn: duckdb.DuckDBPyConnection) -> None:
     for schema, table in sorted(set(held) - set(wanted)):
         conn.execute(f"drop table snapshot.{_quote(schema)}.{_quote(table)}")
         _record_days(conn, table, None)
-    usage_day_marts = {
-        name.removeprefix("usage_days__")
-        for (name,) in conn.execute(
-            "select table_name from duckdb_tables() where database_name = 'source'"
-            " and schema_name = 'intermediate' and starts_with(table_name, 'usage_days__')"
-        ).fetchall()
-    }
+    usage_day_marts = _usage_day_models(conn)
     for schema, table in wanted:
         name = f"{_quote(schema)}.{_quote(table)}"
         columns = _columns(conn, "source", schema, table)
         by_day = schema == "marts" and table in usage_day_marts
-        day = next((c for c, _ in columns if c in ("hour_start_at", "usage_date")), None)
+        day = _day_column(columns)
         if by_day and day and columns == _columns(conn, "snapshot", schema, table):
             _copy_changed_days(conn, table, name, day)
             continue
@@ -223,3 +208,148 @@ def _copy_changed_days(conn: duckdb.DuckDBPyConnection, table: str, name: str, d
             [days],
         )
     _record_days(conn, table, fingerprints)
+
+
+def _usage_day_models(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    """The models of ``source`` incremental by usage day (they keep their days' fingerprints)."""
+    return {
+        name.removeprefix("usage_days__")
+        for (name,) in conn.execute(
+            "select table_name from duckdb_tables() where database_name = 'source'"
+            " and schema_name = 'intermediate' and starts_with(table_name, 'usage_days__')"
+        ).fetchall()
+    }
+
+
+def _day_column(columns: list[tuple[str, str]]) -> str | None:
+    return next((c for c, _ in columns if c in ("hour_start_at", "usage_date")), None)
+
+
+def _previous_manifest(exports: Path) -> dict[str, Any]:
+    """The manifest the last publish wrote; empty when there is none or it cannot be read (every
+    file is then written again)."""
+    try:
+        manifest = json.loads((exports / "_manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def _export(
+    conn: duckdb.DuckDBPyConnection, exports: Path, stamp: str, previous: dict[str, Any]
+) -> tuple[dict[str, int], dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """Write the marts' Parquet exports: (rows, files, months) of every mart, for the manifest."""
+    marts = [
+        str(row[0])
+        for row in conn.execute(
+            "select table_name from information_schema.tables"
+            " where table_schema = 'marts' order by 1"
+        ).fetchall()
+    ]
+    by_day = _usage_day_models(conn)
+    held = previous.get("months")
+    held = held if isinstance(held, dict) else {}
+    counts: dict[str, int] = {}
+    files: dict[str, list[str]] = {}
+    months: dict[str, dict[str, Any]] = {}
+    for mart in marts:
+        whole = exports / f"{mart}.parquet"
+        folder = exports / mart
+        day = _day_column(_columns(conn, "source", "marts", mart))
+        if mart in by_day and day:
+            kept = held.get(mart)
+            months[mart] = _export_by_month(
+                conn, folder, mart, day, kept if isinstance(kept, dict) else {}, stamp
+            )
+            counts[mart] = sum(int(m["rows"]) for m in months[mart].values())
+            files[mart] = [f"{mart}/{month}.parquet" for month in sorted(months[mart])]
+            whole.unlink(missing_ok=True)  # the single file of an earlier version
+            continue
+        part = exports / f".{mart}.{stamp}.tmp"
+        conn.execute(
+            f"copy (select * from marts.{_quote(mart)}) "  # noqa: S608 - names from the catalog
+            f"to {_quote_literal(part)} (format parquet, compression zstd)"
+        )
+        counts[mart] = _count(conn, mart)
+        part.replace(whole)
+        files[mart] = [whole.name]
+        _remove_month_files(folder)  # a mart that was exported by month before
+    # The exports of marts that are gone (named in the last manifest: nothing else is touched).
+    gone = previous.get("rows")
+    for mart in sorted(set(gone if isinstance(gone, dict) else {}) - set(marts)):
+        if mart and "/" not in mart and not mart.startswith("."):
+            (exports / f"{mart}.parquet").unlink(missing_ok=True)
+            _remove_month_files(exports / mart)
+    return counts, files, months
+
+
+def _export_by_month(
+    conn: duckdb.DuckDBPyConnection,
+    folder: Path,
+    mart: str,
+    day: str,
+    held: dict[str, Any],
+    stamp: str,
+) -> dict[str, dict[str, Any]]:
+    """Export a usage-day mart as one file per month, writing only the months whose fingerprint
+    (its days' fingerprints and the mart's columns) differs from ``held``, or whose file is
+    missing; files of months the mart no longer has are removed. {month: {fingerprint, rows}}."""
+    folder.mkdir(exist_ok=True)
+    columns = json.dumps(_columns(conn, "source", "marts", mart))
+    fingerprints = conn.execute(
+        "select strftime(usage_day, '%Y-%m'),"  # noqa: S608 - names from the catalog
+        " sha256(? || string_agg(cast(usage_day as varchar) || '=' || fingerprint, ','"
+        " order by usage_day))"
+        f" from source.intermediate.{_quote('usage_days__' + mart)}"
+        " where usage_day is not null group by 1 order by 1",
+        [columns],
+    ).fetchall()
+    months: dict[str, dict[str, Any]] = {}
+    for month, fingerprint in fingerprints:
+        target = folder / f"{month}.parquet"
+        before = held.get(month)
+        if (
+            isinstance(before, dict)
+            and before.get("fingerprint") == fingerprint
+            and target.exists()
+        ):
+            months[month] = before
+            continue
+        start = date.fromisoformat(f"{month}-01")
+        end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        rows = f"from marts.{_quote(mart)} where {_quote(day)} >= ? and {_quote(day)} < ?"
+        part = folder / f".{month}.{stamp}.tmp"
+        conn.execute(
+            f"copy (select * {rows}) to {_quote_literal(part)} (format parquet, compression zstd)",
+            [start, end],
+        )
+        [(count,)] = conn.execute(f"select count(*) {rows}", [start, end]).fetchall()
+        part.replace(target)
+        months[month] = {"fingerprint": fingerprint, "rows": int(count)}
+    for path in folder.glob("*.parquet"):
+        if path.stem not in months:
+            path.unlink()
+    exported, total = sum(int(m["rows"]) for m in months.values()), _count(conn, mart)
+    if exported != total:
+        raise RuntimeError(
+            f"marts.{mart} holds {total} rows but its months (intermediate.usage_days__{mart})"
+            f" hold {exported}: rows with a {day} outside them would be left out of the exports"
+        )
+    return months
+
+
+def _count(conn: duckdb.DuckDBPyConnection, mart: str) -> int:
+    [(count,)] = conn.execute(
+        f"select count(*) from marts.{_quote(mart)}"  # noqa: S608 - names from the catalog
+    ).fetchall()
+    return int(count)
+
+
+def _remove_month_files(folder: Path) -> None:
+    """Remove an exports folder of month files (only those: anything else stays)."""
+    if not folder.is_dir():
+        return
+    for path in folder.glob("*.parquet"):
+        path.unlink()
+    if not any(folder.iterdir()):
+        folder.rmdir()

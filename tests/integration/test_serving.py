@@ -43,10 +43,16 @@ def test_each_run_publishes_a_snapshot_and_exports_that_match_the_warehouse(
         )
     ]
     assert sorted(manifest["rows"]) == sorted(marts)
-    exported = duckdb.sql(
-        f"select sum(cost_usd) from '{folder / 'exports' / 'fct_cost_per_useful_token.parquet'}'"
-    ).fetchall()
+    # The demo's three days span two months: the usage-day marts are a file per month.
+    assert manifest["files"]["fct_cost_per_useful_token"] == [
+        "fct_cost_per_useful_token/2026-10.parquet",
+        "fct_cost_per_useful_token/2026-11.parquet",
+    ]
+    assert manifest["files"]["dim_gpu"] == ["dim_gpu.parquet"]
+    months = folder / "exports" / "fct_cost_per_useful_token" / "*.parquet"
+    exported = duckdb.sql(f"select sum(cost_usd) from '{months}'").fetchall()
     assert exported == totals
+    assert _exports(folder / "exports") == _tables(demo_pipeline.warehouse, "marts")
     assert not list((folder / "serving").glob(".*.tmp"))
     # dbt's target folder is the warehouse's own (one, reused: partial parsing across runs).
     assert (folder / "dbt-target" / "run_results.json").is_file()
@@ -107,6 +113,15 @@ def test_a_reader_held_open_neither_blocks_a_run_nor_sees_it_half_done(
         for mart in marts:
             conn.execute(f"update marts.{mart} set host = 'mark:' || host")
     fingerprints_before = _usage_day_fingerprints(pipeline, marts)
+    exports = tmp_path / "exports"
+    by_day = tuple(sorted(json.loads((exports / "_manifest.json").read_text())["months"]))
+    assert set(marts) < set(by_day)
+    all_before = _usage_day_fingerprints(pipeline, by_day)
+    # Month files carry an old time: one written again has the time it was written.
+    months_before = {p.relative_to(exports) for p in exports.glob("*/*.parquet")}
+    for path in months_before:
+        os.utime(exports / path, ns=(10**18, 10**18))
+    (exports / "fct_cost_per_useful_token.parquet").write_bytes(b"an earlier version's export")
     # A BI tool in another process: opens the snapshot, answers, keeps the connection, answers
     # again when asked.
     reader = subprocess.Popen(
@@ -175,6 +190,22 @@ def test_a_reader_held_open_neither_blocks_a_run_nor_sees_it_half_done(
     assert _tables(snapshot, "marts", "reference") == _tables(
         pipeline.warehouse, "marts", "reference"
     )
+    # The exports by month: written again are the months of the changed days, and only those.
+    months_after = {
+        p.relative_to(exports): p.stat().st_mtime_ns for p in exports.glob("*/*.parquet")
+    }
+    assert months_after.keys() == months_before
+    rewritten = {path for path, written in months_after.items() if written != 10**18}
+    all_after = _usage_day_fingerprints(pipeline, by_day)
+    assert rewritten == {
+        Path(mart) / f"{day[:7]}.parquet"
+        for mart in by_day
+        for day in all_after[mart].keys() | all_before[mart].keys()
+        if all_after[mart].get(day) != all_before[mart].get(day)
+    }
+    assert rewritten and len(rewritten) < len(months_after)
+    assert not (exports / "fct_cost_per_useful_token.parquet").exists()
+    assert _exports(exports) == _tables(pipeline.warehouse, "marts")
 
 
 def _usage_day_fingerprints(pipeline: Pipeline, marts: tuple[str, ...]) -> dict[str, dict]:
@@ -187,6 +218,18 @@ def _usage_day_fingerprints(pipeline: Pipeline, marts: tuple[str, ...]) -> dict[
         }
         for mart in marts
     }
+
+
+def _exports(exports: Path) -> dict[str, list[str]]:
+    """Every mart of the manifest, as the rows of its export files in order (as _tables)."""
+    manifest = json.loads((exports / "_manifest.json").read_text())
+    tables = {}
+    for mart, files in manifest["files"].items():
+        paths = [str(exports / f) for f in files]
+        rows = duckdb.sql(f"select * from read_parquet({paths!r}) order by all").fetchall()
+        assert len(rows) == manifest["rows"][mart], mart
+        tables[f"marts.{mart}"] = sorted(map(repr, rows))
+    return tables
 
 
 def _tables(database: Path, *schemas: str) -> dict[str, list[str]]:

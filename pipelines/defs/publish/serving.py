@@ -22,7 +22,9 @@ def serving_paths(warehouse: Path) -> tuple[Path, Path]:
     kinds={"duckdb", "parquet"},
     description=(
         "Read-only copy of the warehouse for BI tools (serving/gpuledger.duckdb) and Parquet "
-        "exports of every mart (exports/*.parquet), each written to a temp file and renamed: "
+        "exports of every mart (exports/<mart>.parquet, or exports/<mart>/<YYYY-MM>.parquet for "
+        "the marts by usage day, a month written again only when one of its days changed), each "
+        "written to a temp file and renamed: "
         "a reader never blocks a run nor sees a half-written file (README, Serving)."
     ),
 )
