@@ -21,6 +21,12 @@
         before): a hash of its rows of that partition. By usage day, a row's is the date of
         its hour_start_at; by billing period, its value of the third element of the input
         (default billing_period);
+      - 'lines' (usage days): lines spread over hours from `usage_start_at` for `usage_hours`
+        (int_gpu_billing_lines, int_contract_gpu_lines, as int_gpu_costs_hourly spreads them):
+        a hash of the lines one of whose hours falls on the day;
+      - 'slot_identities' (usage days): int_gpu_identities, the GPU each billed slot is; the
+        third element names the 'lines' inputs: a hash of the identities of the resources
+        those lines bill on the day (a GPU seen for the first time elsewhere changes no day);
       - 'usage_days' / 'billing_periods': another model incremental by the same key: its
         fingerprint of the partition;
       - 'whole': a small table read whole (prices, a seed): a hash of all its rows, part of every
@@ -79,6 +85,24 @@
         '{{ name }}:' || {{ rows_hash() }} as part
     from {{ relation }}
     group by {{ column }}
+    {%- elif kind == 'lines' and key == 'usage_day' -%}
+    select usage_day, '{{ name }}:' || {{ rows_hash() }} as part
+    from ({{ line_days(ref(name)) }}) as spread
+    group by usage_day
+    {%- elif kind == 'slot_identities' and key == 'usage_day' -%}
+    select usage_day, '{{ name }}:' || {{ rows_hash() }} as part
+    from (
+        select billed.usage_day, identities.*
+        from (
+            {%- for lines in input[2] %}
+            {% if not loop.first %}union{% endif %}
+            select usage_day, resource_id from ({{ line_days(ref(lines)) }}) as spread
+            {%- endfor %}
+        ) as billed
+        inner join {{ ref(name) }} as identities
+            on identities.cloud_resource_id = billed.resource_id
+    ) as slots
+    group by usage_day
     {%- elif (kind, key) in [('usage_days', 'usage_day'), ('billing_periods', 'billing_period')] -%}
     select {{ key }}, '{{ name }}:' || fingerprint as part
     from {{ partitions_relation(name, key) }}
@@ -252,4 +276,42 @@
 
 {% macro billing_period_filter(column, periods) %}
     {{- partition_filter(column, periods, 'billing_period') -}}
+{% endmacro %}
+
+{#- The first and last hour a line spreads over (int_gpu_costs_hourly): from the hour of its
+    usage_start_at, usage_hours of them, at most 768 (int_hour_offsets). -#}
+{% macro line_first_hour() %}{{ dbt.date_trunc('hour', 'usage_start_at') }}{% endmacro %}
+
+{% macro line_last_hour() %}
+    {#- The interval parenthesized: dbt-spark's dateadd multiplies it unparenthesized. -#}
+    {{- dbt.dateadd('hour', '(least(usage_hours, 768) - 1)', line_first_hour()) -}}
+{% endmacro %}
+
+{#- Each line of `relation` once per usage day one of its hours falls on (`usage_day`). -#}
+{% macro line_days(relation) %}
+    select line_days.*, cast(line_days.usage_day_at as date) as usage_day
+    from (
+        select
+            lines.*,
+            {{ days_between(
+                'cast(' ~ line_first_hour() ~ ' as date)', 'cast(' ~ line_last_hour() ~ ' as date)'
+            ) }} as usage_day_at
+        from {{ relation }} as lines
+    ) as line_days
+{% endmacro %}
+
+{#- The lines one of whose hours falls on one of `days` (all on a full build). -#}
+{% macro usage_day_lines_filter(days) %}
+    {%- if days is none -%}
+    true
+    {%- elif not days -%}
+    false
+    {%- else -%}
+    ({% for day in days -%}
+        {%- set next_day = (modules.datetime.date.fromisoformat(day) + modules.datetime.timedelta(days=1)).isoformat() -%}
+        ({{ line_first_hour() }} < cast('{{ next_day }}' as timestamp)
+            and {{ line_last_hour() }} >= cast('{{ day }}' as timestamp))
+        {%- if not loop.last %} or {% endif -%}
+    {%- endfor %})
+    {%- endif -%}
 {% endmacro %}

@@ -268,6 +268,7 @@ def test_a_change_to_a_models_code_or_a_macro_it_calls_rebuilds_every_day_of_it(
 
 # The models incremental by usage day (macros/usage_days.sql), by their compiled SQL's path.
 USAGE_DAY_MODELS = {
+    "int_gpu_costs_hourly": "intermediate/billing",
     "fct_gpu_utilization_hourly": "marts",
     "int_gpu_costs_allocated": "intermediate/gpu",
     "fct_cost_per_useful_token": "marts",
@@ -316,12 +317,18 @@ def test_a_run_rebuilds_the_usage_days_whose_telemetry_bill_or_prices_changed(
             }
         )
     )
+    # A GPU no bill names reports for the first time, on the third day: the GPU identities
+    # change, but on no resource billed, so no day of the hourly GPU costs is built for it.
+    _respool(pipeline, third, "p4d-001", host="lab-001", resource="lab-001", uuid="GPU-lab-001")
     pipeline.run()
 
     assert _usage_days_built(pipeline) == {
-        "fct_gpu_utilization_hourly": {second},
-        "int_gpu_costs_allocated": {first, second},
-        "fct_cost_per_useful_token": {first, second},
+        # The restated hour's day, and the second: the lost spool file was an owned host's,
+        # whose measured energy is part of its contract's GPU lines.
+        "int_gpu_costs_hourly": {first, second},
+        "fct_gpu_utilization_hourly": {second, third},
+        "int_gpu_costs_allocated": {first, second, third},
+        "fct_cost_per_useful_token": {first, second, third},
         "fct_workload_unit_cost_daily": {first, second, third},
         "fct_token_reconciliation_hourly": set(),
     }
@@ -342,9 +349,50 @@ def test_a_run_rebuilds_the_usage_days_whose_telemetry_bill_or_prices_changed(
     assert cost_after[(first, "unused")] - cost_before[(first, "unused")] == Decimal("-1")
     assert cost_after[(third, "gpu")] == cost_before[(third, "gpu")]
 
+    # A billed GPU swapped on the third day: its slot is the new GPU over the whole history
+    # (the greatest id), so every day its instance is billed on is built again.
+    _respool(pipeline, third, "p4d-001", uuid="GPU-ffffffff-swapped", gpu_index=0)
+    pipeline.run(start=date.fromisoformat(third), end=date.fromisoformat(third))
+    assert _usage_days_built(pipeline, models=["int_gpu_costs_hourly"]) == {
+        "int_gpu_costs_hourly": {first, second, third}
+    }
+    assert pipeline.query(
+        "select distinct cast(hour_start_at as date)::varchar"
+        " from intermediate.int_gpu_costs_hourly where gpu_uuid = 'GPU-ffffffff-swapped' order by 1"
+    ) == [(first,), (second,), (third,)]
+
     incremental = pipeline.fingerprint()
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental
+
+
+def _respool(
+    pipeline: Pipeline,
+    day: str,
+    like: str,
+    *,
+    uuid: str,
+    host: str | None = None,
+    resource: str | None = None,
+    gpu_index: int | None = None,
+) -> None:
+    """Write a spool file of `day` from host `like`'s: as another host's (`host`, `resource`,
+    one GPU `uuid`), or in place with the GPU at `gpu_index` given the id `uuid`."""
+    [path] = (pipeline.landing / "telemetry" / "nvml").glob(f"host={like}/date={day}/*.parquet")
+    table = pq.read_table(path)
+    if host is None:
+        index = pc.equal(table["gpu_index"], pa.scalar(gpu_index, table["gpu_index"].type))
+        column = pc.if_else(index, pa.scalar(uuid), table["gpu_uuid"])
+        table = table.set_column(table.schema.get_field_index("gpu_uuid"), "gpu_uuid", column)
+        target = path
+    else:
+        table = table.filter(pc.equal(table["gpu_index"], 0))
+        for name, value in (("host", host), ("cloud_resource_id", resource), ("gpu_uuid", uuid)):
+            column = pa.repeat(pa.scalar(value, table.schema.field(name).type), table.num_rows)
+            table = table.set_column(table.schema.get_field_index(name), name, column)
+        target = path.parents[1].with_name(f"host={host}") / f"date={day}" / f"{host}.parquet"
+        target.parent.mkdir(parents=True)
+    pq.write_table(table, target)
 
 
 def _usage_days_built(

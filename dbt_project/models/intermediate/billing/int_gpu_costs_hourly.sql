@@ -4,7 +4,18 @@
     granularity) is spread evenly over them. Slots are matched to the collector's gpu_uuid by
     (cloud_resource_id, gpu_index); a slot no collector reported keeps a placeholder id so its
     cost still reaches the fact table (as unallocated).
+    Incremental by usage day (macros/usage_days.sql): a day is rebuilt when a line one of whose
+    hours falls on it changed, appeared or went, or the identity of a resource billed on it
+    (int_gpu_identities) changed; a day's lines are read whole, so its hours sum every line.
 -#}
+{%- set inputs = [
+    ('int_gpu_billing_lines', 'lines'),
+    ('int_contract_gpu_lines', 'lines'),
+    ('int_gpu_identities', 'slot_identities', ['int_gpu_billing_lines', 'int_contract_gpu_lines']),
+] -%}
+{{ usage_days_config(inputs) }}
+{%- set build_days = usage_days_to_build(inputs) %}
+
 with
 
 lines as (
@@ -13,24 +24,20 @@ lines as (
         billing_period, provider, resource_id, instance_type, gpu_model, gpu_count,
         currency_code, usage_start_at, usage_hours, effective_cost, false as is_contract
     from {{ ref('int_gpu_billing_lines') }}
+    where {{ usage_day_lines_filter(build_days) }}
     union all
     -- The used part of Capacity Blocks, neocloud contracts and owned GPUs (with energy).
     select
         billing_period, provider, resource_id, instance_type, gpu_model, gpu_count,
         currency_code, usage_start_at, usage_hours, effective_cost, true as is_contract
     from {{ ref('int_contract_gpu_lines') }}
+    where {{ usage_day_lines_filter(build_days) }}
 
 ),
 
 hour_offsets as (
 
     select * from {{ ref('int_hour_offsets') }}
-
-),
-
-gpu_hours as (
-
-    select * from {{ ref('int_gpu_hours') }}
 
 ),
 
@@ -71,21 +78,14 @@ resource_hours as (
         sum(effective_cost) as effective_cost
 
     from line_hours
+    where {{ usage_day_filter('hour_start_at', build_days) }}
     group by 1, 2
 
 ),
 
 gpu_identities as (
 
-    select
-        cloud_resource_id,
-        gpu_index,
-        max(gpu_uuid) as gpu_uuid,
-        max(host) as host
-
-    from gpu_hours
-    where mig_instance_id is null
-    group by 1, 2
+    select * from {{ ref('int_gpu_identities') }}
 
 ),
 

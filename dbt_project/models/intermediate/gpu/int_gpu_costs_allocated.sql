@@ -8,7 +8,7 @@
     Incremental by usage day (macros/usage_days.sql): every input is read by the hour.
 -#}
 {%- set inputs = [
-    ('int_gpu_costs_hourly', 'content'),
+    ('int_gpu_costs_hourly', 'usage_days'),
     ('int_gpu_seconds_attributed', 'versions'),
     ('int_contract_costs_hourly', 'content'),
     ('int_cloud_commitment_unused_hourly', 'content'),
