@@ -67,7 +67,7 @@ contracts:
 def contracts_pipeline(
     pipeline_factory: Callable[..., Pipeline], tmp_path_factory: pytest.TempPathFactory
 ) -> Pipeline:
-    pipeline = pipeline_factory(gpus=1, days=1, seed=11).copy_to(
+    pipeline = pipeline_factory(gpus=1, days=1, seed=5).copy_to(  # shared: built once
         tmp_path_factory.mktemp("contracts")
     )
     (host,) = pipeline.query("select distinct cloud_resource_id from raw.nvml_gpu_windows")[0]

@@ -54,7 +54,7 @@ def test_aws_offer_files_give_on_demand_and_capacity_block_prices(tmp_path: Path
 def priced_pipeline(
     pipeline_factory: Callable[..., Pipeline], tmp_path_factory: pytest.TempPathFactory
 ) -> Pipeline:
-    base = pipeline_factory(gpus=1, days=1, seed=9)
+    base = pipeline_factory(gpus=1, days=1, seed=5)  # the GCP and FOCUS suites' fleet: built once
     pipeline = base.copy_to(tmp_path_factory.mktemp("prices"))
     aws = pipeline.landing / "list_prices" / "aws"
     aws.mkdir(parents=True)
