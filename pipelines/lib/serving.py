@@ -255,22 +255,19 @@ def _export(
     for mart in marts:
         whole = exports / f"{mart}.parquet"
         folder = exports / mart
-        day = _day_column(_columns(conn, "source", "marts", mart))
+        columns = _columns(conn, "source", "marts", mart)
+        day = _day_column(columns)
         if mart in by_day and day:
             kept = held.get(mart)
             months[mart] = _export_by_month(
-                conn, folder, mart, day, kept if isinstance(kept, dict) else {}, stamp
+                conn, folder, mart, (day, columns), kept if isinstance(kept, dict) else {}, stamp
             )
             counts[mart] = sum(int(m["rows"]) for m in months[mart].values())
             files[mart] = [f"{mart}/{month}.parquet" for month in sorted(months[mart])]
             whole.unlink(missing_ok=True)  # the single file of an earlier version
             continue
         part = exports / f".{mart}.{stamp}.tmp"
-        conn.execute(
-            f"copy (select * from marts.{_quote(mart)}) "  # noqa: S608 - names from the catalog
-            f"to {_quote_literal(part)} (format parquet, compression zstd)"
-        )
-        counts[mart] = _count(conn, mart)
+        counts[mart] = _copy(conn, f"from marts.{_quote(mart)}", part)
         part.replace(whole)
         files[mart] = [whole.name]
         _remove_month_files(folder)  # a mart that was exported by month before
@@ -287,15 +284,17 @@ def _export_by_month(
     conn: duckdb.DuckDBPyConnection,
     folder: Path,
     mart: str,
-    day: str,
+    shape: tuple[str, list[tuple[str, str]]],
     held: dict[str, Any],
     stamp: str,
 ) -> dict[str, dict[str, Any]]:
-    """Export a usage-day mart as one file per month, writing only the months whose fingerprint
-    (its days' fingerprints and the mart's columns) differs from ``held``, or whose file is
-    missing; files of months the mart no longer has are removed. {month: {fingerprint, rows}}."""
+    """Export a usage-day mart as one file per month of its day column, writing only the months
+    whose fingerprint (its days' fingerprints and the mart's columns) differs from ``held``, or
+    whose file is missing; files of months the mart no longer has are removed. ``shape``: the
+    day column and the columns. Returns {month: {fingerprint, rows}}."""
+    day, column_list = shape
     folder.mkdir(exist_ok=True)
-    columns = json.dumps(_columns(conn, "source", "marts", mart))
+    columns = json.dumps(column_list)
     fingerprints = conn.execute(
         "select strftime(usage_day, '%Y-%m'),"  # noqa: S608 - names from the catalog
         " sha256(? || string_agg(cast(usage_day as varchar) || '=' || fingerprint, ','"
@@ -319,13 +318,9 @@ def _export_by_month(
         end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
         rows = f"from marts.{_quote(mart)} where {_quote(day)} >= ? and {_quote(day)} < ?"
         part = folder / f".{month}.{stamp}.tmp"
-        conn.execute(
-            f"copy (select * {rows}) to {_quote_literal(part)} (format parquet, compression zstd)",
-            [start, end],
-        )
-        [(count,)] = conn.execute(f"select count(*) {rows}", [start, end]).fetchall()
+        count = _copy(conn, rows, part, [start, end])
         part.replace(target)
-        months[month] = {"fingerprint": fingerprint, "rows": int(count)}
+        months[month] = {"fingerprint": fingerprint, "rows": count}
     for path in folder.glob("*.parquet"):
         if path.stem not in months:
             path.unlink()
@@ -336,6 +331,17 @@ def _export_by_month(
             f" hold {exported}: rows with a {day} outside them would be left out of the exports"
         )
     return months
+
+
+def _copy(
+    conn: duckdb.DuckDBPyConnection, rows: str, part: Path, parameters: list[Any] | None = None
+) -> int:
+    """Write `select * <rows>` to the Parquet file `part`; the number of rows written."""
+    [(count,)] = conn.execute(
+        f"copy (select * {rows}) to {_quote_literal(part)} (format parquet, compression zstd)",
+        parameters or [],
+    ).fetchall()
+    return int(count)
 
 
 def _count(conn: duckdb.DuckDBPyConnection, mart: str) -> int:
