@@ -1,0 +1,117 @@
+"""The Parquet exports of pipelines/lib/serving.py on a small warehouse written here: a mart by
+usage day is a file per month, written again only when a day of that month changed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.lib.serving import publish
+
+OLD = 10**18  # a time set on the files before a publish: one written again has a newer one
+
+
+def _warehouse(path: Path) -> None:
+    """A mart by usage day over three days in two months, with its fingerprints, and a dim."""
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema marts")
+        conn.execute("create schema intermediate")
+        conn.execute(
+            "create table marts.fct as select"
+            " timestamp '2026-10-31 00:00' + to_hours(i % 72) as hour_start_at,"
+            " i as value from range(144) as t(i)"
+        )
+        conn.execute(
+            "create table intermediate.usage_days__fct as select * from (values"
+            " (date '2026-10-31', 'a'), (date '2026-11-01', 'b'), (date '2026-11-02', 'c')"
+            ") as t(usage_day, fingerprint)"
+        )
+        conn.execute("create table marts.dim as select 1 as id")
+
+
+def _publish(warehouse: Path) -> tuple[Path, dict[str, int]]:
+    """Publish, after setting an old time on every export: the files written, by path."""
+    exports = warehouse.parent / "exports"
+    for path in exports.rglob("*.parquet"):
+        os.utime(path, ns=(OLD, OLD))
+    publish(warehouse, warehouse.parent / "serving", exports)
+    written = {
+        str(p.relative_to(exports)): int(p.stat().st_mtime_ns != OLD)
+        for p in exports.rglob("*.parquet")
+    }
+    return exports, written
+
+
+def _rows(exports: Path, files: list[str]) -> list[tuple[object, ...]]:
+    paths = [str(exports / f) for f in files]
+    return duckdb.sql(f"select * from read_parquet({paths!r}) order by all").fetchall()
+
+
+def test_months_are_written_again_only_when_one_of_their_days_changed(tmp_path: Path) -> None:
+    warehouse = tmp_path / "gpuledger.duckdb"
+    _warehouse(warehouse)
+    exports, written = _publish(warehouse)
+    assert written == {"fct/2026-10.parquet": 1, "fct/2026-11.parquet": 1, "dim.parquet": 1}
+    manifest = json.loads((exports / "_manifest.json").read_text())
+    assert manifest["rows"] == {"fct": 144, "dim": 1}
+    assert manifest["files"]["fct"] == ["fct/2026-10.parquet", "fct/2026-11.parquet"]
+    assert {m: v["rows"] for m, v in manifest["months"]["fct"].items()} == {
+        "2026-10": 48,
+        "2026-11": 96,
+    }
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        assert (
+            _rows(exports, manifest["files"]["fct"])
+            == conn.execute("select * from marts.fct order by all").fetchall()
+        )
+
+    # Nothing changed: no month is written (the dims always are).
+    assert _publish(warehouse)[1] == {
+        "fct/2026-10.parquet": 0,
+        "fct/2026-11.parquet": 0,
+        "dim.parquet": 1,
+    }
+    # A day of November changed: November only, with the new rows.
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("update marts.fct set value = -value where hour_start_at >= '2026-11-02'")
+        conn.execute(
+            "update intermediate.usage_days__fct set fingerprint = 'c2'"
+            " where usage_day = '2026-11-02'"
+        )
+    exports, written = _publish(warehouse)
+    assert written["fct/2026-10.parquet"] == 0 and written["fct/2026-11.parquet"] == 1
+    assert min(v for (_, v) in _rows(exports, ["fct/2026-11.parquet"])) == -143
+    # A month file gone is written again; so is every month when the columns change.
+    (exports / "fct" / "2026-10.parquet").unlink()
+    assert _publish(warehouse)[1]["fct/2026-10.parquet"] == 1
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("alter table marts.fct add column note varchar")
+    written = _publish(warehouse)[1]
+    assert written["fct/2026-10.parquet"] == written["fct/2026-11.parquet"] == 1
+    # October's days went: its file goes with them.
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("delete from marts.fct where hour_start_at < '2026-11-01'")
+        conn.execute("delete from intermediate.usage_days__fct where usage_day < '2026-11-01'")
+    exports, written = _publish(warehouse)
+    assert written == {"fct/2026-11.parquet": 0, "dim.parquet": 1}
+    manifest = json.loads((exports / "_manifest.json").read_text())
+    assert manifest["rows"]["fct"] == 96
+
+
+def test_rows_of_a_day_without_a_fingerprint_fail_the_publish(tmp_path: Path) -> None:
+    """The months are read from the fingerprints: rows outside them would be left out of the
+    exports, so the publish fails and the last snapshot stays."""
+    warehouse = tmp_path / "gpuledger.duckdb"
+    _warehouse(warehouse)
+    _publish(warehouse)
+    snapshot = (tmp_path / "serving" / "gpuledger.duckdb").read_bytes()
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("insert into marts.fct values (timestamp '2026-12-05 10:00', 7)")
+    with pytest.raises(RuntimeError, match=r"marts\.fct holds 145 rows but its months"):
+        publish(warehouse, tmp_path / "serving", tmp_path / "exports")
+    assert (tmp_path / "serving" / "gpuledger.duckdb").read_bytes() == snapshot
+    assert not list((tmp_path / "exports").rglob(".*.tmp"))
