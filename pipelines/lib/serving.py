@@ -7,6 +7,9 @@ the old snapshot keeps reading the old file (the rename swaps the directory entr
 inode), a new one sees the new snapshot whole, and a failed publish leaves the old one in place.
 Each mart is exported as Parquet the same way (temp file, rename), and
 ``warehouse/exports/_manifest.json`` is written last with the row counts, the files and the time.
+The exports are written to temporary files first and put in place (renamed, stale files
+removed) only once every one was written and the snapshot was renamed: a publish that fails
+part-way changes no export, so the exports, the manifest and the snapshot stay one publish's.
 
 The temporary file starts as a copy of the current snapshot, and the marts incremental by usage
 day (dbt_project/macros/usage_days.sql) are brought up to date day by day: the snapshot keeps
@@ -25,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,24 @@ class Published:
     snapshot: Path
     exports: dict[str, int]  # mart -> rows
     published_at: str
+
+
+@dataclass
+class _Changes:
+    """The export files a publish will put in place and remove, once everything was written."""
+
+    renames: list[tuple[Path, Path]] = field(default_factory=list)  # (written, final name)
+    removals: list[Path] = field(default_factory=list)  # files, then emptied folders
+
+    def apply(self) -> None:
+        for part, target in self.renames:
+            part.replace(target)
+        for path in self.removals:
+            if path.is_dir():
+                if not any(path.iterdir()):
+                    path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _quote(name: str) -> str:
@@ -71,7 +92,8 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
         finally:
             conn.execute("detach snapshot")
         conn.execute("use source")
-        counts, files, months = _export(conn, exports, stamp, _previous_manifest(exports))
+        changes = _Changes()
+        counts, files, months = _export(conn, exports, stamp, _previous_manifest(exports), changes)
     except BaseException:
         tmp.unlink(missing_ok=True)
         for leftover in [*exports.glob(f".*.{stamp}.tmp"), *exports.glob(f"*/.*.{stamp}.tmp")]:
@@ -80,6 +102,7 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
     finally:
         conn.close()
     tmp.replace(snapshot)
+    changes.apply()
     published_at = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = exports / "_manifest.json"
     manifest_tmp = exports / f"._manifest.{stamp}.tmp"
@@ -236,9 +259,14 @@ def _previous_manifest(exports: Path) -> dict[str, Any]:
 
 
 def _export(
-    conn: duckdb.DuckDBPyConnection, exports: Path, stamp: str, previous: dict[str, Any]
+    conn: duckdb.DuckDBPyConnection,
+    exports: Path,
+    stamp: str,
+    previous: dict[str, Any],
+    changes: _Changes,
 ) -> tuple[dict[str, int], dict[str, list[str]], dict[str, dict[str, Any]]]:
-    """Write the marts' Parquet exports: (rows, files, months) of every mart, for the manifest."""
+    """Write the marts' Parquet exports to temporary files, the renames and removals that put
+    them in place noted in ``changes``: (rows, files, months) of every mart, for the manifest."""
     marts = [
         str(row[0])
         for row in conn.execute(
@@ -260,23 +288,28 @@ def _export(
         if mart in by_day and day:
             kept = held.get(mart)
             months[mart] = _export_by_month(
-                conn, folder, mart, (day, columns), kept if isinstance(kept, dict) else {}, stamp
+                conn,
+                folder,
+                mart,
+                (day, columns),
+                (kept if isinstance(kept, dict) else {}, stamp),
+                changes,
             )
             counts[mart] = sum(int(m["rows"]) for m in months[mart].values())
             files[mart] = [f"{mart}/{month}.parquet" for month in sorted(months[mart])]
-            whole.unlink(missing_ok=True)  # the single file of an earlier version
+            changes.removals.append(whole)  # the single file of an earlier version
             continue
         part = exports / f".{mart}.{stamp}.tmp"
         counts[mart] = _copy(conn, f"from marts.{_quote(mart)}", part)
-        part.replace(whole)
+        changes.renames.append((part, whole))
         files[mart] = [whole.name]
-        _remove_month_files(folder)  # a mart that was exported by month before
+        _remove_month_files(folder, changes)  # a mart that was exported by month before
     # The exports of marts that are gone (named in the last manifest: nothing else is touched).
     gone = previous.get("rows")
     for mart in sorted(set(gone if isinstance(gone, dict) else {}) - set(marts)):
         if mart and "/" not in mart and not mart.startswith("."):
-            (exports / f"{mart}.parquet").unlink(missing_ok=True)
-            _remove_month_files(exports / mart)
+            changes.removals.append(exports / f"{mart}.parquet")
+            _remove_month_files(exports / mart, changes)
     return counts, files, months
 
 
@@ -285,14 +318,16 @@ def _export_by_month(
     folder: Path,
     mart: str,
     shape: tuple[str, list[tuple[str, str]]],
-    held: dict[str, Any],
-    stamp: str,
+    previous: tuple[dict[str, Any], str],
+    changes: _Changes,
 ) -> dict[str, dict[str, Any]]:
     """Export a usage-day mart as one file per month of its day column, writing only the months
-    whose fingerprint (its days' fingerprints and the mart's columns) differs from ``held``, or
-    whose file is missing; files of months the mart no longer has are removed. ``shape``: the
-    day column and the columns. Returns {month: {fingerprint, rows}}."""
+    whose fingerprint (its days' fingerprints and the mart's columns) differs from the one held,
+    or whose file is missing; files of months the mart no longer has are removed (in
+    ``changes``). ``shape``: the day column and the columns; ``previous``: the months held (by
+    the last manifest) and this publish's stamp. Returns {month: {fingerprint, rows}}."""
     day, column_list = shape
+    held, stamp = previous
     folder.mkdir(exist_ok=True)
     columns = json.dumps(column_list)
     fingerprints = conn.execute(
@@ -319,11 +354,9 @@ def _export_by_month(
         rows = f"from marts.{_quote(mart)} where {_quote(day)} >= ? and {_quote(day)} < ?"
         part = folder / f".{month}.{stamp}.tmp"
         count = _copy(conn, rows, part, [start, end])
-        part.replace(target)
+        changes.renames.append((part, target))
         months[month] = {"fingerprint": fingerprint, "rows": count}
-    for path in folder.glob("*.parquet"):
-        if path.stem not in months:
-            path.unlink()
+    changes.removals += [p for p in folder.glob("*.parquet") if p.stem not in months]
     exported, total = sum(int(m["rows"]) for m in months.values()), _count(conn, mart)
     if exported != total:
         raise RuntimeError(
@@ -351,11 +384,9 @@ def _count(conn: duckdb.DuckDBPyConnection, mart: str) -> int:
     return int(count)
 
 
-def _remove_month_files(folder: Path) -> None:
-    """Remove an exports folder of month files (only those: anything else stays)."""
+def _remove_month_files(folder: Path, changes: _Changes) -> None:
+    """Remove (in ``changes``) an exports folder of month files: only those; the folder goes when
+    nothing else is left in it."""
     if not folder.is_dir():
         return
-    for path in folder.glob("*.parquet"):
-        path.unlink()
-    if not any(folder.iterdir()):
-        folder.rmdir()
+    changes.removals += [*folder.glob("*.parquet"), folder]

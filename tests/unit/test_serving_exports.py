@@ -104,14 +104,29 @@ def test_months_are_written_again_only_when_one_of_their_days_changed(tmp_path: 
 
 def test_rows_of_a_day_without_a_fingerprint_fail_the_publish(tmp_path: Path) -> None:
     """The months are read from the fingerprints: rows outside them would be left out of the
-    exports, so the publish fails and the last snapshot stays."""
+    exports, so the publish fails; the last snapshot, manifest and exports all stay, although
+    the dim (before the fact, alphabetically) and a month of the fact were written first."""
     warehouse = tmp_path / "gpuledger.duckdb"
     _warehouse(warehouse)
-    _publish(warehouse)
+    exports = _publish(warehouse)[0]
     snapshot = (tmp_path / "serving" / "gpuledger.duckdb").read_bytes()
+    manifest = (exports / "_manifest.json").read_text()
     with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("update marts.dim set id = 2")
+        conn.execute("update marts.fct set value = -value where hour_start_at >= '2026-11-02'")
+        conn.execute(
+            "update intermediate.usage_days__fct set fingerprint = 'c2'"
+            " where usage_day = '2026-11-02'"
+        )
         conn.execute("insert into marts.fct values (timestamp '2026-12-05 10:00', 7)")
+    for path in exports.rglob("*.parquet"):
+        os.utime(path, ns=(OLD, OLD))
     with pytest.raises(RuntimeError, match=r"marts\.fct holds 145 rows but its months"):
-        publish(warehouse, tmp_path / "serving", tmp_path / "exports")
+        publish(warehouse, tmp_path / "serving", exports)
     assert (tmp_path / "serving" / "gpuledger.duckdb").read_bytes() == snapshot
-    assert not list((tmp_path / "exports").rglob(".*.tmp"))
+    assert (exports / "_manifest.json").read_text() == manifest
+    assert {
+        str(p.relative_to(exports)): p.stat().st_mtime_ns for p in exports.rglob("*.parquet")
+    } == {"fct/2026-10.parquet": OLD, "fct/2026-11.parquet": OLD, "dim.parquet": OLD}
+    assert _rows(exports, ["dim.parquet"]) == [(1,)]
+    assert not list(exports.rglob(".*.tmp"))
