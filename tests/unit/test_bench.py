@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.bench.fleet import BenchFleet, write_billing, write_days
-from pipelines.bench.run import _validator_cache, floor_seconds, markdown
+from pipelines.bench.run import _validator_cache, floor_parts, markdown, request_log_readers
 from pipelines.defs.inference.load import read_request_file
 from pipelines.defs.telemetry.load import read_spool_file
 from pipelines.lib.focus_validator import cache_dir
@@ -45,7 +45,15 @@ def test_bench_fleet_is_exact_in_size_loadable_and_reproducible(tmp_path: Path) 
     list(write_days(fleet, again, fleet.dates[:1]))
     first = spool[0].relative_to(landing)
     assert pq.read_table(again / first).equals(pq.read_table(spool[0]))
-    assert floor_seconds(landing) > 0
+    assert all(part > 0 for part in floor_parts(landing))
+    # The three readers of a day's request logs read all of its 3,000 requests.
+    readers = request_log_readers(landing, fleet.dates[0])
+    assert {name: r["rows"] for name, r in readers.items()} == {
+        "duckdb_floor_fields": 3000,
+        "duckdb_every_field_lenient": 3000,
+        "gpuledger_strict": 3000,
+    }
+    assert all(r["cpu_s"] >= 0 and r["wall_s"] > 0 for r in readers.values())
     hourly = duckdb.sql(
         f"select count(*) from (select distinct gpu_uuid, date_trunc('hour', window_start)"
         f" from read_parquet('{landing}/telemetry/nvml/**/*.parquet'))"
@@ -63,6 +71,12 @@ def test_bench_table_quotes_the_ratios() -> None:
         "fixed_overhead_s": 10.0,
         "floor_s": 10.0,
         "p1_ratio": 3.0,
+        "floor_parts_s": {"telemetry": 4.0, "request_logs": 6.0},
+        "p1_ratio_without_request_logs": 1.75,
+        "request_log_readers": {
+            "duckdb_floor_fields": {"cpu_s": 0.8, "wall_s": 0.4, "rows": 1_000_000},
+            "gpuledger_strict": {"cpu_s": 4.7, "wall_s": 2.9, "rows": 1_000_000},
+        },
         "peak_rss_mb": 1500.0,
         "history_days": 365,
         "history_gpus": 8,
@@ -77,6 +91,9 @@ def test_bench_table_quotes_the_ratios() -> None:
     table = markdown(result)
     assert "| fleet | 1,000 GPUs x 30 days |" in table
     assert "| P1 = (end-to-end - fixed) / floor | 3.0 |" in table
+    assert "| floor's parts: telemetry / request logs | 4.0 s / 6.0 s |" in table
+    assert "| P1 without the landing of the request logs | 1.75 |" in table
+    assert "| gpuledger_strict | 4.7 | 2.9 | 1,000,000 |" in table
     assert "| daily run (8 GPUs, 365d of history, median of 3) | 13.2 s |" in table
     assert "The slowest dbt nodes of the end-to-end run:" in table
     assert "| gpuledger.int_gpu_hours | 21.5 |" in table
