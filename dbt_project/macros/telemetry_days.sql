@@ -126,9 +126,15 @@
 
 {#- A filter that leaves out the NVML windows of days whose landing counted none of `what`, so
     a check those days do not need does not read their files (the days are literal dates: the
-    scan skips their files). Windows of other sources are kept. -#}
+    scan skips their files). Windows of other sources are kept. An incremental build lists only
+    the days it builds (it reads no other day): a list of the whole history cost the planner
+    about 0.4 s a model at 365 days. -#}
 {% macro unless_kept_nvml_day_without(what, source_column, day_column) %}
     {%- set days = kept_nvml_days_without(what) -%}
+    {%- if telemetry_is_incremental() -%}
+        {%- set building = telemetry_days_list() -%}
+        {%- set days = days | select('in', building) | list -%}
+    {%- endif -%}
     {%- if days -%}
     not ({{ source_column }} = 'nvml' and {{ day_list_filter(day_column, days) }})
     {%- else -%}
