@@ -244,8 +244,9 @@ def request_log_readers(landing: Path, day: date) -> dict[str, dict[str, float]]
     def every_field() -> int:
         with duckdb.connect() as conn:
             table = conn.sql(
-                f"select * from read_json({names!r}, columns = {_LENIENT_COLUMNS},"  # noqa: S608
-                " format = 'newline_delimited', filename = true)"
+                f"select * from read_json(?, columns = {_LENIENT_COLUMNS},"  # noqa: S608
+                " format = 'newline_delimited', filename = true)",
+                params=[names],
             ).to_arrow_table()
         return table.num_rows
 
