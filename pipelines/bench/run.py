@@ -170,13 +170,9 @@ def overhead_breakdown(
     return out
 
 
-def floor_seconds(landing: Path) -> float:
-    """Scan and aggregate the fleet's telemetry by GPU-hour and its requests by host-hour."""
-    return sum(floor_parts(landing))
-
-
 def floor_parts(landing: Path) -> tuple[float, float]:
-    """The floor's two scans: (telemetry, request logs) seconds."""
+    """Scan and aggregate the fleet's telemetry by GPU-hour and its requests by host-hour: the
+    seconds of each, (telemetry, request logs); the floor is their sum."""
     spool = str(landing / "telemetry" / "nvml" / "**" / "*.parquet")
     logs = str(landing / "inference" / "requests" / "**" / "*.jsonl")
     conn = duckdb.connect()

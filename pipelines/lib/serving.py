@@ -61,6 +61,7 @@ class _Changes:
 
     def apply(self) -> None:
         for part, target in self.renames:
+            target.parent.mkdir(exist_ok=True)  # a mart's month folder, new with it
             part.replace(target)
         for path in self.removals:
             if path.is_dir():
@@ -96,7 +97,7 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
         counts, files, months = _export(conn, exports, stamp, _previous_manifest(exports), changes)
     except BaseException:
         tmp.unlink(missing_ok=True)
-        for leftover in [*exports.glob(f".*.{stamp}.tmp"), *exports.glob(f"*/.*.{stamp}.tmp")]:
+        for leftover in exports.glob(f".*.{stamp}.tmp"):
             leftover.unlink(missing_ok=True)
         raise
     finally:
@@ -328,7 +329,6 @@ def _export_by_month(
     the last manifest) and this publish's stamp. Returns {month: {fingerprint, rows}}."""
     day, column_list = shape
     held, stamp = previous
-    folder.mkdir(exist_ok=True)
     columns = json.dumps(column_list)
     fingerprints = conn.execute(
         "select strftime(usage_day, '%Y-%m'),"  # noqa: S608 - names from the catalog
@@ -352,7 +352,8 @@ def _export_by_month(
         start = date.fromisoformat(f"{month}-01")
         end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
         rows = f"from marts.{_quote(mart)} where {_quote(day)} >= ? and {_quote(day)} < ?"
-        part = folder / f".{month}.{stamp}.tmp"
+        # Beside the folder (which a new mart gets only when the publish succeeds).
+        part = folder.parent / f".{mart}.{month}.{stamp}.tmp"
         count = _copy(conn, rows, part, [start, end])
         changes.renames.append((part, target))
         months[month] = {"fingerprint": fingerprint, "rows": count}

@@ -119,6 +119,12 @@ def test_rows_of_a_day_without_a_fingerprint_fail_the_publish(tmp_path: Path) ->
             " where usage_day = '2026-11-02'"
         )
         conn.execute("insert into marts.fct values (timestamp '2026-12-05 10:00', 7)")
+        # A new mart by day, exported (alphabetically) before the fact fails: no folder for it.
+        conn.execute("create table marts.dfct as select * from marts.fct limit 3")
+        conn.execute(
+            "create table intermediate.usage_days__dfct as"
+            " select * from intermediate.usage_days__fct"
+        )
     for path in exports.rglob("*.parquet"):
         os.utime(path, ns=(OLD, OLD))
     with pytest.raises(RuntimeError, match=r"marts\.fct holds 145 rows but its months"):
@@ -129,4 +135,5 @@ def test_rows_of_a_day_without_a_fingerprint_fail_the_publish(tmp_path: Path) ->
         str(p.relative_to(exports)): p.stat().st_mtime_ns for p in exports.rglob("*.parquet")
     } == {"fct/2026-10.parquet": OLD, "fct/2026-11.parquet": OLD, "dim.parquet": OLD}
     assert _rows(exports, ["dim.parquet"]) == [(1,)]
+    assert not (exports / "dfct").exists()
     assert not list(exports.rglob(".*.tmp"))
