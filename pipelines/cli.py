@@ -153,7 +153,7 @@ def _money(value: object) -> str:
 
 
 def print_summary(warehouse: Path) -> None:
-    from pipelines.lib.summary import query
+    from pipelines.lib.summary import UNMETERED_REASONS, query
 
     _, rows = query(warehouse, "summary_workloads.sql")
     table = Table(title="Cost per million useful tokens, by workload")
@@ -172,7 +172,7 @@ def print_summary(warehouse: Path) -> None:
         table.add_column(name, justify="left" if name in ("workload", "model") else "right")
     for row in rows:
         workload, _models, attributed, idle, cost, useful, wasted, per_million = row[:8]
-        api_per_million, utilization, break_even = row[8:]
+        api_per_million, utilization, break_even = row[8:11]
         table.add_row(
             workload,
             _money(attributed),
@@ -186,6 +186,14 @@ def print_summary(warehouse: Path) -> None:
             f"{break_even:.0%}" if break_even is not None else "n/a",
         )
     console.print(table)
+    for row in rows:
+        workload, useful, unmetered, reasons = row[0], row[5], row[11], row[12]
+        if unmetered:
+            console.print(
+                f"unmetered: {int(unmetered):,} of {workload}'s {int(useful):,} useful tokens ran "
+                f"where no GPU cost was measured ({UNMETERED_REASONS.get(reasons, reasons)}): "
+                "counted, not priced; its $ / M is over the rest."
+            )
     _, waste_rows = query(warehouse, "summary_waste.sql")
     attributed, idle, unallocated, unused, total, useful, wasted = waste_rows[0]
     waste = Table(title="Where the GPU money went")

@@ -18,6 +18,8 @@ from typing import Any
 
 import duckdb
 
+from pipelines.lib.summary import UNMETERED_REASONS
+
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 WASTE_COLORS = {
     "attributed": "#2ca02c",
@@ -233,9 +235,11 @@ def _query(conn: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
 
 def _render(conn: duckdb.DuckDBPyConnection) -> str:
     charts: list[Chart] = []
+    # Over the metered useful tokens: tokens with no measured GPU cost behind them are counted,
+    # never priced (fct_workload_unit_cost_daily.unmetered_useful_tokens).
     unit = _query(
         conn,
-        "select usage_date, workload, sum(cost_usd) * 1e6 / nullif(sum(useful_tokens), 0)"
+        "select usage_date, workload, sum(cost_usd) * 1e6 / nullif(sum(metered_useful_tokens), 0)"
         " from marts.fct_workload_unit_cost_daily where workload not like '(%'"
         " group by 1, 2 order by 1, 2",
     )
@@ -243,10 +247,22 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
     for day, workload, value in unit:
         if value is not None:
             series[workload].append((day.isoformat(), float(value)))
+    unmetered = _query(
+        conn,
+        "select workload, sum(unmetered_useful_tokens), sum(useful_tokens),"
+        " string_agg(distinct unmetered_reason, ', ' order by unmetered_reason)"
+        " from marts.fct_workload_unit_cost_daily where unmetered_useful_tokens > 0"
+        " group by 1 order by 1",
+    )
     charts.append(
         Chart(
             "Cost per million useful tokens, by workload",
             line_chart(series, "US dollars per million useful tokens"),
+            "; ".join(
+                f"unmetered: {int(dark):,} of {workload}'s {int(useful):,} useful tokens"
+                f" ({UNMETERED_REASONS.get(reasons, reasons)}), counted but not priced"
+                for workload, dark, useful, reasons in unmetered
+            ),
         )
     )
 
@@ -312,7 +328,7 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
 
     producer = _query(
         conn,
-        "select workload, sum(cost_usd) * 1e6 / nullif(sum(useful_tokens), 0),"
+        "select workload, sum(cost_usd) * 1e6 / nullif(sum(metered_useful_tokens), 0),"
         " sum(api_equivalent_cost_usd) * 1e6 / nullif(sum(useful_tokens), 0)"
         " from marts.fct_workload_unit_cost_daily where workload not like '(%'"
         " group by 1 order by 1",

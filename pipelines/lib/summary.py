@@ -12,6 +12,13 @@ import duckdb
 
 from pipelines.lib.warehouse import read_sql
 
+# fct_workload_unit_cost_daily.unmetered_reason (several: joined with ", "), as a person reads it.
+UNMETERED_REASONS = {
+    "no_gpu_telemetry": "no GPU telemetry of the workload on its host in those hours",
+    "no_gpu_cost": "its GPUs are on no bill or contract",
+    "no_gpu_cost, no_gpu_telemetry": "no GPU telemetry, or GPUs on no bill or contract",
+}
+
 
 def query(warehouse: Path, sql_file: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     conn = duckdb.connect(str(warehouse), read_only=True)

@@ -305,7 +305,7 @@ def test_days_landed_together_equal_days_landed_one_by_one(
     parsed: list[date] = []
     read_day = requests.read_day
 
-    def failing_second_day(files: list[Path], landing: Path) -> object:
+    def failing_second_day(files: list[Path], landing: Path, zone: object = None) -> object:
         parsed.append(date.fromisoformat(files[0].parent.name.removeprefix("date=")))
         if len(parsed) == 2:
             raise OSError("disk gone")

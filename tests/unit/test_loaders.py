@@ -210,7 +210,8 @@ def test_a_spool_file_its_footer_cannot_vouch_for_is_read_through_arrow(
                 "model": "m",
                 "status": 200,
             },
-            "time '2026-10-30T00:00:00' has no UTC offset",
+            "time has no UTC offset; declare the source's time zone with "
+            "GPULEDGER_REQUEST_TIME_ZONE",
         ),
         (
             {
@@ -301,8 +302,10 @@ def test_clean_request_files_read_whole_give_the_rows_of_the_line_reader(landing
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"time": "2026-10-30T00:00:00"}, "time '2026-10-30T00:00:00' has no UTC offset"),
-        ({"time": 5}, "time must be an ISO 8601 string, got 5"),
+        ({"time": "2026-10-30T00:00:00"}, "time has no UTC offset; declare the source's"),
+        ({"time": "yesterday"}, "time is not a valid ISO 8601 time"),
+        ({"time": True}, "time must be an ISO 8601 string or epoch seconds or milliseconds"),
+        ({"time": 1e300}, "time is outside the years 1 to 9999"),
         ({"status": "200"}, "status must be an HTTP status code, got '200'"),
         ({"status": 99}, "status must be an HTTP status code, got 99"),
         ({"model": ""}, "required field missing: model"),
@@ -325,8 +328,9 @@ def test_clean_request_files_read_whole_give_the_rows_of_the_line_reader(landing
         ({"attempt": 2**31}, "attempt must be below 2**31"),  # Arrow reads it, as int64
         ({"usage": {"prompt_tokens": 2**63}}, "usage.prompt_tokens must be below 2**63"),
         ({"usage": {"prompt_tokens_details": 5}}, "usage.prompt_tokens_details must be an"),
-        ({"time": "2026-10-30T24:00:00Z"}, "time '2026-10-30T24:00:00Z' is not a valid"),
-        ({"time": "2026-02-30T00:00:00Z"}, "time '2026-02-30T00:00:00Z' is not a valid"),
+        ({"time": "2026-10-30T24:00:00Z"}, "time is not a valid ISO 8601 time"),
+        ({"time": "2026-02-30T00:00:00Z"}, "time is not a valid ISO 8601 time"),
+        ({"time": 1_761_782_400.25}, None),  # epoch seconds, read line by line
         ({"time": "2026-10-30T00:00:00.1234567Z"}, None),
     ],
 )

@@ -1,13 +1,18 @@
 {#-
     Day x workload x model (allocation rule 6): cost = attributed + held idle; cost per million
     useful tokens. A workload serving several models that day has its cost split over them by
-    useful tokens (by requests when it had none). '(unallocated)' carries the GPU cost nobody
+    metered useful tokens (by requests when it had none).
+    Unmetered tokens (int_tokens_metered_hourly: no GPU telemetry of the workload on that
+    host-hour, or GPUs on no bill or contract) are counted in useful_tokens and
+    unmetered_useful_tokens and priced nowhere: cost per million is over the metered ones, and
+    null with unpriced_reason when there are none. A workload-day none of whose GPU time has a
+    known cost has a null cost_usd (unknown, never $0). '(unallocated)' carries the GPU cost nobody
     held, with model '(none)', so the table sums to the bill's GPU cost.
     Producer vs consumer: api_equivalent_cost_usd prices the same useful tokens at the served
     model's API equivalent (prices/: uncached prompt tokens at the input price, cached prompt
     tokens at the cached-input price, completion tokens, reasoning included, at the output
     price); producer_vs_consumer_ratio = cost_usd / api_equivalent_cost_usd (> 1: the API would
-    have been cheaper). gpu_utilization = busy / (busy + held idle) GPU-hours of the workload;
+    have been cheaper), both over the metered tokens. gpu_utilization = busy / (busy + held idle) GPU-hours of the workload;
     break_even_utilization = gpu_utilization x producer_vs_consumer_ratio: at a fixed cost of
     the GPUs it holds and fixed tokens per busy GPU-hour, its tokens (and their API price) grow
     in proportion to busy time, so that is the utilization at which its GPUs would match the
@@ -33,9 +38,9 @@ allocated as (
 
 ),
 
-tokens_hourly as (
+tokens as (
 
-    select * from {{ ref('int_tokens_hourly') }}
+    select * from {{ ref('int_tokens_metered_hourly') }}
     where {{ usage_day_filter('hour_start_at', build_days) }}
 
 ),
@@ -48,7 +53,9 @@ workload_costs as (
         sum(attributed_cost_usd) as attributed_cost_usd,
         sum(idle_cost_usd) as idle_cost_usd,
         sum(busy_seconds) / 3600.0 as busy_gpu_hours,
-        sum(held_idle_seconds) / 3600.0 as held_idle_gpu_hours
+        sum(held_idle_seconds) / 3600.0 as held_idle_gpu_hours,
+        -- Some of its GPU time is on a GPU with a bill line or contract behind it.
+        max(case when provider is not null then 1 else 0 end) = 1 as has_known_cost
 
     from allocated
     group by 1, 2
@@ -65,13 +72,23 @@ model_tokens as (
         sum(useful_completion_tokens) as useful_completion_tokens,
         sum(useful_cached_prompt_tokens) as useful_cached_prompt_tokens,
         sum(useful_reasoning_tokens) as useful_reasoning_tokens,
+        sum(case when is_metered then useful_prompt_tokens else 0 end)
+            as metered_prompt_tokens,
+        sum(case when is_metered then useful_completion_tokens else 0 end)
+            as metered_completion_tokens,
+        sum(case when is_metered then useful_cached_prompt_tokens else 0 end)
+            as metered_cached_prompt_tokens,
+        -- Why its tokens went unmetered ('no_gpu_telemetry' where hours had either reason).
+        max(case when not is_metered and useful_prompt_tokens + useful_completion_tokens > 0
+            then unmetered_reason end) as unmetered_reason,
         sum(wasted_tokens) as wasted_tokens,
         sum(useful_requests) as useful_requests,
         sum(truncated_requests) as truncated_requests,
         sum(wasted_requests) as wasted_requests,
+        sum(token_counts_missing_requests) as token_counts_missing_requests,
         sum(requests) as requests
 
-    from tokens_hourly
+    from tokens
     group by 1, 2, 3
 
 ),
@@ -81,10 +98,10 @@ model_shares as (
     select
         model_tokens.*,
         case
-            when sum(useful_prompt_tokens + useful_completion_tokens)
+            when sum(metered_prompt_tokens + metered_completion_tokens)
                 over (partition by usage_date, workload) > 0
-                then 1.0 * (useful_prompt_tokens + useful_completion_tokens)
-                    / sum(useful_prompt_tokens + useful_completion_tokens)
+                then 1.0 * (metered_prompt_tokens + metered_completion_tokens)
+                    / sum(metered_prompt_tokens + metered_completion_tokens)
                         over (partition by usage_date, workload)
             else 1.0 * requests / sum(requests) over (partition by usage_date, workload)
         end as cost_share
@@ -99,6 +116,7 @@ joined as (
         coalesce(workload_costs.usage_date, model_shares.usage_date) as usage_date,
         coalesce(workload_costs.workload, model_shares.workload) as workload,
         coalesce(model_shares.model, '(none)') as model,
+        coalesce(workload_costs.has_known_cost, false) as has_known_cost,
         cast(
             coalesce(workload_costs.attributed_cost_usd, 0) * coalesce(model_shares.cost_share, 1.0)
             as decimal(38, 10)
@@ -115,10 +133,15 @@ joined as (
         coalesce(model_shares.useful_completion_tokens, 0) as useful_completion_tokens,
         coalesce(model_shares.useful_cached_prompt_tokens, 0) as useful_cached_prompt_tokens,
         coalesce(model_shares.useful_reasoning_tokens, 0) as useful_reasoning_tokens,
+        coalesce(model_shares.metered_prompt_tokens, 0) as metered_prompt_tokens,
+        coalesce(model_shares.metered_completion_tokens, 0) as metered_completion_tokens,
+        coalesce(model_shares.metered_cached_prompt_tokens, 0) as metered_cached_prompt_tokens,
+        model_shares.unmetered_reason,
         coalesce(model_shares.wasted_tokens, 0) as wasted_tokens,
         coalesce(model_shares.useful_requests, 0) as useful_requests,
         coalesce(model_shares.truncated_requests, 0) as truncated_requests,
-        coalesce(model_shares.wasted_requests, 0) as wasted_requests
+        coalesce(model_shares.wasted_requests, 0) as wasted_requests,
+        coalesce(model_shares.token_counts_missing_requests, 0) as token_counts_missing_requests
 
     from workload_costs
     full outer join model_shares
@@ -138,7 +161,15 @@ priced as (
             + joined.useful_cached_prompt_tokens * prices.cached_input_cost_per_token
             + joined.useful_completion_tokens * prices.output_cost_per_token
             as decimal(38, 10)
-        ) as api_equivalent_cost_usd
+        ) as api_equivalent_cost_usd,
+        -- The metered tokens at the same prices: what the measured cost compares with.
+        cast(
+            (joined.metered_prompt_tokens - joined.metered_cached_prompt_tokens)
+                * prices.input_cost_per_token
+            + joined.metered_cached_prompt_tokens * prices.cached_input_cost_per_token
+            + joined.metered_completion_tokens * prices.output_cost_per_token
+            as decimal(38, 10)
+        ) as metered_api_equivalent_cost_usd
 
     from joined
     left join {{ ref('stg_prices__api_equivalents') }} as equivalents
@@ -154,9 +185,11 @@ final as (
         usage_date,
         workload,
         model,
-        cast(attributed_cost_usd + idle_cost_usd as decimal(38, 10)) as cost_usd,
-        attributed_cost_usd,
-        idle_cost_usd,
+        cast(case when has_known_cost then attributed_cost_usd + idle_cost_usd end
+            as decimal(38, 10)) as cost_usd,
+        cast(case when has_known_cost then attributed_cost_usd end as decimal(38, 10))
+            as attributed_cost_usd,
+        cast(case when has_known_cost then idle_cost_usd end as decimal(38, 10)) as idle_cost_usd,
         cast(busy_gpu_hours as double) as busy_gpu_hours,
         cast(held_idle_gpu_hours as double) as held_idle_gpu_hours,
         cast(useful_prompt_tokens as bigint) as useful_prompt_tokens,
@@ -164,23 +197,36 @@ final as (
         cast(useful_prompt_tokens + useful_completion_tokens as bigint) as useful_tokens,
         cast(useful_cached_prompt_tokens as bigint) as useful_cached_prompt_tokens,
         cast(useful_reasoning_tokens as bigint) as useful_reasoning_tokens,
+        cast(metered_prompt_tokens + metered_completion_tokens as bigint) as metered_useful_tokens,
+        cast(
+            useful_prompt_tokens + useful_completion_tokens
+            - metered_prompt_tokens - metered_completion_tokens as bigint
+        ) as unmetered_useful_tokens,
+        unmetered_reason,
         cast(wasted_tokens as bigint) as wasted_tokens,
         cast(useful_requests as bigint) as useful_requests,
         cast(truncated_requests as bigint) as truncated_requests,
         cast(wasted_requests as bigint) as wasted_requests,
+        cast(token_counts_missing_requests as bigint) as token_counts_missing_requests,
         cast(
             case
-                when useful_prompt_tokens + useful_completion_tokens > 0
+                when has_known_cost and metered_prompt_tokens + metered_completion_tokens > 0
                     then (attributed_cost_usd + idle_cost_usd) * 1000000
-                        / (useful_prompt_tokens + useful_completion_tokens)
+                        / (metered_prompt_tokens + metered_completion_tokens)
             end as decimal(38, 10)
         ) as cost_per_million_useful_tokens,
+        case
+            when has_known_cost and metered_prompt_tokens + metered_completion_tokens > 0
+                then cast(null as {{ dbt.type_string() }})
+            when useful_prompt_tokens + useful_completion_tokens = 0 then 'no_useful_tokens'
+            else coalesce(unmetered_reason, 'no_gpu_cost')
+        end as unpriced_reason,
         api_model,
         api_equivalent_cost_usd,
         cast(
             case
-                when api_equivalent_cost_usd > 0
-                    then (attributed_cost_usd + idle_cost_usd) / api_equivalent_cost_usd
+                when has_known_cost and metered_api_equivalent_cost_usd > 0
+                    then (attributed_cost_usd + idle_cost_usd) / metered_api_equivalent_cost_usd
             end as double
         ) as producer_vs_consumer_ratio,
         cast(
@@ -191,9 +237,10 @@ final as (
         ) as gpu_utilization,
         cast(
             case
-                when api_equivalent_cost_usd > 0 and busy_gpu_hours + held_idle_gpu_hours > 0
+                when has_known_cost and metered_api_equivalent_cost_usd > 0
+                    and busy_gpu_hours + held_idle_gpu_hours > 0
                     then busy_gpu_hours / (busy_gpu_hours + held_idle_gpu_hours)
-                        * (attributed_cost_usd + idle_cost_usd) / api_equivalent_cost_usd
+                        * (attributed_cost_usd + idle_cost_usd) / metered_api_equivalent_cost_usd
             end as double
         ) as break_even_utilization
 

@@ -6,17 +6,25 @@ file, line number and reason; it is counted, never dropped silently.
 A file is read whole by Arrow's JSON reader when every line is a clean record (the usual case,
 about 4 times faster); any file with a line that reader or the checks refuse is read line by
 line instead, which names each bad line. Both give the same rows.
+
+Times: an ISO 8601 string with a UTC offset, or epoch seconds or milliseconds as a JSON number
+(gateways such as LiteLLM write float seconds). A time without an offset is read in the zone
+declared with GPULEDGER_REQUEST_TIME_ZONE (an IANA name such as `UTC` or `Europe/Berlin`);
+without a declared zone it is quarantined, with one reason shared by every such line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import pyarrow as pa
@@ -25,6 +33,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from pipelines.lib import kept_files
+from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name
 from pipelines.lib.warehouse import (
     Quarantine,
@@ -39,7 +48,21 @@ from pipelines.lib.warehouse import (
 SOURCE = "inference_requests"
 # Part of a kept day's name (its token): bump it when parsing changes what a line lands as, so
 # that days kept before are parsed again.
-CONVERSION = 5
+CONVERSION = 6
+# The zone times without a UTC offset are in, for every request-log file (an IANA zone name).
+TIME_ZONE_SETTING = "GPULEDGER_REQUEST_TIME_ZONE"
+# A JSON number as a time: epoch seconds below this, epoch milliseconds from it (1e11 seconds is
+# the year 5138; 1e11 milliseconds is 1973-03-03).
+EPOCH_MILLISECONDS_FROM = 10**11
+_EPOCH = datetime(1970, 1, 1)
+# Quarantine reasons of the time field: one text per kind, so the quarantine groups them.
+NO_OFFSET = (
+    f"time has no UTC offset; declare the source's time zone with {TIME_ZONE_SETTING}"
+    " (for example UTC), or write times with an offset"
+)
+NOT_A_TIME = "time must be an ISO 8601 string or epoch seconds or milliseconds as a number"
+NOT_ISO = "time is not a valid ISO 8601 time"
+OUT_OF_RANGE = "time is outside the years 1 to 9999"
 # Rows per Parquet row group of a kept day: DuckDB reads a file's row groups in parallel.
 ROW_GROUP = 122_880
 # Dictionary pages only for the columns with few values (ids and times are nearly all distinct:
@@ -154,20 +177,60 @@ def _flag(value: Any, field: str) -> bool:
     return bool(value)
 
 
-def _timestamp(value: Any) -> datetime:
+def declared_zone() -> ZoneInfo | None:
+    """The zone of GPULEDGER_REQUEST_TIME_ZONE, or None when it is not set."""
+    name = os.environ.get(TIME_ZONE_SETTING, "").strip()
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise LandingError(
+            TIME_ZONE_SETTING,
+            f"{name!r} is not a time zone",
+            expected="an IANA time zone name such as UTC or Europe/Berlin",
+        ) from None
+
+
+def _epoch(value: float | int) -> datetime:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(NOT_A_TIME)
+    scale = 1_000 if abs(value) >= EPOCH_MILLISECONDS_FROM else 1_000_000
+    try:
+        return _EPOCH + timedelta(microseconds=round(value * scale))
+    except OverflowError:
+        raise ValueError(OUT_OF_RANGE) from None
+
+
+def _timestamp(value: Any, zone: ZoneInfo | None = None) -> datetime:
+    """A naive UTC datetime. An ISO 8601 string keeps its offset; one without is read in
+    ``zone`` (an ambiguous local time as its first occurrence; one a daylight-saving change
+    skipped is refused). A JSON number is epoch seconds, or milliseconds from 1e11."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _epoch(value)
     if not isinstance(value, str):
-        raise ValueError(f"time must be an ISO 8601 string, got {value!r}")
+        raise ValueError(NOT_A_TIME)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValueError(f"time {value!r} is not a valid ISO 8601 time: {exc}") from None
+    except ValueError:
+        raise ValueError(NOT_ISO) from None
     if parsed.tzinfo is None:
-        raise ValueError(f"time {value!r} has no UTC offset")
-    return parsed.astimezone(UTC).replace(tzinfo=None)
+        if zone is None:
+            raise ValueError(NO_OFFSET)
+        local = parsed.replace(tzinfo=zone)
+        # A wall-clock time a daylight-saving change skipped does not come back unchanged.
+        if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != parsed:
+            raise ValueError(f"time does not exist in {zone.key} (a daylight-saving change)")
+        parsed = local
+    try:
+        return parsed.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError(OUT_OF_RANGE) from None
 
 
-def parse_record(record: Any) -> dict[str, Any]:
-    """One log record to a raw row; ValueError says what is wrong with it."""
+def parse_record(record: Any, zone: ZoneInfo | None = None) -> dict[str, Any]:
+    """One log record to a raw row; ValueError says what is wrong with it. ``zone``: the
+    declared zone of times without an offset."""
     if not isinstance(record, dict):
         raise ValueError("line is not a JSON object")
     missing = [k for k in REQUIRED if record.get(k) in (None, "")]
@@ -186,7 +249,7 @@ def parse_record(record: Any) -> dict[str, Any]:
     attempt = _int_or_none(record.get("attempt"), "attempt", bits=31) or 1
     return {
         "request_id": _text(record["request_id"], "request_id"),
-        "requested_at": _timestamp(record["time"]),
+        "requested_at": _timestamp(record["time"], zone),
         "host": _text(record["host"], "host"),
         "endpoint": _text_or_none(record.get("endpoint"), "endpoint"),
         "workload": _text(record["workload"], "workload"),
@@ -211,7 +274,9 @@ def parse_record(record: Any) -> dict[str, Any]:
     }
 
 
-def read_request_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], list[Rejected]]:
+def read_request_file(
+    path: Path, landing: Path, zone: ZoneInfo | None = None
+) -> tuple[list[dict[str, Any]], list[Rejected]]:
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     name = lineage_name(path, landing)
@@ -222,7 +287,7 @@ def read_request_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], 
             if not line.strip():
                 continue
             try:
-                row = parse_record(json.loads(line))
+                row = parse_record(json.loads(line), zone)
             except json.JSONDecodeError as exc:
                 rejected.append(
                     Rejected(name, number, f"invalid JSON: {exc.msg}", line.rstrip("\r\n"))
@@ -239,7 +304,9 @@ def read_request_file(path: Path, landing: Path) -> tuple[list[dict[str, Any]], 
 
 def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
     """The file's rows, read whole by Arrow, or None when any line needs ``read_request_file``
-    (a line that is blank, not JSON, of another type, or fails a check of ``parse_record``)."""
+    (a line that is blank, not JSON, of another type, or fails a check of ``parse_record``).
+    Times must carry an offset here: a file with a time without one, or a number, is read line
+    by line (with or without a declared zone)."""
     data = path.read_bytes()
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     try:
@@ -314,23 +381,27 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
     )
 
 
-def read_request_table(path: Path, landing: Path) -> tuple[pa.Table, list[Rejected]]:
+def read_request_table(
+    path: Path, landing: Path, zone: ZoneInfo | None = None
+) -> tuple[pa.Table, list[Rejected]]:
     """The file's rows and rejected lines, read whole when it is clean, else line by line."""
     table = read_clean_request_file(path, landing)
     if table is not None:
         return table, []
-    rows, rejected = read_request_file(path, landing)
+    rows, rejected = read_request_file(path, landing, zone)
     return pa.Table.from_pylist(rows, schema=pa.schema(list(COLUMNS.items()))), rejected
 
 
-def read_day(files: list[Path], landing: Path) -> tuple[pa.Table, list[Rejected]]:
+def read_day(
+    files: list[Path], landing: Path, zone: ZoneInfo | None = None
+) -> tuple[pa.Table, list[Rejected]]:
     """The day's rows (the raw columns but partition_date) and rejected lines, files read on
     several threads."""
     tables: list[pa.Table] = []
     rejected: list[Rejected] = []
     with ThreadPoolExecutor(max_workers=_READERS) as pool:
         for file_table, file_rejected in pool.map(
-            lambda path: read_request_table(path, landing), files
+            lambda path: read_request_table(path, landing, zone), files
         ):
             tables.append(file_table)
             rejected += file_rejected
@@ -348,12 +419,13 @@ def land_days(
     """land_day for each day in turn: (day, landed, quarantined). The next day's files are
     parsed on a second thread while a day is written and committed, which leaves a core idle
     otherwise (the Parquet write runs on one). At most two days are held in memory."""
+    zone = declared_zone()
     with ThreadPoolExecutor(max_workers=1) as reader:
 
         def start(day: date, files: list[Path]) -> Future[tuple[pa.Table, list[Rejected]]] | None:
-            if _kept_as_is(conn, day, files, landing) is not None:
+            if _kept_as_is(conn, day, files, landing, zone) is not None:
                 return None  # nothing to parse
-            return reader.submit(read_day, files, landing)
+            return reader.submit(read_day, files, landing, zone)
 
         ahead = start(*days[0]) if days else None
         try:
@@ -369,18 +441,26 @@ def land_days(
                 ahead.cancel()
 
 
-def _token(files: list[Path], landing: Path) -> str:
-    """A kept day's name: the version of the files it was parsed from, and by which CONVERSION."""
-    return f"{input_version(files, landing)}-c{CONVERSION}"
+def _token(files: list[Path], landing: Path, zone: ZoneInfo | None) -> str:
+    """A kept day's name: the version of the files it was parsed from, by which CONVERSION, and
+    in which declared zone (a zone declared or changed parses the day again)."""
+    token = f"{input_version(files, landing)}-c{CONVERSION}"
+    if zone is not None:
+        token += "-z" + hashlib.sha256(zone.key.encode()).hexdigest()[:8]
+    return token
 
 
 def _kept_as_is(
-    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
+    conn: duckdb.DuckDBPyConnection,
+    day: date,
+    files: list[Path],
+    landing: Path,
+    zone: ZoneInfo | None,
 ) -> kept_files.DayStats | None:
     """The day's kept file when it was parsed from these very files."""
     if kept_files.root(conn, kept_files.REQUESTS) is None:
         return None
-    return kept_files.current(conn, kept_files.REQUESTS, day, _token(files, landing))
+    return kept_files.current(conn, kept_files.REQUESTS, day, _token(files, landing, zone))
 
 
 def land_day(
@@ -394,11 +474,12 @@ def land_day(
 
     The day is kept as one Parquet file of the raw columns (pipelines/lib/kept_files.py), named
     by the files' version and CONVERSION: landing the same files again parses nothing."""
-    read = read or (lambda: read_day(files, landing))
+    zone = declared_zone()
+    read = read or (lambda: read_day(files, landing, zone))
     kept = kept_files.root(conn, kept_files.REQUESTS)
     if kept is None:  # an in-memory database keeps no files: rows
         return _land_rows(conn, day, files, landing, read)
-    token = _token(files, landing)
+    token = _token(files, landing, zone)
     stats = kept_files.current(conn, kept_files.REQUESTS, day, token)
     if stats is not None:  # the day as it is (raw.landing_log has its version already)
         [(quarantined,)] = conn.execute(

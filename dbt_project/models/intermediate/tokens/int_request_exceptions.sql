@@ -3,8 +3,13 @@
     (`day`: the date folder the line was landed from):
     - `later_copy`: a request id logged again (a re-shipped log file); its first copy counts,
       the later ones are left out.
-    - `superseded_by_retry`: an attempt a later attempt of the same request follows (only the
-      last attempt of a retry chain can be useful). Its copies are later_copy lines.
+    - `superseded_by_retry`: an attempt of a retry chain other than its last (the chain is
+      followed through `retry_of` to its first attempt, or to an id never logged; the last
+      attempt is the highest `attempt`, then the latest time), or an attempt a retry names.
+      Its copies are later_copy lines.
+    - `retry_chain_unresolved`: an attempt whose chain does not end within
+      var('retry_chain_max_hops') hops of retry_of (a cycle, or a longer chain); never useful,
+      and listed by the test assert_retry_chains_resolve with file and line.
     - `day_built`: one row per day built, with the version of the day's files it was built
       from (source_file and source_line are null).
     Every other line's verdict follows from the line itself: int_requests_classified (a view)
@@ -16,7 +21,7 @@
 -#}
 {{ request_incremental_config() }}
 
-with
+with recursive
 
 versions as (
 
@@ -63,67 +68,128 @@ later_copies as (
 -- more than once would be kept whole, every request's keys.
 retries as (
 
-    select request_id, retry_of, attempt, source_file, source_line
-    from {{ ref('stg_inference__requests') }}
-    where {{ request_day_filter('partition_date', 2) }}
-        and retry_of is not null
+    select
+        requests.request_id,
+        requests.retry_of,
+        requests.attempt,
+        requests.requested_at
+
+    from {{ ref('stg_inference__requests') }} as requests
+    left join later_copies
+        on requests.source_file = later_copies.source_file
+        and requests.source_line = later_copies.source_line
+    where {{ request_day_filter('requests.partition_date', 2) }}
+        and requests.retry_of is not null
+        and later_copies.source_file is null
 
 ),
 
 retried as (
 
-    select distinct retries.retry_of as request_id
+    select distinct retry_of as request_id
     from retries
-    left join later_copies
-        on retries.source_file = later_copies.source_file
-        and retries.source_line = later_copies.source_line
-    where later_copies.source_file is null
 
 ),
 
--- The attempts in a retry chain: the retries, and the attempts some retry names (the rest,
--- most requests, are their chain's only attempt and nothing supersedes them). Copies count once.
-chain_rows as (
+-- A retry chain is followed through retry_of to its first attempt (DESIGN.md rule 5): an
+-- attempt may name any earlier attempt of the chain, not only the first. One hop a step, at most
+-- var('retry_chain_max_hops') steps, and never back to the attempt itself, so a cycle ends too
+-- (after its length): an attempt whose last ancestor still retries another is in a cycle or a
+-- longer chain.
+hops as (
 
-    select request_id, retry_of as root_request_id, attempt, source_file, source_line
+    select
+        request_id,
+        retry_of as ancestor,
+        1 as hop
+
     from retries
 
     union all
 
     select
-        requests.request_id,
-        requests.request_id as root_request_id,
-        requests.attempt,
-        requests.source_file,
-        requests.source_line
+        hops.request_id,
+        retries.retry_of as ancestor,
+        hops.hop + 1 as hop
 
+    from hops
+    inner join retries
+        on hops.ancestor = retries.request_id
+    where hops.hop < {{ var('retry_chain_max_hops') }}
+        and retries.retry_of <> hops.request_id
+
+),
+
+farthest as (
+
+    select request_id, max(hop) as hop
+    from hops
+    group by 1
+
+),
+
+roots as (
+
+    select
+        hops.request_id,
+        hops.ancestor as root_request_id,
+        unresolved.request_id is not null as is_unresolved
+
+    from hops
+    inner join farthest
+        on hops.request_id = farthest.request_id
+        and hops.hop = farthest.hop
+    left join retries as unresolved
+        on hops.ancestor = unresolved.request_id
+
+),
+
+-- The attempts of resolved chains: the retries, and the first attempts they lead to where
+-- those were logged (most requests are their chain's only attempt: nothing supersedes them).
+chained as (
+
+    select roots.request_id, roots.root_request_id, retries.attempt, retries.requested_at
+    from roots
+    inner join retries
+        on roots.request_id = retries.request_id
+    where not roots.is_unresolved
+
+    union all
+
+    select requests.request_id, requests.request_id, requests.attempt, requests.requested_at
     from {{ ref('stg_inference__requests') }} as requests
     inner join retried
         on requests.request_id = retried.request_id
+    left join later_copies
+        on requests.source_file = later_copies.source_file
+        and requests.source_line = later_copies.source_line
     where {{ request_day_filter('requests.partition_date', 2) }}
         and requests.retry_of is null
+        and later_copies.source_file is null
 
 ),
 
-chained as (
+-- Only the last attempt of a chain can be useful: the highest attempt, then the latest.
+last_attempts as (
 
-    select chain_rows.request_id, chain_rows.root_request_id, chain_rows.attempt
-    from chain_rows
-    left join later_copies
-        on chain_rows.source_file = later_copies.source_file
-        and chain_rows.source_line = later_copies.source_line
-    where later_copies.source_file is null
+    select request_id
+    from (
+        select
+            request_id,
+            row_number() over (
+                partition by root_request_id
+                order by attempt desc, requested_at desc, request_id desc
+            ) as attempt_rank
+        from chained
+    ) as ranked
+    where attempt_rank = 1
 
 ),
 
-latest_attempts as (
+unresolved as (
 
-    select
-        root_request_id,
-        max(attempt) as last_attempt
-
-    from chained
-    group by 1
+    select request_id from roots
+    where is_unresolved
 
 ),
 
@@ -131,27 +197,42 @@ superseded as (
 
     select chained.request_id
     from chained
-    inner join latest_attempts
-        on chained.root_request_id = latest_attempts.root_request_id
-    where chained.attempt < latest_attempts.last_attempt
+    left join last_attempts
+        on chained.request_id = last_attempts.request_id
+    where last_attempts.request_id is null
 
     union
 
-    select request_id from retried
+    select retried.request_id
+    from retried
+    left join unresolved
+        on retried.request_id = unresolved.request_id
+    where unresolved.request_id is null
 
 ),
 
-superseded_lines as (
+verdict_ids as (
+
+    select request_id, 'superseded_by_retry' as kind from superseded
+
+    union all
+
+    select request_id, 'retry_chain_unresolved' as kind from unresolved
+
+),
+
+verdict_lines as (
 
     select
         requests.partition_date as day,
+        verdict_ids.kind,
         requests.source_file,
         requests.source_line,
         requests.request_id
 
     from {{ ref('stg_inference__requests') }} as requests
-    inner join superseded
-        on requests.request_id = superseded.request_id
+    inner join verdict_ids
+        on requests.request_id = verdict_ids.request_id
     left join later_copies
         on requests.source_file = later_copies.source_file
         and requests.source_line = later_copies.source_line
@@ -182,8 +263,8 @@ exceptions as (
 
     union all
 
-    select day, 'superseded_by_retry' as kind, source_file, source_line, request_id
-    from superseded_lines
+    select day, kind, source_file, source_line, request_id
+    from verdict_lines
 
     union all
 

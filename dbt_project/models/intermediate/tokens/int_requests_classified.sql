@@ -2,7 +2,9 @@
     Every logged request attempt with its verdict (allocation rule 5). Useful: HTTP 2xx, finish
     reason stop / tool_calls / length (length flagged as truncated), not superseded by a retry
     (only an attempt no later attempt of the same request follows counts), not synthetic.
-    A request id logged twice (a re-shipped log file) counts once.
+    A request id logged twice (a re-shipped log file) counts once. A success whose usage object
+    lacks prompt_tokens or completion_tokens (or has none) is not useful: its waste_reason is
+    `token_counts_missing` and its missing count stays null in int_tokens_hourly's sums, never 0.
 
     A view: the verdicts that depend on other lines (copies, retries) are the few rows of
     int_request_exceptions; the rest follow from each line. Only the days that model has built
@@ -45,8 +47,8 @@ verdicts as (
     select
         requests.*,
         days_built._input_version,
-        coalesce(requests.retry_of, requests.request_id) as root_request_id,
-        coalesce(line_exceptions.kind = 'superseded_by_retry', false) as is_superseded
+        coalesce(line_exceptions.kind = 'superseded_by_retry', false) as is_superseded,
+        coalesce(line_exceptions.kind = 'retry_chain_unresolved', false) as is_retry_unresolved
 
     from requests
     inner join days_built
@@ -73,21 +75,23 @@ classified as (
         finish_reason,
         attempt,
         retry_of,
-        root_request_id,
         is_synthetic,
         is_superseded,
         case
             when is_synthetic then 'synthetic'
             when is_superseded then 'superseded_by_retry'
+            when is_retry_unresolved then 'retry_chain_unresolved'
             when finish_reason = 'abort' or http_status = 499 then 'aborted'
             when http_status in (408, 504) then 'timed_out'
             when http_status < 200 or http_status >= 300 then 'http_error'
-            when finish_reason in ('stop', 'tool_calls', 'length') then null
-            else 'unfinished'
+            when finish_reason not in ('stop', 'tool_calls', 'length')
+                or finish_reason is null then 'unfinished'
+            -- A success whose usage lacks a count: its tokens are unknown, never read as 0.
+            when prompt_tokens is null or completion_tokens is null then 'token_counts_missing'
         end as waste_reason,
         coalesce(finish_reason = 'length', false) as is_truncated,
-        coalesce(prompt_tokens, 0) as prompt_tokens,
-        coalesce(completion_tokens, 0) as completion_tokens,
+        prompt_tokens,
+        completion_tokens,
         coalesce(cached_prompt_tokens, 0) as cached_prompt_tokens,
         coalesce(reasoning_tokens, 0) as reasoning_tokens,
         partition_date as day,

@@ -28,14 +28,25 @@ final as (
         sum(case when is_useful then completion_tokens else 0 end) as useful_completion_tokens,
         sum(case when is_useful then cached_prompt_tokens else 0 end) as useful_cached_prompt_tokens,
         sum(case when is_useful then reasoning_tokens else 0 end) as useful_reasoning_tokens,
-        sum(case when is_useful then 0 else prompt_tokens + completion_tokens end) as wasted_tokens,
+        sum(
+            case
+                when is_useful or waste_reason = 'token_counts_missing' then 0
+                else coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)
+            end
+        ) as wasted_tokens,
         -- Every request's tokens, useful or not (a later copy of a line is not a request): what
         -- the server's own counters count (fct_token_reconciliation_hourly).
         sum(coalesce(prompt_tokens, 0)) as logged_prompt_tokens,
         sum(coalesce(completion_tokens, 0)) as logged_completion_tokens,
         sum(case when is_useful then 1 else 0 end) as useful_requests,
         sum(case when is_useful and is_truncated then 1 else 0 end) as truncated_requests,
-        sum(case when is_useful then 0 else 1 end) as wasted_requests,
+        sum(
+            case when is_useful or waste_reason = 'token_counts_missing' then 0 else 1 end
+        ) as wasted_requests,
+        -- Successes whose usage lacks a count: neither useful nor wasted, their tokens unknown
+        -- (the test assert_request_token_counts_known lists them).
+        sum(case when waste_reason = 'token_counts_missing' then 1 else 0 end)
+            as token_counts_missing_requests,
         count(*) as requests,
         min(requested_at) as first_request_at,
         max(requested_at) as last_request_at,
