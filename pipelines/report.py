@@ -251,8 +251,8 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
         conn,
         "select workload, sum(unmetered_useful_tokens), sum(useful_tokens),"
         " string_agg(distinct unmetered_reason, ', ' order by unmetered_reason)"
-        " from marts.fct_workload_unit_cost_daily where unmetered_useful_tokens > 0"
-        " group by 1 order by 1",
+        " from marts.fct_workload_unit_cost_daily"
+        " group by 1 having sum(unmetered_useful_tokens) > 0 order by 1",
     )
     charts.append(
         Chart(

@@ -306,14 +306,16 @@ def test_the_summary_and_the_report_say_which_tokens_were_not_priced(
     from pipelines.cli import print_summary
     from pipelines.report import build_report
 
-    _, unmetered = _generated_tokens()
+    useful, unmetered = _generated_tokens()
     dark = unmetered[(DAY_2.isoformat(), "chat-assistant")]
+    whole = sum(v for (_, workload), v in useful.items() if workload == "chat-assistant")
+    assert dark < whole
     print_summary(faulty.warehouse)
     printed = " ".join(capsys.readouterr().out.split())
     assert (
-        f"unmetered: {dark:,} of chat-assistant's" in printed
+        f"unmetered: {dark:,} of chat-assistant's {whole:,} useful tokens" in printed
         and "(no GPU telemetry of the workload on its host in those hours)" in printed
     )
     assert "unmetered: 330 of retry-lab's 330 useful tokens" in printed
     page = build_report(faulty.warehouse)
-    assert f"unmetered: {dark:,} of chat-assistant&#x27;s" in page
+    assert f"unmetered: {dark:,} of chat-assistant&#x27;s {whole:,} useful tokens" in page
