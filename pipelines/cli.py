@@ -14,8 +14,10 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -61,7 +63,7 @@ def _run(
     end: date | None,
     full_refresh: bool = False,
 ) -> int:
-    from pipelines.lib.runner import RunFailed, run
+    from pipelines.lib.runner import MISSING_SOURCE_EFFECTS, RunFailed, missing_sources, run
     from pipelines.lib.warehouse import lock_holder
 
     holder = lock_holder(warehouse)
@@ -129,6 +131,18 @@ def _run(
             f"holding it: {', '.join(r[:8] for r in summary.freed_runs)}"
         )
     console.print(f"{len(summary.runs)} runs succeeded in {elapsed:.1f} s; warehouse: {warehouse}")
+    # Asked after the run: sources kept in S3 are mirrored into the landing zone by it.
+    missing = missing_sources(landing)
+    if len(missing) == len(MISSING_SOURCE_EFFECTS):
+        err_console.print(
+            f"[red]error:[/red] the landing zone {landing} holds no bills, contracts, GPU "
+            "telemetry or request logs: nothing was landed. Point --landing (or "
+            "GPULEDGER_LANDING) at the folder your exports and collectors write to (README, "
+            '"Sources"), or try `gpuledger demo`.'
+        )
+        return 1
+    for kind in missing:
+        console.print(f"[yellow]warning:[/yellow] {MISSING_SOURCE_EFFECTS[kind]}")
     return 0
 
 
@@ -152,40 +166,42 @@ def _money(value: object) -> str:
     return "" if value is None else f"${float(value):,.2f}"  # type: ignore[arg-type]
 
 
+def _narrow_table(title: str) -> Table:
+    return Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+
+
+def _column(table: Table, name: str) -> None:
+    """Text left and free to fold; figures right and never wrapped or cut."""
+    if name in ("workload", "bucket"):
+        table.add_column(name, overflow="fold", max_width=36)
+    else:
+        table.add_column(name, justify="right", no_wrap=True)
+
+
 def print_summary(warehouse: Path) -> None:
     from pipelines.lib.summary import UNMETERED_REASONS, query
 
     _, rows = query(warehouse, "summary_workloads.sql")
-    table = Table(title="Cost per million useful tokens, by workload")
-    for name in (
-        "workload",
-        "attributed",
-        "idle",
-        "cost",
-        "useful tokens",
-        "wasted tokens",
-        "$ / M useful",
-        "API $ / M",
-        "GPU util.",
-        "break-even util.",
-    ):
-        table.add_column(name, justify="left" if name in ("workload", "model") else "right")
+    # Two narrow tables rather than one wide one: each fits 80 columns with no number cut.
+    prices = _narrow_table("Cost per million useful tokens, by workload")
+    tokens = _narrow_table("Cost and tokens, by workload")
+    for name in ("workload", "$ / M useful", "API $ / M", "GPU util.", "break-even"):
+        _column(prices, name)
+    for name in ("workload", "cost", "of it idle", "useful tokens", "wasted tokens"):
+        _column(tokens, name)
     for row in rows:
-        workload, _models, attributed, idle, cost, useful, wasted, per_million = row[:8]
+        workload, _models, _attributed, idle, cost, useful, wasted, per_million = row[:8]
         api_per_million, utilization, break_even = row[8:11]
-        table.add_row(
+        prices.add_row(
             workload,
-            _money(attributed),
-            _money(idle),
-            _money(cost),
-            f"{int(useful):,}",
-            f"{int(wasted):,}",
             _money(per_million) if per_million else "n/a",
             _money(api_per_million) if api_per_million is not None else "n/a",
             f"{utilization:.1%}" if utilization is not None else "",
             f"{break_even:.0%}" if break_even is not None else "n/a",
         )
-    console.print(table)
+        tokens.add_row(workload, _money(cost), _money(idle), f"{int(useful):,}", f"{int(wasted):,}")
+    console.print(prices)
+    console.print(tokens)
     for row in rows:
         workload, useful, unmetered, reasons = row[0], row[5], row[11], row[12]
         if unmetered:
@@ -196,10 +212,10 @@ def print_summary(warehouse: Path) -> None:
             )
     _, waste_rows = query(warehouse, "summary_waste.sql")
     attributed, idle, unallocated, unused, total, useful, wasted = waste_rows[0]
-    waste = Table(title="Where the GPU money went")
-    waste.add_column("bucket")
-    waste.add_column("cost", justify="right")
-    waste.add_column("share", justify="right")
+    waste = _narrow_table("Where the GPU money went")
+    _column(waste, "bucket")
+    _column(waste, "cost")
+    _column(waste, "share")
     for bucket, value in (
         ("attributed (busy)", attributed),
         ("idle, held by a workload", idle),
@@ -220,6 +236,32 @@ def print_summary(warehouse: Path) -> None:
         f"({int(wasted) / all_tokens:.1%} of all tokens)"
         if all_tokens
         else "tokens: none"
+    )
+
+
+def _command(name: str) -> str:
+    """One of this environment's commands as a person can type it here: its name when PATH finds
+    this very one, else its path (relative to the current folder when below it), such as
+    `.venv/bin/gpuledger` after `make demo`."""
+    own = Path(sys.executable).parent / name  # the venv's bin folder, symlinks kept
+    found = shutil.which(name)
+    if found and Path(found).resolve() == own.resolve():
+        return name
+    return _as_typed(own)
+
+
+def _as_typed(path: Path) -> str:
+    """A path relative to the current folder when it is below it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _is_default(args: argparse.Namespace) -> bool:
+    return (
+        args.landing.resolve() == paths.landing_root().resolve()
+        and args.warehouse.resolve() == paths.warehouse_path().resolve()
     )
 
 
@@ -258,12 +300,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"largest API-equivalent difference ${check.max_api_cost_difference_usd:.6f}, "
         f"{check.token_mismatches} token mismatches)"
     )
-    snapshot = warehouse.parent / "serving" / warehouse.name
+    snapshot = _as_typed(warehouse.parent / "serving" / warehouse.name)
+    locations = "" if _is_default(args) else f" --landing {landing} --warehouse {warehouse}"
+    example = '"select * from marts.fct_workload_unit_cost_daily"'
     console.print(
-        f"done in {time.monotonic() - started:.1f} s. Explore: `make dev` (Dagster UI on "  # noqa: S608
-        f"http://127.0.0.1:3000), `duckdb -readonly {snapshot}` "
-        "and `select * from marts.fct_workload_unit_cost_daily` (the BI snapshot), "
-        "or `gpuledger report` for the charts."
+        f"done in {time.monotonic() - started:.1f} s. Next:\n"
+        "  make dev    (the Dagster UI on http://127.0.0.1:3000)\n"
+        f"  {_command('gpuledger')} report{locations}    (the charts)\n"
+        f"  {_command('duckdb')} -readonly {snapshot} {example}    (the BI snapshot)"
     )
     return 0 if check.ok else 1
 
@@ -357,13 +401,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated options: `demo --gpu 4` is an error, never taken as `--gpus 4`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gpuledger",
         description="What GPUs really cost per useful token.",
         epilog="Exit codes: 0 success, 1 a run or check failed, 2 usage error.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def locations(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -462,7 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     contracts = sub.add_parser("contracts", help="manage contracts/*.yaml")
-    contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)
+    contracts_sub = contracts.add_subparsers(
+        dest="contracts_command", required=True, parser_class=_Parser
+    )
     import_aws = contracts_sub.add_parser(
         "import-aws",
         help="write the AWS account's Savings Plans, Reserved Instances and Capacity "

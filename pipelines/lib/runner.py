@@ -117,6 +117,36 @@ def plan(landing: Path, start: date | None = None, end: date | None = None) -> P
     return Plan(billing_periods=periods, days=days)
 
 
+# What the marts lack when a kind of source is missing, as the run's summary says it.
+MISSING_SOURCE_EFFECTS = {
+    "bills": (
+        "no bill or contract (aws_cur/, gcp_billing/, focus/, contracts/): GPU cost is unknown "
+        "and every token is unmetered"
+    ),
+    "telemetry": (
+        "no GPU telemetry (telemetry/nvml/, telemetry/dcgm/): all GPU cost is unallocated and "
+        "every token is unmetered"
+    ),
+    "requests": ("no request logs (inference/requests/): no useful tokens, so no cost per token"),
+}
+
+
+def missing_sources(landing: Path) -> list[str]:
+    """The kinds of source the landing zone holds nothing of ('bills', 'telemetry',
+    'requests'), in MISSING_SOURCE_EFFECTS' order."""
+    whole = plan(landing)
+    contracts = landing / "contracts"
+    present = {
+        "bills": bool(whole.billing_periods)
+        or (contracts.is_dir() and any(contracts.glob("*.y*ml"))),
+        "telemetry": bool(
+            spool_days(landing / "telemetry" / "nvml") or spool_days(landing / "telemetry" / "dcgm")
+        ),
+        "requests": bool(request_days(landing / "inference" / "requests")),
+    }
+    return [kind for kind in MISSING_SOURCE_EFFECTS if not present[kind]]
+
+
 def day_ranges(days: list[str]) -> list[str]:
     """Consecutive days as one range each: a run lands the range like a UI backfill does.
 

@@ -315,3 +315,34 @@ def test_telemetry_coverage_check_lists_the_gpu_hours_measured_too_little(
     assert (metadata["gpu_hours"], metadata["gpu_hours_below_coverage"]) == (total, low)
     assert result.passed == (low == 0)
     assert result.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_the_demo_summary_fits_80_columns_with_every_figure_whole(
+    demo_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from pipelines import cli
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(width=80, file=screen))
+    cli.print_summary(demo_pipeline.warehouse)
+    lines = screen.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert not any("…" in line for line in lines)
+    printed = " ".join(screen.getvalue().split())
+    rows = demo_pipeline.query(
+        "select workload, sum(cost_usd), sum(useful_tokens), sum(wasted_tokens)"
+        " from marts.fct_workload_unit_cost_daily group by 1"
+    )
+    assert len(rows) == 7
+    for workload, cost, useful, wasted in rows:
+        # The cost table's row of the workload holds its figures whole.
+        figures = (f"${float(cost):,.2f}", f"{int(useful):,}", f"{int(wasted):,}")
+        assert any(
+            line.startswith(f" {workload} ") and all(f in line.split() for f in figures)
+            for line in lines
+        ), (workload, figures)
+    assert "tokens: 47,556,838 useful" in printed

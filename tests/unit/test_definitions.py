@@ -213,3 +213,29 @@ def test_a_project_dbt_cannot_parse_fails_with_what_dbt_said(
     monkeypatch.setattr(manifest, "dbt_executable", lambda: str(dbt))
     with pytest.raises(manifest.ManifestError, match=r"(?s)exit 2\).*Compilation Error in model"):
         manifest.prepare_manifest(force=True)
+
+
+def test_options_are_never_abbreviated(capsys: pytest.CaptureFixture[str]) -> None:
+    from pipelines.cli import main
+
+    for argv in (["demo", "--gpu", "4"], ["contracts", "import-aws", "--ou", "x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert f"unrecognized arguments: {' '.join(argv[-2:])}" in capsys.readouterr().err
+
+
+def test_the_next_step_hints_name_commands_that_run_as_printed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After `make demo` the environment's bin folder is not on PATH: the hint names its path."""
+    from pipelines.cli import _command
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    for name in ("gpuledger", "duckdb"):
+        printed = _command(name)
+        assert printed == str((Path(sys.executable).parent / name).absolute().relative_to(REPO))
+        assert subprocess.run([printed, "--help"], capture_output=True, check=False).returncode == 0
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    assert _command("gpuledger") == "gpuledger"
