@@ -63,7 +63,8 @@ def _run(
     end: date | None,
     full_refresh: bool = False,
 ) -> int:
-    from pipelines.lib.runner import MISSING_SOURCE_EFFECTS, RunFailed, missing_sources, run
+    from pipelines.lib.runner import RunFailed, missing_sources, run
+    from pipelines.lib.summary import MISSING_SOURCE_EFFECTS
     from pipelines.lib.warehouse import lock_holder
 
     holder = lock_holder(warehouse)
@@ -272,10 +273,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     landing: Path = args.landing.resolve()
     warehouse: Path = args.warehouse.resolve()
-    if landing.exists() and any(landing.iterdir()) and not (landing / DEMO_MARKER).exists():
+    locations = "" if _is_default(args) else f" --landing {landing} --warehouse {warehouse}"
+    ours = (landing / DEMO_MARKER).exists()
+    if not args.force and landing.exists() and any(landing.iterdir()) and not ours:
         err_console.print(
             f"[red]error:[/red] {landing} holds data that the demo did not write; point "
-            "--landing at an empty folder (the demo replaces its own landing zone)."
+            "--landing at an empty folder (the demo replaces its own landing zone), or pass "
+            "--force to replace it."
+        )
+        return 2
+    if not args.force and warehouse.exists() and not ours:
+        err_console.print(
+            f"[red]error:[/red] {warehouse} was not written by the demo; point --warehouse at "
+            "another file (the demo replaces its own warehouse), or pass --force to replace it."
         )
         return 2
     shutil.rmtree(landing, ignore_errors=True)
@@ -301,7 +311,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{check.token_mismatches} token mismatches)"
     )
     snapshot = _as_typed(warehouse.parent / "serving" / warehouse.name)
-    locations = "" if _is_default(args) else f" --landing {landing} --warehouse {warehouse}"
     example = '"select * from marts.fct_workload_unit_cost_daily"'
     console.print(
         f"done in {time.monotonic() - started:.1f} s. Next:\n"
@@ -436,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--gpus", type=int, default=18, help="GPUs in the demo fleet (default 18)")
     demo.add_argument("--days", type=int, default=3, help="days of history (default 3)")
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a landing zone or warehouse the demo did not write",
+    )
     demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser("run", help="materialize the asset graph for the landed partitions")

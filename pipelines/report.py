@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.lib.summary import UNMETERED_REASONS
+from pipelines.lib.summary import MISSING_SOURCE_EFFECTS, UNMETERED_REASONS
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 WASTE_COLORS = {
@@ -34,6 +34,7 @@ class Chart:
     title: str
     svg: str
     note: str = ""
+    has_data: bool = True
 
 
 def _esc(value: object) -> str:
@@ -263,6 +264,7 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
                 f" ({UNMETERED_REASONS.get(reasons, reasons)}), counted but not priced"
                 for workload, dark, useful, reasons in unmetered
             ),
+            has_data=bool(series),
         )
     )
 
@@ -288,6 +290,7 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
             "Where the GPU money went",
             stacked_bars(waste_rows, WASTE_COLORS),
             "; ".join(f"{k} {_money(v)} ({v / grand:.1%})" for k, v in totals.items()),
+            has_data=any(totals.values()),
         )
     )
 
@@ -300,7 +303,9 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
     rows = sorted({r[0] for r in util})
     cols = sorted({r[1] for r in util})
     cells = {(r[0], r[1]): (float(r[2]) if r[2] is not None else None) for r in util}
-    charts.append(Chart("GPU utilization by hour", heatmap(cells, rows, cols)))
+    charts.append(
+        Chart("GPU utilization by hour", heatmap(cells, rows, cols), has_data=bool(cells))
+    )
 
     commitments = _query(
         conn,
@@ -323,6 +328,7 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
                 ],
                 "US dollars",
             ),
+            has_data=bool(commitments),
         )
     )
 
@@ -355,28 +361,49 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
                 for w, own, api in producer
                 if own is not None and api
             ),
+            has_data=any(own or api for _, own, api in producer),
         )
     )
     period = _query(
         conn, "select min(hour_start_at), max(hour_start_at) from marts.fct_cost_per_useful_token"
     )[0]
-    return _page(charts, period, grand)
+    return _page(charts, period, grand, _missing_sources(conn))
 
 
-def _page(charts: list[Chart], period: tuple[Any, Any], total: float) -> str:
+def _missing_sources(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """What the marts show no trace of, as the run's summary says it (no bill or contract, no
+    GPU telemetry, no request logs)."""
+    [(costed, measured, requests)] = _query(
+        conn,
+        "select (select count(cost_usd) from marts.fct_cost_per_useful_token),"
+        " (select count(*) from marts.fct_gpu_utilization_hourly),"
+        " (select coalesce(sum(useful_requests + wasted_requests"
+        " + token_counts_missing_requests), 0) from marts.fct_workload_unit_cost_daily)",
+    )
+    present = {"bills": costed > 0, "telemetry": measured > 0, "requests": requests > 0}
+    return [effect for kind, effect in MISSING_SOURCE_EFFECTS.items() if not present[kind]]
+
+
+def _page(charts: list[Chart], period: tuple[Any, Any], total: float, missing: list[str]) -> str:
     generated = datetime.now(UTC).isoformat(timespec="seconds")
+    # A chart with nothing to draw says so instead of drawing empty axes.
     sections = "".join(
-        f'<section><h2>{_esc(c.title)}</h2>{c.svg}<p class="note">{_esc(c.note)}</p></section>'
+        f"<section><h2>{_esc(c.title)}</h2>"
+        + (c.svg if c.has_data else '<p class="empty">No data to show.</p>')
+        + f'<p class="note">{_esc(c.note)}</p></section>'
         for c in charts
     )
+    warnings = "".join(f'<p class="missing">{_esc(m[0].upper() + m[1:])}.</p>' for m in missing)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>gpuledger report</title>
 <style>body{{font-family:sans-serif;margin:24px;color:#222}}section{{margin-bottom:32px}}
 h1{{font-size:22px}}h2{{font-size:16px;margin-bottom:6px}}.note{{color:#555;font-size:13px}}
+.missing{{color:#a0522d;font-weight:bold}}.empty{{color:#777;font-style:italic}}
 </style></head><body>
 <h1>gpuledger: what the GPUs cost per useful token</h1>
 <p>{_esc(period[0])} to {_esc(period[1])} (UTC). GPU cost in the period: {_money(total)}.
 Generated {generated} from the warehouse marts.</p>
+{warnings}
 {sections}
 </body></html>
 """

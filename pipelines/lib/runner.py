@@ -30,6 +30,7 @@ from pipelines.lib.mirror import sync_landing
 from pipelines.lib.partitions import month_key
 from pipelines.lib.paths import aws_cur_location, export_environment
 from pipelines.lib.store import open_store
+from pipelines.lib.summary import MISSING_SOURCE_EFFECTS
 
 RANGE = "..."  # "2026-11-01...2026-11-03": one run over a range of daily partitions
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
@@ -115,20 +116,6 @@ def plan(landing: Path, start: date | None = None, end: date | None = None) -> P
         periods = [p for p in periods if p <= end.isoformat()[:7]]
         days = [d for d in days if d <= end.isoformat()]
     return Plan(billing_periods=periods, days=days)
-
-
-# What the marts lack when a kind of source is missing, as the run's summary says it.
-MISSING_SOURCE_EFFECTS = {
-    "bills": (
-        "no bill or contract (aws_cur/, gcp_billing/, focus/, contracts/): GPU cost is unknown "
-        "and every token is unmetered"
-    ),
-    "telemetry": (
-        "no GPU telemetry (telemetry/nvml/, telemetry/dcgm/): all GPU cost is unallocated and "
-        "every token is unmetered"
-    ),
-    "requests": ("no request logs (inference/requests/): no useful tokens, so no cost per token"),
-}
 
 
 def missing_sources(landing: Path) -> list[str]:

@@ -90,6 +90,7 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
         conn.execute(f"attach {_quote_literal(tmp)} as snapshot (storage_version {version})")
         try:
             _bring_up_to_date(conn)
+            _copy_comments(conn)
         finally:
             conn.execute("detach snapshot")
         conn.execute("use source")
@@ -197,6 +198,38 @@ def _bring_up_to_date(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"create or replace table snapshot.{name} as from source.{name}")
         _record_days(
             conn, table, "source.intermediate." + _quote(f"usage_days__{table}") if by_day else None
+        )
+
+
+def _copy_comments(conn: duckdb.DuckDBPyConnection) -> None:
+    """dbt's descriptions (persisted as comments) on the snapshot's tables and columns, so BI
+    tools and `duckdb_columns()` show them: a table copied with `create table as` has none.
+    Only the comments that differ are written."""
+    tables = conn.execute(
+        "select schema_name, table_name, comment from duckdb_tables()"
+        " where database_name = 'source' and list_contains(?, schema_name) and comment is not null"
+        " except"
+        " select schema_name, table_name, comment from duckdb_tables()"
+        " where database_name = 'snapshot'",
+        [list(SCHEMAS)],
+    ).fetchall()
+    for schema, table, comment in tables:
+        conn.execute(
+            f"comment on table snapshot.{_quote(schema)}.{_quote(table)}"
+            f" is {_quote_literal(comment)}"
+        )
+    columns = conn.execute(
+        "select schema_name, table_name, column_name, comment from duckdb_columns()"
+        " where database_name = 'source' and list_contains(?, schema_name) and comment is not null"
+        " except"
+        " select schema_name, table_name, column_name, comment from duckdb_columns()"
+        " where database_name = 'snapshot'",
+        [list(SCHEMAS)],
+    ).fetchall()
+    for schema, table, column, comment in columns:
+        conn.execute(
+            f"comment on column snapshot.{_quote(schema)}.{_quote(table)}.{_quote(column)}"
+            f" is {_quote_literal(comment)}"
         )
 
 

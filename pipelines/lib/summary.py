@@ -12,6 +12,20 @@ import duckdb
 
 from pipelines.lib.warehouse import read_sql
 
+# What the marts lack when a kind of source is missing, as the run's summary says it.
+MISSING_SOURCE_EFFECTS = {
+    "bills": (
+        "no bill or contract (aws_cur/, gcp_billing/, focus/, contracts/): GPU cost is unknown "
+        "and every token is unmetered"
+    ),
+    "telemetry": (
+        "no GPU telemetry (telemetry/nvml/, telemetry/dcgm/): all GPU cost is unallocated and "
+        "every token is unmetered"
+    ),
+    "requests": ("no request logs (inference/requests/): no useful tokens, so no cost per token"),
+}
+
+
 # fct_workload_unit_cost_daily.unmetered_reason (several: joined with ", "), as a person reads it.
 UNMETERED_REASONS = {
     "no_gpu_telemetry": "no GPU telemetry of the workload on its host in those hours",

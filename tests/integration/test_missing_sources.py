@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -72,3 +73,30 @@ def test_a_bill_alone_runs_and_names_what_is_missing(
     finally:
         conn.close()
     assert buckets == [("(unallocated)", 2, True)]
+
+    # The report says what is missing, and draws no empty axes.
+    from pipelines.report import build_report
+
+    page = " ".join(build_report(warehouse).split())
+    assert "No GPU telemetry (telemetry/nvml/, telemetry/dcgm/): all GPU cost is unallocated" in (
+        page
+    )
+    assert "No request logs (inference/requests/): no useful tokens" in page
+    assert "No bill or contract" not in page
+    # Only where the money went (unallocated cost) and the bill's savings plan have something
+    # to draw: no unit cost, no utilization, no API comparison.
+    assert page.count('<svg class="chart"') == 2
+    assert page.count("No data to show.") == 3
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    report = tmp_path / "report.html"
+    report.write_text(build_report(warehouse))
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert dom.count("<svg") == 2 and dom.count('class="missing"') == 2

@@ -352,3 +352,73 @@ def test_dbt_docs_generate_documents_every_mart_column(
         built = {c.lower() for c in catalog["nodes"][key]["columns"]}
         assert {c.lower() for c in node["columns"]} <= built, key
     assert (target / "index.html").is_file()
+
+
+def test_the_snapshot_carries_every_mart_and_column_description(demo_pipeline: Pipeline) -> None:
+    """dbt's descriptions persist as DuckDB comments (persist_docs), copied into the snapshot,
+    so `duckdb_columns()` and BI tools show them."""
+    import yaml
+
+    from pipelines.lib.paths import DBT_PROJECT_DIR
+
+    declared = yaml.safe_load((DBT_PROJECT_DIR / "models" / "marts" / "_marts.yml").read_text())
+    expected = {
+        (model["name"], column["name"]): " ".join(column["description"].split())
+        for model in declared["models"]
+        for column in model["columns"]
+    }
+    snapshot = demo_pipeline.warehouse.parent / "serving" / "gpuledger.duckdb"
+    conn = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        comments = {
+            (table, column): " ".join((comment or "").split())
+            for table, column, comment in conn.execute(
+                "select table_name, column_name, comment from duckdb_columns()"
+                " where schema_name = 'marts'"
+            ).fetchall()
+        }
+        tables = dict(
+            conn.execute(
+                "select table_name, comment from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+    assert len(expected) > 150
+    assert {k: comments.get(k) for k in expected} == expected
+    assert len(tables) == 10 and all(tables.values())
+
+
+def test_overhead_buckets_are_apart_from_workloads_and_commitments_named(
+    demo_pipeline: Pipeline,
+) -> None:
+    rows = demo_pipeline.query(
+        "select cost_bucket, count(*), count(gpu_uuid), count(commitment_id),"
+        " bool_and(workload like '(%')"
+        " from marts.fct_cost_per_useful_token group by 1 order by 1"
+    )
+    assert [r[0] for r in rows] == ["unallocated", "unused_commitment", "workload"]
+    by_bucket = {r[0]: r[1:] for r in rows}
+    count, gpus, commitments, overhead = by_bucket["unused_commitment"]
+    assert (gpus, commitments, overhead) == (0, count, True)
+    assert by_bucket["workload"][2:] == (0, False)
+    # The share of cost held idle by workloads, as a person would sum it: about half, not the
+    # three quarters the overhead buckets would make it.
+    [(share,)] = demo_pipeline.query(
+        "select sum(idle_cost_usd) filter (where cost_bucket = 'workload') / sum(cost_usd)"
+        " from marts.fct_workload_unit_cost_daily"
+    )
+    assert 0.45 < share < 0.55
+    assert demo_pipeline.query(
+        "select distinct commitment_id from marts.fct_cost_per_useful_token"
+        " where commitment_id is not null order by 1"
+    ) == [
+        (c,)
+        for c in sorted(
+            r[0]
+            for r in demo_pipeline.query(
+                "select distinct commitment_id from marts.fct_commitment_utilization_daily"
+                " where unused_cost_usd > 0"
+            )
+        )
+    ]

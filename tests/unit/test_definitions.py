@@ -239,3 +239,21 @@ def test_the_next_step_hints_name_commands_that_run_as_printed(
         assert subprocess.run([printed, "--help"], capture_output=True, check=False).returncode == 0
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
     assert _command("gpuledger") == "gpuledger"
+
+
+def test_the_demo_replaces_nothing_it_did_not_write_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipelines.cli import main
+
+    warehouse = tmp_path / "mine.duckdb"
+    warehouse.write_bytes(b"not the demo's")
+    args = ["demo", "--landing", str(tmp_path / "landing"), "--warehouse", str(warehouse)]
+    assert main(args) == 2
+    assert f"{warehouse} was not written by the demo" in " ".join(capsys.readouterr().err.split())
+    assert warehouse.read_bytes() == b"not the demo's"
+    landing = tmp_path / "theirs"
+    (landing / "aws_cur").mkdir(parents=True)
+    assert main(["demo", "--landing", str(landing), "--warehouse", str(tmp_path / "w")]) == 2
+    assert "holds data that the demo did not write" in " ".join(capsys.readouterr().err.split())
+    assert (landing / "aws_cur").is_dir()

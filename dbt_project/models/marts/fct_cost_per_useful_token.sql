@@ -152,8 +152,15 @@ final as (
 
     select
         hour_start_at,
-        gpu_uuid,
+        -- Unused commitment is no GPU's: its rows name their commitment instead.
+        case when workload <> '(unused commitment)' then gpu_uuid end as gpu_uuid,
         workload,
+        case
+            when workload = '(unallocated)' then 'unallocated'
+            when workload = '(unused commitment)' then 'unused_commitment'
+            else 'workload'
+        end as cost_bucket,
+        case when workload = '(unused commitment)' then resource_id end as commitment_id,
         host,
         provider,
         resource_id,
