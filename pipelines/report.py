@@ -10,7 +10,9 @@ from the marts of the given DuckDB file (the serving snapshot by default).
 from __future__ import annotations
 
 import html
+import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,8 +48,14 @@ def _money(value: float) -> str:
 
 
 def _axis_max(values: list[float]) -> float:
+    """The axis' top: four equal steps of 1, 2, 2.5 or 5 times a power of ten, so that every tick
+    is a round number (0, 50, 100, 150, 200 rather than 0, 52.2, 104 ...)."""
     top = max([v for v in values if v is not None] or [1.0])
-    return top * 1.1 if top > 0 else 1.0
+    if top <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(top / 4))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude * 4 >= top)
+    return step * 4
 
 
 def line_chart(series: dict[str, list[tuple[str, float]]], y_label: str) -> str:
@@ -132,14 +140,30 @@ def heatmap(cells: dict[tuple[str, str], float | None], rows: list[str], cols: l
             )
     parts.append(
         f'<text x="{left}" y="{height - 12}" font-size="11">{_esc(cols[0] if cols else "")} '
-        f"… {_esc(cols[-1] if cols else '')} (UTC hours); white = idle, dark blue = busy, "
-        "grey = no telemetry</text>"
+        f"to {_esc(cols[-1] if cols else '')} (UTC hours)</text>"
     )
-    return _svg(width, height, parts)
+    # The legend: the scale from idle to busy, and the colour of hours without telemetry.
+    legend_x = max(left + 260, width - 300)
+    for i in range(11):
+        parts.append(
+            f'<rect x="{legend_x + i * 14}" y="{height - 24}" width="14" height="12" '
+            f'fill="{_heat(i / 10)}" stroke="#cccccc" stroke-width="0.3"/>'
+        )
+    parts.append(
+        f'<text x="{legend_x - 4}" y="{height - 14}" font-size="11" text-anchor="end">0%</text>'
+        f'<text x="{legend_x + 158}" y="{height - 14}" font-size="11">100% busy</text>'
+        f'<rect x="{legend_x + 225}" y="{height - 24}" width="14" height="12" fill="#eeeeee"/>'
+        f'<text x="{legend_x + 243}" y="{height - 14}" font-size="11">no data</text>'
+    )
+    return _svg(max(width, legend_x + 300), height, parts)
 
 
-def bars(rows: list[tuple[str, list[tuple[str, float, str]]]], y_label: str) -> str:
-    """Grouped bars: (group, [(series, value, color)])."""
+def bars(
+    rows: list[tuple[str, list[tuple[str, float, str]]]],
+    y_label: str,
+    value_format: Callable[[float], str] = lambda v: f"${v:,.2f}",
+) -> str:
+    """Grouped bars: (group, [(series, value, color)]), each bar's value written above it."""
     width, height, left, bottom, top = 760, 300, 70, 60, 20
     plot_w, plot_h = width - left - 170, height - bottom - top
     ymax = _axis_max([v for _, group in rows for _, v, _ in group])
@@ -156,6 +180,9 @@ def bars(rows: list[tuple[str, list[tuple[str, float, str]]]], y_label: str) -> 
                 f'<rect class="bar" x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" '
                 f'height="{h:.1f}" fill="{color}"><title>{_esc(label)} {_esc(name)}: '
                 f"{value:,.4g}</title></rect>"
+                # The value above each bar: a bar too small to see still says what it is.
+                f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h - h - 3:.1f}" font-size="10" '
+                f'text-anchor="middle">{_esc(value_format(value))}</text>'
             )
         parts.append(
             f'<text x="{left + i * slot + slot / 2:.1f}" y="{top + plot_h + 16}" font-size="11" '
@@ -201,9 +228,9 @@ def _frame(
 
 
 def _tick(value: float) -> str:
-    if value >= 100:
+    if value == int(value):
         return f"{value:,.0f}"
-    return f"{value:.3g}"
+    return f"{value:,.10g}"
 
 
 def _legend(x: float, y: float, color: str, name: str) -> str:
@@ -248,6 +275,12 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
     for day, workload, value in unit:
         if value is not None:
             series[workload].append((day.isoformat(), float(value)))
+    tokenless = _query(
+        conn,
+        "select workload, sum(cost_usd) from marts.fct_workload_unit_cost_daily"
+        " where workload not like '(%' group by 1"
+        " having sum(useful_tokens) = 0 and sum(cost_usd) > 0 order by 1",
+    )
     unmetered = _query(
         conn,
         "select workload, sum(unmetered_useful_tokens), sum(useful_tokens),"
@@ -260,9 +293,15 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
             "Cost per million useful tokens, by workload",
             line_chart(series, "US dollars per million useful tokens"),
             "; ".join(
-                f"unmetered: {int(dark):,} of {workload}'s {int(useful):,} useful tokens"
-                f" ({UNMETERED_REASONS.get(reasons, reasons)}), counted but not priced"
-                for workload, dark, useful, reasons in unmetered
+                [
+                    f"{workload}: no useful tokens, at a cost of {_money(float(cost))}"
+                    for workload, cost in tokenless
+                ]
+                + [
+                    f"unmetered: {int(dark):,} of {workload}'s {int(useful):,} useful tokens"
+                    f" ({UNMETERED_REASONS.get(reasons, reasons)}), counted but not priced"
+                    for workload, dark, useful, reasons in unmetered
+                ]
             ),
             has_data=bool(series),
         )
@@ -312,21 +351,28 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
         "select commitment_id, sum(used_cost_usd), sum(unused_cost_usd)"
         " from marts.fct_commitment_utilization_daily group by 1 order by 1",
     )
+    # Commitment ids (ARNs, UUIDs) are long: the bars are labelled C1, C2 ... and the note
+    # names each in full.
     charts.append(
         Chart(
             "Commitments: used and unused",
             bars(
                 [
                     (
-                        str(cid) if len(str(cid)) <= 24 else "…" + str(cid)[-22:],
+                        f"C{number}",
                         [
                             ("used", float(used or 0), "#2ca02c"),
                             ("unused", float(unused or 0), "#d62728"),
                         ],
                     )
-                    for cid, used, unused in commitments
+                    for number, (_, used, unused) in enumerate(commitments, start=1)
                 ],
                 "US dollars",
+            ),
+            "; ".join(
+                f"C{number} = {cid}: used {_money(float(used or 0))},"
+                f" unused {_money(float(unused or 0))}"
+                for number, (cid, used, unused) in enumerate(commitments, start=1)
             ),
             has_data=bool(commitments),
         )
@@ -339,6 +385,8 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
         " from marts.fct_workload_unit_cost_daily where workload not like '(%'"
         " group by 1 order by 1",
     )
+    # Only workloads with both prices are compared: a missing price is never drawn as $0.
+    compared = [(w, float(own), float(api)) for w, own, api in producer if own and api]
     charts.append(
         Chart(
             "Producer vs consumer: own GPUs against the API price of the same tokens",
@@ -346,22 +394,26 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
                 [
                     (
                         workload,
-                        [
-                            ("own GPUs, $/M", float(own or 0), "#1f77b4"),
-                            ("API, $/M", float(api or 0), "#ff7f0e"),
-                        ],
+                        [("own GPUs, $/M", own, "#1f77b4"), ("API, $/M", api, "#ff7f0e")],
                     )
-                    for workload, own, api in producer
+                    for workload, own, api in compared
                 ],
                 "US dollars per million useful tokens",
             ),
             "; ".join(
-                f"{w}: own {_money(float(own))}/M vs API {_money(float(api))}/M "
-                f"({float(own) / float(api):,.0f}x)"
-                for w, own, api in producer
-                if own is not None and api
+                [
+                    f"{w}: own {_money(own)}/M vs API {_money(api)}/M ({own / api:,.0f}x)"
+                    for w, own, api in compared
+                ]
+                + [
+                    f"{w}: not compared ("
+                    + ("no priced tokens" if not own else "no API equivalent")
+                    + ")"
+                    for w, own, api in producer
+                    if not (own and api)
+                ]
             ),
-            has_data=any(own or api for _, own, api in producer),
+            has_data=bool(compared),
         )
     )
     period = _query(
@@ -398,6 +450,7 @@ def _page(charts: list[Chart], period: tuple[Any, Any], total: float, missing: l
 <html lang="en"><head><meta charset="utf-8"><title>gpuledger report</title>
 <style>body{{font-family:sans-serif;margin:24px;color:#222}}section{{margin-bottom:32px}}
 h1{{font-size:22px}}h2{{font-size:16px;margin-bottom:6px}}.note{{color:#555;font-size:13px}}
+svg.chart{{width:100%;max-width:1400px;height:auto}}
 .missing{{color:#a0522d;font-weight:bold}}.empty{{color:#777;font-style:italic}}
 </style></head><body>
 <h1>gpuledger: what the GPUs cost per useful token</h1>

@@ -422,3 +422,34 @@ def test_overhead_buckets_are_apart_from_workloads_and_commitments_named(
             )
         )
     ]
+
+
+def test_the_report_reads_at_a_glance(demo_pipeline: Pipeline) -> None:
+    """Round axis ticks, whole commitment ids, every bar's value written, a heatmap legend, and a
+    note for what is not drawn."""
+    import re
+
+    from pipelines.report import build_report
+
+    page = build_report(demo_pipeline.warehouse)
+    ticks = [
+        float(t.replace(",", "")) for t in re.findall(r'text-anchor="end">([0-9.,]+)</text>', page)
+    ]
+    assert ticks and all(t * 4 == round(t * 4) for t in ticks)  # 0, 50, 100 ... never 96.1
+    assert {200.0, 2000.0} <= set(ticks)
+    ids = [
+        r[0]
+        for r in demo_pipeline.query(
+            "select distinct commitment_id from marts.fct_commitment_utilization_daily order by 1"
+        )
+    ]
+    note = " ".join(page.split())
+    for number, commitment in enumerate(ids, start=1):
+        assert f"C{number} = {commitment}:" in note
+    assert "…" not in page
+    # The API's price is a sliver beside the GPUs' cost: its value is written above it.
+    assert ">$0.88</text>" in page and ">$172.30</text>" in page
+    assert "100% busy</text>" in page and "no data</text>" in page
+    assert "translate-canary: no useful tokens, at a cost of $56.05" in note
+    assert "translate-canary: not compared (no priced tokens)" in note
+    assert ">$0.00</text>" not in page.split("Producer vs consumer")[1]
