@@ -240,12 +240,17 @@ def print_summary(warehouse: Path) -> None:
     )
 
 
+# PATH as the user's shell handed it over: a run puts the environment's bin folder on it (for
+# dbt), which the person reading the hints does not have.
+_USER_PATH = os.environ.get("PATH", "")
+
+
 def _command(name: str) -> str:
     """One of this environment's commands as a person can type it here: its name when PATH finds
     this very one, else its path (relative to the current folder when below it), such as
     `.venv/bin/gpuledger` after `make demo`."""
     own = Path(sys.executable).parent / name  # the venv's bin folder, symlinks kept
-    found = shutil.which(name)
+    found = shutil.which(name, path=_USER_PATH)
     if found and Path(found).resolve() == own.resolve():
         return name
     return _as_typed(own)

@@ -229,15 +229,19 @@ def test_the_next_step_hints_name_commands_that_run_as_printed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """After `make demo` the environment's bin folder is not on PATH: the hint names its path."""
+    from pipelines import cli
     from pipelines.cli import _command
 
     monkeypatch.chdir(REPO)
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    # A run puts the environment's bin folder on this process' PATH (for dbt): the hints look
+    # at the PATH the user's shell handed over.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    monkeypatch.setattr(cli, "_USER_PATH", "/usr/bin:/bin")
     for name in ("gpuledger", "duckdb"):
         printed = _command(name)
         assert printed == str((Path(sys.executable).parent / name).absolute().relative_to(REPO))
         assert subprocess.run([printed, "--help"], capture_output=True, check=False).returncode == 0
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    monkeypatch.setattr(cli, "_USER_PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
     assert _command("gpuledger") == "gpuledger"
 
 
