@@ -44,3 +44,20 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with connect(Path(self.warehouse)) as conn:
             yield conn
+
+    def query_landed(self, sql: str, params: list[object]) -> list[tuple[object, ...]]:
+        """Rows of what the warehouse has landed, read without taking the write lock; none when
+        there is no warehouse yet or a run holds it (a sensor then proposes what it sees)."""
+        path = Path(self.warehouse)
+        if not path.exists():
+            return []
+        try:
+            conn = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error:
+            return []
+        try:
+            return conn.execute(sql, params).fetchall()
+        except duckdb.CatalogException:
+            return []  # a warehouse older than the table
+        finally:
+            conn.close()

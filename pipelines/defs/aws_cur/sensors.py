@@ -28,10 +28,21 @@ def aws_cur_new_delivery(
     store = warehouse.aws_cur_store()
     present = store.listing()
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    # The deliveries the warehouse holds already (landed by `gpuledger run` or an earlier run)
+    # are not requested again.
+    landed = {
+        str(period): str(execution)
+        for period, execution in warehouse.query_landed(
+            "select billing_period, execution_id from raw.aws_cur_deliveries", []
+        )
+    }
     requests = []
     for period in load.billing_periods(store, present):
         newest = load.newest_complete(load.deliveries(store, period, present))
         if newest is None or seen.get(period) == newest.execution_id:
+            continue
+        if landed.get(period) == newest.execution_id:
+            seen[period] = newest.execution_id
             continue
         requests.append(
             dg.RunRequest(

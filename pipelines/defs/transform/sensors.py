@@ -10,6 +10,10 @@ Every other source is fingerprinted here file by file (path, size, modification 
   gets a ``billing_monthly`` run (a removed file re-lands the periods it held);
 * contracts, price books, list prices and exchange rates are unpartitioned inputs of the
   transform: a change requests a ``transform`` run.
+
+A day the warehouse already holds at its files' versions (raw.landing_log: landed by
+`gpuledger run`, a backfill or an earlier run) is not requested again: the sensor starts from
+what the warehouse holds, not from an empty cursor.
 """
 
 from __future__ import annotations
@@ -18,16 +22,20 @@ import hashlib
 import json
 import os
 from collections import defaultdict
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
 from pipelines.defs.focus.load import focus_files, read_focus_file
 from pipelines.defs.gcp_billing.load import export_files, read_export_file
+from pipelines.defs.inference.load import request_files
+from pipelines.defs.telemetry.load import spool_files
 from pipelines.defs.transform.schedules import billing_job, ingest_job, transform_job
 from pipelines.lib.mirror import sync_landing
 from pipelines.lib.partitions import month_key
 from pipelines.lib.resources import WarehouseResource
+from pipelines.lib.warehouse import input_version
 
 INTERVAL_S = int(os.environ.get("GPULEDGER_LANDING_SENSOR_INTERVAL_S", "120"))
 DAILY_ROOTS = ("telemetry/nvml", "telemetry/dcgm", "inference/metrics")
@@ -55,6 +63,43 @@ def daily_fingerprints(landing: Path) -> dict[str, str]:
         day = path.parent.name.removeprefix("date=")
         by_day[day].append((path.relative_to(landing).as_posix(), _stamp(path)))
     return {day: _digest(files) for day, files in by_day.items()}
+
+
+def day_versions(landing: Path, day: date) -> dict[str, tuple[str, int]]:
+    """Per daily source (its raw.landing_log name): the version and count of the files that
+    ``ingest_daily`` would land for the day, listed as its assets list them."""
+    listings = {
+        "nvml": spool_files(landing / "telemetry" / "nvml", day),
+        "dcgm_samples": spool_files(landing / "telemetry" / "dcgm", day),
+        "inference_metric_samples": spool_files(landing / "inference" / "metrics", day),
+        "inference_requests": request_files(landing / "inference" / "requests", day),
+    }
+    return {
+        source: (input_version(files, landing), len(files)) for source, files in listings.items()
+    }
+
+
+def landed_days(warehouse: WarehouseResource, days: list[str]) -> set[str]:
+    """The days the warehouse already holds at their files' current versions."""
+    if not days:
+        return set()
+    logged = {
+        (str(source), str(day)): (str(version), int(str(files)))
+        for source, day, version, files in warehouse.query_landed(
+            "select source, cast(partition_date as varchar), input_version, files"
+            " from raw.landing_log where cast(partition_date as varchar) in (select unnest(?))",
+            [days],
+        )
+    }
+    landed = set()
+    for day in days:
+        current = day_versions(warehouse.landing_root, date.fromisoformat(day))
+        if all(
+            logged.get((source, day), (version, 0) if count == 0 else None) == (version, count)
+            for source, (version, count) in current.items()
+        ):
+            landed.add(day)
+    return landed
 
 
 def monthly_files(landing: Path) -> dict[str, str]:
@@ -107,8 +152,11 @@ def landing_new_files(
     requests: list[dg.RunRequest] = []
 
     days = daily_fingerprints(landing)
-    for day, fingerprint in sorted(days.items()):
-        if days_seen.get(day) != fingerprint:
+    changed = sorted(day for day, fingerprint in days.items() if days_seen.get(day) != fingerprint)
+    landed = landed_days(warehouse, changed)
+    for day in changed:
+        fingerprint = days[day]
+        if day not in landed:
             requests.append(
                 dg.RunRequest(
                     job_name=ingest_job.name,
