@@ -261,3 +261,13 @@ def test_the_demo_replaces_nothing_it_did_not_write_unless_forced(
     assert main(["demo", "--landing", str(landing), "--warehouse", str(tmp_path / "w")]) == 2
     assert "holds data that the demo did not write" in " ".join(capsys.readouterr().err.split())
     assert (landing / "aws_cur").is_dir()
+
+
+def test_runs_launched_from_the_ui_execute_their_steps_in_one_process(
+    definitions: dg.Definitions,
+) -> None:
+    """Every step writes the one DuckDB file in turn: a process per step would only add its
+    start-up to each step of a run the UI launches."""
+    for name in ("billing_monthly", "ingest_daily", "transform"):
+        job = definitions.resolve_job_def(name)
+        assert job.executor_def.name == dg.in_process_executor.name, name

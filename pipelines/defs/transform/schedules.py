@@ -7,20 +7,29 @@ import dagster as dg
 
 from pipelines.lib.partitions import daily, monthly
 
+# Every step of these jobs writes the one DuckDB file (pool "duckdb", one at a time), so a run
+# gains nothing from a process per step and pays each one's start-up (importing dagster, dbt and
+# the definitions: several seconds a step). Runs launched from the UI execute their steps in the
+# run's own process, as `gpuledger run` does.
+EXECUTOR = dg.in_process_executor
+
 billing_job = dg.define_asset_job(
     "billing_monthly",
+    executor_def=EXECUTOR,
     selection=dg.AssetSelection.groups("aws_cur", "focus", "gcp_billing"),
     partitions_def=monthly,
     description="Land one billing period from the newest complete delivery.",
 )
 ingest_job = dg.define_asset_job(
     "ingest_daily",
+    executor_def=EXECUTOR,
     selection=dg.AssetSelection.groups("telemetry", "inference"),
     partitions_def=daily,
     description="Land one day of NVML telemetry and inference request logs.",
 )
 transform_job = dg.define_asset_job(
     "transform",
+    executor_def=EXECUTOR,
     selection=dg.AssetSelection.groups(
         "list_prices",
         "contracts",
