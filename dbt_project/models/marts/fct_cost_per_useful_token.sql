@@ -155,11 +155,7 @@ final as (
         -- Unused commitment is no GPU's: its rows name their commitment instead.
         case when workload <> '(unused commitment)' then gpu_uuid end as gpu_uuid,
         workload,
-        case
-            when workload = '(unallocated)' then 'unallocated'
-            when workload = '(unused commitment)' then 'unused_commitment'
-            else 'workload'
-        end as cost_bucket,
+        {{ cost_bucket('workload') }} as cost_bucket,
         case when workload = '(unused commitment)' then resource_id end as commitment_id,
         host,
         provider,

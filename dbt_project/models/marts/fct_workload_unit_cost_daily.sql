@@ -184,11 +184,7 @@ final as (
     select
         usage_date,
         workload,
-        case
-            when workload = '(unallocated)' then 'unallocated'
-            when workload = '(unused commitment)' then 'unused_commitment'
-            else 'workload'
-        end as cost_bucket,
+        {{ cost_bucket('workload') }} as cost_bucket,
         model,
         cast(case when has_known_cost then attributed_cost_usd + idle_cost_usd end
             as decimal(38, 10)) as cost_usd,
