@@ -98,8 +98,13 @@ on_gpus as (
         coalesce(gpu_model_tokens.useful_completion_tokens * token_shares.token_share, 0)
             as useful_completion_tokens,
         coalesce(gpu_model_tokens.wasted_tokens * token_shares.token_share, 0) as wasted_tokens,
-        allocated.provider is not null as is_metered,
-        case when allocated.provider is null then 'no_gpu_cost' end as unmetered_reason
+        -- Metered as its host-hour's tokens are (int_tokens_metered_hourly), so both facts
+        -- count the same metered tokens; a row without tokens by its own GPU's cost.
+        coalesce(gpu_model_tokens.is_metered, allocated.provider is not null) as is_metered,
+        case
+            when gpu_model_tokens.hour_start_at is not null then gpu_model_tokens.unmetered_reason
+            when allocated.provider is null then 'no_gpu_cost'
+        end as unmetered_reason
 
     from allocated
     left join token_shares

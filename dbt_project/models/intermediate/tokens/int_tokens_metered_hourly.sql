@@ -1,11 +1,12 @@
 {#-
     Requests summed by hour, host, workload and model, with whether GPU cost was measured
     behind their tokens (allocation rule 6): the workload's GPU time on that host in that hour
-    is in the telemetry (int_gpu_costs_allocated has it) and some of it is on a GPU with a cost
+    is in the telemetry (int_gpu_costs_allocated has it) and all of it is on GPUs with a cost
     (a bill line or a contract: int_gpu_costs_hourly names its provider). Tokens without both
     are unmetered, with the reason: `no_gpu_telemetry` (the host sent no telemetry of the
-    workload that hour) or `no_gpu_cost` (its GPUs are on no bill or contract). Unmetered
-    tokens are counted in both facts and priced in neither.
+    workload that hour) or `no_gpu_cost` (one of its GPUs there is on no bill or contract: the
+    tokens spread onto it would be priced at the other GPUs' cost alone). Unmetered tokens are
+    counted in both facts and priced in neither.
 
     A view: both facts read it for the hours they build.
 -#}
@@ -56,7 +57,7 @@ gpu_time as (
         hour_start_at,
         host,
         workload,
-        max(case when provider is not null then 1 else 0 end) = 1 as has_gpu_cost
+        min(case when provider is not null then 1 else 0 end) = 1 as has_gpu_cost
 
     from allocated
     where workload not in ('(unallocated)', '(unused commitment)')
