@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 
+from pipelines.synth.calibration import REQUEST_SHAPES, RequestShape, peak_requests_per_hour
+
 GIB = 1024**3
 
 
@@ -89,7 +91,8 @@ class WorkloadPlacement:
 class Workload:
     name: str
     model: str
-    requests_per_hour: int
+    requests_per_hour: int  # at the diurnal peak
+    shape: RequestShape
     all_requests_fail: bool = False
 
 
@@ -304,8 +307,11 @@ class Fleet:
         for n in range(count):
             host = hosts[n % len(hosts)].name
             created = hour + timedelta(seconds=rng.randrange(0, 3600 - 120))
-            prompt = int(rng.lognormvariate(6.0, 0.7)) + 16
-            completion = int(rng.lognormvariate(5.0, 0.8)) + 1
+            shape = workload.shape
+            prompt = int(rng.lognormvariate(shape.prompt_mu, shape.prompt_sigma))
+            prompt += shape.prompt_floor
+            completion = int(rng.lognormvariate(shape.completion_mu, shape.completion_sigma))
+            completion += shape.completion_floor
             cached = (prompt // 2) if rng.random() < 0.3 else 0
             roll = rng.random()
             if workload.all_requests_fail:
@@ -458,44 +464,42 @@ def build_fleet(
     hosts: list[Host] = []
     role_counts: dict[str, int] = {}
 
-    def workload(base: str, occurrence: int, rate: int, fail: bool = False) -> str:
+    def place(
+        base: str,
+        occurrence: int,
+        itype: InstanceType,
+        gpu_indexes: tuple[int, ...],
+        peak_busy: float,
+        memory_share: float,
+        fail: bool = False,
+    ) -> WorkloadPlacement:
+        """A workload of its own on these GPUs, sent the requests that keep them so busy."""
         name = base if occurrence == 0 else f"{base}-{occurrence + 1}"
-        workloads[name] = Workload(name, MODELS[base], rate, fail)
-        return name
+        rate = peak_requests_per_hour(
+            base, MODELS[base], itype.gpu_model, len(gpu_indexes), peak_busy
+        )
+        workloads[name] = Workload(name, MODELS[base], rate, REQUEST_SHAPES[base], fail)
+        return WorkloadPlacement(name, gpu_indexes, peak_busy, memory_share)
 
     for i, itype in enumerate(_host_types(gpus)):
         role = ROLES[i % len(ROLES)]
         occ = role_counts.get(role, 0)
         role_counts[role] = occ + 1
         everything = tuple(range(itype.gpu_count))
-        scale = max(1, itype.gpu_count // 2)
         placements: tuple[WorkloadPlacement, ...]
+        # Busy shares at the diurnal peak; a day averages 0.55 of the peak (minute_samples).
         if role == "dedicated":
-            placements = (
-                WorkloadPlacement(
-                    workload("chat-assistant", occ, 150 * scale), everything, 0.6, 0.85
-                ),
-            )
+            placements = (place("chat-assistant", occ, itype, everything, 0.12, 0.85),)
         elif role == "shared":
             half = everything[: itype.gpu_count // 2]
             rest = everything[itype.gpu_count // 2 :]
-            placements = tuple(
-                p
-                for p in (
-                    WorkloadPlacement(workload("rag-search", occ, 120 * scale), half, 0.5, 0.7)
-                    if half
-                    else None,
-                    WorkloadPlacement(workload("code-complete", occ, 100 * scale), rest, 0.35, 0.4),
-                    WorkloadPlacement(workload("doc-summarize", occ, 60 * scale), rest, 0.25, 0.35),
-                )
-                if p is not None
+            placements = (
+                *([place("rag-search", occ, itype, half, 0.12, 0.7)] if half else []),
+                place("code-complete", occ, itype, rest, 0.10, 0.4),
+                place("doc-summarize", occ, itype, rest, 0.08, 0.35),
             )
         elif role == "failing":
-            placements = (
-                WorkloadPlacement(
-                    workload("translate-canary", occ, 40 * scale, fail=True), everything, 0.1, 0.5
-                ),
-            )
+            placements = (place("translate-canary", occ, itype, everything, 0.05, 0.5, fail=True),)
         else:
             placements = ()
         name = f"{itype.name.split('.')[0]}-{i:03d}"
