@@ -61,7 +61,7 @@ bench: install
 	$(BIN)/python tools/bench_collector.py --minutes 3
 
 dev: manifest
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	$(BIN)/gpuledger dev
 
 clean:
 	rm -rf $(VENV) .venv-focus-validator dbt_project/target warehouse/landing warehouse/*.duckdb

@@ -63,8 +63,6 @@ def _run(
     end: date | None,
     full_refresh: bool = False,
 ) -> int:
-    from pipelines.lib.runner import RunFailed, missing_sources, run
-    from pipelines.lib.summary import MISSING_SOURCE_EFFECTS
     from pipelines.lib.warehouse import lock_holder
 
     holder = lock_holder(warehouse)
@@ -77,6 +75,26 @@ def _run(
         )
         return 1
     instance = _dagster_instance()
+    # A run sends stdout to dbt's log file (runner.py); what this command prints while it runs
+    # (progress, waits, interruptions) goes to the stdout it was started with.
+    console.file, err_console.file = sys.stdout, sys.stderr
+    try:
+        return _run_with_progress(landing, warehouse, start, end, full_refresh, instance)
+    finally:
+        console.file = err_console.file = None  # type: ignore[assignment]
+
+
+def _run_with_progress(
+    landing: Path,
+    warehouse: Path,
+    start: date | None,
+    end: date | None,
+    full_refresh: bool,
+    instance: dg.DagsterInstance,
+) -> int:
+    from pipelines.lib.runner import RunFailed, missing_sources, run
+    from pipelines.lib.summary import MISSING_SOURCE_EFFECTS
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -102,6 +120,25 @@ def _run(
                 total=total,
             )
 
+        def on_interrupt() -> None:
+            # Dagster defers Ctrl-C and SIGTERM to checkpoints that a run waiting for the
+            # warehouse never reaches: stop here, at once, leaving the pool free and the run
+            # marked canceled. A load interrupted mid-write is rolled back by DuckDB.
+            from pipelines.lib.pool import cancel_own_runs, descendants, stop_processes
+
+            progress.stop()
+            stop_processes(lambda: descendants(os.getpid()), 3)
+            canceled = cancel_own_runs(instance, os.getpid(), "interrupted (Ctrl-C or SIGTERM)")
+            # Written to the stderr this command started with: during a run Dagster sends
+            # file descriptors 1 and 2 to the run's log through processes stopped above.
+            os.write(
+                stderr,
+                f"interrupted: run {', '.join(r[:8] for r in canceled) or '(none started)'} "
+                "canceled; the warehouse keeps what the runs before it landed.\n".encode(),
+            )
+            os._exit(130)
+
+        stderr = os.dup(2)
         previous = [""]
         try:
             summary = run(
@@ -112,9 +149,17 @@ def _run(
                 instance=instance,
                 on_step=on_step,
                 full_refresh=full_refresh,
+                on_wait=lambda message: progress.console.log(f"[yellow]{message}[/yellow]"),
+                on_interrupt=on_interrupt,
             )
         except RunFailed as exc:
             progress.stop()
+            if "DagsterExecutionInterruptedError" in str(exc):  # Ctrl-C or SIGTERM mid-step
+                err_console.print(
+                    f"interrupted: {exc.job} {exc.partition or ''} stopped; the warehouse keeps "
+                    "what the runs before it landed."
+                )
+                return 130
             err_console.print(f"[red]error:[/red] {exc}")
             err_console.print(
                 "Nothing was half-written: the failed partition kept its previous data. Fix what "
@@ -122,6 +167,8 @@ def _run(
                 "command again; every run's full log is in the Dagster UI (`make dev`)."
             )
             return 1
+        finally:
+            os.close(stderr)
         total = len(summary.runs)
         progress.console.log(f"[dim]{total}/{total}[/dim] {previous[0]} done")
         progress.update(task, completed=total)
@@ -145,6 +192,75 @@ def _run(
     for kind in missing:
         console.print(f"[yellow]warning:[/yellow] {MISSING_SOURCE_EFFECTS[kind]}")
     return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """`dagster dev` on 127.0.0.1, stopped whole on Ctrl-C or SIGTERM.
+
+    dagster dev runs in a session of its own (webserver, daemon, code server and the run
+    workers they start); on a signal it gets SIGINT (its clean shutdown), then whatever of the
+    session is left after the grace period is killed. Runs that were executing are then marked
+    failed and their claim on the warehouse released, before and after, so the next
+    `gpuledger run` never waits for a run that is gone.
+    """
+    import signal
+    import subprocess
+
+    from pipelines.lib.manifest import prepare_manifest
+    from pipelines.lib.paths import export_environment
+    from pipelines.lib.pool import (
+        alive,
+        descendants,
+        release_stale_claims,
+        session_processes,
+        stop_processes,
+    )
+
+    export_environment(args.landing.resolve(), args.warehouse.resolve())
+    prepare_manifest()
+    instance = _dagster_instance()
+
+    def release(when: str) -> None:
+        freed = release_stale_claims(instance)
+        if freed:
+            console.print(
+                f"{when}: released the warehouse from {len(freed)} run(s) whose process is "
+                f"gone: {', '.join(r[:8] for r in freed)}"
+            )
+
+    release("before starting")
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-h", args.host, "-p", str(args.port)]
+    ui = subprocess.Popen(command, start_new_session=True)
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while ui.poll() is None and not received:
+            time.sleep(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        console.print("stopping the Dagster UI (webserver, daemon, code server, runs)...")
+
+        # The run workers the code server started live in sessions of their own.
+        everything = {*session_processes(ui.pid), *descendants(ui.pid)}
+
+        def remaining() -> list[int]:
+            now = {*session_processes(ui.pid), *descendants(ui.pid)}
+            return sorted(p for p in everything | now if alive(p))
+
+        left = stop_processes(remaining, args.grace, first=signal.SIGINT)
+        ui.wait(timeout=5)
+        if left:
+            err_console.print(f"[red]error:[/red] processes {left} would not stop")
+            return 1
+    release("after stopping")
+    return 0 if received or ui.returncode == 0 else ui.returncode
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -467,6 +583,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="rebuild the incremental models whole instead of only the days that changed",
     )
     run.set_defaults(func=cmd_run)
+
+    dev = sub.add_parser(
+        "dev", help="the Dagster UI (dagster dev) on 127.0.0.1, stopped whole on Ctrl-C or SIGTERM"
+    )
+    locations(dev)
+    dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    dev.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    dev.add_argument(
+        "--grace",
+        type=float,
+        default=20.0,
+        help="seconds a stop waits for a clean shutdown before it kills what is left (default 20)",
+    )
+    dev.set_defaults(func=cmd_dev)
 
     gen = sub.add_parser(
         "generate", help="write a synthetic fleet in the real formats + truth.json"

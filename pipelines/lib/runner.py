@@ -29,50 +29,12 @@ from pipelines.lib.manifest import prepare_manifest
 from pipelines.lib.mirror import sync_landing
 from pipelines.lib.partitions import month_key
 from pipelines.lib.paths import aws_cur_location, export_environment
+from pipelines.lib.pool import HOST_TAG, PID_TAG, PoolWatch, release_stale_claims
 from pipelines.lib.store import open_store
 from pipelines.lib.summary import MISSING_SOURCE_EFFECTS
 
 RANGE = "..."  # "2026-11-01...2026-11-03": one run over a range of daily partitions
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
-POOL = "duckdb"  # every asset that writes the warehouse (DuckDB allows one writer)
-PID_TAG, HOST_TAG = "gpuledger/pid", "gpuledger/host"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def release_stale_claims(instance: dg.DagsterInstance) -> list[str]:
-    """Free the warehouse pool from runs that can no longer release it; returns their ids.
-
-    A run killed mid-step (Ctrl-C twice, a killed `dagster dev`) keeps its claim on the
-    one-writer pool, and every later run would wait for it forever. Claims and queued steps of
-    finished runs are freed; a run this CLI started on this host whose process is gone is
-    marked failed first. Runs of a live `dagster dev` are left alone: they are writing.
-    """
-    storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits:
-        return []
-    info = storage.get_concurrency_info(POOL)
-    run_ids = {s.run_id for s in info.claimed_slots} | {s.run_id for s in info.pending_steps}
-    freed = []
-    for run_id in sorted(run_ids):
-        run = instance.get_run_by_id(run_id)
-        if run is not None and not run.is_finished:
-            pid = run.tags.get(PID_TAG)
-            ours = run.tags.get(HOST_TAG) == socket.gethostname()
-            if not (ours and pid and pid.isdigit() and not _alive(int(pid))):
-                continue
-            instance.report_run_failed(run)
-        storage.free_concurrency_slots_for_run(run_id)
-        freed.append(run_id)
-    return freed
 
 
 class RunFailed(Exception):
@@ -194,8 +156,15 @@ def run(
     on_step: Callable[[str, str | None, int, int], None] | None = None,
     log_level: str = "WARNING",
     full_refresh: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> Summary:
-    """Land every partition with data (or those in [start, end]), then build the models."""
+    """Land every partition with data (or those in [start, end]), then build the models.
+
+    With an ``instance``, runs that died holding the warehouse pool are released first, and
+    while a run waits for the pool ``on_wait`` hears what holds it every few seconds;
+    ``on_interrupt`` is called at once on Ctrl-C or SIGTERM (pipelines.lib.pool.PoolWatch).
+    """
     export_environment(landing, warehouse)
     sync_landing(landing)  # folders configured to live in S3, before planning what to land
     prepare_manifest()
@@ -213,8 +182,29 @@ def run(
     dbt_log.parent.mkdir(parents=True, exist_ok=True)
     if dbt_log.exists() and dbt_log.stat().st_size > LOG_ROTATE_BYTES:
         dbt_log.replace(dbt_log.with_name(dbt_log.name + ".1"))  # keeps one older log
+    watch = None
     if instance is not None:
         summary.freed_runs = release_stale_claims(instance)
+        watch = PoolWatch(instance, on_wait or (lambda _: None), on_interrupt)
+        watch.start()
+    try:
+        _execute(definitions, steps, summary, instance, on_step, log_level, full_refresh)
+    finally:
+        if watch is not None:
+            watch.stop()
+    return summary
+
+
+def _execute(
+    definitions: dg.Definitions,
+    steps: list[tuple[str, str | None]],
+    summary: Summary,
+    instance: dg.DagsterInstance | None,
+    on_step: Callable[[str, str | None, int, int], None] | None,
+    log_level: str,
+    full_refresh: bool,
+) -> None:
+    dbt_log = summary.dbt_log
     tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     for number, (job_name, partition) in enumerate(steps, start=1):
         if on_step is not None:
@@ -240,4 +230,3 @@ def run(
                 message += f" (dbt log: {dbt_log})"
             raise RunFailed(job_name, partition, message)
         summary.runs.append((job_name, partition, result.run_id))
-    return summary
