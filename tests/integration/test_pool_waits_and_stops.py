@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -198,19 +199,20 @@ def test_a_waiting_run_says_for_what_and_stops_at_once_on_ctrl_c(site) -> None:
         assert storage.claim_concurrency_slot(POOL, run.run_id, "dbt_build").is_claimed
         waiting = subprocess.Popen(
             [str(BIN / "gpuledger"), "run"],
-            env={**env, "COLUMNS": "200"},
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
         lines: list[str] = []
-        deadline = time.monotonic() + 240
+        silent = threading.Timer(240, waiting.kill)  # a run that says nothing fails the test
+        silent.start()
         assert waiting.stdout is not None
-        while time.monotonic() < deadline:
-            line = waiting.stdout.readline()
+        for line in waiting.stdout:
             lines.append(line)
-            if "waiting for the warehouse" in line:
+            if "Ctrl-C stops this run" in line:  # the end of the (wrapped) waiting message
                 break
+        silent.cancel()
         said = " ".join(" ".join(lines).split())
         assert f"held by run {run.run_id[:8]} (transform, launched by gpuledger, process " in said
         assert f"{holder.pid} alive) since " in said and "Ctrl-C stops this run" in said
@@ -228,7 +230,7 @@ def test_a_waiting_run_says_for_what_and_stops_at_once_on_ctrl_c(site) -> None:
         assert ours and all(r.status == DagsterRunStatus.CANCELED for r in ours)
         holders = {s.run_id for s in storage.get_concurrency_info(POOL).claimed_slots}
         pending = {s.run_id for s in storage.get_concurrency_info(POOL).pending_steps}
-        assert holders == {run.run_id} and pending == set()
+        assert holders == {run.run_id} and pending <= {run.run_id}  # none of the canceled run
     finally:
         holder.kill()
         instance.dispose()

@@ -23,7 +23,7 @@ import gzip
 import io
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -249,5 +249,7 @@ def land_period(
         period,
         table,
         Quarantine(SOURCE, period, rejected, whole_source=True),
+        # The period's version (its files'), so that the landing sensor starts from it.
+        landed=("focus_charges", date.fromisoformat(f"{period}-01"), files, landing),
     )
     return table.num_rows, len(rejected)

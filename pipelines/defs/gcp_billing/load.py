@@ -20,7 +20,7 @@ import io
 import json
 import os
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -321,5 +321,11 @@ def land_month(
         month,
         table,
         Quarantine(SOURCE, month, rejected, whole_source=True),
+        # The month's version (its files'; none read from BigQuery), for the landing sensor.
+        landed=(
+            ("gcp_billing_export", date.fromisoformat(f"{month}-01"), files, landing)
+            if table_rows is None
+            else None
+        ),
     )
     return table.num_rows, len(rejected)

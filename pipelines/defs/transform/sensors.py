@@ -11,9 +11,9 @@ Every other source is fingerprinted here file by file (path, size, modification 
 * contracts, price books, list prices and exchange rates are unpartitioned inputs of the
   transform: a change requests a ``transform`` run.
 
-A day the warehouse already holds at its files' versions (raw.landing_log: landed by
-`gpuledger run`, a backfill or an earlier run) is not requested again: the sensor starts from
-what the warehouse holds, not from an empty cursor.
+A day or billing period the warehouse already holds at its files' versions (raw.landing_log:
+landed by `gpuledger run`, a backfill or an earlier run) is not requested again: the sensor
+starts from what the warehouse holds, not from an empty cursor.
 """
 
 from __future__ import annotations
@@ -108,6 +108,37 @@ def monthly_files(landing: Path) -> dict[str, str]:
     return {p.relative_to(landing).as_posix(): _stamp(p) for p in files}
 
 
+def monthly_versions(
+    warehouse: WarehouseResource,
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """(the current version of each monthly source's files, the version each (source, period)
+    the warehouse holds rows of was landed at, from raw.landing_log)."""
+    landing = warehouse.landing_root
+    current = {
+        "focus_charges": input_version(focus_files(landing / "focus"), landing),
+        "gcp_billing_export": input_version(export_files(landing / "gcp_billing"), landing),
+    }
+    logged = {
+        (str(source), str(day)[:7]): str(version)
+        for source, day, version in warehouse.query_landed(
+            "select source, cast(partition_date as varchar), input_version from raw.landing_log"
+            " where source in ('focus_charges', 'gcp_billing_export')",
+            [],
+        )
+    }
+    held = {
+        (str(source), str(period))
+        for source, period in warehouse.query_landed(
+            "select distinct 'focus_charges', billing_period from raw.focus_charges union all"
+            " select distinct 'gcp_billing_export', invoice_month from raw.gcp_billing_export",
+            [],
+        )
+    }
+    # Only the periods a source has rows of: its files' version is logged for every period a
+    # billing run landed, also those where it had none.
+    return current, {key: version for key, version in logged.items() if key in held}
+
+
 def periods_of(landing: Path, relative: str) -> set[str]:
     path = landing / relative
     if relative.startswith("focus/"):
@@ -175,6 +206,22 @@ def landing_new_files(
     for relative in sorted(set(files_seen) - set(files)):
         # A removed file: the periods it held are landed again without it.
         periods |= set(file_periods.pop(relative, "").split(",")) - {""}
+    holders: dict[str, set[str]] = defaultdict(set)
+    for relative, listed in file_periods.items():
+        source = "focus_charges" if relative.startswith("focus/") else "gcp_billing_export"
+        for period in set(listed.split(",")) - {""}:
+            holders[period].add(source)
+    # A period the warehouse holds at its files' versions is not landed again. With no cursor
+    # (a first evaluation) a period landed from files that have changed since is landed again:
+    # among them, those of a removed file.
+    current, logged = monthly_versions(warehouse)
+    periods = {
+        p
+        for p in periods
+        if not holders[p] or any(logged.get((s, p)) != current[s] for s in holders[p])
+    }
+    if not context.cursor:
+        periods |= {p for (s, p), version in logged.items() if version != current[s]}
     marker = _digest(sorted(files.items()))
     for period in sorted(periods):
         requests.append(
