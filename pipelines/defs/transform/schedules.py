@@ -87,6 +87,7 @@ def daily_billing(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     monitored_jobs=[ingest_job, billing_job],
     request_job=transform_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=5,  # the marts follow a landing within seconds, not half a minute
     description=(
         "After a landing run succeeds, rebuild the dbt models once, then publish the serving "
         "snapshot and exports."
