@@ -194,6 +194,22 @@ def _run_with_progress(
     return 0
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGINT and SIGTERM do what they do by default (a shell that
+    started this command in the background ignores SIGINT, and Dagster maps SIGTERM to SIGINT's
+    handler), and on Linux SIGTERM comes when the process that started it dies (a `gpuledger
+    dev` killed with SIGKILL leaves no dagster dev behind)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, 15)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """`dagster dev` on 127.0.0.1, stopped whole on Ctrl-C or SIGTERM.
 
@@ -231,7 +247,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     release("before starting")
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-h", args.host, "-p", str(args.port)]
-    ui = subprocess.Popen(command, start_new_session=True)
+    ui = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)
     received: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -593,8 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--grace",
         type=float,
-        default=20.0,
-        help="seconds a stop waits for a clean shutdown before it kills what is left (default 20)",
+        default=10.0,
+        help="seconds a stop waits for a clean shutdown before it kills what is left (default 10)",
     )
     dev.set_defaults(func=cmd_dev)
 

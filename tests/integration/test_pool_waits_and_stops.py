@@ -171,8 +171,8 @@ def test_gpuledger_dev_stops_whole_on_sigterm_and_releases_its_runs(site) -> Non
         dev.wait(timeout=60)
         stopped_in = time.monotonic() - asked
     finally:
-        if dev.poll() is None:
-            os.killpg(dev.pid, signal.SIGKILL)
+        for pid in [dev.pid, *descendants(dev.pid)] if dev.poll() is None else []:
+            os.kill(pid, signal.SIGKILL)
     output = log.read_text()
     assert dev.returncode == 0, output
     assert stopped_in < 30, output
