@@ -223,3 +223,18 @@ def test_mooncake_trace_as_request_logs_lands_with_the_traces_own_token_sums(
     assert landed[:3] == (12_031, 144_793_823, 4_122_048)
     assert landed[3] == datetime(2023, 11, 16)
     assert (landed[4] - landed[3]).total_seconds() <= 3600
+
+
+@pytest.mark.parametrize("field", ["time", "request_id", "host", "workload", "model", "status"])
+@pytest.mark.parametrize("value", [None, ""])
+def test_a_required_field_null_or_empty_is_quarantined_never_landed(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    """The whole-file reader used to take `"time": null` (and every other required field
+    null) for clean: the row landed and failed dbt later, or its tokens vanished."""
+    good = [_line(n, "2023-11-16T18:00:00Z") for n in (1, 3)]
+    bad = json.loads(_line(2, "2023-11-16T18:00:00Z")) | {field: value}
+    rows, quarantine = _land(tmp_path, {"a.jsonl": [good[0], json.dumps(bad), good[1]]})
+    assert [r[1] for r in rows] == [1, 3]
+    reason = f"required field missing: {field}"
+    assert quarantine == [("inference/requests/date=2023-11-16/a.jsonl", reason, 1)]

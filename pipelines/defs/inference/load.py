@@ -342,7 +342,12 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
         ),
     )
     problems = [
-        *(pc.or_(pc.is_null(table[k]), pc.equal(table[k], "")) for k in REQUIRED if k != "status"),
+        # or_kleene: a null is missing (or_ would make "null or null" null, read as clean).
+        *(
+            pc.or_kleene(pc.is_null(table[k]), pc.equal(table[k], ""))
+            for k in REQUIRED
+            if k != "status"
+        ),
         pc.is_null(table["status"]),
         pc.less(table["status"], 100),
         pc.greater(table["status"], 599),
