@@ -11,6 +11,7 @@ Dagster UI, a schedule or a sensor launched records its run worker's pid in the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -230,26 +231,18 @@ def stop_processes(
     """Send ``first`` to the processes, SIGKILL to what is left after ``grace_s``; returns the
     pids still there after that (none, unless they are not ours to kill)."""
     for pid in pids():
-        with _ignore_gone():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, first)
     deadline = time.monotonic() + grace_s
     while pids() and time.monotonic() < deadline:
         time.sleep(0.1)
     for pid in pids():
-        with _ignore_gone():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while pids() and time.monotonic() < deadline:
         time.sleep(0.1)
     return pids()
-
-
-class _ignore_gone:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, value: object, traceback: object) -> bool:
-        return isinstance(value, ProcessLookupError | PermissionError)
 
 
 class PoolWatch(threading.Thread):

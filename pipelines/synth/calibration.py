@@ -40,9 +40,10 @@ SIZE_CLASS = {
     "Qwen/Qwen2.5-Coder-7B-Instruct": "8B",
     "google/gemma-2-9b-it": "8B",
 }
+# Prompt + completion tokens per GPU: twice the output (ISL = OSL), over the GPUs of the run.
 H100_TOKENS_PER_GPU_S = {
-    "70B": 2 * H100_LLAMA_70B_TP2_OUTPUT_TOKENS_PER_S / 2,
-    "8B": 2 * H100_LLAMA_8B_TP1_OUTPUT_TOKENS_PER_S / 1,
+    "70B": H100_LLAMA_70B_TP2_OUTPUT_TOKENS_PER_S * 2 / 2,  # TP2: two GPUs
+    "8B": H100_LLAMA_8B_TP1_OUTPUT_TOKENS_PER_S * 2 / 1,  # TP1: one GPU
 }
 
 

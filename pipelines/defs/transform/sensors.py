@@ -108,15 +108,20 @@ def monthly_files(landing: Path) -> dict[str, str]:
     return {p.relative_to(landing).as_posix(): _stamp(p) for p in files}
 
 
+def _monthly_source(relative: str) -> str:
+    """The raw.landing_log source of a file monthly_files lists."""
+    return "focus_charges" if relative.startswith("focus/") else "gcp_billing_export"
+
+
 def monthly_versions(
-    warehouse: WarehouseResource,
+    warehouse: WarehouseResource, files: dict[str, str]
 ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
-    """(the current version of each monthly source's files, the version each (source, period)
-    the warehouse holds rows of was landed at, from raw.landing_log)."""
+    """(the current version of each monthly source's ``files`` (monthly_files), the version
+    each (source, period) the warehouse holds rows of was landed at, from raw.landing_log)."""
     landing = warehouse.landing_root
     current = {
-        "focus_charges": input_version(focus_files(landing / "focus"), landing),
-        "gcp_billing_export": input_version(export_files(landing / "gcp_billing"), landing),
+        source: input_version([landing / f for f in files if _monthly_source(f) == source], landing)
+        for source in ("focus_charges", "gcp_billing_export")
     }
     logged = {
         (str(source), str(day)[:7]): str(version)
@@ -208,20 +213,20 @@ def landing_new_files(
         periods |= set(file_periods.pop(relative, "").split(",")) - {""}
     holders: dict[str, set[str]] = defaultdict(set)
     for relative, listed in file_periods.items():
-        source = "focus_charges" if relative.startswith("focus/") else "gcp_billing_export"
         for period in set(listed.split(",")) - {""}:
-            holders[period].add(source)
+            holders[period].add(_monthly_source(relative))
     # A period the warehouse holds at its files' versions is not landed again. With no cursor
     # (a first evaluation) a period landed from files that have changed since is landed again:
     # among them, those of a removed file.
-    current, logged = monthly_versions(warehouse)
-    periods = {
-        p
-        for p in periods
-        if not holders[p] or any(logged.get((s, p)) != current[s] for s in holders[p])
-    }
-    if not context.cursor:
-        periods |= {p for (s, p), version in logged.items() if version != current[s]}
+    if periods or not context.cursor:
+        current, logged = monthly_versions(warehouse, files)
+        periods = {
+            p
+            for p in periods
+            if not holders[p] or any(logged.get((s, p)) != current[s] for s in holders[p])
+        }
+        if not context.cursor:
+            periods |= {p for (s, p), version in logged.items() if version != current[s]}
     marker = _digest(sorted(files.items()))
     for period in sorted(periods):
         requests.append(
