@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+
+from pipelines.lib.errors import LandingError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -45,6 +49,35 @@ def lineage_name(path: Path, landing: Path) -> str:
         return path.resolve().relative_to(landing.resolve()).as_posix()
     except ValueError:
         return str(path)
+
+
+def regular_files(paths: Iterable[Path], root: Path) -> list[Path]:
+    """The paths found under ``root``, sorted, each refused unless it is a regular file reached
+    from ``root`` without a symbolic link: a link (to /etc/passwd, to another mount) or a FIFO
+    in a landing folder is never opened. Dot-files (writers' unfinished temp files) are left."""
+    base = root.resolve()
+    found = []
+    for path in sorted(paths):
+        if path.name.startswith("."):
+            continue
+        real = path.resolve()
+        if real != base / path.relative_to(root):
+            target = path.readlink() if path.is_symlink() else real
+            raise LandingError(
+                path,
+                f"is reached through a symbolic link (to {target}); only regular files inside"
+                " the landing folder are read",
+                expected="the file itself, copied or moved into the landing folder",
+            )
+        mode = path.lstat().st_mode
+        if stat.S_ISDIR(mode):
+            continue
+        if not stat.S_ISREG(mode):
+            raise LandingError(
+                path, "is not a regular file (a FIFO, socket or device)", expected="a file"
+            )
+        found.append(path)
+    return found
 
 
 def put_interpreter_bin_on_path() -> None:

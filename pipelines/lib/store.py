@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipelines.lib.paths import lineage_name
+from pipelines.lib.paths import lineage_name, regular_files
 
 
 class Store(Protocol):
@@ -37,11 +37,10 @@ class LocalStore:
         base = self.root / prefix if prefix else self.root
         if not base.is_dir():
             return {}
-        found = {}
-        for path in base.rglob("*"):
-            if path.is_file() and not path.name.startswith("."):
-                found[path.relative_to(self.root).as_posix()] = f"{path.stat().st_mtime_ns:020d}"
-        return found
+        return {
+            path.relative_to(self.root).as_posix(): f"{path.stat().st_mtime_ns:020d}"
+            for path in regular_files(base.rglob("*"), self.root)
+        }
 
     def read(self, key: str) -> bytes:
         return (self.root / key).read_bytes()

@@ -36,26 +36,33 @@ def test_truncated_spool_parquet_fails_naming_the_file_and_changes_nothing(
     assert pipeline.fingerprint() == before
 
 
-def test_a_spool_file_landed_twice_under_two_names_fails_the_window_uniqueness_test(
+def test_a_spool_file_landed_twice_under_two_names_is_quarantined_and_changes_no_number(
     demo_pipeline: Pipeline, tmp_path: Path
 ) -> None:
     pipeline = demo_pipeline.copy_to(tmp_path)
-    original = next(pipeline.landing.glob("telemetry/nvml/host=p4d-001/date=2026-10-31/*.parquet"))
-    copy = original.with_name(f"copy-{original.name}")
+    costs = (
+        "select workload, round(sum(cost_usd), 6) from marts.fct_workload_unit_cost_daily"
+        " where usage_date = '2026-10-31' group by 1 order by 1"
+    )
+    before = pipeline.query(costs)
+    files = sorted(pipeline.landing.glob("telemetry/nvml/host=p4d-001/date=2026-10-31/*.parquet"))
+    original = files[-1]
+    copy = original.with_name(f"zz-copy-{original.name}")
     copy.write_bytes(original.read_bytes())
+    windows = pq.read_metadata(original).num_rows
 
-    with pytest.raises(RunFailed) as failure:
-        pipeline.run(start=date(2026, 10, 31), end=date(2026, 10, 31))
+    pipeline.run(start=date(2026, 10, 31), end=date(2026, 10, 31))
 
-    message = str(failure.value)
-    assert "transform" in message
-    assert "assert_gpu_windows_unique" in message
-    # The day's hours were built with every window counted twice: 8 GPUs x 24 hours.
+    # Every window of the copy is quarantined, naming the file and row it repeats.
+    name = original.relative_to(pipeline.landing).as_posix()
     assert pipeline.query(
-        "select count(*), min(window_count), min(distinct_window_count)"
-        " from intermediate.int_gpu_hours where day = '2026-10-31'"
-        " and window_count <> distinct_window_count"
-    ) == [(8 * 24, 120, 60)]
+        "select count(*), min(source_line), max(source_line), min(reason) from raw.quarantine"
+        " where source = 'nvml' and partition_key = '2026-10-31'"
+        " and source_file like '%zz-copy-%'"
+    ) == [
+        (windows, 1, windows, f"window (host, gpu_uuid, window_start) already in {name} row 1")
+    ]
+    assert pipeline.query(costs) == before
 
 
 def test_cur_file_missing_a_required_column_fails_naming_file_and_column(

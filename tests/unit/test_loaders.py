@@ -171,7 +171,7 @@ def test_a_spool_file_its_footer_cannot_vouch_for_is_read_through_arrow(
     bare = tmp_path / "bare.parquet"
     pq.write_table(table, bare, write_statistics=False)
     assert not telemetry.vouched_by_footer(bare)
-    # A null host: refused by the Arrow reader, which names the row.
+    # A null host: the Arrow reader quarantines the row, naming it, and lands the others.
     hosts = table["host"].to_pylist()
     hosts[4] = None
     broken = tmp_path / "host=g5-002" / "date=2026-10-30" / "broken.parquet"
@@ -180,11 +180,21 @@ def test_a_spool_file_its_footer_cannot_vouch_for_is_read_through_arrow(
         table.set_column(table.schema.get_field_index("host"), "host", pa.array(hosts)), broken
     )
     assert not telemetry.vouched_by_footer(broken)
-    with (
-        connect(tmp_path / "w.duckdb") as conn,
-        pytest.raises(LandingError, match=r"row 5, column 'host': value is null"),
-    ):
-        telemetry.land_day(conn, date(2026, 10, 30), [broken], tmp_path)
+    with connect(tmp_path / "w.duckdb") as conn:
+        landed, _ = telemetry.land_day(conn, date(2026, 10, 30), [broken], tmp_path)
+        quarantined = conn.execute(
+            "select source, partition_key, source_file, source_line, reason from raw.quarantine"
+        ).fetchall()
+    assert landed == table.num_rows - 1
+    assert quarantined == [
+        (
+            "nvml",
+            "2026-10-30",
+            "host=g5-002/date=2026-10-30/broken.parquet",
+            5,
+            "host is null or empty",
+        )
+    ]
 
 
 @pytest.mark.parametrize(

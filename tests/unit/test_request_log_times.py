@@ -24,17 +24,19 @@ def _line(number: int, time: object, **fields: object) -> str:
     return json.dumps(record | fields)
 
 
-def _land(tmp_path: Path, lines: dict[str, list[str]]) -> tuple[list[tuple], list[tuple]]:
+def _land(
+    tmp_path: Path, lines: dict[str, list[str]], day: date = DAY
+) -> tuple[list[tuple], list[tuple]]:
     """Lands the files of one day; (source_file, source_line, requested_at) rows and
     (source_file, reason, count) of the quarantine."""
-    folder = tmp_path / "landing" / "inference" / "requests" / f"date={DAY}"
+    folder = tmp_path / "landing" / "inference" / "requests" / f"date={day}"
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in lines.items():
         (folder / name).write_text("".join(line + "\n" for line in content))
     landing = tmp_path / "landing"
-    files = requests.request_files(landing / "inference" / "requests", DAY)
+    files = requests.request_files(landing / "inference" / "requests", day)
     with connect(tmp_path / "w.duckdb") as conn:
-        requests.land_day(conn, DAY, files, landing)
+        requests.land_day(conn, day, files, landing)
         rows = conn.execute(
             "select source_file, source_line, requested_at from raw.inference_requests"
             " order by 1, 2"
@@ -94,28 +96,40 @@ def test_a_declared_zone_across_daylight_saving_changes(
     on 2023-03-12 02:30 never happens: refused. Either side of each change, the offset of the
     day."""
     monkeypatch.setenv(requests.TIME_ZONE_SETTING, "America/New_York")
-    rows, quarantine = _land(
-        tmp_path,
+    autumn, autumn_quarantine = _land(
+        tmp_path / "autumn",
         {
             "a.jsonl": [
                 _line(1, "2023-11-05T00:30:00"),  # EDT, -4
                 _line(2, "2023-11-05T01:30:00"),  # ambiguous: the first, EDT
                 _line(3, "2023-11-05T02:30:00"),  # EST, -5
-                _line(4, "2023-03-12T01:30:00"),  # EST
-                _line(5, "2023-03-12T02:30:00"),  # skipped
-                _line(6, "2023-03-12T03:30:00"),  # EDT
-                _line(7, "2023-11-05T01:30:00-05:00"),  # an explicit offset is kept
+                _line(4, "2023-11-05T01:30:00-05:00"),  # an explicit offset is kept
             ]
         },
+        day=date(2023, 11, 5),
     )
-    assert [(r[1], r[2]) for r in rows] == [
+    spring, quarantine = _land(
+        tmp_path / "spring",
+        {
+            "a.jsonl": [
+                _line(1, "2023-03-12T01:30:00"),  # EST
+                _line(2, "2023-03-12T02:30:00"),  # skipped
+                _line(3, "2023-03-12T03:30:00"),  # EDT
+            ]
+        },
+        day=date(2023, 3, 12),
+    )
+    assert [(r[1], r[2]) for r in autumn] == [
         (1, datetime(2023, 11, 5, 4, 30)),
         (2, datetime(2023, 11, 5, 5, 30)),
         (3, datetime(2023, 11, 5, 7, 30)),
-        (4, datetime(2023, 3, 12, 6, 30)),
-        (6, datetime(2023, 3, 12, 7, 30)),
-        (7, datetime(2023, 11, 5, 6, 30)),
+        (4, datetime(2023, 11, 5, 6, 30)),
     ]
+    assert [(r[1], r[2]) for r in spring] == [
+        (1, datetime(2023, 3, 12, 6, 30)),
+        (3, datetime(2023, 3, 12, 7, 30)),
+    ]
+    assert autumn_quarantine == []
     assert [(reason, n) for _, reason, n in quarantine] == [
         ("time does not exist in America/New_York (a daylight-saving change)", 1)
     ]

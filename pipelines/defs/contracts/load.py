@@ -19,7 +19,7 @@ from pipelines.defs.contracts.schema import (
     OwnedHardware,
 )
 from pipelines.lib.errors import LandingError
-from pipelines.lib.paths import lineage_name
+from pipelines.lib.paths import lineage_name, regular_files
 from pipelines.lib.warehouse import transaction
 
 MONEY = pa.decimal128(38, 10)
@@ -154,9 +154,7 @@ def contract_rows(commitments: CommitmentsFile, source_file: str) -> list[dict[s
 def contract_files(landing: Path) -> list[Path]:
     """``contracts/*.yaml``: commitments.yaml, and aws.yaml written by the AWS import."""
     folder = landing / "contracts"
-    return sorted(
-        p for p in (*folder.glob("*.yaml"), *folder.glob("*.yml")) if not p.name.startswith(".")
-    )
+    return regular_files((*folder.glob("*.yaml"), *folder.glob("*.yml")), folder)
 
 
 def land_contracts(

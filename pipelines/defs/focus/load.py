@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.lib.errors import LandingError
-from pipelines.lib.paths import lineage_name
+from pipelines.lib.paths import lineage_name, regular_files
 from pipelines.lib.warehouse import Quarantine, Rejected, replace_partition
 
 SOURCE = "focus"
@@ -120,9 +120,7 @@ COLUMNS: dict[str, pa.DataType] = {
 
 def focus_files(root: Path) -> list[Path]:
     patterns = ("*.csv", "*.csv.gz", "*.parquet")
-    return sorted(
-        p for pattern in patterns for p in root.rglob(pattern) if not p.name.startswith(".")
-    )
+    return regular_files({p for pattern in patterns for p in root.rglob(pattern)}, root)
 
 
 def _records(path: Path) -> list[dict[str, Any]]:

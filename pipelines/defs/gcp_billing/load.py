@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.lib.errors import LandingError
-from pipelines.lib.paths import lineage_name
+from pipelines.lib.paths import lineage_name, regular_files
 from pipelines.lib.warehouse import Quarantine, Rejected, replace_partition
 
 SOURCE = "gcp_billing"
@@ -77,9 +77,7 @@ CUD_CREDIT_TYPES = {
 
 def export_files(root: Path) -> list[Path]:
     patterns = ("*.json", "*.jsonl", "*.json.gz", "*.jsonl.gz", "*.csv", "*.csv.gz", "*.parquet")
-    return sorted(
-        p for pattern in patterns for p in root.rglob(pattern) if not p.name.startswith(".")
-    )
+    return regular_files({p for pattern in patterns for p in root.rglob(pattern)}, root)
 
 
 def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:

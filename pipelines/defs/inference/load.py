@@ -7,6 +7,11 @@ A file is read whole by Arrow's JSON reader when every line is a clean record (t
 about 4 times faster); any file with a line that reader or the checks refuse is read line by
 line instead, which names each bad line. Both give the same rows.
 
+Bounds: a line longer than MAX_LINE_BYTES is quarantined with its first KEPT_BYTES only (it is
+never held whole); JSON nested deeper than Python's parser goes (about 1,000 levels) is
+quarantined; a request whose time is more than DAY_TOLERANCE before or after its ``date=``
+folder's day is quarantined (a clock or a parser gone wrong, not a request of that day).
+
 Times: an ISO 8601 string with a UTC offset, or epoch seconds or milliseconds as a JSON number
 (gateways such as LiteLLM write float seconds). A time without an offset is read in the zone
 declared with GPULEDGER_REQUEST_TIME_ZONE (an IANA name such as `UTC` or `Europe/Berlin`);
@@ -34,7 +39,7 @@ import pyarrow.parquet as pq
 
 from pipelines.lib import kept_files
 from pipelines.lib.errors import LandingError
-from pipelines.lib.paths import lineage_name
+from pipelines.lib.paths import lineage_name, regular_files
 from pipelines.lib.warehouse import (
     Quarantine,
     Rejected,
@@ -63,6 +68,14 @@ NO_OFFSET = (
 NOT_A_TIME = "time must be an ISO 8601 string or epoch seconds or milliseconds as a number"
 NOT_ISO = "time is not a valid ISO 8601 time"
 OUT_OF_RANGE = "time is outside the years 1 to 9999"
+# A line above this many bytes is quarantined, with its first KEPT_BYTES only.
+MAX_LINE_BYTES = 1 << 20
+KEPT_BYTES = 1024
+TOO_LONG = f"line is longer than {MAX_LINE_BYTES} bytes; its first {KEPT_BYTES} are kept"
+TOO_DEEP = "JSON nested too deeply (more than about 1,000 levels)"
+# How far a request's time may lie outside its date= folder's day: a day's log rotated at a
+# local midnight or shipped late holds the hours on either side.
+DAY_TOLERANCE = timedelta(days=1)
 # Rows per Parquet row group of a kept day: DuckDB reads a file's row groups in parallel.
 ROW_GROUP = 122_880
 # Dictionary pages only for the columns with few values (ids and times are nearly all distinct:
@@ -130,7 +143,7 @@ _READERS = max(1, min(8, os.cpu_count() or 1))
 
 
 def request_files(root: Path, day: date) -> list[Path]:
-    return sorted(root.glob(f"date={day.isoformat()}/*.jsonl"))
+    return regular_files(root.glob(f"date={day.isoformat()}/*.jsonl"), root)
 
 
 def request_days(root: Path) -> list[str]:
@@ -274,31 +287,77 @@ def parse_record(record: Any, zone: ZoneInfo | None = None) -> dict[str, Any]:
     }
 
 
+def folder_day(path: Path) -> date | None:
+    """The day of the ``date=YYYY-MM-DD`` folder a log file is in, if it is in one."""
+    try:
+        return date.fromisoformat(path.parent.name.removeprefix("date="))
+    except ValueError:
+        return None
+
+
+def day_window(day: date | None) -> tuple[datetime, datetime] | None:
+    """The times a request in the day's folder may have: the day, DAY_TOLERANCE either side."""
+    if day is None:
+        return None
+    start = datetime.combine(day, datetime.min.time())
+    return start - DAY_TOLERANCE, start + timedelta(days=1) + DAY_TOLERANCE
+
+
+def outside_day(day: date) -> str:
+    return f"time is more than {DAY_TOLERANCE.days} day from its folder's day {day}"
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
+    """(line number, text, whole) of each line. A line above MAX_LINE_BYTES is read through
+    in blocks, never held whole: its text is its first KEPT_BYTES, and whole is False."""
+    with path.open("rb") as handle:
+        number = 0
+        while line := handle.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if number == 1:
+                # A UTF-8 byte order mark opening the file is not part of its first line.
+                line = line.removeprefix(b"\xef\xbb\xbf")
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                yield number, line[:KEPT_BYTES].decode("utf-8", errors="replace"), False
+                continue
+            yield number, line.decode("utf-8", errors="replace"), True
+
+
 def read_request_file(
     path: Path, landing: Path, zone: ZoneInfo | None = None
 ) -> tuple[list[dict[str, Any]], list[Rejected]]:
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     name = lineage_name(path, landing)
-    # Lines end at "\n" only (a "\r" elsewhere is JSON whitespace, as Arrow reads it); a UTF-8
-    # byte order mark opening the file is not part of its first line.
-    with path.open(encoding="utf-8-sig", errors="replace", newline="\n") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = parse_record(json.loads(line), zone)
-            except json.JSONDecodeError as exc:
-                rejected.append(
-                    Rejected(name, number, f"invalid JSON: {exc.msg}", line.rstrip("\r\n"))
-                )
-                continue
-            except ValueError as exc:
-                rejected.append(Rejected(name, number, str(exc), line.rstrip("\r\n")))
-                continue
-            row["source_file"] = name
-            row["source_line"] = number
-            rows.append(row)
+    day = folder_day(path)
+    window = day_window(day)
+    # Lines end at "\n" only (a "\r" elsewhere is JSON whitespace, as Arrow reads it).
+    for number, line, whole in _lines(path):
+        if not whole:
+            rejected.append(Rejected(name, number, TOO_LONG, line))
+            continue
+        if not line.strip():
+            continue
+        try:
+            row = parse_record(json.loads(line), zone)
+        except json.JSONDecodeError as exc:
+            rejected.append(Rejected(name, number, f"invalid JSON: {exc.msg}", line.rstrip("\r\n")))
+            continue
+        except RecursionError:
+            rejected.append(Rejected(name, number, TOO_DEEP, line[:KEPT_BYTES]))
+            continue
+        except ValueError as exc:
+            rejected.append(Rejected(name, number, str(exc), line.rstrip("\r\n")))
+            continue
+        if window is not None and not window[0] <= row["requested_at"] < window[1]:
+            assert day is not None
+            rejected.append(Rejected(name, number, outside_day(day), line.rstrip("\r\n")))
+            continue
+        row["source_file"] = name
+        row["source_line"] = number
+        rows.append(row)
     return rows, rejected
 
 
@@ -313,7 +372,9 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
         table = pajson.read_json(
             pa.BufferReader(data), read_options=_READ_OPTIONS, parse_options=_JSON_OPTIONS
         )
-        requested_at = pc.cast(table["time"], pa.timestamp("us", tz="UTC"))
+        requested_at = pc.cast(
+            pc.cast(table["time"], pa.timestamp("us", tz="UTC")), pa.timestamp("us")
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if not data or data.isspace() or table.num_rows != lines:  # isspace: no copy of the file
@@ -357,6 +418,11 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
         # A usage object with none of the fields read: parse_record tells {} from {"x": 1}.
         pc.and_(pc.is_valid(usage), pc.invert(known)),
     ]
+    if (window := day_window(folder_day(path))) is not None:
+        problems += [
+            pc.less(requested_at, pa.scalar(window[0], pa.timestamp("us"))),
+            pc.greater_equal(requested_at, pa.scalar(window[1], pa.timestamp("us"))),
+        ]
     if any(pc.any(pc.fill_null(p, False)).as_py() for p in problems):
         return None
     attempt = table["attempt"]
@@ -366,7 +432,7 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
         "source_file": pa.repeat(pa.scalar(name, pa.string()), table.num_rows),
         "source_line": pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int32()), table.num_rows)),
         "request_id": table["request_id"],
-        "requested_at": pc.cast(requested_at, pa.timestamp("us")),
+        "requested_at": requested_at,
         "host": table["host"],
         "endpoint": table["endpoint"],
         "workload": table["workload"],

@@ -3,6 +3,7 @@ import os
 import dagster as dg
 
 from pipelines.defs.list_prices import load
+from pipelines.lib.paths import regular_files
 from pipelines.lib.resources import WarehouseResource
 
 
@@ -20,7 +21,8 @@ from pipelines.lib.resources import WarehouseResource
 def list_prices(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    aws_files = sorted((warehouse.landing_root / "list_prices" / "aws").glob("*.json"))
+    aws_folder = warehouse.landing_root / "list_prices" / "aws"
+    aws_files = regular_files(aws_folder.glob("*.json"), aws_folder)
     aws_rows = [
         row for path in aws_files for row in load.read_aws_offer_file(path, warehouse.landing_root)
     ]

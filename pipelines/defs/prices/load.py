@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.lib.errors import LandingError
-from pipelines.lib.paths import lineage_name
+from pipelines.lib.paths import lineage_name, regular_files
 from pipelines.lib.warehouse import transaction
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reference"
@@ -130,7 +130,7 @@ def read_equivalents(path: Path, name: str) -> dict[str, dict[str, Any]]:
 def price_book(landing: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Path]]:
     """The bundled snapshot overlaid with the landing zone's files: (prices, equivalents, files)."""
     folder = landing / "prices"
-    books = sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+    books = regular_files(folder.glob("*.json"), folder)
     prices = read_price_book(BUNDLED_BOOK, "gpuledger:reference/model_prices.json")
     for path in books:
         prices.update(read_price_book(path, lineage_name(path, landing)))

@@ -5,6 +5,12 @@ the required columns hold no null and the schema versions are supported, are lan
 straight from Parquet, without passing through Python. A day with any other file is read
 through Arrow, which casts each column and names the file, row and column of what it refuses.
 Both land the same rows.
+
+Rows that cannot be true go to raw.quarantine with file, row and reason, and the rest of the day
+lands: a required value null or empty, a window whose end is not after its start or that starts
+on another day than its ``date=`` folder, an activity figure (``UNIT_COLUMNS``) or a process's
+busy share that is NaN or outside 0..1, and a window (host, GPU, start) already landed from an
+earlier file or row of the day (a spool file shipped twice under two names).
 """
 
 from __future__ import annotations
@@ -28,8 +34,17 @@ from pipelines.lib.arrow import (
     require_columns,
 )
 from pipelines.lib.errors import LandingError
-from pipelines.lib.paths import lineage_name
-from pipelines.lib.warehouse import input_version, log_landing, transaction
+from pipelines.lib.paths import lineage_name, regular_files
+from pipelines.lib.warehouse import (
+    Quarantine,
+    Rejected,
+    input_version,
+    log_landing,
+    replace_quarantine,
+    transaction,
+)
+
+SOURCE = "nvml"
 
 SUPPORTED_VERSIONS = {1, 2}  # version 1 files lack the columns added in 2
 TS = pa.timestamp("us")
@@ -39,15 +54,13 @@ WINDOW_TYPES: dict[str, pa.DataType] = {
     if f.name != "processes"
 }
 PROCESS_FIELDS = [f.name for f in SPOOL_SCHEMA.field("processes").type.value_type]
+# Shares of the window, 0..1.
+UNIT_COLUMNS = ("util_mean", "sm_active_mean", "gr_engine_active_mean", "gpu_util_mean")
 
 
 def spool_files(root: Path, day: date) -> list[Path]:
     """Closed spool files of the day; dot-files are a collector's unfinished temp files."""
-    return sorted(
-        p
-        for p in root.glob(f"host=*/date={day.isoformat()}/*.parquet")
-        if not p.name.startswith(".")
-    )
+    return regular_files(root.glob(f"host=*/date={day.isoformat()}/*.parquet"), root)
 
 
 def spool_days(root: Path) -> list[str]:
@@ -75,7 +88,9 @@ def read_spool_file(path: Path, landing: Path) -> tuple[pa.Table, pa.Table]:
     present = [c for c in (*WINDOW_TYPES, "processes") if c in schema.names]
     table = read_parquet(path, present)
     require_versions(path, table, SUPPORTED_VERSIONS, "spool")
-    windows = conform(path, table, WINDOW_TYPES, REQUIRED_COLUMNS)
+    windows = conform(path, table, WINDOW_TYPES)
+    source = pa.repeat(pa.scalar(lineage_name(path, landing), pa.string()), windows.num_rows)
+    rows = pa.array(range(1, windows.num_rows + 1), pa.int64())
     if "processes" not in table.column_names:
         processes = pa.table({"parent": pa.array([], pa.int64())})
     else:
@@ -92,10 +107,11 @@ def read_spool_file(path: Path, landing: Path) -> tuple[pa.Table, pa.Table]:
                 "window_process_count": pc.take(
                     pc.cast(pc.list_value_length(column), pa.int32()), parents
                 ),
+                "source_file": pc.take(source, parents),
+                "source_row": pc.take(rows, parents),
             }
         )
-    source = pa.repeat(pa.scalar(lineage_name(path, landing), pa.string()), windows.num_rows)
-    return windows.append_column("source_file", source), processes
+    return windows.append_column("source_file", source).append_column("source_row", rows), processes
 
 
 def vouched_by_footer(path: Path, footer: pq.FileMetaData | None = None) -> bool:
@@ -213,67 +229,193 @@ def _keep(
     return stats.rows, stats.processes or 0
 
 
+def _problems(
+    conn: duckdb.DuckDBPyConnection, spool: str, params: list[Any], columns: set[str], day: date
+) -> list[Rejected]:
+    """The rows of ``spool`` (a query of the window columns present, with source_file,
+    source_row and bad_busy_share) that cannot be true, with the reason (module docstring)."""
+    checks = []
+    for name in REQUIRED_COLUMNS:
+        empty = f" or {name} = ''" if pa.types.is_string(WINDOW_TYPES[name]) else ""
+        checks.append(f"when {name} is null{empty} then '{name} is null or empty'")
+    checks += [
+        "when window_end <= window_start then 'window_end is not after window_start'",
+        "when cast(window_start as date) <> ? then 'window starts on another day than its"
+        " date= folder'",
+    ]
+    for name in UNIT_COLUMNS:
+        if name in columns:
+            checks.append(
+                f"when isnan({name}) then '{name} is NaN' when not {name} between 0 and 1"
+                f" then '{name} is outside 0..1'"
+            )
+    checks.append("when bad_busy_share then 'a process busy_share is NaN or outside 0..1'")
+    checks.append(
+        "when copy > 1 then 'window (host, gpu_uuid, window_start) already in '"
+        " || first_file || ' row ' || first_row"
+    )
+    record = ", ".join(f"{name} := {name}" for name in WINDOW_TYPES if name in columns)
+    rows = conn.execute(
+        f"with spool as ({spool}), "  # noqa: S608 (the code's own column names)
+        "ranked as (select *, row_number() over same_window as copy,"
+        " first_value(source_file) over same_window as first_file,"
+        " first_value(source_row) over same_window as first_row from spool"
+        " window same_window as (partition by host, gpu_uuid, window_start"
+        " order by source_file, source_row)) "
+        "select source_file, source_row, reason, record from ("
+        f"select source_file, source_row, case {' '.join(checks)} end as reason,"
+        f" to_json(struct_pack({record}))::varchar as record from ranked"
+        ") where reason is not null order by source_file, source_row",
+        [*params, day],
+    ).fetchall()
+    return [Rejected(file, int(row), reason, record) for file, row, reason, record in rows]
+
+
+def _file_problems(
+    conn: duckdb.DuckDBPyConnection,
+    day: date,
+    files: list[Path],
+    schemas: list[pa.Schema],
+    landing: Path,
+) -> list[Rejected]:
+    """_problems of vouched files, read by DuckDB straight from Parquet."""
+    columns = {c for s in schemas for c in s.names if c in WINDOW_TYPES}
+    select = ", ".join(
+        f"timezone('UTC', spool.{c}) as {c}" if pa.types.is_timestamp(WINDOW_TYPES[c]) else c
+        for c in WINDOW_TYPES
+        if c in columns
+    )
+    busy = (
+        "len(list_filter(processes, lambda p: isnan(p.busy_share)"
+        " or not p.busy_share between 0 and 1)) > 0"
+        if any("processes" in s.names for s in schemas)
+        else "false"
+    )
+    names = pa.table(
+        {
+            "filename": [str(p) for p in files],
+            "source_file": [lineage_name(p, landing) for p in files],
+        }
+    )
+    conn.register("spool_names", names)
+    try:
+        return _problems(
+            conn,
+            f"select spool_names.source_file, spool.file_row_number + 1 as source_row, {select},"  # noqa: S608
+            f" coalesce({busy}, false) as bad_busy_share"
+            " from read_parquet(?, union_by_name = true, filename = true,"
+            " file_row_number = true) as spool"
+            " inner join spool_names on spool.filename = spool_names.filename",
+            [[str(p) for p in files]],
+            columns,
+            day,
+        )
+    finally:
+        conn.unregister("spool_names")
+
+
 def land_day(
     conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
 ) -> tuple[int, int]:
-    """Replace the day's telemetry with what these files hold; returns (windows, processes)."""
+    """Replace the day's telemetry with what these files hold (rows that cannot be true go to
+    raw.quarantine); returns (windows, processes) landed."""
     footers = [read_parquet_footer(p) for p in files]
     if files and all(vouched_by_footer(p, f) for p, f in zip(files, footers, strict=True)):
         schemas = [f.schema.to_arrow_schema() for f in footers]
-        if kept_files.root(conn, kept_files.NVML) is not None and all(keepable(s) for s in schemas):
-            return _keep(conn, day, files, landing)
-        with transaction(conn):
-            _replace_rows(conn, day, files, landing)
-            counts = _land_from_parquet(conn, day, files, schemas, landing)
-        kept_files.settle(conn)
-        return counts
-    read = [
-        read_spool_file(p, landing) for p in files
-    ]  # validate every file before touching the warehouse
-    windows = [w for w, _ in read]
+        if not _file_problems(conn, day, files, schemas, landing):
+            if kept_files.root(conn, kept_files.NVML) is not None and all(
+                keepable(s) for s in schemas
+            ):
+                return _keep(conn, day, files, landing)
+            with transaction(conn):
+                _replace_rows(conn, day, files, landing)
+                counts = _land_from_parquet(conn, day, files, schemas, landing)
+            kept_files.settle(conn)
+            return counts
+    # validate every file before touching the warehouse
+    read = [read_spool_file(p, landing) for p in files]
+    schema = pa.schema([*((c, t) for c, t in WINDOW_TYPES.items()), ("source_file", pa.string())])
+    schema = schema.append(pa.field("source_row", pa.int64()))
+    windows = pa.concat_tables([w for w, _ in read]) if read else schema.empty_table()
     processes = [p for _, p in read if p.num_rows]
-    window_count = sum(w.num_rows for w in windows)
-    process_count = sum(p.num_rows for p in processes)
-    with transaction(conn):
-        _replace_rows(conn, day, files, landing)
-        window_columns = ", ".join(["source_file", *WINDOW_TYPES])
-        for table in windows:
-            conn.register("spool_windows", table)
-            conn.execute(
-                f"insert into raw.nvml_gpu_windows_rows (partition_date, {window_columns}) "  # noqa: S608
-                f"select ?, {window_columns} from spool_windows",
-                [day],
-            )
-            conn.unregister("spool_windows")
-        process_columns = ", ".join(
-            [
-                "host",
-                "gpu_uuid",
-                "window_start",
-                "window_end",
-                *PROCESS_FIELDS,
-                "window_process_count",
-            ]
+    conn.register("spool_windows", windows)
+    if processes:
+        conn.register("spool_processes", pa.concat_tables(processes))
+    try:
+        busy = (
+            "select source_file, source_row, bool_or(isnan(busy_share)"
+            " or not busy_share between 0 and 1) as bad from spool_processes group by all"
+            if processes
+            else "select null::varchar as source_file, null::bigint as source_row,"
+            " false as bad limit 0"
         )
-        for table in processes:
-            conn.register("spool_processes", table)
-            conn.execute(
-                f"insert into raw.nvml_process_windows_rows (partition_date, {process_columns}) "  # noqa: S608
-                f"select ?, {process_columns} from spool_processes",
+        rejected = _problems(
+            conn,
+            "select spool_windows.*, coalesce(busy.bad, false) as bad_busy_share"  # noqa: S608
+            f" from spool_windows left join ({busy}) as busy using (source_file, source_row)",
+            [],
+            set(WINDOW_TYPES),
+            day,
+        )
+        conn.register(
+            "spool_rejected",
+            pa.table(
+                {
+                    "source_file": pa.array([r.source_file for r in rejected], pa.string()),
+                    "source_row": pa.array([r.source_row for r in rejected], pa.int64()),
+                }
+            ),
+        )
+        landed = (
+            "not exists (select 1 from spool_rejected as r"
+            " where r.source_file = s.source_file and r.source_row = s.source_row)"
+        )
+        with transaction(conn):
+            _replace_rows(conn, day, files, landing, rejected)
+            window_columns = ", ".join(["source_file", *WINDOW_TYPES])
+            [(window_count,)] = conn.execute(
+                f"insert into raw.nvml_gpu_windows_rows (partition_date, {window_columns}) "  # noqa: S608
+                f"select ?, {window_columns} from spool_windows as s where {landed}",
                 [day],
-            )
-            conn.unregister("spool_processes")
+            ).fetchall()
+            process_count = 0
+            if processes:
+                process_columns = ", ".join(
+                    [
+                        "host",
+                        "gpu_uuid",
+                        "window_start",
+                        "window_end",
+                        *PROCESS_FIELDS,
+                        "window_process_count",
+                    ]
+                )
+                [(process_count,)] = conn.execute(
+                    "insert into raw.nvml_process_windows_rows"  # noqa: S608
+                    f" (partition_date, {process_columns}) "
+                    f"select ?, {process_columns} from spool_processes as s where {landed}",
+                    [day],
+                ).fetchall()
+    finally:
+        for view in ("spool_windows", "spool_processes", "spool_rejected"):
+            conn.unregister(view)
     kept_files.settle(conn)
-    return window_count, process_count
+    return int(window_count), int(process_count)
 
 
 def _replace_rows(
-    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
+    conn: duckdb.DuckDBPyConnection,
+    day: date,
+    files: list[Path],
+    landing: Path,
+    rejected: list[Rejected] | None = None,
 ) -> None:
-    """Inside the landing transaction: log the day and clear what it held, rows or kept files."""
-    log_landing(conn, "nvml", day, files, landing)
+    """Inside the landing transaction: log the day and clear what it held, rows or kept files,
+    and its quarantine (replaced by ``rejected``)."""
+    log_landing(conn, SOURCE, day, files, landing)
     conn.execute("delete from raw.nvml_gpu_windows_rows where partition_date = ?", [day])
     conn.execute("delete from raw.nvml_process_windows_rows where partition_date = ?", [day])
+    replace_quarantine(conn, Quarantine(SOURCE, day.isoformat(), rejected or []))
     kept_files.record(conn, kept_files.NVML, day)
 
 
