@@ -63,9 +63,13 @@ def _run(
     end: date | None,
     full_refresh: bool = False,
 ) -> int:
-    from pipelines.lib.warehouse import lock_holder
+    from pipelines.lib.warehouse import WarehouseUnusable, lock_holder
 
-    holder = lock_holder(warehouse)
+    try:
+        holder = lock_holder(warehouse)
+    except WarehouseUnusable as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        return 2
     if holder is not None:
         err_console.print(
             f"[red]error:[/red] {warehouse} is open for writing in another process: {holder}. "
@@ -161,10 +165,24 @@ def _run_with_progress(
                 )
                 return 130
             err_console.print(f"[red]error:[/red] {exc}")
+            if exc.marts is None:
+                kept = "Nothing was half-written: the failed partition kept its previous data."
+            else:
+                rebuilt, stale = exc.marts
+                kept = (
+                    "Dashboards read the serving snapshot and exports, which keep the previous "
+                    "run's marts, all of them together. In the warehouse itself this run "
+                    f"rebuilt {', '.join(rebuilt) or 'no mart'}"
+                    + (
+                        f"; {', '.join(stale)} still hold the previous run's rows."
+                        if stale
+                        else "."
+                    )
+                )
             err_console.print(
-                "Nothing was half-written: the failed partition kept its previous data. Fix what "
-                "the message names (a file, row and column, or a failing check) and run the same "
-                "command again; every run's full log is in the Dagster UI (`make dev`)."
+                f"{kept} Fix what the message names (a file, row and column, or a failing check) "
+                "and run the same command again; every run's full log is in the Dagster UI "
+                "(`make dev`)."
             )
             return 1
         finally:
@@ -290,6 +308,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             '(layout: README, "Landing zone"), or try `gpuledger demo`.'
         )
         return 2
+    if args.allow_removal:
+        from pipelines.lib.warehouse import ALLOW_REMOVAL
+
+        os.environ[ALLOW_REMOVAL] = ",".join(args.allow_removal)
     return _run(
         args.landing.resolve(), args.warehouse.resolve(), args.start, args.end, args.full_refresh
     )
@@ -561,6 +583,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="What GPUs really cost per useful token.",
         epilog="Exit codes: 0 success, 1 a run or check failed, 2 usage error.",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print the whole stack trace of a failure (the Dagster UI always keeps it)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def locations(p: argparse.ArgumentParser) -> None:
@@ -597,6 +624,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--full-refresh",
         action="store_true",
         help="rebuild the incremental models whole instead of only the days that changed",
+    )
+    run.add_argument(
+        "--allow-removal",
+        action="append",
+        metavar="SOURCE",
+        default=[],
+        help=(
+            "let a source the warehouse holds data of land empty (its files were removed on "
+            "purpose): nvml, dcgm_samples, inference_requests, inference_metric_samples, "
+            "focus_charges, gcp_billing_export, contracts, or all; repeatable"
+        ),
     )
     run.set_defaults(func=cmd_run)
 
@@ -697,6 +735,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        from pipelines.defs.console import VERBOSE
+
+        os.environ[VERBOSE] = "1"
     return int(args.func(args))
 
 

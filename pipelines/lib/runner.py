@@ -38,9 +38,17 @@ LOG_ROTATE_BYTES = 10 * 1024 * 1024
 
 
 class RunFailed(Exception):
-    def __init__(self, job: str, partition: str | None, message: str) -> None:
+    def __init__(
+        self,
+        job: str,
+        partition: str | None,
+        message: str,
+        marts: tuple[list[str], list[str]] | None = None,
+    ) -> None:
         self.job = job
         self.partition = partition
+        # A failed transform: (marts it rebuilt, marts it left as the previous run built them).
+        self.marts = marts
         where = f"{job}" + (f" [{partition}]" if partition else "")
         super().__init__(f"{where} failed: {message}")
 
@@ -146,6 +154,23 @@ def _error_message(result: dg.ExecuteInProcessResult) -> str:
     return "see the run's logs in the Dagster UI"
 
 
+def _marts_rebuilt(
+    definitions: dg.Definitions, result: dg.ExecuteInProcessResult
+) -> tuple[list[str], list[str]]:
+    """(marts the run materialized, marts it did not), by name."""
+    marts = sorted(
+        key.path[-1]
+        for key in definitions.resolve_asset_graph().get_all_asset_keys()
+        if key.path[0] == "marts"
+    )
+    rebuilt = {
+        event.asset_key.path[-1]
+        for event in result.get_asset_materialization_events()
+        if event.asset_key is not None and event.asset_key.path[0] == "marts"
+    }
+    return [m for m in marts if m in rebuilt], [m for m in marts if m not in rebuilt]
+
+
 def run(
     landing: Path,
     warehouse: Path,
@@ -226,7 +251,9 @@ def _execute(
             )
         if not result.success:
             message = _error_message(result)
+            marts = None
             if job_name == "transform":
                 message += f" (dbt log: {dbt_log})"
-            raise RunFailed(job_name, partition, message)
+                marts = _marts_rebuilt(definitions, result)
+            raise RunFailed(job_name, partition, message, marts)
         summary.runs.append((job_name, partition, result.run_id))

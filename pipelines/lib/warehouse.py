@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.lib import kept_files
+from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -59,28 +60,91 @@ def input_version(files: list[Path], landing: Path) -> str:
     return hashlib.sha256("\n".join(listing).encode()).hexdigest()[:20]
 
 
+# Sources whose data may vanish on purpose: comma-separated raw.landing_log sources (nvml,
+# inference_requests, dcgm_samples, inference_metric_samples, contracts, ...) or "all".
+ALLOW_REMOVAL = "GPULEDGER_ALLOW_REMOVAL"
+
+
+def removal_allowed(source: str) -> bool:
+    allowed = {s.strip() for s in os.environ.get(ALLOW_REMOVAL, "").split(",")}
+    return bool(allowed & {source, "all"})
+
+
+def refuse_removal(where: Path | str, source: str, what: str, held: str) -> None:
+    """Fail a landing that would empty what the warehouse holds, unless ALLOW_REMOVAL says so:
+    a folder that vanished (an unmounted share, a moved landing zone) must not lower a cost."""
+    if removal_allowed(source):
+        return
+    raise LandingError(
+        where,
+        f"holds no {what}, but the warehouse holds {held} landed before; a folder that"
+        " vanished would silently drop them",
+        expected=(
+            "the files back in place, or, when the removal is intended,"
+            f" `gpuledger run --allow-removal {source}` ({ALLOW_REMOVAL}={source})"
+        ),
+    )
+
+
 def log_landing(
     conn: duckdb.DuckDBPyConnection, source: str, day: date, files: list[Path], landing: Path
 ) -> None:
-    """Record the version of a day just landed (call inside the landing transaction)."""
+    """Record the version of a day just landed (call inside the landing transaction). A day
+    landed from files before and from none now is refused (refuse_removal)."""
+    if not files:
+        before = conn.execute(
+            "select files from raw.landing_log where source = ? and partition_date = ?",
+            [source, day],
+        ).fetchone()
+        if before is not None and before[0]:
+            refuse_removal(landing, source, f"{source} file of {day}", f"{before[0]} file(s)")
     conn.execute(
         "insert or replace into raw.landing_log values (?, ?, ?, ?)",
         [source, day, input_version(files, landing), len(files)],
     )
 
 
+class WarehouseUnusable(Exception):
+    """The warehouse path cannot be opened for writing; the message says why and what to do."""
+
+
 def lock_holder(path: Path) -> str | None:
-    """Who holds the warehouse open for writing (DuckDB's words), or None if nobody does."""
+    """Who holds the warehouse open for writing (DuckDB's words), or None if nobody does.
+    WarehouseUnusable when the path is a folder, not a DuckDB file, damaged, or not writable."""
+    if path.is_dir():
+        raise WarehouseUnusable(
+            f"{path} is a folder, not a DuckDB file: point --warehouse (GPULEDGER_WAREHOUSE) at"
+            f" a file, such as {path / 'gpuledger.duckdb'}"
+        )
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WarehouseUnusable(
+            f"cannot create the warehouse folder {folder} ({exc.strerror}): choose a folder you"
+            " can write to with --warehouse (GPULEDGER_WAREHOUSE)"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.R_OK | os.W_OK)
+    ):
+        raise WarehouseUnusable(
+            f"cannot write {path} (permission denied): choose a folder you can write to with"
+            " --warehouse (GPULEDGER_WAREHOUSE), or fix the permissions"
+        )
     if not path.exists():
         return None
     try:
-        duckdb.connect(str(path)).close()
-    except duckdb.IOException as exc:
+        duckdb.connect(str(path), config=SETTINGS).close()
+    except duckdb.Error as exc:
         message = str(exc)
-        if "lock" not in message.lower():
-            raise
-        held = message.split("Conflicting lock is held in", 1)[-1].split(". See also")[0]
-        return held.strip() or message
+        if "lock" in message.lower():
+            held = message.split("Conflicting lock is held in", 1)[-1].split(". See also")[0]
+            return held.strip() or message
+        raise WarehouseUnusable(
+            f"{path} is not a DuckDB database this DuckDB can open, or it is damaged"
+            f" ({message.removeprefix('IO Error: ')}). Move it aside and run again: the"
+            " warehouse is rebuilt from the landing zone"
+        ) from None
     return None
 
 

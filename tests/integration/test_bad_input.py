@@ -59,9 +59,7 @@ def test_a_spool_file_landed_twice_under_two_names_is_quarantined_and_changes_no
         "select count(*), min(source_line), max(source_line), min(reason) from raw.quarantine"
         " where source = 'nvml' and partition_key = '2026-10-31'"
         " and source_file like '%zz-copy-%'"
-    ) == [
-        (windows, 1, windows, f"window (host, gpu_uuid, window_start) already in {name} row 1")
-    ]
+    ) == [(windows, 1, windows, f"window (host, gpu_uuid, window_start) already in {name} row 1")]
     assert pipeline.query(costs) == before
 
 

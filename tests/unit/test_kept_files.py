@@ -197,14 +197,14 @@ def test_rows_an_older_version_landed_into_tables_stay(landing: Path, tmp_path: 
     assert _rows(older) == expected
 
 
-def test_the_landing_counts_repeated_windows_and_windows_of_several_processes(
+def test_the_landing_counts_windows_of_several_processes_and_keeps_no_repeated_window(
     landing: Path, tmp_path: Path
 ) -> None:
-    """What lets the hourly models skip a check for a kept day (raw.kept_days)."""
+    """What lets the hourly models skip a check for a kept day (raw.kept_days). A file shipped
+    twice lands its windows once: the day is not kept as its files, the copy's windows are
+    quarantined."""
     spool = tmp_path / "landing"
     shutil.copytree(landing / "telemetry", spool / "telemetry")
-    first = _spool(spool)[0]
-    shutil.copy(first, first.with_name(f"copy-{first.name}"))  # a file shipped twice
     files = _spool(spool)
     shared = sum(
         pc.sum(pc.greater(pc.list_value_length(pq.read_table(p)["processes"]), 1)).as_py() or 0
@@ -214,9 +214,17 @@ def test_the_landing_counts_repeated_windows_and_windows_of_several_processes(
         windows, _ = telemetry.land_day(conn, DAY, files, spool)
         row = conn.execute(
             "select rows, repeated_windows, shared_windows from raw.kept_days"
-        ).fetchone()
-    assert row == (windows, pq.read_metadata(first).num_rows, shared)
-    assert shared > 0  # the fleet has GPUs shared by two workloads
+        ).fetchall()
+        assert row == [(windows, 0, shared)]
+        assert shared > 0  # the fleet has GPUs shared by two workloads
+        first = files[0]
+        shutil.copy(first, first.with_name(f"zz-copy-{first.name}"))  # a file shipped twice
+        again, _ = telemetry.land_day(conn, DAY, _spool(spool), spool)
+        assert again == windows
+        assert conn.execute("select count(*) from raw.kept_days").fetchall() == [(0,)]
+        assert conn.execute(
+            "select count(*) from raw.quarantine where source_file like '%zz-copy-%'"
+        ).fetchall() == [(pq.read_metadata(first).num_rows,)]
 
 
 def _requests(landing: Path, day: date = DAY) -> list[Path]:

@@ -35,6 +35,19 @@ def aws_cur_line_items(
     newer_incomplete = [
         d for d in found if not d.complete and d.delivered_at > delivery.delivered_at
     ]
+    for broken in (d for d in newer_incomplete if d.overdue()):
+        raise dg.Failure(
+            f"delivery {broken.execution_id} of {period} ({store.describe(broken.manifest_key)})"
+            f" is newer than the one landed but still lacks {len(broken.missing)} of its data"
+            f" files {load.INCOMPLETE_GRACE} after its manifest: {', '.join(broken.missing[:3])}."
+            " Restore the files, or remove the broken delivery's manifest to keep"
+            f" {delivery.execution_id}."
+        )
+    for repeated in delivery.repeated:
+        context.log.warning(
+            f"the manifest of {delivery.execution_id} lists {repeated} more than once;"
+            " it is read once"
+        )
     for skipped in newer_incomplete:
         context.log.warning(
             f"delivery {skipped.execution_id} of {period} is incomplete "

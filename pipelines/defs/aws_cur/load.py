@@ -11,9 +11,13 @@ Two delivery formats share one raw table (``raw.aws_cur_line_items``, CUR 2.0 co
   map onto CUR 2.0 names (``lineItem/UsageStartDate`` -> ``line_item_usage_start_date``).
 
 Each delivery restates the whole period: the newest complete delivery (every data file its
-manifest names is present) replaces the period atomically; a newer incomplete one is skipped.
-Money stays in its billed currency (``line_item_currency_code`` is kept); a delivery that mixes
-currencies is rejected.
+manifest names is present) replaces the period atomically. A newer incomplete one is skipped
+while its data files may still be arriving (INCOMPLETE_GRACE after its manifest was written);
+after that the period fails, naming the missing files, rather than rolling back to an older
+bill. A data file a manifest names twice is read once. Money stays in its billed currency
+(``line_item_currency_code`` is kept); a delivery that mixes currencies is rejected, and so is
+a usage line with negative usage or negative cost (corrections are Credit, Refund or discount
+lines of their own).
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pyarrow as pa
@@ -78,6 +83,8 @@ REQUIRED_FOR_TYPE = {
     "DiscountedUsage": ("reservation_effective_cost",),
 }
 USAGE_TYPES = {"Usage", "DiscountedUsage", "SavingsPlanCoveredUsage"}
+# How long a delivery's data files may trail its manifest before the delivery counts as broken.
+INCOMPLETE_GRACE = timedelta(hours=float(os.environ.get("GPULEDGER_CUR_INCOMPLETE_GRACE_H", "24")))
 TS = pa.timestamp("us")
 RAW_TYPES: dict[str, pa.DataType] = {
     "identity_line_item_id": pa.string(),
@@ -123,10 +130,26 @@ class Delivery:
     export_arn: str | None
     data_keys: tuple[str, ...]
     missing: tuple[str, ...]
+    # When the store last saw the manifest written (LocalStore: mtime in ns; S3: ISO 8601).
+    listed_at: str = ""
+    # Data files the manifest names more than once (each is read once).
+    repeated: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
         return not self.missing
+
+    def overdue(self, now: datetime | None = None) -> bool:
+        """An incomplete delivery whose manifest is older than INCOMPLETE_GRACE."""
+        if self.complete or not self.listed_at:
+            return False
+        stamp = self.listed_at
+        written = (
+            datetime.fromtimestamp(int(stamp) / 1e9, UTC)
+            if stamp.isdigit()
+            else datetime.fromisoformat(stamp)
+        )
+        return (now or datetime.now(UTC)) - written > INCOMPLETE_GRACE
 
     @property
     def delivered_at(self) -> str:
@@ -171,21 +194,25 @@ def _manifest(store: Store, key: str) -> dict[str, object]:
 
 def _locate(
     uris: object, anchor: str, present: dict[str, str], manifest: str
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Map a manifest's file list onto store keys: (found keys, missing names)."""
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Map a manifest's file list onto store keys: (found keys, missing names, names listed
+    more than once). A file listed twice is one file: it is read once."""
     if not isinstance(uris, list) or not uris:
         raise LandingError(manifest, "manifest lists no data files", column="dataFiles")
     found: list[str] = []
     missing: list[str] = []
+    repeated: list[str] = []
     marker = f"/{anchor}/"
     for uri in uris:
         text = "/" + str(uri).lstrip("/")
         key = anchor + "/" + text.split(marker, 1)[1] if marker in text else None
-        if key is not None and key in present:
+        if (key is not None and key in found) or str(uri) in missing:
+            repeated.append(str(uri))
+        elif key is not None and key in present:
             found.append(key)
         else:
             missing.append(str(uri))
-    return tuple(found), tuple(missing)
+    return tuple(found), tuple(missing), tuple(repeated)
 
 
 def deliveries(store: Store, period: str, present: dict[str, str] | None = None) -> list[Delivery]:
@@ -203,7 +230,7 @@ def deliveries(store: Store, period: str, present: dict[str, str] | None = None)
                     raise LandingError(
                         store.describe(key), "manifest field missing", column=required
                     )
-            data, missing = _locate(
+            data, missing, repeated = _locate(
                 manifest["dataFiles"], match.group("export"), present, store.describe(key)
             )
             folder = match.group("folder") or ""
@@ -223,6 +250,8 @@ def deliveries(store: Store, period: str, present: dict[str, str] | None = None)
                     str(manifest.get("exportArn") or "") or None,
                     data,
                     missing,
+                    present[key],
+                    repeated,
                 )
             )
         elif (match := LEGACY_MANIFEST.match(key)) and (
@@ -240,7 +269,7 @@ def deliveries(store: Store, period: str, present: dict[str, str] | None = None)
                 raise LandingError(store.describe(key), "manifest field missing", column=required)
         assembly = str(manifest["assemblyId"])
         range_dir = f"{match.group('report')}/{match.group('start')}-{match.group('end')}"
-        data, missing = _locate(
+        data, missing, repeated = _locate(
             manifest["reportKeys"], match.group("report"), present, store.describe(key)
         )
         is_current = int(current_assembly.get(range_dir) == assembly)
@@ -254,6 +283,8 @@ def deliveries(store: Store, period: str, present: dict[str, str] | None = None)
                 None,
                 data,
                 missing,
+                present[key],
+                repeated,
             )
         )
     exports = sorted({d.manifest_key.split("/", 1)[0] for d in found})
@@ -353,17 +384,21 @@ def _require_period(where: str, period: str, table: pa.Table) -> None:
 
 
 def _require_non_negative_usage(where: str, table: pa.Table) -> None:
+    """Usage lines bill what was used: a negative amount or cost there would silently lower a
+    fleet's cost (AWS writes corrections as Credit, Refund and discount lines of their own)."""
     types = table.column("line_item_line_item_type").to_pylist()
-    amounts = table.column("line_item_usage_amount").to_pylist()
-    for row, (line_type, amount) in enumerate(zip(types, amounts, strict=True), start=1):
-        if line_type in USAGE_TYPES and amount is not None and amount < 0:
-            raise LandingError(
-                where,
-                f"negative usage ({amount}) on a {line_type} line",
-                row=row,
-                column="line_item_usage_amount",
-                expected="usage >= 0 (corrections come as Credit or Refund lines)",
-            )
+    for column in ("line_item_usage_amount", "line_item_unblended_cost"):
+        values = table.column(column).to_pylist()
+        for row, (line_type, value) in enumerate(zip(types, values, strict=True), start=1):
+            if line_type in USAGE_TYPES and value is not None and value < 0:
+                what = "usage" if column == "line_item_usage_amount" else "cost"
+                raise LandingError(
+                    where,
+                    f"negative {what} ({value}) on a {line_type} line",
+                    row=row,
+                    column=column,
+                    expected=f"{what} >= 0 (corrections come as Credit or Refund lines)",
+                )
 
 
 def _require_one_currency(store: Store, delivery: Delivery, tables: list[pa.Table]) -> None:

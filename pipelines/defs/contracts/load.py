@@ -8,7 +8,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import yaml
 from pydantic import ValidationError
 
 from pipelines.defs.contracts.schema import (
@@ -20,7 +19,8 @@ from pipelines.defs.contracts.schema import (
 )
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name, regular_files
-from pipelines.lib.warehouse import transaction
+from pipelines.lib.warehouse import refuse_removal, transaction
+from pipelines.lib.yaml_files import load_yaml
 
 MONEY = pa.decimal128(38, 10)
 CONTRACT_COLUMNS: dict[str, pa.DataType] = {
@@ -70,20 +70,14 @@ def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
 
 
 def read_commitments(path: Path) -> CommitmentsFile:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise LandingError(
-            path,
-            f"not valid YAML ({getattr(exc, 'problem', exc)})",
-            row=mark.line + 1 if mark is not None else None,
-        ) from exc
+    raw = load_yaml(path)
     try:
         return CommitmentsFile.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        problems = [f"{_where(raw, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        problems = [f"{_where(raw, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()[:10]]
+        if exc.error_count() > len(problems):
+            problems.append(f"and {exc.error_count() - len(problems)} more")
         raise LandingError(
             path,
             "; ".join(problems),
@@ -160,7 +154,12 @@ def contract_files(landing: Path) -> list[Path]:
 def land_contracts(
     conn: duckdb.DuckDBPyConnection, paths: list[Path], landing: Path
 ) -> tuple[int, int]:
-    """Replace every contract (the files are the whole truth), atomically. No file: none."""
+    """Replace every contract (the files are the whole truth), atomically. No file: none, when
+    the warehouse holds none either or the removal is allowed (refuse_removal)."""
+    if not paths:
+        [(held,)] = conn.execute("select count(*) from raw.contracts").fetchall()
+        if held:
+            refuse_removal(landing / "contracts", "contracts", "contract file", f"{held} contracts")
     rows: list[dict[str, Any]] = []
     resource_rows: list[dict[str, Any]] = []
     first_seen: dict[str, Path] = {}

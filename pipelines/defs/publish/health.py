@@ -100,6 +100,39 @@ def telemetry_coverage(
     )
 
 
+@dg.asset_check(
+    asset=dg.AssetKey(["raw", "nvml_process_windows"]),
+    description=(
+        "The busy shares of a GPU window's processes add up to at most 1 (a GPU is busy at most "
+        "all of the time). WARN lists the windows above it, with host, GPU and window: "
+        "allocation scales their shares down to 1, so a process the collector misread (or a "
+        "ghost) takes cost from the others."
+    ),
+    blocking=False,
+)
+def busy_shares_at_most_one(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    with warehouse.connect() as conn:
+        over = conn.execute(
+            "select host, gpu_uuid, window_start, sum(busy_share) as total,"
+            " count(*) over () as windows from raw.nvml_process_windows"
+            " group by host, gpu_uuid, window_start, window_end"
+            " having sum(busy_share) > 1.000001 order by total desc, 1, 2, 3 limit 20"
+        ).fetchall()
+    return dg.AssetCheckResult(
+        passed=not over,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "windows_above_one": int(over[0][4]) if over else 0,
+            "worst": dg.MetadataValue.md(
+                "\n".join(f"- {h} {g} window {w:%Y-%m-%d %H:%M}: {t:.2f}" for h, g, w, t, _ in over)
+                or "none"
+            ),
+        },
+    )
+
+
 DAILY = [
     ["raw", "nvml_gpu_windows"],
     ["raw", "nvml_process_windows"],

@@ -246,10 +246,12 @@ def _problems(
     for name in UNIT_COLUMNS:
         if name in columns:
             checks.append(
-                f"when isnan({name}) then '{name} is NaN' when not {name} between 0 and 1"
-                f" then '{name} is outside 0..1'"
+                # isfinite, not isnan: DuckDB 2.0.1 answers isnan() false for a NaN read from
+                # Parquet when the column's statistics (which leave NaN out) bound it.
+                f"when not isfinite({name}) then '{name} is NaN or infinite'"
+                f" when not {name} between 0 and 1 then '{name} is outside 0..1'"
             )
-    checks.append("when bad_busy_share then 'a process busy_share is NaN or outside 0..1'")
+    checks.append("when bad_busy_share then 'a process busy_share is not within 0..1'")
     checks.append(
         "when copy > 1 then 'window (host, gpu_uuid, window_start) already in '"
         " || first_file || ' row ' || first_row"
@@ -286,32 +288,27 @@ def _file_problems(
         if c in columns
     )
     busy = (
-        "len(list_filter(processes, lambda p: isnan(p.busy_share)"
+        "len(list_filter(processes, lambda p: not isfinite(p.busy_share)"
         " or not p.busy_share between 0 and 1)) > 0"
         if any("processes" in s.names for s in schemas)
         else "false"
     )
-    names = pa.table(
-        {
-            "filename": [str(p) for p in files],
-            "source_file": [lineage_name(p, landing) for p in files],
-        }
+    return _problems(
+        conn,
+        f"select spool_names.source_file, spool.file_row_number + 1 as source_row, {select},"  # noqa: S608
+        f" coalesce({busy}, false) as bad_busy_share"
+        " from read_parquet(?, union_by_name = true, filename = true,"
+        " file_row_number = true) as spool"
+        " inner join (select unnest(?) as filename, unnest(?) as source_file) as spool_names"
+        " on spool.filename = spool_names.filename",
+        [
+            [str(p) for p in files],
+            [str(p) for p in files],
+            [lineage_name(p, landing) for p in files],
+        ],
+        columns,
+        day,
     )
-    conn.register("spool_names", names)
-    try:
-        return _problems(
-            conn,
-            f"select spool_names.source_file, spool.file_row_number + 1 as source_row, {select},"  # noqa: S608
-            f" coalesce({busy}, false) as bad_busy_share"
-            " from read_parquet(?, union_by_name = true, filename = true,"
-            " file_row_number = true) as spool"
-            " inner join spool_names on spool.filename = spool_names.filename",
-            [[str(p) for p in files]],
-            columns,
-            day,
-        )
-    finally:
-        conn.unregister("spool_names")
 
 
 def land_day(
@@ -343,7 +340,7 @@ def land_day(
         conn.register("spool_processes", pa.concat_tables(processes))
     try:
         busy = (
-            "select source_file, source_row, bool_or(isnan(busy_share)"
+            "select source_file, source_row, bool_or(not isfinite(busy_share)"
             " or not busy_share between 0 and 1) as bad from spool_processes group by all"
             if processes
             else "select null::varchar as source_file, null::bigint as source_row,"
