@@ -38,9 +38,20 @@ DEMO_MARKER = ".gpuledger-demo"
 
 
 def _dagster_instance() -> dg.DagsterInstance:
+    """The instance of DAGSTER_HOME (default .dagster). Its storages are created under a lock:
+    two first runs started together on a new DAGSTER_HOME would both create the SQLite tables
+    (and one fail with "table alembic_version already exists")."""
+    import fcntl
+
     os.environ.setdefault("DAGSTER_HOME", str(paths.DAGSTER_HOME_DEFAULT))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    return dg.DagsterInstance.get()
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / ".gpuledger-instance.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.get()
+        instance.get_runs_count()  # the run storage, created now
+        _ = instance.event_log_storage, instance.schedule_storage
+    return instance
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -165,6 +176,11 @@ def _run_with_progress(
                 )
                 return 130
             err_console.print(f"[red]error:[/red] {exc}")
+            if "No space left on device" in str(exc) or "Disk full" in str(exc):
+                err_console.print(
+                    f"The disk is full: free space where the warehouse ({warehouse.parent}) and "
+                    "DuckDB's temporary files live, then run the same command again."
+                )
             if exc.marts is None:
                 kept = "Nothing was half-written: the failed partition kept its previous data."
             else:

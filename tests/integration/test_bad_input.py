@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.cli import main
 from pipelines.lib.runner import RunFailed
 from tests.conftest import Pipeline
 
@@ -126,8 +127,13 @@ def test_invalid_request_log_lines_go_to_quarantine_with_file_line_and_reason(
 
 
 def test_gpu_lines_in_a_currency_without_a_rate_stop_the_run_until_the_rate_is_given(
-    demo_pipeline: Pipeline, tmp_path: Path
+    demo_pipeline: Pipeline,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """The failing dbt test stops `gpuledger run` with one message: the test, which marts the
+    run rebuilt, that dashboards keep the previous publish whole, and no stack trace."""
     pipeline = demo_pipeline.copy_to(tmp_path)
     period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-11"))
     manifest = json.loads(next(period_dir.rglob("*Manifest.json")).read_text())
@@ -141,9 +147,21 @@ def test_gpu_lines_in_a_currency_without_a_rate_stop_the_run_until_the_rate_is_g
         " where billing_period = '2026-11'"
     )[0][0]
 
-    with pytest.raises(RunFailed) as failure:
-        pipeline.run()
-    assert "assert_gpu_lines_have_an_exchange_rate" in str(failure.value)
+    # The copy has no serving snapshot yet: a publish would write one.
+    serving = pipeline.warehouse.parent / "serving" / "gpuledger.duckdb"
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster-home"))
+    code = main(["run", "--landing", str(pipeline.landing), "--warehouse", str(pipeline.warehouse)])
+    captured = capsys.readouterr()
+    printed = " ".join((captured.out + captured.err).split())
+    assert code == 1
+    assert "assert_gpu_lines_have_an_exchange_rate" in printed
+    assert (
+        "Dashboards read the serving snapshot and exports, which keep the previous run's marts,"
+        " all of them together. In the warehouse itself this run rebuilt" in printed
+    )
+    assert "Stack Trace" not in printed and "Traceback" not in printed
+    assert not serving.exists()
 
     (pipeline.landing / "prices").mkdir()
     (pipeline.landing / "prices" / "exchange_rates.csv").write_text(

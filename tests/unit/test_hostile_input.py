@@ -380,3 +380,21 @@ def test_a_warehouse_path_that_is_no_duckdb_file_is_one_message_exit_2(
     assert code == 2
     assert message in " ".join(err.split())
     assert "Traceback" not in err
+
+
+def test_first_runs_started_together_on_a_new_dagster_home_all_get_the_instance(
+    tmp_path: Path,
+) -> None:
+    """Without the lock two of three such batches failed: "table alembic_version already
+    exists" from the SQLite storages both processes created."""
+    import subprocess
+    import sys
+
+    code = "from pipelines.cli import _dagster_instance; _dagster_instance().get_runs_count()"
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    workers = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [w.communicate(timeout=120)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0, 0], errors
