@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -154,6 +156,45 @@ def _error_message(result: dg.ExecuteInProcessResult) -> str:
     return "see the run's logs in the Dagster UI"
 
 
+def _failing_files(warehouse: Path, message: str) -> str:
+    """The input files of a failed dbt test's rows, where the test stores its failures (dbt's
+    store_failures) with a source_file column: " Rows of <test>: <file> (row N), ..."."""
+    tests = sorted(set(re.findall(r"Failure in test (\w+)", message)))
+    if not tests:
+        return ""
+    found = []
+    try:
+        conn = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        return ""
+    try:
+        for test in tests:
+            columns = {
+                name: schema
+                for schema, name in conn.execute(
+                    "select table_schema, column_name from information_schema.columns"
+                    " where table_name = ? and column_name in ('source_file', 'source_row')",
+                    [test],
+                ).fetchall()
+            }
+            if "source_file" not in columns:
+                continue
+            row = "min(source_row)" if "source_row" in columns else "null"
+            files = conn.execute(
+                f"select source_file, {row} from"  # noqa: S608 (a dbt test's own table)
+                f' "{columns["source_file"]}"."{test}" where source_file is not null'
+                " group by 1 order by 1 limit 5"
+            ).fetchall()
+            where = [f"{name}" + (f" (row {first})" if first else "") for name, first in files]
+            if where:
+                found.append(f" Rows of {test}: {', '.join(where)}.")
+    except duckdb.Error:
+        return ""
+    finally:
+        conn.close()
+    return "".join(found)
+
+
 def _marts_rebuilt(
     definitions: dg.Definitions, result: dg.ExecuteInProcessResult
 ) -> tuple[list[str], list[str]]:
@@ -213,7 +254,7 @@ def run(
         watch = PoolWatch(instance, on_wait or (lambda _: None), on_interrupt)
         watch.start()
     try:
-        _execute(definitions, steps, summary, instance, on_step, log_level, full_refresh)
+        _execute(definitions, steps, summary, instance, on_step, log_level, full_refresh, warehouse)
     finally:
         if watch is not None:
             watch.stop()
@@ -228,6 +269,7 @@ def _execute(
     on_step: Callable[[str, str | None, int, int], None] | None,
     log_level: str,
     full_refresh: bool,
+    warehouse: Path,
 ) -> None:
     dbt_log = summary.dbt_log
     tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
@@ -253,7 +295,7 @@ def _execute(
             message = _error_message(result)
             marts = None
             if job_name == "transform":
-                message += f" (dbt log: {dbt_log})"
+                message += _failing_files(warehouse, message) + f" (dbt log: {dbt_log})"
                 marts = _marts_rebuilt(definitions, result)
             raise RunFailed(job_name, partition, message, marts)
         summary.runs.append((job_name, partition, result.run_id))

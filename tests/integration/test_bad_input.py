@@ -156,6 +156,10 @@ def test_gpu_lines_in_a_currency_without_a_rate_stop_the_run_until_the_rate_is_g
     printed = " ".join((captured.out + captured.err).split())
     assert code == 1
     assert "assert_gpu_lines_have_an_exchange_rate" in printed
+    # The stored failures name the bill file whose lines lack a rate.
+    data_name = data_file.relative_to(pipeline.landing).as_posix()
+    expected = f"Rows of assert_gpu_lines_have_an_exchange_rate: {data_name}."
+    assert "".join(expected.split()) in "".join(printed.split())  # wrapped at the console width
     assert (
         "Dashboards read the serving snapshot and exports, which keep the previous run's marts,"
         " all of them together. In the warehouse itself this run rebuilt" in printed
