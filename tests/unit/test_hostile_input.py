@@ -398,3 +398,51 @@ def test_first_runs_started_together_on_a_new_dagster_home_all_get_the_instance(
     ]
     errors = [w.communicate(timeout=120)[1] for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0, 0], errors
+
+
+def test_a_dcgm_scrape_row_without_a_metric_or_with_a_nan_value_is_quarantined(
+    tmp_path: Path,
+) -> None:
+    from collectors.scrape import DCGM_SCHEMA
+
+    at = datetime(2026, 10, 30, 12, tzinfo=UTC)
+    rows = [
+        {
+            "schema_version": 1,
+            "scraped_at": at,
+            "host": "h",
+            "metric": "DCGM_FI_DEV_GPU_UTIL",
+            "value": 40.0,
+        },
+        {"schema_version": 1, "scraped_at": at, "host": "h", "metric": None, "value": 40.0},
+        {
+            "schema_version": 1,
+            "scraped_at": at,
+            "host": "h",
+            "metric": "DCGM_FI_DEV_GPU_UTIL",
+            "value": math.nan,
+        },
+        {
+            "schema_version": 1,
+            "scraped_at": at,
+            "host": "",
+            "metric": "DCGM_FI_DEV_GPU_UTIL",
+            "value": 1.0,
+        },
+    ]
+    path = tmp_path / "dcgm" / "host=h" / f"date={DAY}" / "scrape.parquet"
+    path.parent.mkdir(parents=True)
+    # A writer other than gpuledger-scrape, which does not declare the columns required.
+    schema = pa.schema([f.with_nullable(True) for f in DCGM_SCHEMA])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    with connect(tmp_path / "w.duckdb") as conn:
+        landed = telemetry.land_scrapes(conn, "dcgm_samples", DCGM_SCHEMA, DAY, [path], tmp_path)
+        quarantined = conn.execute(
+            "select source, source_line, reason from raw.quarantine order by 2"
+        ).fetchall()
+    assert landed == 1
+    assert quarantined == [
+        ("dcgm_samples", 2, "metric is null or empty"),
+        ("dcgm_samples", 3, "value is NaN or infinite"),
+        ("dcgm_samples", 4, "host is null or empty"),
+    ]

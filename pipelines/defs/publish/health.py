@@ -2,8 +2,9 @@
 and the freshness of every source.
 
 * Quarantine counts (raw.focus_charges, raw.gcp_billing_export, raw.inference_requests,
-  raw.nvml_gpu_windows): a WARN with the count and the most common reasons when rows of that
-  source sit in raw.quarantine, so nothing set aside goes unnoticed.
+  raw.nvml_gpu_windows, raw.dcgm_samples, raw.inference_metric_samples): a WARN with the count
+  and the most common reasons when rows of that source sit in raw.quarantine, so nothing set
+  aside goes unnoticed.
 * Telemetry coverage (marts.fct_gpu_utilization_hourly): a WARN listing GPU-hours measured for
   less than GPULEDGER_MIN_COVERAGE (default 0.9) of the hour; their cost is allocated on what
   was measured and the rest is (unallocated).
@@ -23,6 +24,8 @@ QUARANTINED_SOURCES = {
     "gcp_billing": ["raw", "gcp_billing_export"],
     "inference_requests": ["raw", "inference_requests"],
     "nvml": ["raw", "nvml_gpu_windows"],
+    "dcgm_samples": ["raw", "dcgm_samples"],
+    "inference_metric_samples": ["raw", "inference_metric_samples"],
 }
 MIN_COVERAGE = float(os.environ.get("GPULEDGER_MIN_COVERAGE", "0.9"))
 

@@ -15,6 +15,7 @@ earlier file or row of the day (a spool file shipped twice under two names).
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -429,20 +430,49 @@ def land_scrapes(
     files: list[Path],
     landing: Path,
 ) -> int:
-    """Replace the day's rows of ``raw.<table>`` with these scrape files; returns rows landed."""
+    """Replace the day's rows of ``raw.<table>`` with these scrape files; returns rows landed.
+    A row with a required value null or empty, or a value that is NaN or infinite, goes to
+    raw.quarantine (source ``<table>``) with its file, row and reason."""
     required = tuple(f.name for f in schema if not f.nullable)
     types = {f.name: (TS if pa.types.is_timestamp(f.type) else f.type) for f in schema}
     tables = []
+    rejected: list[Rejected] = []
     for path in files:  # validate every file before touching the warehouse
         require_columns(path, read_parquet_schema(path), required, f"{table} scrape file")
         data = read_parquet(path, [c for c in types if c in read_parquet_schema(path).names])
         require_versions(path, data, SCRAPE_VERSIONS, "scrape")
-        data = conform(path, data, types, required)
-        source = pa.repeat(pa.scalar(lineage_name(path, landing), pa.string()), data.num_rows)
+        data = conform(path, data, types)
+        name = lineage_name(path, landing)
+        bad = pa.array([False] * data.num_rows)
+        for column in types:
+            values = data.column(column)
+            reason = None
+            if column in required:
+                empty = pc.is_null(values)
+                if pa.types.is_string(values.type):
+                    empty = pc.or_kleene(empty, pc.equal(values, ""))
+                reason, problem = f"{column} is null or empty", pc.fill_null(empty, True)
+            if pa.types.is_floating(values.type):
+                infinite = pc.fill_null(pc.invert(pc.is_finite(values)), False)
+                if reason is None:
+                    reason, problem = f"{column} is NaN or infinite", infinite
+                else:
+                    problem = pc.or_(problem, infinite)
+                    reason = f"{column} is null, NaN or infinite"
+            if reason is None:
+                continue
+            new = pc.and_(problem, pc.invert(bad))
+            for row in pc.indices_nonzero(new).to_pylist():
+                record = {k: str(v) for k, v in data.slice(row, 1).to_pylist()[0].items()}
+                rejected.append(Rejected(name, row + 1, reason, json.dumps(record)))
+            bad = pc.or_(bad, problem)
+        data = data.filter(pc.invert(bad))
+        source = pa.repeat(pa.scalar(name, pa.string()), data.num_rows)
         tables.append(data.append_column("source_file", source))
     columns = ", ".join(["source_file", *types])
     with transaction(conn):
         log_landing(conn, table, day, files, landing)
+        replace_quarantine(conn, Quarantine(table, day.isoformat(), rejected))
         conn.execute(f"delete from raw.{table} where partition_date = ?", [day])  # noqa: S608
         for data in tables:
             conn.register("scrape_rows", data)
