@@ -446,3 +446,33 @@ def test_a_dcgm_scrape_row_without_a_metric_or_with_a_nan_value_is_quarantined(
         ("dcgm_samples", 3, "value is NaN or infinite"),
         ("dcgm_samples", 4, "host is null or empty"),
     ]
+
+
+def test_request_files_above_the_whole_file_size_are_read_in_blocks_with_the_same_rows(
+    landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory does not grow with a file's size: a file above WHOLE_FILE_BYTES is read in
+    blocks (clean) or in chunks of lines (not); both land what the whole-file readers land."""
+    import pyarrow.json as pajson
+
+    root = tmp_path / "landing"
+    shutil.copytree(landing / "inference", root / "inference")
+    files = requests.request_files(root / "inference" / "requests", DAY)
+    dirty = files[0]
+    dirty.write_text(dirty.read_text() + "not json\n\n" + _request(10**6) + "\n")
+    expected, expected_rejected = requests.read_day(files, root)
+
+    monkeypatch.setattr(requests, "WHOLE_FILE_BYTES", 1000)
+    monkeypatch.setattr(
+        requests, "_STREAM_OPTIONS", pajson.ReadOptions(use_threads=False, block_size=1 << 16)
+    )
+    monkeypatch.setattr(requests, "LINE_CHUNK", 7)
+    rejected: list = []
+    tables = list(requests.day_tables(files, root, None, rejected))
+    streamed = pa.concat_tables(tables)
+    assert len(tables) > 2 * len(files)  # blocks and chunks, not files
+    assert streamed.equals(expected)
+    assert rejected == expected_rejected
+    assert [(r.source_row, r.reason) for r in rejected][:1] == [
+        (len(dirty.read_text().splitlines()) - 2, "invalid JSON: Expecting value")
+    ]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
@@ -17,7 +19,7 @@ import pytest
 from pipelines.defs.inference import load as requests
 from pipelines.defs.telemetry import load as telemetry
 from pipelines.lib import kept_files
-from pipelines.lib.warehouse import connect
+from pipelines.lib.warehouse import Rejected, connect
 from pipelines.synth import build_fleet, write_landing_zone
 
 DAY = date(2026, 10, 30)
@@ -275,7 +277,7 @@ def test_request_logs_landed_again_unchanged_are_not_parsed_again(
         raise AssertionError("parsed again")
 
     with monkeypatch.context() as patch, connect(warehouse) as conn:
-        patch.setattr(requests, "read_day", no_parsing)
+        patch.setattr(requests, "day_tables", no_parsing)
         assert requests.land_day(conn, DAY, _requests(logs), logs) == counts
     assert _kept(warehouse, "inference_requests") == kept
     # Fixed at the source: parsed again, and the quarantine row goes with the old copy.
@@ -311,16 +313,18 @@ def test_days_landed_together_equal_days_landed_one_by_one(
     assert counts[0][1] > 0 and [c[2] for c in counts] == [0, 1]
 
     parsed: list[date] = []
-    read_day = requests.read_day
+    day_tables = requests.day_tables
 
-    def failing_second_day(files: list[Path], landing: Path, zone: object = None) -> object:
+    def failing_second_day(
+        files: list[Path], landing: Path, zone: ZoneInfo | None, rejected: list[Rejected]
+    ) -> Iterator[pa.Table]:
         parsed.append(date.fromisoformat(files[0].parent.name.removeprefix("date=")))
         if len(parsed) == 2:
             raise OSError("disk gone")
-        return read_day(files, landing)
+        return day_tables(files, landing, zone, rejected)
 
     with monkeypatch.context() as patch, connect(together) as conn:
-        patch.setattr(requests, "read_day", failing_second_day)
+        patch.setattr(requests, "day_tables", failing_second_day)
         assert list(requests.land_days(conn, days, logs)) == counts  # kept as they are
         assert parsed == []
     copied = days[0][1][0].read_text()
@@ -328,7 +332,7 @@ def test_days_landed_together_equal_days_landed_one_by_one(
     (root / f"date={DAY + timedelta(days=1)}" / "extra.jsonl").write_text("")
     days = [(day, requests.request_files(root, day)) for day, _ in days]
     with monkeypatch.context() as patch, connect(together) as conn:
-        patch.setattr(requests, "read_day", failing_second_day)
+        patch.setattr(requests, "day_tables", failing_second_day)
         landed = requests.land_days(conn, days, logs)
         assert next(landed)[1] > counts[0][1]
         with pytest.raises(OSError, match="disk gone"):

@@ -20,6 +20,7 @@ without a declared zone it is quarantined, with one reason shared by every such 
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import math
@@ -78,11 +79,18 @@ TOO_DEEP = "JSON nested too deeply (more than about 1,000 levels)"
 DAY_TOLERANCE = timedelta(days=1)
 # Rows per Parquet row group of a kept day: DuckDB reads a file's row groups in parallel.
 ROW_GROUP = 122_880
+# A file up to this size is read whole (parsed once); a larger one in blocks of STREAM_BLOCK
+# (parsed twice: a first pass decides whether Arrow can read every line), or line by line in
+# tables of LINE_CHUNK rows, so that memory does not grow with a file's size.
+WHOLE_FILE_BYTES = 64 << 20
+STREAM_BLOCK = 16 << 20
+LINE_CHUNK = 100_000
+# Refused lines kept whole per file; beyond, their first KEPT_BYTES.
+KEPT_RECORDS = 10_000
 # Dictionary pages only for the columns with few values (ids and times are nearly all distinct:
 # a dictionary there is built and then dropped), and min/max statistics only for the columns
 # a scan can skip row groups by. A quarter off the write.
-_PARQUET_OPTIONS: dict[str, Any] = {
-    "row_group_size": ROW_GROUP,
+_WRITER_OPTIONS: dict[str, Any] = {
     "use_dictionary": ["source_file", "host", "endpoint", "workload", "model", "finish_reason"],
     "write_statistics": ["source_line", "requested_at", "http_status"],
 }
@@ -107,6 +115,7 @@ COLUMNS: dict[str, pa.DataType] = {
     "cached_prompt_tokens": pa.int64(),
     "reasoning_tokens": pa.int64(),
 }
+SCHEMA = pa.schema(list(COLUMNS.items()))
 
 
 _USAGE = pa.struct(
@@ -139,6 +148,7 @@ _JSON_OPTIONS = pajson.ParseOptions(explicit_schema=_RECORD, unexpected_field_be
 # Files are read on several threads (Arrow lets go of the GIL), each file by one: a log file is
 # a few blocks, too few to spread over the cores by itself.
 _READ_OPTIONS = pajson.ReadOptions(use_threads=False)
+_STREAM_OPTIONS = pajson.ReadOptions(use_threads=False, block_size=STREAM_BLOCK)
 _READERS = max(1, min(8, os.cpu_count() or 1))
 
 
@@ -325,39 +335,53 @@ def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
             yield number, line.decode("utf-8", errors="replace"), True
 
 
-def read_request_file(
-    path: Path, landing: Path, zone: ZoneInfo | None = None
-) -> tuple[list[dict[str, Any]], list[Rejected]]:
-    rows: list[dict[str, Any]] = []
-    rejected: list[Rejected] = []
+def _line_rows(
+    path: Path, landing: Path, zone: ZoneInfo | None, rejected: list[Rejected]
+) -> Iterator[dict[str, Any]]:
+    """The rows of the file's lines, one at a time; what is refused goes to ``rejected`` (the
+    line kept whole for the first KEPT_RECORDS of a file, its first KEPT_BYTES after that)."""
     name = lineage_name(path, landing)
     day = folder_day(path)
     window = day_window(day)
+
+    def refuse(number: int, reason: str, line: str) -> None:
+        kept = line.rstrip("\r\n")
+        if len(rejected) >= KEPT_RECORDS:
+            kept = kept[:KEPT_BYTES]
+        rejected.append(Rejected(name, number, reason, kept))
+
     # Lines end at "\n" only (a "\r" elsewhere is JSON whitespace, as Arrow reads it).
     for number, line, whole in _lines(path):
         if not whole:
-            rejected.append(Rejected(name, number, TOO_LONG, line))
+            refuse(number, TOO_LONG, line)
             continue
         if not line.strip():
             continue
         try:
             row = parse_record(json.loads(line), zone)
         except json.JSONDecodeError as exc:
-            rejected.append(Rejected(name, number, f"invalid JSON: {exc.msg}", line.rstrip("\r\n")))
+            refuse(number, f"invalid JSON: {exc.msg}", line)
             continue
         except RecursionError:
-            rejected.append(Rejected(name, number, TOO_DEEP, line[:KEPT_BYTES]))
+            refuse(number, TOO_DEEP, line[:KEPT_BYTES])
             continue
         except ValueError as exc:
-            rejected.append(Rejected(name, number, str(exc), line.rstrip("\r\n")))
+            refuse(number, str(exc), line)
             continue
         if window is not None and not window[0] <= row["requested_at"] < window[1]:
             assert day is not None
-            rejected.append(Rejected(name, number, outside_day(day), line.rstrip("\r\n")))
+            refuse(number, outside_day(day), line)
             continue
         row["source_file"] = name
         row["source_line"] = number
-        rows.append(row)
+        yield row
+
+
+def read_request_file(
+    path: Path, landing: Path, zone: ZoneInfo | None = None
+) -> tuple[list[dict[str, Any]], list[Rejected]]:
+    rejected: list[Rejected] = []
+    rows = list(_line_rows(path, landing, zone, rejected))
     return rows, rejected
 
 
@@ -372,9 +396,6 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
         table = pajson.read_json(
             pa.BufferReader(data), read_options=_READ_OPTIONS, parse_options=_JSON_OPTIONS
         )
-        requested_at = pc.cast(
-            pc.cast(table["time"], pa.timestamp("us", tz="UTC")), pa.timestamp("us")
-        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if not data or data.isspace() or table.num_rows != lines:  # isspace: no copy of the file
@@ -384,15 +405,23 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
             data.decode("utf-8")
         except UnicodeDecodeError:
             return None
+    requested_at = _checked_times(table, path)
+    if requested_at is None:
+        return None
+    return _raw_columns(table, requested_at, lineage_name(path, landing), 1)
+
+
+def _checked_times(table: pa.Table, path: Path) -> pa.Array | None:
+    """The rows' times (naive UTC) when every row as Arrow read it passes parse_record's checks
+    and lies within its folder's day; None when any row needs the line reader."""
+    try:
+        requested_at = pc.cast(
+            pc.cast(table["time"], pa.timestamp("us", tz="UTC")), pa.timestamp("us")
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
     usage = table["usage"]
-    tokens = {
-        "prompt_tokens": pc.struct_field(usage, "prompt_tokens"),
-        "completion_tokens": pc.struct_field(usage, "completion_tokens"),
-        "cached_prompt_tokens": pc.struct_field(usage, ["prompt_tokens_details", "cached_tokens"]),
-        "reasoning_tokens": pc.struct_field(
-            usage, ["completion_tokens_details", "reasoning_tokens"]
-        ),
-    }
+    tokens = _tokens(usage)
     known = pc.or_kleene(
         pc.or_kleene(
             pc.is_valid(tokens["prompt_tokens"]), pc.is_valid(tokens["completion_tokens"])
@@ -425,12 +454,31 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
         ]
     if any(pc.any(pc.fill_null(p, False)).as_py() for p in problems):
         return None
+    return requested_at
+
+
+def _tokens(usage: pa.ChunkedArray) -> dict[str, pa.ChunkedArray]:
+    return {
+        "prompt_tokens": pc.struct_field(usage, "prompt_tokens"),
+        "completion_tokens": pc.struct_field(usage, "completion_tokens"),
+        "cached_prompt_tokens": pc.struct_field(usage, ["prompt_tokens_details", "cached_tokens"]),
+        "reasoning_tokens": pc.struct_field(
+            usage, ["completion_tokens_details", "reasoning_tokens"]
+        ),
+    }
+
+
+def _raw_columns(table: pa.Table, requested_at: pa.Array, name: str, first_line: int) -> pa.Table:
+    """The raw columns of rows _checked_times passed, the first on line ``first_line``."""
     attempt = table["attempt"]
-    name = lineage_name(path, landing)
+    usage = table["usage"]
     columns = {
         # Built in Arrow, not from Python lists: a tenth of the time the parse takes.
         "source_file": pa.repeat(pa.scalar(name, pa.string()), table.num_rows),
-        "source_line": pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int32()), table.num_rows)),
+        "source_line": pc.add(
+            pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int32()), table.num_rows)),
+            pa.scalar(first_line - 1, pa.int32()),
+        ),
         "request_id": table["request_id"],
         "requested_at": requested_at,
         "host": table["host"],
@@ -444,12 +492,87 @@ def read_clean_request_file(path: Path, landing: Path) -> pa.Table | None:
         "retry_of": table["retry_of"],
         "is_synthetic": pc.fill_null(table["synthetic"], False),
         "has_usage": pc.is_valid(usage),
-        **tokens,
+        **_tokens(usage),
     }
     return pa.table(
         [pc.cast(columns[name], dtype) for name, dtype in COLUMNS.items()],
-        schema=pa.schema(list(COLUMNS.items())),
+        schema=SCHEMA,
     )
+
+
+def _stream_clean(path: Path, landing: Path) -> Iterator[pa.Table] | None:
+    """A file above WHOLE_FILE_BYTES read by Arrow in blocks, as read_clean_request_file reads
+    a smaller one whole: None when any line needs the line reader (found in a first pass that
+    keeps nothing), else the tables of its blocks. Memory: a block, whatever the file's size."""
+    lines = 0
+    last = b""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as handle:
+        while chunk := handle.read(STREAM_BLOCK):
+            if lines == 0 and last == b"" and chunk.startswith(b"\xef\xbb\xbf"):
+                return None  # the line reader drops the byte order mark
+            lines += chunk.count(b"\n")
+            last = chunk
+            if not chunk.isascii():
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    return None
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    lines += 0 if last.endswith(b"\n") else 1
+
+    def blocks() -> Iterator[tuple[pa.Table, pa.Array | None]]:
+        reader = pajson.open_json(path, read_options=_STREAM_OPTIONS, parse_options=_JSON_OPTIONS)
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            yield table, _checked_times(table, path)
+
+    rows = 0
+    try:
+        for table, times in blocks():
+            if times is None:
+                return None
+            rows += table.num_rows
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if rows != lines:  # a blank line: Arrow skips it, the lines are numbered with it
+        return None
+
+    def tables() -> Iterator[pa.Table]:
+        name = lineage_name(path, landing)
+        first = 1
+        for table, times in blocks():
+            assert times is not None
+            yield _raw_columns(table, times, name, first)
+            first += table.num_rows
+
+    return tables()
+
+
+def request_file_tables(
+    path: Path, landing: Path, zone: ZoneInfo | None, rejected: list[Rejected]
+) -> Iterator[pa.Table]:
+    """The file's rows as tables, its refused lines added to ``rejected``: read whole when it
+    is clean, else line by line; a file above WHOLE_FILE_BYTES in blocks either way."""
+    if path.stat().st_size <= WHOLE_FILE_BYTES:
+        table, refused = read_request_table(path, landing, zone)
+        rejected += refused
+        yield table
+        return
+    streamed = _stream_clean(path, landing)
+    if streamed is not None:
+        yield from streamed
+        return
+    rows: list[dict[str, Any]] = []
+    for row in _line_rows(path, landing, zone, rejected):
+        rows.append(row)
+        if len(rows) == LINE_CHUNK:
+            yield pa.Table.from_pylist(rows, schema=SCHEMA)
+            rows = []
+    yield pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
 def read_request_table(
@@ -460,43 +583,98 @@ def read_request_table(
     if table is not None:
         return table, []
     rows, rejected = read_request_file(path, landing, zone)
-    return pa.Table.from_pylist(rows, schema=pa.schema(list(COLUMNS.items()))), rejected
+    return pa.Table.from_pylist(rows, schema=SCHEMA), rejected
+
+
+def day_tables(
+    files: list[Path], landing: Path, zone: ZoneInfo | None, rejected: list[Rejected]
+) -> Iterator[pa.Table]:
+    """The day's rows as tables, file by file in order, refused lines added to ``rejected``.
+    Files up to WHOLE_FILE_BYTES are parsed on several threads (Arrow lets go of the GIL), at
+    most _READERS at a time ahead of the consumer; larger ones are read in blocks."""
+    with ThreadPoolExecutor(max_workers=_READERS) as pool:
+        ahead: list[tuple[Path, Future[tuple[pa.Table, list[Rejected]]] | None]] = []
+        queue = iter(files)
+        while True:
+            while len(ahead) < _READERS and (path := next(queue, None)) is not None:
+                small = path.stat().st_size <= WHOLE_FILE_BYTES
+                future = pool.submit(read_request_table, path, landing, zone) if small else None
+                ahead.append((path, future))
+            if not ahead:
+                return
+            path, future = ahead.pop(0)
+            if future is None:
+                yield from request_file_tables(path, landing, zone, rejected)
+            else:
+                table, refused = future.result()
+                rejected += refused
+                yield table
 
 
 def read_day(
     files: list[Path], landing: Path, zone: ZoneInfo | None = None
 ) -> tuple[pa.Table, list[Rejected]]:
-    """The day's rows (the raw columns but partition_date) and rejected lines, files read on
-    several threads."""
-    tables: list[pa.Table] = []
+    """The day's rows (the raw columns but partition_date) and rejected lines, in memory."""
     rejected: list[Rejected] = []
-    with ThreadPoolExecutor(max_workers=_READERS) as pool:
-        for file_table, file_rejected in pool.map(
-            lambda path: read_request_table(path, landing, zone), files
-        ):
-            tables.append(file_table)
-            rejected += file_rejected
-    schema = pa.schema(list(COLUMNS.items()))
-    return (pa.concat_tables(tables) if tables else schema.empty_table()), rejected
+    tables = list(day_tables(files, landing, zone, rejected))
+    return (pa.concat_tables(tables) if tables else SCHEMA.empty_table()), rejected
 
 
-# Reads a day's files: read_day, or the result of a read started earlier (land_days).
-DayReader = Callable[[], tuple[pa.Table, list[Rejected]]]
+def write_day(
+    files: list[Path], landing: Path, zone: ZoneInfo | None, target: Path
+) -> tuple[int, list[Rejected]]:
+    """Write the day's rows to one Parquet file as they are read, a row group at a time (memory:
+    a few row groups, whatever the day's size); (rows, rejected lines)."""
+    rejected: list[Rejected] = []
+    rows = 0
+    pending: list[pa.Table] = []
+    with pq.ParquetWriter(target, SCHEMA, **_WRITER_OPTIONS) as writer:
+        for table in day_tables(files, landing, zone, rejected):
+            pending.append(table)
+            if sum(t.num_rows for t in pending) >= ROW_GROUP:
+                whole = pa.concat_tables(pending)
+                full = whole.num_rows - whole.num_rows % ROW_GROUP
+                writer.write_table(whole.slice(0, full), row_group_size=ROW_GROUP)
+                pending = [whole.slice(full)]
+                rows += full
+        whole = pa.concat_tables(pending) if pending else SCHEMA.empty_table()
+        if whole.num_rows:  # a day of no rows is a file of the schema alone
+            writer.write_table(whole, row_group_size=ROW_GROUP)
+        rows += whole.num_rows
+    return rows, rejected
+
+
+# The result of write_day started earlier (land_days): the file written, rows, rejected lines.
+DayWriter = Callable[[], tuple[Path, int, list[Rejected]]]
+
+
+def _write_ahead(
+    files: list[Path], landing: Path, zone: ZoneInfo | None, target: Path
+) -> tuple[Path, int, list[Rejected]]:
+    try:
+        rows, rejected = write_day(files, landing, zone, target)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target, rows, rejected
 
 
 def land_days(
     conn: duckdb.DuckDBPyConnection, days: list[tuple[date, list[Path]]], landing: Path
 ) -> Iterator[tuple[date, int, int]]:
     """land_day for each day in turn: (day, landed, quarantined). The next day's files are
-    parsed on a second thread while a day is written and committed, which leaves a core idle
-    otherwise (the Parquet write runs on one). At most two days are held in memory."""
+    parsed and written on a second thread while a day is committed, to a file beside the kept
+    days (a landing's settle clears what waits in their _incoming folder)."""
     zone = declared_zone()
-    with ThreadPoolExecutor(max_workers=1) as reader:
+    kept = kept_files.root(conn, kept_files.REQUESTS)
+    with ThreadPoolExecutor(max_workers=1) as writer:
 
-        def start(day: date, files: list[Path]) -> Future[tuple[pa.Table, list[Rejected]]] | None:
-            if _kept_as_is(conn, day, files, landing, zone) is not None:
-                return None  # nothing to parse
-            return reader.submit(read_day, files, landing, zone)
+        def start(day: date, files: list[Path]) -> Future[tuple[Path, int, list[Rejected]]] | None:
+            if kept is None or _kept_as_is(conn, day, files, landing, zone) is not None:
+                return None  # rows in memory, or nothing to parse
+            target = kept.parent / f".{kept.name}-{_token(files, landing, zone)}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return writer.submit(_write_ahead, files, landing, zone, target)
 
         ahead = start(*days[0]) if days else None
         try:
@@ -504,7 +682,7 @@ def land_days(
                 current = ahead
                 ahead = start(*days[index + 1]) if index + 1 < len(days) else None
                 landed, quarantined = land_day(
-                    conn, day, files, landing, read=current.result if current else None
+                    conn, day, files, landing, written=current.result if current else None
                 )
                 yield day, landed, quarantined
         finally:
@@ -539,17 +717,17 @@ def land_day(
     day: date,
     files: list[Path],
     landing: Path,
-    read: DayReader | None = None,
+    written: DayWriter | None = None,
 ) -> tuple[int, int]:
     """Replace the day's requests (and their quarantine rows); returns (landed, quarantined).
 
     The day is kept as one Parquet file of the raw columns (pipelines/lib/kept_files.py), named
-    by the files' version and CONVERSION: landing the same files again parses nothing."""
+    by the files' version and CONVERSION: landing the same files again parses nothing.
+    ``written``: the result of a write_day started by land_days."""
     zone = declared_zone()
-    read = read or (lambda: read_day(files, landing, zone))
     kept = kept_files.root(conn, kept_files.REQUESTS)
     if kept is None:  # an in-memory database keeps no files: rows
-        return _land_rows(conn, day, files, landing, read)
+        return _land_rows(conn, day, files, landing, zone)
     token = _token(files, landing, zone)
     stats = kept_files.current(conn, kept_files.REQUESTS, day, token)
     if stats is not None:  # the day as it is (raw.landing_log has its version already)
@@ -558,10 +736,13 @@ def land_day(
             [SOURCE, day.isoformat()],
         ).fetchall()
         return stats.rows, int(quarantined)
-    table, rejected = read()
     folder = kept_files.incoming(kept, token)
     try:
-        pq.write_table(table, folder / "requests.parquet", **_PARQUET_OPTIONS)
+        if written is None:
+            rows, rejected = write_day(files, landing, zone, folder / "requests.parquet")
+        else:
+            path, rows, rejected = written()
+            path.replace(folder / "requests.parquet")
         with transaction(conn):
             log_landing(conn, SOURCE, day, files, landing)
             conn.execute("delete from raw.inference_requests_rows where partition_date = ?", [day])
@@ -572,19 +753,23 @@ def land_day(
                 day,
                 token,
                 len(files),
-                kept_files.DayStats(rows=table.num_rows),
+                kept_files.DayStats(rows=rows),
             )
     except BaseException:
         kept_files.discard(kept, token)
         raise
     kept_files.settle(conn)
-    return table.num_rows, len(rejected)
+    return rows, len(rejected)
 
 
 def _land_rows(
-    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path, read: DayReader
+    conn: duckdb.DuckDBPyConnection,
+    day: date,
+    files: list[Path],
+    landing: Path,
+    zone: ZoneInfo | None,
 ) -> tuple[int, int]:
-    table, rejected = read()
+    table, rejected = read_day(files, landing, zone)
     table = table.add_column(0, "partition_date", pa.array([day] * table.num_rows, pa.date32()))
     replace_partition(
         conn,
