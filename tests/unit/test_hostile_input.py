@@ -268,24 +268,28 @@ def test_a_data_file_a_manifest_lists_twice_is_read_once(landing: Path, tmp_path
     assert cur.read_delivery(LocalStore(copy, tmp_path), twice).num_rows == once
 
 
-def test_a_negative_cost_on_a_usage_line_is_refused_naming_row_and_column(
-    landing: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("column", "what"),
+    [("line_item_unblended_cost", "cost"), ("line_item_usage_amount", "usage")],
+)
+def test_a_negative_cost_or_usage_on_a_usage_line_is_refused_naming_row_and_column(
+    landing: Path, tmp_path: Path, column: str, what: str
 ) -> None:
+    """Corrections come as Credit or Refund lines; a negative Usage line would lower the
+    fleet's GPU cost silently (a -$1,000 line made it negative)."""
     store = LocalStore(landing / "aws_cur", landing)
     delivery = cur.newest_complete(cur.deliveries(store, "2026-10"))
     assert delivery is not None
     table = pq.read_table(store.root / delivery.data_keys[0])
-    types = table["line_item_line_item_type"].to_pylist()
-    row = types.index("Usage")
-    costs = table["line_item_unblended_cost"].to_pylist()
-    costs[row] = -1000.0
-    index = table.schema.get_field_index("line_item_unblended_cost")
+    row = table["line_item_line_item_type"].to_pylist().index("Usage")
+    values = table[column].to_pylist()
+    values[row] = -1000.0
     broken = tmp_path / "aws_cur" / delivery.data_keys[0]
     broken.parent.mkdir(parents=True)
-    pq.write_table(table.set_column(index, "line_item_unblended_cost", pa.array(costs)), broken)
+    index = table.schema.get_field_index(column)
+    pq.write_table(table.set_column(index, column, pa.array(values)), broken)
     with pytest.raises(
-        LandingError,
-        match=rf"row {row + 1}, column 'line_item_unblended_cost': negative cost \(-1000.0\)",
+        LandingError, match=rf"row {row + 1}, column '{column}': negative {what} \(-1000.0\)"
     ):
         cur.read_delivery(LocalStore(tmp_path / "aws_cur", tmp_path), delivery)
 

@@ -452,29 +452,6 @@ def test_a_lone_surrogate_is_quarantined_not_landed(tmp_path: Path) -> None:
     ]
 
 
-def test_negative_usage_on_a_usage_line_is_rejected_with_row_and_column(
-    landing: Path, tmp_path: Path
-) -> None:
-    store = LocalStore(landing / "aws_cur", landing)
-    delivery = cur.newest_complete(cur.deliveries(store, "2026-10"))
-    assert delivery is not None
-    table = pq.read_table(store.root / delivery.data_keys[0])
-    amounts = table.column("line_item_usage_amount").to_pylist()
-    amounts[2] = -1.0
-    broken = tmp_path / "negative.parquet"
-    index = table.schema.get_field_index("line_item_usage_amount")
-    pq.write_table(table.set_column(index, "line_item_usage_amount", pa.array(amounts)), broken)
-    with pytest.raises(
-        LandingError, match=r"row 3, column 'line_item_usage_amount': negative usage"
-    ):
-        cur.read_delivery(
-            LocalStore(tmp_path),
-            cur.Delivery(
-                "2026-10", "x", "cur2", "m", (0, "t", "x"), None, ("negative.parquet",), ()
-            ),
-        )
-
-
 def test_two_exports_delivering_one_period_is_an_error(landing: Path, tmp_path: Path) -> None:
     import shutil
 
