@@ -649,7 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "let a source the warehouse holds data of land empty (its files were removed on "
             "purpose): nvml, dcgm_samples, inference_requests, inference_metric_samples, "
-            "focus_charges, gcp_billing_export, contracts, or all; repeatable"
+            "focus_charges, gcp_billing_export, contracts, aws_cur (go back to an older CUR "
+            "delivery), or all; repeatable"
         ),
     )
     run.set_defaults(func=cmd_run)

@@ -480,3 +480,28 @@ def test_request_files_above_the_whole_file_size_are_read_in_blocks_with_the_sam
     assert [(r.source_row, r.reason) for r in rejected][:1] == [
         (len(dirty.read_text().splitlines()) - 2, "invalid JSON: Expecting value")
     ]
+
+
+def test_the_bill_never_rolls_back_to_an_older_delivery_than_the_one_landed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    older = cur.Delivery(
+        "2026-10", "a", "cur2", "k", (0, "2026-11-02T00:00:00", "a"), None, ("f",), ()
+    )
+    newer = cur.Delivery(
+        "2026-10", "b", "cur2", "k2", (0, "2026-11-03T00:00:00", "b"), None, ("g",), ("s3://x/g",)
+    )
+    cur.refuse_rollback("s3://x", older, [older, newer], None)  # nothing landed yet
+    cur.refuse_rollback("s3://x", older, [older, newer], ("a", "2026-11-02T00:00:00"))
+    with pytest.raises(
+        LandingError,
+        match=(
+            r"delivery b of 2026-11-03T00:00:00, newer than a,"
+            r" and 1 of its data files are missing \(s3://x/g\)"
+        ),
+    ):
+        cur.refuse_rollback("s3://x", older, [older, newer], ("b", "2026-11-03T00:00:00"))
+    with pytest.raises(LandingError, match="its manifest is gone"):
+        cur.refuse_rollback("s3://x", older, [older], ("b", "2026-11-03T00:00:00"))
+    monkeypatch.setenv(ALLOW_REMOVAL, "aws_cur")
+    cur.refuse_rollback("s3://x", older, [older], ("b", "2026-11-03T00:00:00"))

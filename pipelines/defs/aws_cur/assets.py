@@ -56,6 +56,14 @@ def aws_cur_line_items(
         )
     table = load.read_delivery(store, delivery)
     with warehouse.connect() as conn:
+        landed = conn.execute(
+            "select execution_id, delivered_at from raw.aws_cur_deliveries"
+            " where billing_period = ?",
+            [period],
+        ).fetchall()
+        load.refuse_rollback(
+            store.describe(""), delivery, found, (landed[0][0], landed[0][1]) if landed else None
+        )
         load.land_delivery(conn, store, delivery, table)
     return dg.MaterializeResult(
         metadata={

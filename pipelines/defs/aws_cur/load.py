@@ -14,7 +14,8 @@ Each delivery restates the whole period: the newest complete delivery (every dat
 manifest names is present) replaces the period atomically. A newer incomplete one is skipped
 while its data files may still be arriving (INCOMPLETE_GRACE after its manifest was written);
 after that the period fails, naming the missing files, rather than rolling back to an older
-bill. A data file a manifest names twice is read once. Money stays in its billed currency
+bill; so does a period whose landed delivery lost its files in the store (refuse_rollback). A
+data file a manifest names twice is read once. Money stays in its billed currency
 (``line_item_currency_code`` is kept); a delivery that mixes currencies is rejected, and so is
 a usage line with negative usage or negative cost (corrections are Credit, Refund or discount
 lines of their own).
@@ -40,7 +41,7 @@ import pyarrow.parquet as pq
 from pipelines.lib.arrow import conform, require_columns
 from pipelines.lib.errors import LandingError
 from pipelines.lib.store import Store
-from pipelines.lib.warehouse import transaction
+from pipelines.lib.warehouse import refuse_removal, transaction
 
 CUR2_MANIFEST = re.compile(
     r"^(?P<export>[^/]+)/metadata/BILLING_PERIOD=(?P<period>\d{4}-\d{2})/"
@@ -302,6 +303,28 @@ def deliveries(store: Store, period: str, present: dict[str, str] | None = None)
 def newest_complete(found: list[Delivery]) -> Delivery | None:
     complete = [d for d in found if d.complete]
     return complete[-1] if complete else None
+
+
+def refuse_rollback(
+    where: str, delivery: Delivery, found: list[Delivery], landed: tuple[str, str] | None
+) -> None:
+    """The warehouse never goes back to an older delivery than the one it holds (``landed``:
+    its execution id and delivery time) unless the removal is allowed (source ``aws_cur``):
+    that delivery's files gone or unreadable in the store would otherwise roll the bill back."""
+    if landed is None or landed[0] == delivery.execution_id or landed[1] <= delivery.delivered_at:
+        return
+    held = next((d for d in found if d.execution_id == landed[0]), None)
+    state = (
+        f"its manifest is gone from {where}"
+        if held is None
+        else f"{len(held.missing)} of its data files are missing ({', '.join(held.missing[:2])})"
+    )
+    refuse_removal(
+        where,
+        "aws_cur",
+        f"complete delivery of {delivery.period} as new as the one landed",
+        f"delivery {landed[0]} of {landed[1]}, newer than {delivery.execution_id}, and {state}",
+    )
 
 
 def _read_cur2(store: Store, key: str) -> pa.Table:
