@@ -21,6 +21,7 @@ without a declared zone it is quarantined, with one reason shared by every such 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import json
 import math
@@ -85,7 +86,8 @@ ROW_GROUP = 122_880
 WHOLE_FILE_BYTES = 64 << 20
 STREAM_BLOCK = 16 << 20
 LINE_CHUNK = 100_000
-# Refused lines kept whole per file; beyond, their first KEPT_BYTES.
+# Refused lines kept whole per read (a file, or a day's large files); beyond, their first
+# KEPT_BYTES.
 KEPT_RECORDS = 10_000
 # Dictionary pages only for the columns with few values (ids and times are nearly all distinct:
 # a dictionary there is built and then dropped), and min/max statistics only for the columns
@@ -339,7 +341,8 @@ def _line_rows(
     path: Path, landing: Path, zone: ZoneInfo | None, rejected: list[Rejected]
 ) -> Iterator[dict[str, Any]]:
     """The rows of the file's lines, one at a time; what is refused goes to ``rejected`` (the
-    line kept whole for the first KEPT_RECORDS of a file, its first KEPT_BYTES after that)."""
+    line kept whole while ``rejected`` holds fewer than KEPT_RECORDS, its first KEPT_BYTES
+    after that)."""
     name = lineage_name(path, landing)
     day = folder_day(path)
     window = day_window(day)
@@ -552,16 +555,11 @@ def _stream_clean(path: Path, landing: Path) -> Iterator[pa.Table] | None:
     return tables()
 
 
-def request_file_tables(
+def _large_file_tables(
     path: Path, landing: Path, zone: ZoneInfo | None, rejected: list[Rejected]
 ) -> Iterator[pa.Table]:
-    """The file's rows as tables, its refused lines added to ``rejected``: read whole when it
-    is clean, else line by line; a file above WHOLE_FILE_BYTES in blocks either way."""
-    if path.stat().st_size <= WHOLE_FILE_BYTES:
-        table, refused = read_request_table(path, landing, zone)
-        rejected += refused
-        yield table
-        return
+    """A file above WHOLE_FILE_BYTES as tables, its refused lines added to ``rejected``: in
+    Arrow's blocks when it is clean, else in chunks of LINE_CHUNK lines."""
     streamed = _stream_clean(path, landing)
     if streamed is not None:
         yield from streamed
@@ -604,7 +602,7 @@ def day_tables(
                 return
             path, future = ahead.pop(0)
             if future is None:
-                yield from request_file_tables(path, landing, zone, rejected)
+                yield from _large_file_tables(path, landing, zone, rejected)
             else:
                 table, refused = future.result()
                 rejected += refused
@@ -667,6 +665,9 @@ def land_days(
     days (a landing's settle clears what waits in their _incoming folder)."""
     zone = declared_zone()
     kept = kept_files.root(conn, kept_files.REQUESTS)
+    if kept is not None:  # what a landing killed mid-write left (one writer: none is running)
+        for leftover in kept.parent.glob(f".{kept.name}-*.parquet"):
+            leftover.unlink(missing_ok=True)
     with ThreadPoolExecutor(max_workers=1) as writer:
 
         def start(day: date, files: list[Path]) -> Future[tuple[Path, int, list[Rejected]]] | None:
@@ -686,8 +687,10 @@ def land_days(
                 )
                 yield day, landed, quarantined
         finally:
-            if ahead is not None:
-                ahead.cancel()
+            # A write started for a day that will not land now: cancelled, or its file removed.
+            if ahead is not None and not ahead.cancel():
+                with contextlib.suppress(BaseException):
+                    ahead.result()[0].unlink(missing_ok=True)
 
 
 def _token(files: list[Path], landing: Path, zone: ZoneInfo | None) -> str:

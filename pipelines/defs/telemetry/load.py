@@ -59,6 +59,13 @@ PROCESS_FIELDS = [f.name for f in SPOOL_SCHEMA.field("processes").type.value_typ
 UNIT_COLUMNS = ("util_mean", "sm_active_mean", "gr_engine_active_mean", "gpu_util_mean")
 
 
+def _not_a_share(value: str) -> str:
+    """SQL: ``value`` is NaN, infinite or outside 0..1 (false for null). isfinite, not isnan:
+    DuckDB 2.0.1 answers isnan() false for a NaN read from Parquet when the column's statistics
+    (which leave NaN out) bound it."""
+    return f"(not isfinite({value}) or not {value} between 0 and 1)"
+
+
 def spool_files(root: Path, day: date) -> list[Path]:
     """Closed spool files of the day; dot-files are a collector's unfinished temp files."""
     return regular_files(root.glob(f"host=*/date={day.isoformat()}/*.parquet"), root)
@@ -247,10 +254,8 @@ def _problems(
     for name in UNIT_COLUMNS:
         if name in columns:
             checks.append(
-                # isfinite, not isnan: DuckDB 2.0.1 answers isnan() false for a NaN read from
-                # Parquet when the column's statistics (which leave NaN out) bound it.
                 f"when not isfinite({name}) then '{name} is NaN or infinite'"
-                f" when not {name} between 0 and 1 then '{name} is outside 0..1'"
+                f" when {_not_a_share(name)} then '{name} is outside 0..1'"
             )
     checks.append("when bad_busy_share then 'a process busy_share is not within 0..1'")
     checks.append(
@@ -289,8 +294,7 @@ def _file_problems(
         if c in columns
     )
     busy = (
-        "len(list_filter(processes, lambda p: not isfinite(p.busy_share)"
-        " or not p.busy_share between 0 and 1)) > 0"
+        f"len(list_filter(processes, lambda p: {_not_a_share('p.busy_share')})) > 0"
         if any("processes" in s.names for s in schemas)
         else "false"
     )
@@ -341,8 +345,8 @@ def land_day(
         conn.register("spool_processes", pa.concat_tables(processes))
     try:
         busy = (
-            "select source_file, source_row, bool_or(not isfinite(busy_share)"
-            " or not busy_share between 0 and 1) as bad from spool_processes group by all"
+            f"select source_file, source_row, bool_or({_not_a_share('busy_share')}) as bad"  # noqa: S608
+            " from spool_processes group by all"
             if processes
             else "select null::varchar as source_file, null::bigint as source_row,"
             " false as bad limit 0"
