@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
+from pipelines.lib.paths import DBT_PROJECT_DIR
 from pipelines.lib.runner import RunFailed
 from tests.conftest import Pipeline
 
@@ -164,6 +165,24 @@ def test_gpu_lines_in_a_currency_without_a_rate_stop_the_run_until_the_rate_is_g
         "Dashboards read the serving snapshot and exports, which keep the previous run's marts,"
         " all of them together. In the warehouse itself this run rebuilt" in printed
     )
+    # Stale: the marts downstream of the tested model in dbt's own graph; rebuilt: the others.
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    marts = sorted(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and "/marts/" in f"/{node['original_file_path']}"
+    )
+    below, todo = set(), ["model.gpuledger.int_gpu_billing_lines"]
+    while todo:
+        for child in manifest["child_map"][todo.pop()]:
+            if child.startswith("model.") and child not in below:
+                below.add(child)
+                todo.append(child)
+    stale = [m for m in marts if f"model.gpuledger.{m}" in below]
+    rebuilt = [m for m in marts if m not in stale]
+    assert stale and rebuilt
+    expected = f"this run rebuilt {', '.join(rebuilt)}; {', '.join(stale)} still hold the previous"
+    assert "".join(expected.split()) in "".join(printed.split())
     assert "Stack Trace" not in printed and "Traceback" not in printed
     assert not serving.exists()
 
