@@ -18,7 +18,7 @@ $(BIN)/.installed: pyproject.toml uv.lock
 # process: 0.1-0.45 s of each start, the Dagster code server and each run's included).
 # compileall skips what is up to date.
 install: $(BIN)/.installed
-	@$(BIN)/python -m compileall -q pipelines collectors >/dev/null
+	@$(BIN)/python -m compileall -q pipelines collectors synth bench report >/dev/null
 
 # dbt's manifest, parsed again only when the project changed since (pipelines/lib/manifest.py):
 # a run reading it is never handed a manifest being rewritten.

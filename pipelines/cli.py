@@ -55,7 +55,7 @@ def _dagster_instance() -> dg.DagsterInstance:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from pipelines.synth import build_fleet, write_landing_zone
+    from synth import build_fleet, write_landing_zone
 
     fleet = build_fleet(gpus=args.gpus, days=args.days, seed=args.seed, start=args.start)
     written = write_landing_zone(fleet, args.out)
@@ -107,8 +107,8 @@ def _run_with_progress(
     full_refresh: bool,
     instance: dg.DagsterInstance,
 ) -> int:
-    from pipelines.lib.runner import RunFailed, missing_sources, run
     from pipelines.lib.summary import MISSING_SOURCE_EFFECTS
+    from pipelines.runner import RunFailed, missing_sources, run
 
     progress = Progress(
         SpinnerColumn(),
@@ -443,7 +443,7 @@ def _is_default(args: argparse.Namespace) -> bool:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.lib.summary import check_against_truth
-    from pipelines.synth import build_fleet, write_landing_zone
+    from synth import build_fleet, write_landing_zone
 
     started = time.monotonic()
     landing: Path = args.landing.resolve()
@@ -497,7 +497,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipelines.report import write_report
+    from report import write_report
 
     # The serving snapshot when there is one: never hold the pipeline's own file open.
     snapshot = args.warehouse.parent / "serving" / "gpuledger.duckdb"
@@ -524,7 +524,7 @@ def cmd_import_aws(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from pipelines.defs.contracts.aws_import import import_aws, to_yaml
+    from pipelines.defs.sources.contracts.aws_import import import_aws, to_yaml
 
     try:
         contracts = import_aws(boto3.session.Session())
@@ -567,7 +567,7 @@ def _positive(value: str) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipelines.bench.run import main as run_bench
+    from bench.run import main as run_bench
 
     requests = args.requests_per_day or 1000 * args.gpus
     result = run_bench(

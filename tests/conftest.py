@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from pipelines.lib.resources import WarehouseResource
-from pipelines.lib.runner import Summary, run
-from pipelines.synth import build_fleet, write_landing_zone
+from pipelines.runner import Summary, run
+from synth import build_fleet, write_landing_zone
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "samples"
@@ -65,7 +65,7 @@ class Pipeline:
         shutil.copytree(self.landing, folder / "landing")
         shutil.copy2(self.warehouse, folder / "gpuledger.duckdb")
         kept = self.warehouse.parent / f"{self.warehouse.stem}_raw"
-        if kept.exists():  # spool files kept as landed (pipelines/lib/kept_files.py)
+        if kept.exists():  # spool files kept as landed (pipelines/lib/raw_files.py)
             shutil.copytree(kept, folder / "gpuledger_raw")
         return Pipeline(folder / "landing", folder / "gpuledger.duckdb")
 

@@ -27,7 +27,7 @@ LAND = """
 import json, resource, sys, time
 from datetime import date
 from pathlib import Path
-from pipelines.defs.inference import load
+from pipelines.defs.sources.inference import load
 from pipelines.lib.warehouse import connect
 root, day = Path(sys.argv[1]), date.fromisoformat(sys.argv[2])
 files = load.request_files(root / "landing" / "inference" / "requests", day)

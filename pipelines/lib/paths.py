@@ -13,6 +13,8 @@ from pipelines.lib.errors import LandingError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+# Reference data shipped with the code: the API price book and model equivalents.
+REFERENCE_DIR = REPO_ROOT / "pipelines" / "reference"
 DAGSTER_HOME_DEFAULT = REPO_ROOT / ".dagster"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.lib import kept_files
+from pipelines.lib import raw_files
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name
 
@@ -25,6 +25,10 @@ LOG = logging.getLogger(__name__)
 def read_sql(name: str) -> str:
     return (SQL_DIR / name).read_text()
 
+
+# The raw layer's layout: raised when a table or column of raw_schema.sql changes (a warehouse of
+# another layout is refused with the command that rebuilds it, see connect).
+LAYOUT_VERSION = 2
 
 # DuckDB takes 80 % of the machine's memory by default; the pipeline bounds it (and spills to
 # disk beyond it) so that a fleet's history fits beside everything else on the host.
@@ -43,13 +47,47 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = duckdb.connect(str(path), config=SETTINGS)
     try:
-        kept_files.migrate(conn)
+        _check_layout(conn, path)
         conn.execute(read_sql("raw_schema.sql"))
-        for source, day in kept_files.settle(conn):
+        conn.execute(
+            "insert into raw.layout select ? where not exists (select 1 from raw.layout)",
+            [LAYOUT_VERSION],
+        )
+        for source, day in raw_files.settle(conn):
             LOG.warning("the kept %s files of %s are missing; the day lands again", source, day)
         yield conn
     finally:
         conn.close()
+
+
+def _check_layout(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """WarehouseUnusable when the warehouse holds raw tables of another layout than this
+    version's (raw.layout): nothing is migrated in place, the warehouse is rebuilt."""
+    layout = layout_version(conn)
+    if layout is not None and layout != LAYOUT_VERSION:
+        raw = path.parent / f"{path.stem}_raw"
+        raise WarehouseUnusable(
+            f"{path} holds raw tables of layout {layout or 'from before layouts were numbered'},"
+            f" this version reads layout {LAYOUT_VERSION}. Move {path} and {raw} aside (or"
+            " delete them) and run again: the warehouse is rebuilt from the landing zone"
+        )
+
+
+def layout_version(conn: duckdb.DuckDBPyConnection) -> int | None:
+    """The warehouse's raw layout; 0 for raw tables of before layouts were numbered, None for
+    a warehouse without raw tables."""
+    tables = {
+        str(name)
+        for (name,) in conn.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw'"
+        ).fetchall()
+    }
+    if not tables:
+        return None
+    if "layout" not in tables:
+        return 0
+    rows = conn.execute("select max(version) from raw.layout").fetchall()
+    return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
 def input_version(files: list[Path], landing: Path) -> str:
@@ -134,7 +172,7 @@ def lock_holder(path: Path) -> str | None:
     if not path.exists():
         return None
     try:
-        duckdb.connect(str(path), config=SETTINGS).close()
+        conn = duckdb.connect(str(path), config=SETTINGS)
     except duckdb.Error as exc:
         message = str(exc)
         if "lock" in message.lower():
@@ -145,6 +183,10 @@ def lock_holder(path: Path) -> str | None:
             f" ({message.removeprefix('IO Error: ')}). Move it aside and run again: the"
             " warehouse is rebuilt from the landing zone"
         ) from None
+    try:
+        _check_layout(conn, path)
+    finally:
+        conn.close()
     return None
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from pipelines.defs.aws_cur import load
+from pipelines.defs.sources.aws_cur import load
 from pipelines.lib.resources import WarehouseResource
 from pipelines.lib.store import S3Store
-from pipelines.synth import build_fleet, write_landing_zone
+from synth import build_fleet, write_landing_zone
 from tests.conftest import Pipeline
 from tests.fixtures.moto_s3 import moto_s3
 
@@ -72,7 +72,7 @@ def test_sensor_requests_a_run_only_for_new_complete_deliveries(s3: object, tmp_
     resource = WarehouseResource(
         landing=str(landing), warehouse=str(tmp_path / "w.duckdb"), aws_cur=f"s3://{BUCKET}/cur"
     )
-    from pipelines.defs.aws_cur.sensors import aws_cur_new_delivery
+    from pipelines.defs.sources.aws_cur.sensors import aws_cur_new_delivery
 
     def tick(cursor: str | None) -> dg.SensorResult:
         context = dg.build_sensor_context(cursor=cursor, resources={"warehouse": resource})

@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.lib.paths import DBT_PROJECT_DIR
-from pipelines.lib.runner import RunFailed
+from pipelines.runner import RunFailed
 from tests.conftest import Pipeline
 
 pytestmark = pytest.mark.integration

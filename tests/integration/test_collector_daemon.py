@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from collectors.ship import S3Shipper
-from pipelines.defs.telemetry.load import read_spool_file
+from pipelines.defs.sources.telemetry.load import read_spool_file
 from tests.fixtures.moto_s3 import moto_s3
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.lib.runner import RunFailed
+from pipelines.runner import RunFailed
 from tests.conftest import Pipeline
 
 pytestmark = pytest.mark.integration

@@ -181,14 +181,14 @@ def test_windows_of_one_process_are_attributed_as_grouping_by_window_does(
     # The kept spool files' rows moved into the rows tables, as an older version landed them.
     pipeline.execute(
         "insert into raw.nvml_gpu_windows_rows by name select * from raw.nvml_gpu_windows"
-        " where partition_date in (select partition_date from raw.kept_days"
+        " where partition_date in (select partition_date from raw.file_days"
         " where source = 'nvml');"
         "insert into raw.nvml_process_windows_rows by name"
         " select * replace (cast(null as integer) as window_process_count)"
         " from raw.nvml_process_windows"
-        " where partition_date in (select partition_date from raw.kept_days"
+        " where partition_date in (select partition_date from raw.file_days"
         " where source = 'nvml');"
-        "delete from raw.kept_days where source = 'nvml'"
+        "delete from raw.file_days where source = 'nvml'"
     )
     # The models alone, rebuilt whole (a range without data lands nothing, which would restore
     # the counts from the spool files); the run's connection drops the files no day keeps.
@@ -302,7 +302,7 @@ def test_telemetry_coverage_check_lists_the_gpu_hours_measured_too_little(
 ) -> None:
     import dagster as dg
 
-    from pipelines.defs.publish.health import MIN_COVERAGE, telemetry_coverage
+    from pipelines.defs.serving.health import MIN_COVERAGE, telemetry_coverage
 
     resource = demo_pipeline.resource()
     result = telemetry_coverage(dg.build_asset_check_context(), warehouse=resource)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.synth import calibration
-from pipelines.synth.fleet import INSTANCE_TYPES, build_fleet
-from pipelines.synth.truth import _api_prices, _host_hour_costs
+from synth import calibration
+from synth.fleet import INSTANCE_TYPES, build_fleet
+from synth.truth import _api_prices, _host_hour_costs
 from tests.conftest import Pipeline
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.defs.publish.checks import billing_focus_passes_focus_validator
+from pipelines.defs.serving.checks import billing_focus_passes_focus_validator
 from tests.conftest import SAMPLES, Pipeline
 
 pytestmark = pytest.mark.integration
@@ -426,7 +426,7 @@ def test_spec_usage_scenarios_give_their_commitment_utilization(focus_pipeline: 
 
 
 def test_quarantine_check_warns_with_the_count_and_reasons(focus_pipeline: Pipeline) -> None:
-    from pipelines.defs.publish.health import quarantine_checks
+    from pipelines.defs.serving.health import quarantine_checks
 
     resource = focus_pipeline.resource()
     focus = dg.AssetKey(["raw", "focus_charges"])

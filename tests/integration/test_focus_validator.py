@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.defs.publish.checks import billing_focus_passes_focus_validator
+from pipelines.defs.serving.checks import billing_focus_passes_focus_validator
 from pipelines.lib.focus_validator import parse_report, validate
 from tests.conftest import SAMPLES, Pipeline
 

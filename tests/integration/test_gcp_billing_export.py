@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.defs.publish.checks import billing_focus_passes_focus_validator
+from pipelines.defs.serving.checks import billing_focus_passes_focus_validator
 from tests.conftest import SAMPLES, Pipeline
 
 pytestmark = pytest.mark.integration
@@ -203,7 +203,7 @@ def test_a_day_exported_again_or_repeated_by_a_later_export_counts_once(
 
 
 def test_concatenated_pretty_printed_json_export_reads_every_object() -> None:
-    from pipelines.defs.gcp_billing.load import read_export_file
+    from pipelines.defs.sources.gcp_billing.load import read_export_file
 
     path = GCP / "cuds-prioritized-attribution" / "test_1_1" / "export.json"
     rows, rejected = read_export_file(path, GCP)
@@ -419,7 +419,7 @@ def test_gpu_cud_fee_is_gpu_cost_used_on_the_vm_and_unused_in_the_facts(
 
 
 def test_export_read_straight_from_bigquery_equals_the_exported_file() -> None:
-    from pipelines.defs.gcp_billing.load import (
+    from pipelines.defs.sources.gcp_billing.load import (
         bigquery_client,
         read_bigquery_table,
         read_export_file,

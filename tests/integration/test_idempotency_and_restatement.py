@@ -52,7 +52,7 @@ def test_a_three_day_backfill_equals_three_single_day_runs(
     import dagster as dg
 
     from pipelines.lib.paths import export_environment
-    from pipelines.lib.runner import day_ranges, plan, run_config
+    from pipelines.runner import day_ranges, plan, run_config
 
     # The demo landed its three days as one range run, as a backfill from the UI does.
     todo = plan(demo_pipeline.landing)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.defs.list_prices import load
+from pipelines.defs.sources.list_prices import load
 from tests.conftest import SAMPLES, Pipeline
 from tests.fixtures.fake_catalog import fake_catalog
 

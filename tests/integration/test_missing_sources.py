@@ -75,7 +75,7 @@ def test_a_bill_alone_runs_and_names_what_is_missing(
     assert buckets == [("(unallocated)", 2, True)]
 
     # The report says what is missing, and draws no empty axes.
-    from pipelines.report import build_report
+    from report import build_report
 
     page = " ".join(build_report(warehouse).split())
     assert "No GPU telemetry (telemetry/nvml/, telemetry/dcgm/): all GPU cost is unallocated" in (

@@ -12,8 +12,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.defs.aws_cur.sensors import aws_cur_new_delivery
-from pipelines.defs.transform.sensors import landing_new_files
+from pipelines.defs.sources.aws_cur.sensors import aws_cur_new_delivery
+from pipelines.defs.sources.sensors import landing_new_files
 from tests.conftest import SAMPLES, Pipeline
 
 pytestmark = pytest.mark.integration

@@ -277,7 +277,7 @@ def test_report_renders_its_charts_in_headless_chromium(
 ) -> None:
     from PIL import Image
 
-    from pipelines.report import write_report
+    from report import write_report
 
     report = write_report(demo_pipeline.warehouse, tmp_path / "report.html")
     text = report.read_text()
@@ -429,7 +429,7 @@ def test_the_report_reads_at_a_glance(demo_pipeline: Pipeline) -> None:
     note for what is not drawn."""
     import re
 
-    from pipelines.report import build_report
+    from report import build_report
 
     page = build_report(demo_pipeline.warehouse)
     ticks = [

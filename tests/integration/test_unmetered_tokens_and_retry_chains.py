@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.synth import build_fleet
+from synth import build_fleet
 from tests.conftest import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -305,7 +305,7 @@ def test_the_summary_and_the_report_say_which_tokens_were_not_priced(
     faulty: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from pipelines.cli import print_summary
-    from pipelines.report import build_report
+    from report import build_report
 
     useful, unmetered = _generated_tokens()
     dark = unmetered[(DAY_2.isoformat(), "chat-assistant")]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.defs.aws_cur import load as cur
+from pipelines.defs.sources.aws_cur import load as cur
 from pipelines.lib.errors import LandingError
 from pipelines.lib.store import LocalStore
 from tests.conftest import SAMPLES

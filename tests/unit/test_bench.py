@@ -11,10 +11,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.bench.fleet import BenchFleet, write_billing, write_days
-from pipelines.bench.run import _validator_cache, floor_parts, markdown, request_log_readers
-from pipelines.defs.inference.load import read_request_file
-from pipelines.defs.telemetry.load import read_spool_file
+from bench.fleet import BenchFleet, write_billing, write_days
+from bench.run import _validator_cache, floor_parts, markdown, request_log_readers
+from pipelines.defs.sources.inference.load import read_request_file
+from pipelines.defs.sources.telemetry.load import read_spool_file
 from pipelines.lib.focus_validator import cache_dir
 
 

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from pipelines.defs.contracts.aws_import import import_aws, savings_plans, to_yaml
-from pipelines.defs.contracts.load import contract_rows, read_commitments
+from pipelines.defs.sources.contracts.aws_import import import_aws, savings_plans, to_yaml
+from pipelines.defs.sources.contracts.load import contract_rows, read_commitments
 from pipelines.lib.errors import LandingError
 
 NEOCLOUD = """\

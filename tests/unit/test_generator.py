@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from collectors.spool import SPOOL_SCHEMA
-from pipelines.synth import build_fleet, write_landing_zone
-from pipelines.synth.truth import compute_truth
+from synth import build_fleet, write_landing_zone
+from synth.truth import compute_truth
 
 
 def _files(root: Path) -> dict[str, bytes]:

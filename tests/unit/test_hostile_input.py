@@ -18,15 +18,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from pipelines.defs.aws_cur import load as cur
-from pipelines.defs.contracts import load as contracts
-from pipelines.defs.inference import load as requests
-from pipelines.defs.telemetry import load as telemetry
+from pipelines.defs.sources.aws_cur import load as cur
+from pipelines.defs.sources.contracts import load as contracts
+from pipelines.defs.sources.inference import load as requests
+from pipelines.defs.sources.telemetry import load as telemetry
 from pipelines.lib import yaml_files
 from pipelines.lib.errors import LandingError
 from pipelines.lib.store import LocalStore
 from pipelines.lib.warehouse import ALLOW_REMOVAL, connect
-from pipelines.synth import build_fleet, write_landing_zone
+from synth import build_fleet, write_landing_zone
 
 DAY = date(2026, 10, 30)
 

@@ -9,9 +9,9 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from pipelines.defs.transform.sensors import landing_new_files
+from pipelines.defs.sources.sensors import landing_new_files
 from pipelines.lib.resources import WarehouseResource
-from pipelines.synth import build_fleet, write_landing_zone
+from synth import build_fleet, write_landing_zone
 from tests.conftest import SAMPLES
 from tests.fixtures.moto_s3 import moto_s3
 

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.defs.aws_cur import load as cur
-from pipelines.defs.inference.load import (
+from pipelines.defs.sources.aws_cur import load as cur
+from pipelines.defs.sources.inference.load import (
     COLUMNS,
     parse_record,
     read_clean_request_file,
@@ -18,13 +18,13 @@ from pipelines.defs.inference.load import (
     read_request_file,
     read_request_table,
 )
-from pipelines.defs.list_prices.load import read_exchange_rates
-from pipelines.defs.telemetry import load as telemetry
-from pipelines.defs.telemetry.load import read_spool_file
+from pipelines.defs.sources.list_prices.load import read_exchange_rates
+from pipelines.defs.sources.telemetry import load as telemetry
+from pipelines.defs.sources.telemetry.load import read_spool_file
 from pipelines.lib.errors import LandingError
 from pipelines.lib.store import LocalStore
 from pipelines.lib.warehouse import connect
-from pipelines.synth import build_fleet, write_landing_zone
+from synth import build_fleet, write_landing_zone
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.defs.inference import load as requests
+from pipelines.defs.sources.inference import load as requests
 from pipelines.lib.errors import LandingError
 from pipelines.lib.warehouse import connect
 from tests.conftest import SAMPLES

@@ -1,6 +1,10 @@
 -- Raw tables: what the Python assets land, as delivered (raw names), plus lineage columns.
 create schema if not exists raw;
 
+-- The version of this layout (pipelines/lib/warehouse.py::LAYOUT_VERSION): a warehouse of
+-- another layout is refused, and rebuilt from the landing zone.
+create table if not exists raw.layout (version integer not null);
+
 create table if not exists raw.aws_cur_line_items (
     billing_period varchar not null,
     execution_id varchar not null,
@@ -28,7 +32,12 @@ create table if not exists raw.aws_cur_line_items (
     savings_plan_savings_plan_effective_cost double,
     savings_plan_total_commitment_to_date double,
     savings_plan_used_commitment double,
-    reservation_effective_cost double
+    reservation_effective_cost double,
+    bill_payer_account_name varchar,
+    line_item_line_item_description varchar,
+    pricing_unit varchar,
+    product_region_code varchar,
+    line_item_availability_zone varchar
 );
 
 create table if not exists raw.aws_cur_deliveries (
@@ -43,7 +52,7 @@ create table if not exists raw.aws_cur_deliveries (
 
 -- NVML spool rows read through Arrow (or landed by an older version); files whose footers vouch
 -- for them are kept as files instead. raw.nvml_gpu_windows is a view of both
--- (pipelines/lib/kept_files.py).
+-- (pipelines/lib/raw_files.py).
 create table if not exists raw.nvml_gpu_windows_rows (
     partition_date date not null,
     source_file varchar not null,
@@ -65,7 +74,12 @@ create table if not exists raw.nvml_gpu_windows_rows (
     memory_used_bytes_max bigint,
     memory_total_bytes bigint,
     power_mw_mean double,
-    energy_mj bigint
+    energy_mj bigint,
+    sm_clock_mhz_mean double,
+    mem_clock_mhz_mean double,
+    temperature_c_max integer,
+    clocks_event_reasons bigint,
+    unsupported varchar
 );
 
 -- dcgm-exporter scrapes (collectors/scrape.py DCGM_SCHEMA), one row per metric sample.
@@ -118,7 +132,7 @@ create table if not exists raw.nvml_process_windows_rows (
 );
 
 -- Request logs landed as rows before days were kept as files; raw.inference_requests is a view
--- of both (pipelines/lib/kept_files.py).
+-- of both (pipelines/lib/raw_files.py).
 create table if not exists raw.inference_requests_rows (
     partition_date date not null,
     source_file varchar not null,
@@ -271,21 +285,6 @@ create table if not exists raw.exchange_rates (
     source_row integer not null
 );
 
--- Columns added after the first release; a warehouse built before gets them here.
-alter table raw.aws_cur_line_items add column if not exists bill_payer_account_name varchar;
-alter table raw.aws_cur_line_items add column if not exists line_item_line_item_description varchar;
-alter table raw.aws_cur_line_items add column if not exists pricing_unit varchar;
-alter table raw.aws_cur_line_items add column if not exists product_region_code varchar;
-alter table raw.aws_cur_line_items add column if not exists line_item_availability_zone varchar;
-alter table raw.focus_charges add column if not exists "SkuPriceDetails" varchar;
--- Spool schema version 2.
-alter table raw.nvml_process_windows_rows add column if not exists window_process_count integer;
-alter table raw.nvml_gpu_windows_rows add column if not exists sm_clock_mhz_mean double;
-alter table raw.nvml_gpu_windows_rows add column if not exists mem_clock_mhz_mean double;
-alter table raw.nvml_gpu_windows_rows add column if not exists temperature_c_max integer;
-alter table raw.nvml_gpu_windows_rows add column if not exists clocks_event_reasons bigint;
-alter table raw.nvml_gpu_windows_rows add column if not exists unsupported varchar;
-
 -- contracts/commitments.yaml (replaced whole every run).
 create table if not exists raw.contracts (
     contract_id varchar not null,
@@ -339,13 +338,13 @@ create table if not exists raw.api_equivalents (
 -- What each day partition of the daily sources was last landed from: a version derived from its
 -- files (names, sizes, modification times), written in the same transaction as the rows. The
 -- incremental dbt models rebuild the days whose version differs from the one they hold.
--- Which copy of a day's spool files raw.nvml_* read (pipelines/lib/kept_files.py).
--- Landed days kept as Parquet files (pipelines/lib/kept_files.py). token: the day's input
+-- Which copy of a day's spool files raw.nvml_* read (pipelines/lib/raw_files.py).
+-- Landed days kept as Parquet files (pipelines/lib/raw_files.py). token: the day's input
 -- version (raw.landing_log) when it was kept. NVML only: processes, repeated_windows (at most this
 -- many windows repeat a GPU and start; 0: none does) and shared_windows (windows listing more
 -- than one process), with which the hourly models skip the checks a day does not need
 -- (dbt_project/macros/telemetry_days.sql).
-create table if not exists raw.kept_days (
+create table if not exists raw.file_days (
     source varchar not null,
     partition_date date not null,
     token varchar not null,

@@ -1,0 +1,31 @@
+import dagster as dg
+
+from pipelines.defs.sources.focus import load
+from pipelines.lib.partitions import billing_period, monthly
+from pipelines.lib.resources import WarehouseResource
+
+
+@dg.asset(
+    key=["raw", "focus_charges"],
+    partitions_def=monthly,
+    pool="duckdb",
+    group_name="focus",
+    kinds={"duckdb", "csv", "parquet"},
+    description=(
+        "FOCUS 1.0-1.3 export rows of one billing period, from every file under focus/. Rows "
+        "that break the ingest rules (docs/focus-ingest.md) are in raw.quarantine with the reason."
+    ),
+)
+def focus_charges(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    period = billing_period(context.partition_key)
+    warehouse.sync("focus")
+    files = load.focus_files(warehouse.landing_root / "focus")
+    with warehouse.connect() as conn:
+        landed, quarantined = load.land_period(conn, period, files, warehouse.landing_root)
+    if quarantined:
+        context.log.warning(f"{quarantined} FOCUS rows quarantined (raw.quarantine)")
+    return dg.MaterializeResult(
+        metadata={"files": len(files), "rows": landed, "quarantined": quarantined}
+    )

@@ -1,0 +1,301 @@
+"""Materialize the code location's jobs for the partitions that have data in the landing zone.
+
+The same jobs (and so the same asset graph) the Dagster UI shows; the CLI and the tests call this.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from pipelines.defs.sources.aws_cur.load import billing_periods
+from pipelines.defs.sources.focus.load import billing_periods as focus_periods
+from pipelines.defs.sources.gcp_billing.load import invoice_months
+from pipelines.defs.sources.inference.load import request_days
+from pipelines.defs.sources.telemetry.load import spool_days
+from pipelines.lib.manifest import prepare_manifest
+from pipelines.lib.mirror import sync_landing
+from pipelines.lib.partitions import month_key
+from pipelines.lib.paths import aws_cur_location, export_environment
+from pipelines.lib.pool import HOST_TAG, PID_TAG, PoolWatch, release_stale_claims
+from pipelines.lib.store import open_store
+from pipelines.lib.summary import MISSING_SOURCE_EFFECTS
+
+RANGE = "..."  # "2026-11-01...2026-11-03": one run over a range of daily partitions
+LOG_ROTATE_BYTES = 10 * 1024 * 1024
+
+
+class RunFailed(Exception):
+    def __init__(
+        self,
+        job: str,
+        partition: str | None,
+        message: str,
+        marts: tuple[list[str], list[str]] | None = None,
+    ) -> None:
+        self.job = job
+        self.partition = partition
+        # A failed transform: (marts it rebuilt, marts it left as the previous run built them).
+        self.marts = marts
+        where = f"{job}" + (f" [{partition}]" if partition else "")
+        super().__init__(f"{where} failed: {message}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    billing_periods: list[str]
+    days: list[str]
+
+
+@dataclass
+class Summary:
+    dbt_log: Path
+    runs: list[tuple[str, str | None, str]] = field(default_factory=list)
+    # Runs whose stale claim on the warehouse pool was released before this one started.
+    freed_runs: list[str] = field(default_factory=list)
+
+
+def plan(landing: Path, start: date | None = None, end: date | None = None) -> Plan:
+    periods = sorted(
+        set(billing_periods(open_store(aws_cur_location(), landing)))
+        | set(focus_periods(landing / "focus", landing))
+        | set(invoice_months(landing / "gcp_billing", landing))
+    )
+    days = sorted(
+        set(spool_days(landing / "telemetry" / "nvml"))
+        | set(spool_days(landing / "telemetry" / "dcgm"))  # same host=/date= layout
+        | set(spool_days(landing / "inference" / "metrics"))
+        | set(request_days(landing / "inference" / "requests"))
+    )
+    if start is not None:
+        periods = [p for p in periods if p >= start.isoformat()[:7]]
+        days = [d for d in days if d >= start.isoformat()]
+    if end is not None:
+        periods = [p for p in periods if p <= end.isoformat()[:7]]
+        days = [d for d in days if d <= end.isoformat()]
+    return Plan(billing_periods=periods, days=days)
+
+
+def missing_sources(landing: Path) -> list[str]:
+    """The kinds of source the landing zone holds nothing of ('bills', 'telemetry',
+    'requests'), in MISSING_SOURCE_EFFECTS' order."""
+    whole = plan(landing)
+    contracts = landing / "contracts"
+    present = {
+        "bills": bool(whole.billing_periods)
+        or (contracts.is_dir() and any(contracts.glob("*.y*ml"))),
+        "telemetry": bool(
+            spool_days(landing / "telemetry" / "nvml") or spool_days(landing / "telemetry" / "dcgm")
+        ),
+        "requests": bool(request_days(landing / "inference" / "requests")),
+    }
+    return [kind for kind in MISSING_SOURCE_EFFECTS if not present[kind]]
+
+
+def day_ranges(days: list[str]) -> list[str]:
+    """Consecutive days as one range each: a run lands the range like a UI backfill does.
+
+    Days without data between two that have some are left out, so a run never empties a day
+    whose files are gone from the landing zone (only a run of that day itself does).
+    """
+    ranges: list[tuple[str, str]] = []
+    for day in sorted(days):
+        if ranges and date.fromisoformat(ranges[-1][1]) + timedelta(days=1) == date.fromisoformat(
+            day
+        ):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return [first if first == last else f"{first}{RANGE}{last}" for first, last in ranges]
+
+
+def partition_tags(partition: str | None) -> tuple[str | None, dict[str, str]]:
+    """(partition_key, tags) for execute_in_process: one key, or a range's start and end tags."""
+    if partition is None or RANGE not in partition:
+        return partition, {}
+    first, last = partition.split(RANGE)
+    return None, {
+        ASSET_PARTITION_RANGE_START_TAG: first,
+        ASSET_PARTITION_RANGE_END_TAG: last,
+    }
+
+
+def run_config(log_level: str) -> dict[str, Any]:
+    """Console log level of the runs; the UI's event log keeps everything regardless."""
+    return {"loggers": {"console": {"config": {"log_level": log_level}}}}
+
+
+def _error_message(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            chain = []
+            while error is not None:
+                chain.append(error)
+                error = error.cause
+            # Our own errors say file, row and column; prefer them to the library's cause.
+            ours = [e for e in chain if e.cls_name in ("LandingError", "Failure")]
+            chosen = ours[0] if ours else chain[-1]
+            message = chosen.message.strip()
+            prefix = f"{chosen.cls_name}: "
+            return message.removeprefix(prefix).removeprefix("pipelines.lib.errors." + prefix)
+    return "see the run's logs in the Dagster UI"
+
+
+def _failing_files(warehouse: Path, message: str) -> str:
+    """The input files of a failed dbt test's rows, where the test stores its failures (dbt's
+    store_failures) with a source_file column: " Rows of <test>: <file> (row N), ..."."""
+    tests = sorted(set(re.findall(r"Failure in test (\w+)", message)))
+    if not tests:
+        return ""
+    found = []
+    try:
+        conn = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        return ""
+    try:
+        for test in tests:
+            columns = {
+                name: schema
+                for schema, name in conn.execute(
+                    "select table_schema, column_name from information_schema.columns"
+                    " where table_name = ? and column_name in ('source_file', 'source_row')",
+                    [test],
+                ).fetchall()
+            }
+            if "source_file" not in columns:
+                continue
+            row = "min(source_row)" if "source_row" in columns else "null"
+            files = conn.execute(
+                f"select source_file, {row} from"  # noqa: S608 (a dbt test's own table)
+                f' "{columns["source_file"]}"."{test}" where source_file is not null'
+                " group by 1 order by 1 limit 5"
+            ).fetchall()
+            where = [f"{name}" + (f" (row {first})" if first else "") for name, first in files]
+            if where:
+                found.append(f" Rows of {test}: {', '.join(where)}.")
+    except duckdb.Error:
+        return ""
+    finally:
+        conn.close()
+    return "".join(found)
+
+
+def _marts_rebuilt(
+    definitions: dg.Definitions, result: dg.ExecuteInProcessResult
+) -> tuple[list[str], list[str]]:
+    """(marts the run materialized, marts it did not), by name."""
+    marts = sorted(
+        key.path[-1]
+        for key in definitions.resolve_asset_graph().get_all_asset_keys()
+        if key.path[0] == "marts"
+    )
+    rebuilt = {
+        event.asset_key.path[-1]
+        for event in result.get_asset_materialization_events()
+        if event.asset_key is not None and event.asset_key.path[0] == "marts"
+    }
+    return [m for m in marts if m in rebuilt], [m for m in marts if m not in rebuilt]
+
+
+def run(
+    landing: Path,
+    warehouse: Path,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    instance: dg.DagsterInstance | None = None,
+    on_step: Callable[[str, str | None, int, int], None] | None = None,
+    log_level: str = "WARNING",
+    full_refresh: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    on_interrupt: Callable[[], None] | None = None,
+) -> Summary:
+    """Land every partition with data (or those in [start, end]), then build the models.
+
+    With an ``instance``, runs that died holding the warehouse pool are released first, and
+    while a run waits for the pool ``on_wait`` hears what holds it every few seconds;
+    ``on_interrupt`` is called at once on Ctrl-C or SIGTERM (pipelines.lib.pool.PoolWatch).
+    """
+    export_environment(landing, warehouse)
+    sync_landing(landing)  # folders configured to live in S3, before planning what to land
+    prepare_manifest()
+    from pipelines.definitions import defs  # loads after the environment is pinned
+
+    definitions = defs()
+    todo = plan(landing, start, end)
+    steps: list[tuple[str, str | None]] = [
+        *(("billing_monthly", month_key(p)) for p in todo.billing_periods),
+        *(("ingest_daily", r) for r in day_ranges(todo.days)),
+        ("transform", None),
+    ]
+    summary = Summary(dbt_log=warehouse.parent / "logs" / "dbt.log")
+    dbt_log = summary.dbt_log
+    dbt_log.parent.mkdir(parents=True, exist_ok=True)
+    if dbt_log.exists() and dbt_log.stat().st_size > LOG_ROTATE_BYTES:
+        dbt_log.replace(dbt_log.with_name(dbt_log.name + ".1"))  # keeps one older log
+    watch = None
+    if instance is not None:
+        summary.freed_runs = release_stale_claims(instance)
+        watch = PoolWatch(instance, on_wait or (lambda _: None), on_interrupt)
+        watch.start()
+    try:
+        _execute(definitions, steps, summary, instance, on_step, log_level, full_refresh, warehouse)
+    finally:
+        if watch is not None:
+            watch.stop()
+    return summary
+
+
+def _execute(
+    definitions: dg.Definitions,
+    steps: list[tuple[str, str | None]],
+    summary: Summary,
+    instance: dg.DagsterInstance | None,
+    on_step: Callable[[str, str | None, int, int], None] | None,
+    log_level: str,
+    full_refresh: bool,
+    warehouse: Path,
+) -> None:
+    dbt_log = summary.dbt_log
+    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    for number, (job_name, partition) in enumerate(steps, start=1):
+        if on_step is not None:
+            on_step(job_name, partition, number, len(steps))
+        job = definitions.resolve_job_def(job_name)
+        partition_key, range_tags = partition_tags(partition)
+        # dagster-dbt echoes dbt's log to stdout; keep it in a file beside the warehouse.
+        with dbt_log.open("a") as log, contextlib.redirect_stdout(log):
+            result = job.execute_in_process(
+                run_config=run_config(log_level),
+                partition_key=partition_key,
+                instance=instance,
+                raise_on_error=False,
+                tags={
+                    **tags,
+                    **range_tags,
+                    **({"gpuledger/full_refresh": "true"} if full_refresh else {}),
+                },
+            )
+        if not result.success:
+            message = _error_message(result)
+            marts = None
+            if job_name == "transform":
+                message += _failing_files(warehouse, message) + f" (dbt log: {dbt_log})"
+                marts = _marts_rebuilt(definitions, result)
+            raise RunFailed(job_name, partition, message, marts)
+        summary.runs.append((job_name, partition, result.run_id))
