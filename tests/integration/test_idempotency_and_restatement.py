@@ -346,7 +346,7 @@ def test_a_run_rebuilds_the_usage_days_whose_telemetry_bill_or_prices_changed(
     # has no GCP export or FOCUS file (their models hold no period).
     aws = {
         "int_billing_lines_amortized",
-        "int_billing_focus_aws_cur",
+        "int_billing_focus_from_aws_cur",
         "int_gpu_billing_lines",
         "billing_focus",
     }
@@ -426,10 +426,10 @@ def _usage_days_built(
 # The models incremental by billing period (macros/usage_days.sql), by their compiled SQL's path.
 BILLING_PERIOD_MODELS = {
     "int_billing_lines_amortized": "intermediate/billing",
-    "int_billing_focus_aws_cur": "intermediate/billing",
+    "int_billing_focus_from_aws_cur": "intermediate/billing",
     "int_gcp_billing_rows_amortized": "intermediate/billing",
-    "int_billing_focus_gcp_billing": "intermediate/billing",
-    "int_billing_focus_focus": "intermediate/billing",
+    "int_billing_focus_from_gcp_billing": "intermediate/billing",
+    "int_billing_focus_from_focus_exports": "intermediate/billing",
     "int_gpu_billing_lines": "intermediate/billing",
     "billing_focus": "marts",
 }

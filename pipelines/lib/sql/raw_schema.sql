@@ -145,7 +145,7 @@ create table if not exists raw.inference_requests_rows (
     model varchar not null,
     http_status integer not null,
     finish_reason varchar,
-    attempt integer not null,
+    attempt integer,
     retry_of varchar,
     is_synthetic boolean not null,
     has_usage boolean not null,

@@ -20,7 +20,8 @@ renamed as (
         billing_account_id,
         service_id,
         service_description as service_name,
-        sku_id,
+        -- One sample writes a SKU id in lower case; Catalog ids are upper case.
+        upper(sku_id) as sku_id,
         sku_description,
         usage_start_time as usage_start_at,
         usage_end_time as usage_end_at,

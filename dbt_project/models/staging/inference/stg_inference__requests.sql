@@ -17,7 +17,8 @@ renamed as (
         model,
         cast(http_status as integer) as http_status,
         finish_reason,
-        cast(attempt as integer) as attempt,
+        -- An attempt not logged (or logged as 0) is the first.
+        cast(coalesce(nullif(attempt, 0), 1) as integer) as attempt,
         retry_of,
         is_synthetic,
         has_usage,

@@ -185,8 +185,7 @@ def normalize(record: dict[str, Any]) -> dict[str, Any]:
         "billing_account_id": record.get("billing_account_id"),
         "service_id": record.get("service.id"),
         "service_description": record.get("service.description"),
-        # One sample writes a SKU id in lower case; Catalog ids are upper case.
-        "sku_id": str(record["sku.id"]).upper(),
+        "sku_id": str(record["sku.id"]),
         "sku_description": record.get("sku.description"),
         "usage_start_time": _timestamp(record["usage_start_time"], "usage_start_time"),
         "usage_end_time": _timestamp(record["usage_end_time"], "usage_end_time"),

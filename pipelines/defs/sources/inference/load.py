@@ -271,7 +271,6 @@ def parse_record(record: Any, zone: ZoneInfo | None = None) -> dict[str, Any]:
     completion_details = _object_or_none(
         usage.get("completion_tokens_details"), "usage.completion_tokens_details"
     )
-    attempt = _int_or_none(record.get("attempt"), "attempt", bits=31) or 1
     return {
         "request_id": _text(record["request_id"], "request_id"),
         "requested_at": _timestamp(record["time"], zone),
@@ -281,7 +280,7 @@ def parse_record(record: Any, zone: ZoneInfo | None = None) -> dict[str, Any]:
         "model": _text(record["model"], "model"),
         "http_status": status,
         "finish_reason": _text_or_none(record.get("finish_reason"), "finish_reason"),
-        "attempt": attempt,
+        "attempt": _int_or_none(record.get("attempt"), "attempt", bits=31),
         "retry_of": _text_or_none(record.get("retry_of"), "retry_of"),
         "is_synthetic": _flag(record.get("synthetic"), "synthetic"),
         "has_usage": bool(usage),
@@ -473,7 +472,6 @@ def _tokens(usage: pa.ChunkedArray) -> dict[str, pa.ChunkedArray]:
 
 def _raw_columns(table: pa.Table, requested_at: pa.Array, name: str, first_line: int) -> pa.Table:
     """The raw columns of rows _checked_times passed, the first on line ``first_line``."""
-    attempt = table["attempt"]
     usage = table["usage"]
     columns = {
         # Built in Arrow, not from Python lists: a tenth of the time the parse takes.
@@ -490,8 +488,7 @@ def _raw_columns(table: pa.Table, requested_at: pa.Array, name: str, first_line:
         "model": table["model"],
         "http_status": table["status"],
         "finish_reason": table["finish_reason"],
-        # parse_record: `attempt or 1`
-        "attempt": pc.if_else(pc.fill_null(pc.equal(attempt, 0), True), 1, attempt),
+        "attempt": table["attempt"],
         "retry_of": table["retry_of"],
         "is_synthetic": pc.fill_null(table["synthetic"], False),
         "has_usage": pc.is_valid(usage),
