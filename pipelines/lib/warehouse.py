@@ -28,7 +28,7 @@ def read_sql(name: str) -> str:
 
 # The raw layer's layout: raised when a table or column of raw_schema.sql changes (a warehouse of
 # another layout is refused with the command that rebuilds it, see connect).
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 
 # DuckDB takes 80 % of the machine's memory by default; the pipeline bounds it (and spills to
 # disk beyond it) so that a fleet's history fits beside everything else on the host.
@@ -229,27 +229,32 @@ def replace_partition(
     rows: pa.Table,
     quarantine: Quarantine | None = None,
     landed: tuple[str, date, list[Path], Path] | None = None,
+    also: dict[str, pa.Table] | None = None,
 ) -> None:
     """Replace one partition of a raw table (and its quarantined rows) in one transaction.
 
     ``table`` and ``partition_column`` are the code's own identifiers, never input. ``landed``
     (source, day, files, landing zone) records the day's version in raw.landing_log too.
+    ``also``: more raw tables with the same partition column, replaced in the same transaction.
     """
-    columns = ", ".join(f'"{name}"' for name in rows.column_names)
-    conn.register("landing_rows", rows)
+    tables = {table: rows, **(also or {})}
     try:
         with transaction(conn):
             if landed is not None:
                 log_landing(conn, *landed)
-            conn.execute(
-                f"delete from {table} where {partition_column} = ?",  # noqa: S608
-                [partition_value],
-            )
             if quarantine is not None:
                 replace_quarantine(conn, quarantine)
-            conn.execute(
-                f"insert into {table} ({columns}) select {columns} from landing_rows"  # noqa: S608
-            )
+            for name, table_rows in tables.items():
+                columns = ", ".join(f'"{column}"' for column in table_rows.column_names)
+                conn.execute(
+                    f"delete from {name} where {partition_column} = ?",  # noqa: S608
+                    [partition_value],
+                )
+                conn.register("landing_rows", table_rows)
+                conn.execute(
+                    f"insert into {name} ({columns}) select {columns} from landing_rows"  # noqa: S608
+                )
+                conn.unregister("landing_rows")
     finally:
         conn.unregister("landing_rows")
 

@@ -347,3 +347,49 @@ def test_the_demo_summary_fits_80_columns_with_every_figure_whole(
         ), (workload, figures)
     useful = sum(w["useful_tokens"] for w in _truth(demo_pipeline)["workload_days"])
     assert f"tokens: {useful:,} useful" in printed
+
+
+def test_a_workload_serving_two_models_has_its_cost_split_alike_in_both_facts(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Allocation rule 6 is worked out once (int_workload_model_costs_hourly): a workload that
+    serves a second model in the even hours of a day has, in the daily fact, per model the
+    hourly fact's cost of that model plus its share (by metered useful tokens) of the GPU time
+    held in hours it served no request; per workload and day both facts carry the same cost."""
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    day = "2026-10-30"
+    workload, second = "code-complete", "second-model"
+    for path in (pipeline.landing / "inference" / "requests" / f"date={day}").glob("*.jsonl"):
+        lines = []
+        for line in path.read_text().splitlines():
+            request = json.loads(line)
+            if request["workload"] == workload and int(request["time"][11:13]) % 2 == 0:
+                request["model"] = second
+            lines.append(json.dumps(request))
+        path.write_text("\n".join(lines) + "\n")
+    pipeline.run()
+
+    daily = dict(
+        (model, (cost, tokens))
+        for model, cost, tokens in pipeline.query(
+            "select model, cost_usd, metered_useful_tokens from marts.fct_workload_unit_cost_daily"
+            " where usage_date = ? and workload = ?",
+            [date.fromisoformat(day), workload],
+        )
+    )
+    assert set(daily) == {"Qwen/Qwen2.5-Coder-7B-Instruct", second}
+    hourly = dict(
+        (model, cost)
+        for model, cost in pipeline.query(
+            "select model, sum(cost_usd) from marts.fct_cost_per_useful_token"
+            " where cast(hour_start_at as date) = ? and workload = ? group by model",
+            [date.fromisoformat(day), workload],
+        )
+    )
+    metered = sum(tokens for _, tokens in daily.values())
+    assert metered > 0 and all(tokens > 0 for _, tokens in daily.values())
+    unserved = hourly.get(None, Decimal(0))
+    for model, (cost, tokens) in daily.items():
+        expected = hourly[model] + unserved * Decimal(tokens) / Decimal(metered)
+        assert abs(cost - expected) < Decimal("0.000001"), model
+    assert abs(sum(cost for cost, _ in daily.values()) - sum(hourly.values())) < Decimal("0.000001")

@@ -85,9 +85,10 @@ def test_every_gcp_sample_loads_with_its_own_totals(gcp_pipeline: Pipeline) -> N
         name = f"gcp_billing/{path.relative_to(GCP).as_posix()}"
         rows, cost, credits = _file_totals(path)
         loaded = gcp_pipeline.query(
-            "select count(*), sum(cost), sum(credits_total) from raw.gcp_billing_export"
-            " where source_file = ?",
-            [name],
+            "select count(*), sum(cost), (select coalesce(sum(amount), 0)"
+            " from raw.gcp_billing_credits where source_file = ?)"
+            " from raw.gcp_billing_export where source_file = ?",
+            [name, name],
         )
         assert loaded == [(rows, cost, credits)], name
     assert gcp_pipeline.query(
@@ -183,7 +184,7 @@ def test_a_day_exported_again_or_repeated_by_a_later_export_counts_once(
     pipeline = gcp_pipeline.copy_to(tmp_path)
     totals = (
         "select invoice_month, count(*), sum(cost), sum(credits_total)"
-        " from raw.gcp_billing_export group by 1 order by 1"
+        " from staging.stg_gcp_billing__export_rows group by 1 order by 1"
     )
     before = pipeline.query(totals)
     # The same day exported again into a second file, and a later export of the month that
@@ -197,6 +198,11 @@ def test_a_day_exported_again_or_repeated_by_a_later_export_counts_once(
     assert late != lines[1]
     (pipeline.landing / "gcp_billing" / "later.csv").write_text("\n".join([*lines, late]) + "\n")
     pipeline.run()
+    # Raw holds every file's rows as they are; staging counts each row once.
+    assert pipeline.query(
+        "select count(*) from raw.gcp_billing_export"
+        " where source_file in ('gcp_billing/again.csv', 'gcp_billing/later.csv')"
+    ) == [(2 * (len(lines) - 1) + 1,)]
     after = pipeline.query(totals)
     expected = [(m, n + 1, c, cr) if m == "2022-08" else (m, n, c, cr) for m, n, c, cr in before]
     assert after == expected
@@ -210,7 +216,7 @@ def test_concatenated_pretty_printed_json_export_reads_every_object() -> None:
     count, cost, credits = _file_totals(path)
     assert (len(rows), len(rejected)) == (count, 0) == (4, 0)
     assert sum(r["cost"] for r in rows) == cost == Decimal("310.0")
-    assert sum(r["credits_total"] for r in rows) == credits == Decimal("-140.0")
+    assert sum(c["amount"] for r in rows for c in r["credits"]) == credits == Decimal("-140.0")
     # One row writes its SKU id in lower case: landed as written (staging compares upper case,
     # dbt_project/models/staging/_unit_tests.yml).
     assert {r["sku_id"] for r in rows} == {"6C71-E844-38BC", "5aa0-d2cc-1da8"}
@@ -444,8 +450,7 @@ def test_export_read_straight_from_bigquery_equals_the_exported_file() -> None:
         "sku_id",
         "usage_start_time",
         "cost",
-        "credits_total",
-        "credits_committed_usage_discount",
+        "credits",
         "invoice_month",
         "project_id",
     )

@@ -1,9 +1,8 @@
 {#-
     Hour x GPU x workload x model: what the GPU-hour cost each workload (attributed busy time
-    plus the idle time it held), and the useful tokens it produced there. A host's tokens for a
-    workload and model are spread over the GPUs that workload used on that host in that hour,
-    by busy seconds (evenly when none was busy); a workload serving several models there has
-    its GPU rows split over them by useful tokens (by requests when none were useful).
+    plus the idle time it held), and the useful tokens it produced there, as
+    int_workload_model_costs_hourly splits them over GPUs and models (the daily fact reads the
+    same split).
     '(unallocated)' rows carry the cost nobody held.
     Tokens are never dropped (allocation rule 6): those of a host-hour where the workload had
     no GPU telemetry are rows of their own, with a null gpu_uuid and cost, is_metered false and
@@ -18,138 +17,10 @@
 
 with
 
-allocated as (
+costs as (
 
-    select * from {{ ref('int_gpu_costs_allocated') }}
+    select * from {{ ref('int_workload_model_costs_hourly') }}
     where {{ usage_day_filter('hour_start_at', build_days) }}
-
-),
-
-tokens as (
-
-    select * from {{ ref('int_tokens_metered_hourly') }}
-    where {{ usage_day_filter('hour_start_at', build_days) }}
-
-),
-
--- The tokens that ran on GPUs the telemetry saw (with a cost or not), by model, and each
--- model's share of the workload's GPU rows on that host in that hour.
-gpu_model_tokens as (
-
-    select
-        tokens.*,
-        -- Shares as doubles: Spark would round a decimal quotient to 6 places.
-        case
-            when sum(useful_prompt_tokens + useful_completion_tokens)
-                over (partition by hour_start_at, host, workload) > 0
-                then cast(useful_prompt_tokens + useful_completion_tokens as double)
-                    / sum(useful_prompt_tokens + useful_completion_tokens)
-                        over (partition by hour_start_at, host, workload)
-            when sum(requests) over (partition by hour_start_at, host, workload) > 0
-                then cast(requests as double)
-                    / sum(requests) over (partition by hour_start_at, host, workload)
-            else cast(1 as double) / count(*) over (partition by hour_start_at, host, workload)
-        end as model_share
-
-    from tokens
-    where coalesce(unmetered_reason, '') <> 'no_gpu_telemetry'
-
-),
-
-token_shares as (
-
-    select
-        hour_start_at,
-        gpu_uuid,
-        workload,
-        case
-            when sum(busy_seconds) over (partition by hour_start_at, host, workload) > 0
-                then cast(busy_seconds as double)
-                    / sum(cast(busy_seconds as double))
-                        over (partition by hour_start_at, host, workload)
-            else cast(1 as double) / count(*) over (partition by hour_start_at, host, workload)
-        end as token_share
-
-    from allocated
-    where workload not in ('(unallocated)', '(unused commitment)')
-
-),
-
-on_gpus as (
-
-    select
-        allocated.hour_start_at,
-        allocated.gpu_uuid,
-        allocated.workload,
-        allocated.host,
-        allocated.provider,
-        allocated.resource_id,
-        gpu_model_tokens.model,
-        coalesce(gpu_model_tokens.model_share, 1.0) as model_share,
-        allocated.busy_seconds,
-        allocated.held_idle_seconds,
-        -- A GPU on no bill or contract: what it cost is not known (never $0).
-        case when allocated.provider is not null then allocated.attributed_cost_usd end
-            as attributed_cost_usd,
-        case when allocated.provider is not null then allocated.idle_cost_usd end
-            as idle_cost_usd,
-        coalesce(gpu_model_tokens.useful_prompt_tokens * token_shares.token_share, 0)
-            as useful_prompt_tokens,
-        coalesce(gpu_model_tokens.useful_completion_tokens * token_shares.token_share, 0)
-            as useful_completion_tokens,
-        coalesce(gpu_model_tokens.wasted_tokens * token_shares.token_share, 0) as wasted_tokens,
-        -- Metered as its host-hour's tokens are (int_tokens_metered_hourly), so both facts
-        -- count the same metered tokens; a row without tokens by its own GPU's cost.
-        coalesce(gpu_model_tokens.is_metered, allocated.provider is not null) as is_metered,
-        case
-            when gpu_model_tokens.hour_start_at is not null then gpu_model_tokens.unmetered_reason
-            when allocated.provider is null then 'no_gpu_cost'
-        end as unmetered_reason
-
-    from allocated
-    left join token_shares
-        on allocated.hour_start_at = token_shares.hour_start_at
-        and allocated.gpu_uuid = token_shares.gpu_uuid
-        and allocated.workload = token_shares.workload
-    left join gpu_model_tokens
-        on allocated.hour_start_at = gpu_model_tokens.hour_start_at
-        and allocated.host = gpu_model_tokens.host
-        and allocated.workload = gpu_model_tokens.workload
-
-),
-
--- Tokens of host-hours without the workload's GPU telemetry: kept, on no GPU, not priced.
-off_gpus as (
-
-    select
-        hour_start_at,
-        cast(null as {{ dbt.type_string() }}) as gpu_uuid,
-        workload,
-        host,
-        cast(null as {{ dbt.type_string() }}) as provider,
-        cast(null as {{ dbt.type_string() }}) as resource_id,
-        model,
-        cast(1 as double) as model_share,
-        0.0 as busy_seconds,
-        0.0 as held_idle_seconds,
-        cast(null as decimal(38, 10)) as attributed_cost_usd,
-        cast(null as decimal(38, 10)) as idle_cost_usd,
-        useful_prompt_tokens,
-        useful_completion_tokens,
-        wasted_tokens,
-        false as is_metered,
-        unmetered_reason
-
-    from tokens
-    where unmetered_reason = 'no_gpu_telemetry'
-
-),
-
-joined as (
-
-    select * from on_gpus
-    union all
-    select * from off_gpus
 
 ),
 
@@ -166,11 +37,15 @@ final as (
         provider,
         resource_id,
         model,
-        cast(busy_seconds * model_share / 3600.0 as double) as busy_gpu_hours,
-        cast(held_idle_seconds * model_share / 3600.0 as double) as held_idle_gpu_hours,
-        cast(attributed_cost_usd * model_share as decimal(38, 10)) as attributed_cost_usd,
-        cast(idle_cost_usd * model_share as decimal(38, 10)) as idle_cost_usd,
-        cast((attributed_cost_usd + idle_cost_usd) * model_share as decimal(38, 10)) as cost_usd,
+        cast(busy_seconds / 3600.0 as double) as busy_gpu_hours,
+        cast(held_idle_seconds / 3600.0 as double) as held_idle_gpu_hours,
+        -- A GPU on no bill or contract: what it cost is not known (never $0).
+        cast(case when provider is not null then attributed_cost_usd end as decimal(38, 10))
+            as attributed_cost_usd,
+        cast(case when provider is not null then idle_cost_usd end as decimal(38, 10))
+            as idle_cost_usd,
+        cast(case when provider is not null then attributed_cost_usd + idle_cost_usd end
+            as decimal(38, 10)) as cost_usd,
         cast(useful_prompt_tokens as decimal(38, 6)) as useful_prompt_tokens,
         cast(useful_completion_tokens as decimal(38, 6)) as useful_completion_tokens,
         cast(wasted_tokens as decimal(38, 6)) as wasted_tokens,
@@ -178,13 +53,14 @@ final as (
         unmetered_reason,
         cast(
             case
-                when is_metered and useful_prompt_tokens + useful_completion_tokens > 0
-                    then (attributed_cost_usd + idle_cost_usd) * model_share * 1000000
+                when is_metered and provider is not null
+                    and useful_prompt_tokens + useful_completion_tokens > 0
+                    then (attributed_cost_usd + idle_cost_usd) * 1000000
                         / (useful_prompt_tokens + useful_completion_tokens)
             end as decimal(38, 10)
         ) as cost_per_million_useful_tokens
 
-    from joined
+    from costs
 
 )
 

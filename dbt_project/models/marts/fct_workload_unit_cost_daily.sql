@@ -1,7 +1,9 @@
 {#-
     Day x workload x model (allocation rule 6): cost = attributed + held idle; cost per million
-    useful tokens. A workload serving several models that day has its cost split over them by
-    metered useful tokens (by requests when it had none).
+    useful tokens. A workload's cost per model is the hourly split of
+    int_workload_model_costs_hourly (the hourly fact's), summed by day; the GPU time of hours in
+    which it served no request is spread over the models it served that day by metered useful
+    tokens (by requests when it had none).
     Unmetered tokens (int_tokens_metered_hourly: no GPU telemetry of the workload on that
     host-hour, or GPUs on no bill or contract) are counted in useful_tokens and
     unmetered_useful_tokens and priced nowhere: cost per million is over the metered ones, and
@@ -31,10 +33,11 @@
 
 with
 
-allocated as (
+costs as (
 
-    select * from {{ ref('int_gpu_costs_allocated') }}
+    select * from {{ ref('int_workload_model_costs_hourly') }}
     where {{ usage_day_filter('hour_start_at', build_days) }}
+        and gpu_uuid is not null  -- GPU rows; tokens come from int_tokens_metered_hourly
 
 ),
 
@@ -45,20 +48,34 @@ tokens as (
 
 ),
 
-workload_costs as (
+workload_days as (
 
     select
         cast(hour_start_at as date) as usage_date,
         workload,
-        sum(attributed_cost_usd) as attributed_cost_usd,
-        sum(idle_cost_usd) as idle_cost_usd,
-        sum(busy_seconds) / 3600.0 as busy_gpu_hours,
-        sum(held_idle_seconds) / 3600.0 as held_idle_gpu_hours,
         -- Some of its GPU time is on a GPU with a bill line or contract behind it.
         max(case when provider is not null then 1 else 0 end) = 1 as has_known_cost
 
-    from allocated
+    from costs
     group by 1, 2
+
+),
+
+-- GPU time per model: the hours the workload served a model (split over its models there by
+-- int_workload_model_costs_hourly), and apart, with a null model, the hours it served none.
+hourly_model_costs as (
+
+    select
+        cast(hour_start_at as date) as usage_date,
+        workload,
+        model,
+        sum(attributed_cost_usd) as attributed_cost_usd,
+        sum(idle_cost_usd) as idle_cost_usd,
+        cast(sum(busy_seconds) / 3600 as decimal(38, 10)) as busy_gpu_hours,
+        cast(sum(held_idle_seconds) / 3600 as decimal(38, 10)) as held_idle_gpu_hours
+
+    from costs
+    group by 1, 2, 3
 
 ),
 
@@ -110,25 +127,68 @@ model_shares as (
 
 ),
 
+-- The hours without a model (GPU time held while serving no request) spread over the day's
+-- models by model_shares' cost_share; '(none)' for a workload that served none that day.
+model_costs as (
+
+    select
+        usage_date,
+        workload,
+        model,
+        sum(attributed_cost_usd) as attributed_cost_usd,
+        sum(idle_cost_usd) as idle_cost_usd,
+        sum(busy_gpu_hours) as busy_gpu_hours,
+        sum(held_idle_gpu_hours) as held_idle_gpu_hours
+
+    from (
+        select * from hourly_model_costs
+        where model is not null
+
+        union all
+
+        select
+            hourly_model_costs.usage_date,
+            hourly_model_costs.workload,
+            coalesce(model_shares.model, '(none)') as model,
+            -- Each part rounded once (decimals), so their sum does not depend on order.
+            cast(
+                hourly_model_costs.attributed_cost_usd * coalesce(model_shares.cost_share, 1.0)
+                as decimal(38, 10)
+            ) as attributed_cost_usd,
+            cast(
+                hourly_model_costs.idle_cost_usd * coalesce(model_shares.cost_share, 1.0)
+                as decimal(38, 10)
+            ) as idle_cost_usd,
+            cast(
+                hourly_model_costs.busy_gpu_hours * coalesce(model_shares.cost_share, 1.0)
+                as decimal(38, 10)
+            ) as busy_gpu_hours,
+            cast(
+                hourly_model_costs.held_idle_gpu_hours * coalesce(model_shares.cost_share, 1.0)
+                as decimal(38, 10)
+            ) as held_idle_gpu_hours
+        from hourly_model_costs
+        left join model_shares
+            on hourly_model_costs.usage_date = model_shares.usage_date
+            and hourly_model_costs.workload = model_shares.workload
+        where hourly_model_costs.model is null
+    ) as parts
+    group by 1, 2, 3
+
+),
+
 joined as (
 
     select
-        coalesce(workload_costs.usage_date, model_shares.usage_date) as usage_date,
-        coalesce(workload_costs.workload, model_shares.workload) as workload,
-        coalesce(model_shares.model, '(none)') as model,
-        coalesce(workload_costs.has_known_cost, false) as has_known_cost,
-        cast(
-            coalesce(workload_costs.attributed_cost_usd, 0) * coalesce(model_shares.cost_share, 1.0)
-            as decimal(38, 10)
-        ) as attributed_cost_usd,
-        cast(
-            coalesce(workload_costs.idle_cost_usd, 0) * coalesce(model_shares.cost_share, 1.0)
-            as decimal(38, 10)
-        ) as idle_cost_usd,
-        coalesce(workload_costs.busy_gpu_hours, 0) * coalesce(model_shares.cost_share, 1.0)
-            as busy_gpu_hours,
-        coalesce(workload_costs.held_idle_gpu_hours, 0) * coalesce(model_shares.cost_share, 1.0)
-            as held_idle_gpu_hours,
+        coalesce(model_costs.usage_date, model_shares.usage_date) as usage_date,
+        coalesce(model_costs.workload, model_shares.workload) as workload,
+        coalesce(model_costs.model, model_shares.model) as model,
+        coalesce(workload_days.has_known_cost, false) as has_known_cost,
+        cast(coalesce(model_costs.attributed_cost_usd, 0) as decimal(38, 10))
+            as attributed_cost_usd,
+        cast(coalesce(model_costs.idle_cost_usd, 0) as decimal(38, 10)) as idle_cost_usd,
+        coalesce(model_costs.busy_gpu_hours, 0) as busy_gpu_hours,
+        coalesce(model_costs.held_idle_gpu_hours, 0) as held_idle_gpu_hours,
         coalesce(model_shares.useful_prompt_tokens, 0) as useful_prompt_tokens,
         coalesce(model_shares.useful_completion_tokens, 0) as useful_completion_tokens,
         coalesce(model_shares.useful_cached_prompt_tokens, 0) as useful_cached_prompt_tokens,
@@ -143,10 +203,14 @@ joined as (
         coalesce(model_shares.wasted_requests, 0) as wasted_requests,
         coalesce(model_shares.token_counts_missing_requests, 0) as token_counts_missing_requests
 
-    from workload_costs
+    from model_costs
     full outer join model_shares
-        on workload_costs.usage_date = model_shares.usage_date
-        and workload_costs.workload = model_shares.workload
+        on model_costs.usage_date = model_shares.usage_date
+        and model_costs.workload = model_shares.workload
+        and model_costs.model = model_shares.model
+    left join workload_days
+        on coalesce(model_costs.usage_date, model_shares.usage_date) = workload_days.usage_date
+        and coalesce(model_costs.workload, model_shares.workload) = workload_days.workload
 
 ),
 

@@ -27,8 +27,8 @@ sources as (
     select
         'gcp_billing' as x_source_system,
         invoice_month as billing_period,
-        sum(cost) + sum(credits_total) as billed_cost
-    from {{ source('raw', 'gcp_billing_export') }}
+        sum(net_cost) as billed_cost
+    from {{ ref('stg_gcp_billing__export_rows') }}
     group by 1, 2
 
 ),

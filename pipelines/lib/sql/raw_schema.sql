@@ -249,12 +249,22 @@ create table if not exists raw.gcp_billing_export (
     usage_unit varchar,
     usage_amount_in_pricing_units double,
     usage_pricing_unit varchar,
-    credits_total decimal(38, 10) not null,
-    credits_committed_usage_discount decimal(38, 10) not null,
     credits_json varchar,
     cost_type varchar,
     consumption_model_id varchar,
     consumption_model_description varchar
+);
+-- Each export row's credits, one row per credit; replaced with the rows of its invoice month.
+create table if not exists raw.gcp_billing_credits (
+    invoice_month varchar not null,
+    source_file varchar not null,
+    source_row integer not null,
+    credit_index integer not null,
+    name varchar,
+    type varchar,
+    full_name varchar,
+    id varchar,
+    amount decimal(38, 10) not null
 );
 
 -- Public list prices of GPU capacity (AWS Price List offer files, GCP Cloud Billing Catalog).

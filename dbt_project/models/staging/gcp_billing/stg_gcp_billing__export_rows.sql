@@ -1,13 +1,78 @@
+{#-
+    GCP export rows, each counted once, with its credits summed (net cost = cost + credits).
+
+    The export is append-only with late rows, and the same day may be exported again or
+    repeated by a later export beside its late rows: a row found in several files counts once.
+    Identical rows inside one file are distinct BigQuery rows and all count, so each distinct
+    row is kept as many times as the one file holding it most often holds it (the first such
+    file by name).
+-#}
+{%- set row_columns = [
+    'invoice_month', 'billing_account_id', 'service_id', 'service_description',
+    'upper(sku_id)', 'sku_description', 'usage_start_time', 'usage_end_time', 'project_id',
+    'project_name', 'location_region', 'location_zone', 'resource_name',
+    'resource_global_name', 'export_time', 'cost', 'currency', 'currency_conversion_rate',
+    'usage_amount', 'usage_unit', 'usage_amount_in_pricing_units', 'usage_pricing_unit',
+    'credits_json', 'cost_type', 'consumption_model_id', 'consumption_model_description',
+] -%}
 with
+
+exported as (
+
+    select
+        *,
+        count(*) over (partition by {{ row_columns | join(', ') }}, source_file)
+            as copies_in_file
+
+    from {{ source('raw', 'gcp_billing_export') }}
+
+),
+
+-- The copies of each distinct row in the file that holds it most often.
+counted_once as (
+
+    select *
+    from (
+        select
+            *,
+            dense_rank() over (
+                partition by {{ row_columns | join(', ') }}
+                order by copies_in_file desc, source_file
+            ) as file_rank
+        from exported
+    ) as ranked
+    where file_rank = 1
+
+),
+
+credits as (
+
+    select
+        source_file,
+        source_row,
+        cast(sum(amount) as decimal(38, 10)) as credits_total,
+        cast(sum(case when is_committed_use_discount then amount else 0 end) as decimal(38, 10))
+            as credits_committed_usage_discount
+
+    from {{ ref('stg_gcp_billing__credits') }}
+    group by 1, 2
+
+),
 
 source as (
 
     select
-        *,
+        counted_once.*,
+        cast(coalesce(credits.credits_total, 0) as decimal(38, 10)) as credits_total,
+        cast(coalesce(credits.credits_committed_usage_discount, 0) as decimal(38, 10))
+            as credits_committed_usage_discount,
         -- The SKU description as padded words, for whole-word matches.
-        ' ' || {{ regexp_replace_all('lower(sku_description)', "'[^a-z0-9]+'", "' '") }} || ' '
+        ' ' || {{ regexp_replace_all('lower(counted_once.sku_description)', "'[^a-z0-9]+'", "' '") }} || ' '
             as sku_words
-    from {{ source('raw', 'gcp_billing_export') }}
+    from counted_once
+    left join credits
+        on counted_once.source_file = credits.source_file
+        and counted_once.source_row = credits.source_row
 
 ),
 

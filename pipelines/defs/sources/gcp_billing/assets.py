@@ -1,4 +1,5 @@
 import os
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -7,22 +8,32 @@ from pipelines.lib.partitions import billing_period, monthly
 from pipelines.lib.resources import WarehouseResource
 
 
-@dg.asset(
-    key=["raw", "gcp_billing_export"],
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["raw", "gcp_billing_export"],
+            description=(
+                "Google Cloud Billing detailed usage cost export rows of one invoice month "
+                "(JSONL, Parquet or flattened CSV under gcp_billing/, and the BigQuery export "
+                "table named by GPULEDGER_GCP_BIGQUERY_TABLE), every file's rows as they are. "
+                "The month is replaced as a whole; staging counts a row repeated across files "
+                "once."
+            ),
+            kinds={"duckdb", "gcp"},
+        ),
+        dg.AssetSpec(
+            ["raw", "gcp_billing_credits"],
+            description="The credits of each export row, one row per credit.",
+            kinds={"duckdb", "gcp"},
+        ),
+    ],
     partitions_def=monthly,
     pool="duckdb",
     group_name="gcp_billing",
-    kinds={"duckdb", "gcp"},
-    description=(
-        "Google Cloud Billing detailed usage cost export rows of one invoice month (JSONL, "
-        "Parquet or flattened CSV under gcp_billing/, and the BigQuery export table named by "
-        "GPULEDGER_GCP_BIGQUERY_TABLE). The month is replaced as a whole, so late rows and "
-        "re-exported days never double-count."
-    ),
 )
 def gcp_billing_export(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     month = billing_period(context.partition_key)
     warehouse.sync("gcp_billing")
     files = load.export_files(warehouse.landing_root / "gcp_billing")
@@ -37,6 +48,8 @@ def gcp_billing_export(
         )
     if quarantined:
         context.log.warning(f"{quarantined} GCP export rows quarantined (raw.quarantine)")
-    return dg.MaterializeResult(
-        metadata={"files": len(files), "rows": landed, "quarantined": quarantined}
+    yield dg.MaterializeResult(
+        asset_key=["raw", "gcp_billing_export"],
+        metadata={"files": len(files), "rows": landed, "quarantined": quarantined},
     )
+    yield dg.MaterializeResult(asset_key=["raw", "gcp_billing_credits"])

@@ -5,10 +5,10 @@ objects), Parquet (nested records) and CSV (flattened dotted names such as ``sku
 ``credits`` and ``labels`` as JSON or as Python-repr lists). Numbers may be strings.
 
 The export is append-only with no row id and late rows, so it is landed per invoice month: every
-run reads every file and replaces that month. A row found in several files (a day exported again,
-or a later export that repeats earlier rows beside its late ones) counts once: each distinct row
-is kept as many times as the one file holding it most often holds it (identical rows inside one
-file are distinct BigQuery rows and all count).
+run reads every file and replaces that month, every file's rows as they are. Each row's credits
+land apart (raw.gcp_billing_credits, one row per credit) beside the credits as given
+(credits_json). What the rows mean is dbt's (stg_gcp_billing__export_rows): a row found in
+several files counts once, and which credits are committed use discounts.
 """
 
 from __future__ import annotations
@@ -60,19 +60,24 @@ COLUMNS: dict[str, pa.DataType] = {
     "usage_unit": pa.string(),
     "usage_amount_in_pricing_units": pa.float64(),
     "usage_pricing_unit": pa.string(),
-    "credits_total": MONEY,
-    "credits_committed_usage_discount": MONEY,
     "credits_json": pa.string(),
     "cost_type": pa.string(),
     "consumption_model_id": pa.string(),
     "consumption_model_description": pa.string(),
 }
-REQUIRED = ("sku.id", "usage_start_time", "usage_end_time", "cost", "currency", "invoice.month")
-CUD_CREDIT_TYPES = {
-    "COMMITTED_USAGE_DISCOUNT",
-    "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE",
-    "FEE_UTILIZATION_OFFSET",
+# One row per credit of an export row (the export's `credits` record, repeated).
+CREDIT_COLUMNS: dict[str, pa.DataType] = {
+    "invoice_month": pa.string(),
+    "source_file": pa.string(),
+    "source_row": pa.int32(),
+    "credit_index": pa.int32(),
+    "name": pa.string(),
+    "type": pa.string(),
+    "full_name": pa.string(),
+    "id": pa.string(),
+    "amount": MONEY,
 }
+REQUIRED = ("sku.id", "usage_start_time", "usage_end_time", "cost", "currency", "invoice.month")
 
 
 def export_files(root: Path) -> list[Path]:
@@ -168,12 +173,11 @@ def normalize(record: dict[str, Any]) -> dict[str, Any]:
     if usage_amount is not None and usage_amount != "" and float(usage_amount) < 0:
         raise ValueError(f"negative usage.amount ({usage_amount})")
     credits = _list(record.get("credits"), "credits")
-    credit_amounts = [_money(c.get("amount", 0), "credits.amount") for c in credits]
+    if not all(isinstance(c, dict) for c in credits):
+        raise ValueError("credits is not a list of records")
 
-    def is_cud(credit: dict[str, Any]) -> bool:
-        return str(credit.get("type") or "").upper() in CUD_CREDIT_TYPES or str(
-            credit.get("name") or ""
-        ).startswith("Committed Usage Discount")
+    def text(value: Any) -> str | None:
+        return None if value in (None, "") else str(value)
 
     def number(name: str) -> float | None:
         value = record.get(name)
@@ -203,11 +207,18 @@ def normalize(record: dict[str, Any]) -> dict[str, Any]:
         "usage_unit": record.get("usage.unit"),
         "usage_amount_in_pricing_units": number("usage.amount_in_pricing_units"),
         "usage_pricing_unit": record.get("usage.pricing_unit"),
-        "credits_total": sum(credit_amounts, Decimal(0)),
-        "credits_committed_usage_discount": sum(
-            (a for c, a in zip(credits, credit_amounts, strict=True) if is_cud(c)), Decimal(0)
-        ),
         "credits_json": json.dumps(credits, default=str) if credits else None,
+        "credits": [
+            {
+                "credit_index": index,
+                "name": text(c.get("name")),
+                "type": text(c.get("type")),
+                "full_name": text(c.get("full_name")),
+                "id": text(c.get("id")),
+                "amount": _money(c.get("amount", 0), "credits.amount"),
+            }
+            for index, c in enumerate(credits, start=1)
+        ],
         "cost_type": record.get("cost_type"),
         "consumption_model_id": record.get("consumption_model.id"),
         "consumption_model_description": record.get("consumption_model.description"),
@@ -275,20 +286,6 @@ def invoice_months(root: Path, landing: Path) -> list[str]:
     return sorted(months)
 
 
-def _count_each_row_once(by_file: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    lineage = {"source_file", "source_row"}
-    kept: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for file_rows in by_file:
-        groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-        for row in file_rows:
-            key = tuple(row.get(c) for c in COLUMNS if c not in lineage)
-            groups.setdefault(key, []).append(row)
-        for key, group in groups.items():
-            if len(group) > len(kept.get(key, [])):
-                kept[key] = group
-    return [row for group in kept.values() for row in group]
-
-
 def land_month(
     conn: duckdb.DuckDBPyConnection,
     month: str,
@@ -299,17 +296,29 @@ def land_month(
     """Replace the invoice month with what the export files (and, when given, the rows read
     from the BigQuery table) hold; returns (landed, quarantined)."""
     rejected: list[Rejected] = []
-    by_file: list[list[dict[str, Any]]] = []
+    rows: list[dict[str, Any]] = []
     for path in files:
         file_rows, file_rejected = read_export_file(path, landing)
-        by_file.append([r for r in file_rows if r["invoice_month"] == month])
+        rows += [r for r in file_rows if r["invoice_month"] == month]
         rejected += file_rejected
     if table_rows is not None:
-        by_file.append([r for r in table_rows[0] if r["invoice_month"] == month])
+        rows += [r for r in table_rows[0] if r["invoice_month"] == month]
         rejected += table_rows[1]
-    rows = _count_each_row_once(by_file)
     table = pa.Table.from_pylist(
         [{c: r.get(c) for c in COLUMNS} for r in rows], schema=pa.schema(list(COLUMNS.items()))
+    )
+    credits = pa.Table.from_pylist(
+        [
+            {
+                **credit,
+                "invoice_month": month,
+                "source_file": r["source_file"],
+                "source_row": r["source_row"],
+            }
+            for r in rows
+            for credit in r["credits"]
+        ],
+        schema=pa.schema(list(CREDIT_COLUMNS.items())),
     )
     replace_partition(
         conn,
@@ -318,6 +327,7 @@ def land_month(
         month,
         table,
         Quarantine(SOURCE, month, rejected, whole_source=True),
+        also={"raw.gcp_billing_credits": credits},
         # The month's version (its files'; none read from BigQuery), for the landing sensor.
         landed=(
             ("gcp_billing_export", date.fromisoformat(f"{month}-01"), files, landing)
