@@ -50,6 +50,7 @@ final as (
         billing_period as x_billing_period,
         line_item_type as x_line_item_type,
         case when is_gpu_compute then resource_id end as x_gpu_resource_link,
+        line_item_id as x_source_line_id,
         payer_account_id as {{ adapter.quote("BillingAccountId") }},
         payer_account_name as {{ adapter.quote("BillingAccountName") }},
         currency_code as {{ adapter.quote("BillingCurrency") }},

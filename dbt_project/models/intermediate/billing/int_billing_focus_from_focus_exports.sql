@@ -21,6 +21,7 @@ final as (
         billing_period as x_billing_period,
         cast(null as {{ dbt.type_string() }}) as x_line_item_type,
         cast(null as {{ dbt.type_string() }}) as x_gpu_resource_link,
+        source_file || ':' || cast(source_row as {{ dbt.type_string() }}) as x_source_line_id,
         billing_account_id as {{ adapter.quote("BillingAccountId") }},
         billing_account_name as {{ adapter.quote("BillingAccountName") }},
         billing_currency as {{ adapter.quote("BillingCurrency") }},

@@ -67,6 +67,8 @@ final as (
         rows.invoice_month as x_billing_period,
         rows.cost_type as x_line_item_type,
         case when rows.is_gpu_sku then rows.resource_name end as x_gpu_resource_link,
+        rows.source_file || ':' || cast(rows.source_row as {{ dbt.type_string() }})
+            || case when rows.is_unused_row then ':unused' else '' end as x_source_line_id,
         rows.billing_account_id as {{ adapter.quote("BillingAccountId") }},
         cast(null as {{ dbt.type_string() }}) as {{ adapter.quote("BillingAccountName") }},
         rows.currency_code as {{ adapter.quote("BillingCurrency") }},

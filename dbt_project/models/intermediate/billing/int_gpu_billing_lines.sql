@@ -138,7 +138,8 @@ aws as (
         currency_code,
         cast(null as decimal(38, 10)) as own_usd_per_unit,
         case when line_item_type = 'SavingsPlanCoveredUsage' then savings_plan_arn end
-            as commitment_id
+            as commitment_id,
+        line_item_id as source_line_id
 
     from aws_lines
 
@@ -168,7 +169,8 @@ gcp as (
             when currency_conversion_rate > 0
                 then cast(1 / currency_conversion_rate as decimal(38, 10))
         end as own_usd_per_unit,
-        commitment_id
+        commitment_id,
+        source_file || ':' || cast(source_row as {{ dbt.type_string() }}) as source_line_id
 
     from gcp_rows
 
@@ -192,7 +194,9 @@ focus as (
         cast(focus_rows.effective_cost as decimal(38, 10)) as effective_cost,
         focus_rows.billing_currency as currency_code,
         cast(null as decimal(38, 10)) as own_usd_per_unit,
-        focus_rows.commitment_discount_id as commitment_id
+        focus_rows.commitment_discount_id as commitment_id,
+        focus_rows.source_file || ':' || cast(focus_rows.source_row as {{ dbt.type_string() }})
+            as source_line_id
 
     from focus_rows
     inner join gpu_instance_types
@@ -225,7 +229,8 @@ other_focus as (
         cast(effective_cost as decimal(38, 10)) as effective_cost,
         billing_currency as currency_code,
         cast(null as decimal(38, 10)) as own_usd_per_unit,
-        commitment_discount_id as commitment_id
+        commitment_discount_id as commitment_id,
+        source_file || ':' || cast(source_row as {{ dbt.type_string() }}) as source_line_id
 
     from other_focus_matches
     where match_rank = 1
@@ -281,7 +286,9 @@ final as (
             else coalesce(all_lines.own_usd_per_unit, exchange_rates.usd_per_unit)
         end as usd_per_unit,
         -- The savings plan / commitment discount that covered the line (AWS CUR, FOCUS).
-        all_lines.commitment_id
+        all_lines.commitment_id,
+        -- The bill line: the CUR's line item id, or '<file>:<row>' of a FOCUS or GCP export.
+        all_lines.source_line_id
 
     from all_lines
     left join exchange_rates
