@@ -508,3 +508,65 @@ def test_bytes_that_are_not_utf8_land_replaced_whichever_reader_is_tried(tmp_pat
     assert read_clean_request_file(log, tmp_path) is None  # Arrow read it, bytes and all
     table, rejected = read_day([log], tmp_path)
     assert rejected == [] and table.column("request_id").to_pylist() == ["r\ufffd"]
+
+
+_GCP_ROW = {
+    "sku.id": "6C71-E844-38BC",
+    "usage_start_time": "2026-10-01 00:00:00 UTC",
+    "usage_end_time": "2026-10-01 01:00:00 UTC",
+    "cost": "5.5",
+    "currency": "USD",
+    "invoice.month": "202610",
+}
+
+
+def test_a_gcp_row_keeps_each_credit_as_given_and_classifies_none() -> None:
+    from pipelines.defs.sources.gcp_billing.load import normalize
+
+    row = normalize(
+        {
+            **_GCP_ROW,
+            # A flattened CSV export writes the credits as a Python repr.
+            "credits": "[{'name': 'Committed Usage Discount: GPU', 'amount': -2.25,"
+            " 'type': 'COMMITTED_USAGE_DISCOUNT', 'id': 'c1'}, {'name': 'SUD', 'amount': '-0.5'}]",
+        }
+    )
+    assert row["credits"] == [
+        {
+            "credit_index": 1,
+            "name": "Committed Usage Discount: GPU",
+            "type": "COMMITTED_USAGE_DISCOUNT",
+            "full_name": None,
+            "id": "c1",
+            "amount": Decimal("-2.25"),
+        },
+        {
+            "credit_index": 2,
+            "name": "SUD",
+            "type": None,
+            "full_name": None,
+            "id": None,
+            "amount": Decimal("-0.5"),
+        },
+    ]
+    assert (row["invoice_month"], row["cost"]) == ("2026-10", Decimal("5.5"))
+    assert "credits_total" not in row  # sums and kinds of credits are staging's
+
+
+@pytest.mark.parametrize(
+    ("credits", "reason"),
+    [
+        ("not a list", "credits is neither JSON nor a Python list: 'not a list'"),
+        ('{"amount": -1}', "credits is not a list"),
+        ("[1, 2]", "credits is not a list of records"),
+        ('[{"name": "x", "amount": "lots"}]', "credits.amount 'lots' is not a number"),
+    ],
+)
+def test_a_gcp_row_with_credits_that_cannot_be_read_is_refused_with_the_reason(
+    credits: str, reason: str
+) -> None:
+    from pipelines.defs.sources.gcp_billing.load import _normalize_all
+
+    rows, rejected = _normalize_all([{**_GCP_ROW, "credits": credits}, _GCP_ROW], "f.jsonl")
+    assert [(r.source_row, r.reason) for r in rejected] == [(1, reason)]
+    assert [r["source_row"] for r in rows] == [2]

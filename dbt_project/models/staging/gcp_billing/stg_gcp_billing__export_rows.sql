@@ -52,7 +52,9 @@ credits as (
         source_row,
         cast(sum(amount) as decimal(38, 10)) as credits_total,
         cast(sum(case when is_committed_use_discount then amount else 0 end) as decimal(38, 10))
-            as credits_committed_usage_discount
+            as credits_committed_usage_discount,
+        max(case when credit_type = 'FEE_UTILIZATION_OFFSET' then 1 else 0 end) = 1
+            as has_fee_utilization_offset
 
     from {{ ref('stg_gcp_billing__credits') }}
     group by 1, 2
@@ -66,6 +68,7 @@ source as (
         cast(coalesce(credits.credits_total, 0) as decimal(38, 10)) as credits_total,
         cast(coalesce(credits.credits_committed_usage_discount, 0) as decimal(38, 10))
             as credits_committed_usage_discount,
+        coalesce(credits.has_fee_utilization_offset, false) as has_fee_utilization_offset,
         -- The SKU description as padded words, for whole-word matches.
         ' ' || {{ regexp_replace_all('lower(counted_once.sku_description)', "'[^a-z0-9]+'", "' '") }} || ' '
             as sku_words
@@ -121,7 +124,7 @@ renamed as (
             and (
                 lower(sku_description) like '%dollar based%'
                 or lower(sku_description) like '%spend based%'
-                or coalesce(credits_json, '') like '%FEE_UTILIZATION_OFFSET%'
+                or has_fee_utilization_offset
             ) as is_spend_based_fee,
         -- What a resource-based commitment covers, named alike on fee SKUs ("Commitment v1:
         -- Nvidia Tesla A100 GPU in Americas for 1 Year") and usage SKUs ("Nvidia Tesla A100 GPU
