@@ -12,8 +12,9 @@
     Both filter `partition_date`. The intermediate views of minute windows and requests are
     tested the same way on their `day`, against the model each feeds:
     __gpu_window_days_to_build__ (int_gpu_hours), __process_window_days_to_build__
-    (int_gpu_seconds_attributed), __request_verdict_days_to_build__ (int_tokens_hourly). A full refresh, or a build before the model exists, tests
-    every day; a plain `dbt test` after a build tests none (nothing is left to build).
+    (int_gpu_seconds_attributed), __request_verdict_days_to_build__ (int_tokens_hourly).
+    A full refresh, or a build before the model exists, tests every day; a plain `dbt test`
+    after a build tests none (nothing is left to build).
 -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
@@ -40,7 +41,7 @@
     {{ return(filtered) }}
 {%- endmacro %}
 
-{#- partition_date in the days the model `model_name` does not hold yet at their `kind`
+{#- `column` in the days the model `model_name` does not hold yet at their `kind`
     ('telemetry' or 'request') versions, as literal dates (the scan skips the other days'
     files). -#}
 {% macro days_to_build_filter(model_name, kind, column='partition_date') %}
