@@ -465,7 +465,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     shutil.rmtree(landing, ignore_errors=True)
     warehouse.unlink(missing_ok=True)
-    shutil.rmtree(warehouse.parent / f"{warehouse.stem}_raw", ignore_errors=True)  # kept files
+    shutil.rmtree(paths.raw_root(warehouse), ignore_errors=True)
     fleet = build_fleet(gpus=args.gpus, days=args.days, seed=args.seed)
     write_landing_zone(fleet, landing)
     (landing / DEMO_MARKER).write_text("written by `gpuledger demo`; replaced on the next demo\n")

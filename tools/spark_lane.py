@@ -1,8 +1,11 @@
-"""The same dbt project on Spark (dbt-spark, session mode) from a DuckDB warehouse's raw tables,
+"""The same dbt project on Spark (dbt-spark, session mode) from a DuckDB warehouse's raw files,
 and its marts compared with DuckDB's to the cent.
 
 Run by tools/spark-lane.sh (an environment with dbt-core, dbt-spark[session] and pyspark): every
-raw.* table is exported to Parquet and registered in a local Spark catalog as raw.<table>;
+raw table's folder of Hive-partitioned Parquet beside the warehouse (<stem>_raw/<table>, what the
+landing wrote and DuckDB's models read; pipelines/lib/raw_files.py) is registered in a local
+Spark catalog as raw.<table>, as it is (the NVML spool as both raw.nvml_* sources), and the
+warehouse's own bookkeeping tables (raw.landing_log, raw.partitions) are exported to Parquet;
 `dbt build --target spark` builds every model and runs every test (the cost conservation tests
 included) in that Spark session; then each mart is read from both engines and compared row by
 row, money rounded to the cent, other numbers to 6 decimals. Exit 0 when all marts are equal.
@@ -35,24 +38,31 @@ def _tables(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
     return [
         r[0]
         for r in conn.execute(
-            # Views too: raw.nvml_* read the spool files the warehouse keeps.
-            "select table_name from duckdb_tables() where schema_name = ?"
-            " union select view_name from duckdb_views() where schema_name = ? and not internal"
-            " order by 1",
-            [schema, schema],
+            "select table_name from duckdb_tables() where schema_name = ? order by 1", [schema]
         ).fetchall()
     ]
 
 
-def export_raw(warehouse: Path, out: Path) -> list[str]:
+def raw_folders(warehouse: Path) -> dict[str, Path]:
+    """raw.<table> -> its folder of files, as the landing wrote them."""
+    root = warehouse.parent / f"{warehouse.stem}_raw"
+    folders = {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and p.name != "nvml_spool"}
+    folders["nvml_gpu_windows"] = folders["nvml_process_windows"] = root / "nvml_spool"
+    return folders
+
+
+def export_bookkeeping(warehouse: Path, out: Path) -> dict[str, Path]:
+    """The warehouse's own raw tables (landing log, partitions) as Parquet, for the macros that
+    read them."""
     conn = duckdb.connect(str(warehouse), read_only=True)
+    folders = {}
     try:
-        tables = _tables(conn, "raw")
-        for table in tables:
+        for table in _tables(conn, "raw"):
             folder = out / table
             folder.mkdir(parents=True, exist_ok=True)
             conn.execute(f"copy raw.\"{table}\" to '{folder / 'part-0.parquet'}' (format parquet)")
-        return tables
+            folders[table] = folder
+        return folders
     finally:
         conn.close()
 
@@ -188,8 +198,10 @@ def main() -> int:
     )
     for leftover in leftovers:
         shutil.rmtree(args.work / leftover, ignore_errors=True)
-    raw = args.work / "raw"
-    tables = export_raw(args.warehouse, raw)
+    tables = {
+        **raw_folders(args.warehouse),
+        **export_bookkeeping(args.warehouse, args.work / "raw"),
+    }
     catalog: Any
     if args.thrift:
         host, port = args.thrift.rsplit(":", 1)
@@ -203,8 +215,8 @@ def main() -> int:
         catalog = _session(args.work)
         target = "spark"
     catalog.sql("create database if not exists raw")
-    for table in tables:
-        catalog.sql(f"create table raw.{table} using parquet location '{raw / table}'")
+    for table, folder in tables.items():
+        catalog.sql(f"create table raw.{table} using parquet location '{folder}'")
     return _build_and_compare(args, catalog, target)
 
 

@@ -105,20 +105,20 @@
     ({{ telemetry_day_versions() }})
 {% endmacro %}
 
-{#- The days of NVML spool kept as files (pipelines/lib/raw_files.py) whose landing counted
-    none of `what` (a column of raw.file_days: 'repeated_windows', 'shared_windows'), as date
-    strings, asked when the model is compiled. None in a unit test, or where raw.file_days does
-    not exist (raw registered by hand on another engine): every check then runs. -#}
+{#- The days of NVML spool (pipelines/lib/raw_files.py) whose landing counted none of `what`
+    (a column of raw.partitions: 'repeated_windows', 'shared_windows'), as date strings, asked
+    when the model is compiled. None in a unit test, or where raw.partitions does not exist (raw
+    registered by hand on another engine): every check then runs. -#}
 {% macro kept_nvml_days_without(what) %}
     {%- if not execute or this is none -%}
         {{ return([]) }}
     {%- endif -%}
-    {%- set file_days = adapter.get_relation(database=this.database, schema='raw', identifier='file_days') -%}
-    {%- if file_days is none -%}
+    {%- set partitions = adapter.get_relation(database=this.database, schema='raw', identifier='partitions') -%}
+    {%- if partitions is none -%}
         {{ return([]) }}
     {%- endif -%}
     {%- set result = run_query(
-        "select partition_date from raw.file_days where source = 'nvml' and " ~ what ~ " = 0"
+        "select partition_key from raw.partitions where table_name = 'nvml_spool' and " ~ what ~ " = 0"
         ~ " order by 1"
     ) -%}
     {{ return(result.columns[0].values() | map('string') | list) }}

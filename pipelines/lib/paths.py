@@ -39,9 +39,22 @@ def aws_cur_location() -> str:
 
 
 def export_environment(landing: Path | None = None, warehouse: Path | None = None) -> None:
-    """Pin both paths as absolute values in the environment, which dbt's profile reads."""
+    """Pin both paths as absolute values in the environment, which dbt's profile reads, and
+    the warehouse's raw folder, which dbt's sources read (GPULEDGER_RAW)."""
     os.environ["GPULEDGER_LANDING"] = str((landing or landing_root()).resolve())
     os.environ["GPULEDGER_WAREHOUSE"] = str((warehouse or warehouse_path()).resolve())
+    export_raw_root()
+
+
+def raw_root(warehouse: Path) -> Path:
+    """The raw layer's folder beside a warehouse file (pipelines/lib/raw_files.py):
+    ``gpuledger.duckdb`` -> ``gpuledger_raw``."""
+    return warehouse.parent / f"{warehouse.stem}_raw"
+
+
+def export_raw_root() -> None:
+    """GPULEDGER_RAW, which dbt's sources read: the raw folder of GPULEDGER_WAREHOUSE's."""
+    os.environ["GPULEDGER_RAW"] = str(raw_root(warehouse_path().resolve()))
 
 
 def lineage_name(path: Path, landing: Path) -> str:

@@ -1,71 +1,132 @@
-"""Landed days kept as Parquet files beside the warehouse, read by raw views in place of rows.
+"""The raw layer: every source lands as Parquet files beside the warehouse, one folder a partition.
 
-Copying every telemetry window and every request into DuckDB tables cost about as much as all
-the modelling downstream of them. Two sources are kept as files instead:
+    <warehouse dir>/<warehouse stem>_raw/<table>/<key>=<value>/<token>/*.parquet   (partitioned)
+    <warehouse dir>/<warehouse stem>_raw/<table>/<token>/*.parquet                 (replaced whole)
 
-- ``nvml``: a day of collector spool files whose footers vouch for them (telemetry/load.py) is
-  copied byte for byte, each file under its landing-relative name, quoted;
-- ``inference_requests``: a day of request logs, once parsed and checked (inference/load.py),
-  is written as one Parquet file of the raw columns.
+The folders are Hive-style, so what DuckDB reads (dbt's sources, by their external location,
+dbt_project/models/staging/_sources.yml) is what Spark or any engine reads. The files hold the
+columns of ``sql/raw_tables.sql`` in its types, the partition key in the folder name only; the
+NVML spool keeps the collector's own files, copied byte for byte (docs/spool-schema.md).
 
-    <warehouse dir>/<warehouse stem>_raw/<source>/date=<day>/<token>/...
-
-``raw.file_days`` records which token holds each source-day: the day's input version (the one
-raw.landing_log records), so landing the same files again copies and parses nothing. The raw
-views (``raw.nvml_gpu_windows``, ``raw.nvml_process_windows``, ``raw.inference_requests``)
-union the rows landed the other way (``raw.*_rows``: spool files read through Arrow, and rows
-landed before files were kept) with these files, read with the rows' column types, and with
-``date=`` as the partition date, so that a day's filter opens only that day's files.
-
-A day is replaced in its landing transaction: the new files wait under ``_incoming/<token>``
-until ``raw.file_days`` names the token, and only then move into place (``settle``). Every
+``raw.partitions`` (in the warehouse) records which token holds each partition. A partition is
+replaced in its landing transaction: the new files wait under ``<table>/_incoming/<token>``
+until ``raw.partitions`` names the token, and only then move into place (``settle``). Every
 writing connection (``pipelines.lib.warehouse.connect``) settles what an interrupted landing
 left: a token the table names is moved into place, anything it does not name is removed. A
-landing that fails before its commit therefore leaves the warehouse as it was.
+landing that fails before its commit therefore leaves the raw layer as it was.
+
+Each table also holds one file of no rows (``schema``, under a partition no data has), so
+that a source nothing has landed in yet reads as empty, with its columns, rather than failing.
+``raw.<table>`` in the warehouse is a view of the files, for SQL users and the pipeline's own
+checks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from collectors.spool import SPOOL_SCHEMA
+from pipelines.lib.paths import raw_root
 
-NVML = "nvml"
+SQL_DIR = Path(__file__).parent / "sql"
+INCOMING = "_incoming"
+SCHEMA = "schema"
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """One raw table: its folder, and the partition key in the folder names (None: whole)."""
+
+    name: str
+    key: str | None = None
+    key_type: str = "varchar"
+    # raw.landing_log's name for the source, where the landing records its input's version.
+    log_source: str | None = None
+
+    @property
+    def placeholder(self) -> str:
+        """The partition value of the schema file: one no data has."""
+        return "0001-01-01" if self.key_type == "date" else SCHEMA
+
+    def glob(self, root: Path) -> str:
+        depth = "*/*/*.parquet" if self.key else "*/*.parquet"
+        return f"{(root / self.name).as_posix()}/{depth}"
+
+
+NVML = "nvml_spool"
 REQUESTS = "inference_requests"
-SOURCES = (NVML, REQUESTS)
-# Raw tables that became views of their rows table and the kept files.
-VIEWS = {
-    "nvml_gpu_windows": NVML,
-    "nvml_process_windows": NVML,
-    "inference_requests": REQUESTS,
+TABLES = {
+    table.name: table
+    for table in (
+        RawTable("aws_cur_line_items", "billing_period"),
+        RawTable(NVML, "partition_date", "date", log_source="nvml"),
+        RawTable("dcgm_samples", "partition_date", "date", log_source="dcgm_samples"),
+        RawTable(
+            "inference_metric_samples",
+            "partition_date",
+            "date",
+            log_source="inference_metric_samples",
+        ),
+        RawTable(REQUESTS, "partition_date", "date", log_source=REQUESTS),
+        RawTable("focus_charges", "billing_period", log_source="focus_charges"),
+        RawTable("gcp_billing_export", "invoice_month", log_source="gcp_billing_export"),
+        RawTable("gcp_billing_credits", "invoice_month"),
+        RawTable("list_prices", "provider"),
+        RawTable("exchange_rates"),
+        RawTable("contracts"),
+        RawTable("contract_resources"),
+        RawTable("api_prices"),
+        RawTable("api_equivalents"),
+    )
 }
 WINDOW_COLUMNS = [f.name for f in SPOOL_SCHEMA if f.name != "processes"]
 PROCESS_FIELDS = [f.name for f in SPOOL_SCHEMA.field("processes").type.value_type]
-_TIMESTAMPS = {"window_start", "window_end"}
 
 
-def root(conn: duckdb.DuckDBPyConnection, source: str) -> Path | None:
-    """Where this warehouse keeps the source's files; None for an in-memory database."""
+def root(conn: duckdb.DuckDBPyConnection) -> Path:
+    """The raw folder of the warehouse ``conn`` has open."""
     rows = conn.execute(
         "select path from duckdb_databases() where database_name = current_database()"
     ).fetchall()
     # fetchall, not fetchone, here and below: DuckDB refuses to register a table on a connection
     # with a result not fetched to its end.
     if not rows or not rows[0][0]:
-        return None
-    database = Path(rows[0][0]).resolve()
-    return database.parent / f"{database.stem}_raw" / source
+        raise ValueError("the raw layer is files beside a warehouse file: open a file, not memory")
+    return raw_root(Path(rows[0][0]).resolve())
+
+
+@cache
+def column_types(table: str) -> list[tuple[str, str]]:
+    """(column, DuckDB type) of a raw table's files, as sql/raw_tables.sql declares them."""
+    conn = duckdb.connect()
+    try:
+        conn.execute((SQL_DIR / "raw_tables.sql").read_text())
+        rows = conn.execute(
+            "select column_name, data_type from information_schema.columns"
+            " where table_name = ? order by ordinal_position",
+            [table],
+        ).fetchall()
+    finally:
+        conn.close()
+    key = TABLES[table].key
+    return [(str(name), str(kind)) for name, kind in rows if name != key]
 
 
 @dataclass(frozen=True)
 class DayStats:
-    """What the landing learnt of a kept day (see raw.file_days); the last three: NVML only."""
+    """What the landing learnt of a partition (see raw.partitions); the last three: NVML only."""
 
     rows: int
     processes: int | None = None
@@ -86,9 +147,13 @@ def spool_day_stats(conn: duckdb.DuckDBPyConnection, files: list[Path]) -> DaySt
     return DayStats(*(int(v) for v in rows[0]))
 
 
-def incoming(kept: Path, token: str) -> Path:
-    """An empty folder where the day's files wait for the landing's commit, as ``token``."""
-    folder = kept / "_incoming" / token
+def new_token() -> str:
+    return uuid.uuid4().hex[:20]
+
+
+def incoming(conn: duckdb.DuckDBPyConnection, table: str, token: str) -> Path:
+    """An empty folder where a partition's files wait for the landing's commit, as ``token``."""
+    folder = root(conn) / table / INCOMING / token
     shutil.rmtree(folder, ignore_errors=True)  # what an interrupted landing left
     folder.mkdir(parents=True)
     return folder
@@ -100,41 +165,75 @@ def copy_in(folder: Path, files: list[Path], names: list[str]) -> None:
         shutil.copyfile(path, folder / quote(name, safe=""))
 
 
-def current(conn: duckdb.DuckDBPyConnection, source: str, day: date, token: str) -> DayStats | None:
-    """The stats of the source-day's kept files if they are ``token``'s and in place."""
-    kept = root(conn, source)
+def write_rows(rows: pa.Table, table: str, path: Path) -> None:
+    """Write ``rows`` as ``path`` in the table's declared column types (a column ``rows`` lacks
+    is null), in their order: the same rows give the same bytes."""
+    present = set(rows.column_names)
+    select = ", ".join(
+        f'cast("{name}" as {kind}) as "{name}"' if name in present else f'null::{kind} as "{name}"'
+        for name, kind in column_types(table)
+    )
+    # A connection of its own, one thread and insertion order kept: deterministic files.
+    conn = duckdb.connect(config={"threads": 1, "preserve_insertion_order": True})
+    try:
+        conn.register("raw_rows", rows)
+        conn.execute(
+            f"copy (select {select} from raw_rows) to '{_quoted(path)}' (format parquet)"  # noqa: S608 - declared names
+        )
+    finally:
+        conn.close()
+
+
+def _quoted(path: Path) -> str:
+    return path.as_posix().replace("'", "''")
+
+
+def partition_folder(conn: duckdb.DuckDBPyConnection, table: str, value: str | None) -> Path:
+    spec = TABLES[table]
+    base = root(conn) / table
+    return base / f"{spec.key}={value}" if spec.key else base
+
+
+def current(
+    conn: duckdb.DuckDBPyConnection, table: str, value: str | date, token: str
+) -> DayStats | None:
+    """The stats of the partition's files if they are ``token``'s and in place."""
+    key = str(value) if value is not None else ""
     rows = conn.execute(
-        "select rows, processes, repeated_windows, shared_windows from raw.file_days"
-        " where source = ? and partition_date = ? and token = ?",
-        [source, day, token],
+        "select rows, processes, repeated_windows, shared_windows from raw.partitions"
+        " where table_name = ? and partition_key = ? and token = ?",
+        [table, key, token],
     ).fetchall()
-    if kept is None or not rows or not (kept / f"date={day.isoformat()}" / token).is_dir():
+    if not rows or not (partition_folder(conn, table, key or None) / token).is_dir():
         return None
     return DayStats(*rows[0])
 
 
-def discard(kept: Path, token: str) -> None:
+def discard(conn: duckdb.DuckDBPyConnection, table: str, token: str) -> None:
     """Remove files written for a landing that did not commit."""
-    shutil.rmtree(kept / "_incoming" / token, ignore_errors=True)
+    shutil.rmtree(root(conn) / table / INCOMING / token, ignore_errors=True)
 
 
 def record(
     conn: duckdb.DuckDBPyConnection,
-    source: str,
-    day: date,
+    table: str,
+    value: str | date | None,
     token: str | None = None,
     files: int = 0,
     stats: DayStats | None = None,
 ) -> None:
-    """Inside the landing transaction: the day's files are now ``token``'s (None: none kept)."""
-    conn.execute("delete from raw.file_days where source = ? and partition_date = ?", [source, day])
+    """Inside the landing transaction: the partition is now ``token``'s (None: it is empty)."""
+    key = str(value) if value is not None else ""
+    conn.execute(
+        "delete from raw.partitions where table_name = ? and partition_key = ?", [table, key]
+    )
     if token is not None:
         assert stats is not None
         conn.execute(
-            "insert into raw.file_days values (?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into raw.partitions values (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                source,
-                day,
+                table,
+                key,
                 token,
                 files,
                 stats.rows,
@@ -145,154 +244,171 @@ def record(
         )
 
 
-def settle(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, date]]:
-    """Make the kept files match raw.file_days, and the raw views read them. Returns the
-    source-days whose files had gone missing: their landing is forgotten (raw.landing_log), so
-    the next run lands them again."""
-    missing: list[tuple[str, date]] = []
-    for source in SOURCES:
-        kept = root(conn, source)
-        if kept is not None:
-            missing += [(source, day) for day in _settle(conn, source, kept)]
-    refresh_views(conn)
-    return missing
+class Staged:
+    """Partitions written by one landing, waiting for its transaction (see replace)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
+        self.written: list[tuple[str, str | None, str | None, int]] = []
+
+    def rows(self, table: str, value: str | date | None, rows: pa.Table) -> None:
+        """Write a partition's rows (none: the partition becomes empty). The token is a hash of
+        the file, so landing the same rows again names the partition as it is."""
+        key = None if value is None else str(value)
+        if rows.num_rows == 0:
+            self.written.append((table, key, None, 0))
+            return
+        folder = incoming(self.conn, table, new_token())
+        write_rows(rows, table, folder / "part-0.parquet")
+        token = hashlib.sha256((folder / "part-0.parquet").read_bytes()).hexdigest()[:20]
+        waiting = folder.with_name(token)
+        shutil.rmtree(waiting, ignore_errors=True)
+        folder.rename(waiting)
+        self.written.append((table, key, token, rows.num_rows))
+
+    def record(self) -> None:
+        """Inside the landing transaction: the partitions written are now the tables'."""
+        for table, key, token, count in self.written:
+            record(self.conn, table, key, token, 1 if token else 0, DayStats(rows=count))
+
+    def discard(self) -> None:
+        for table, _, token, _ in self.written:
+            if token is not None:
+                discard(self.conn, table, token)
 
 
-def _settle(conn: duckdb.DuckDBPyConnection, source: str, kept: Path) -> list[date]:
-    tokens: dict[date, str] = dict(
-        conn.execute(
-            "select partition_date, token from raw.file_days where source = ?", [source]
-        ).fetchall()
-    )
-    missing = []
-    for day, token in tokens.items():
-        target = kept / f"date={day.isoformat()}" / token
-        if target.is_dir():
-            continue
-        waiting = kept / "_incoming" / token
-        if waiting.is_dir():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            waiting.rename(target)
-        else:
-            missing.append(day)
-    if missing:
-        for table in ("file_days", "landing_log"):
-            conn.execute(
-                f"delete from raw.{table}"  # noqa: S608 - the code's own table names
-                " where source = ? and list_contains(?, partition_date)",
-                [source, missing],
-            )
-    if kept.is_dir():
-        for folder in kept.iterdir():
-            folder_day = _day_of(folder.name)
-            keep = tokens.get(folder_day) if folder_day and folder_day not in missing else None
-            if keep is None:  # _incoming, or a day no longer kept
-                shutil.rmtree(folder, ignore_errors=True)
+def settle(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """Make the files match raw.partitions, every table readable, and the raw views exist.
+    Returns the partitions whose files had gone missing: their landing is forgotten
+    (raw.landing_log), so the next run lands them again."""
+    base = root(conn)
+    recorded: dict[str, dict[str, str]] = {name: {} for name in TABLES}
+    for table, key, token in conn.execute(
+        "select table_name, partition_key, token from raw.partitions"
+    ).fetchall():
+        if table in recorded:
+            recorded[table][key] = token
+    missing: list[tuple[str, str]] = []
+    for spec in TABLES.values():
+        folder = base / spec.name
+        tokens = recorded[spec.name]
+        for key, token in tokens.items():
+            target = partition_folder(conn, spec.name, key or None) / token
+            if target.is_dir():
                 continue
-            for child in folder.iterdir():
-                if child.name != keep:
-                    shutil.rmtree(child, ignore_errors=True)
+            waiting = folder / INCOMING / token
+            if waiting.is_dir():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                waiting.rename(target)
+            else:
+                missing.append((spec.name, key))
+        _remove_unrecorded(spec, folder, tokens, {k for t, k in missing if t == spec.name})
+        _write_placeholder(spec, folder)
+    for table, key in missing:
+        conn.execute(
+            "delete from raw.partitions where table_name = ? and partition_key = ?", [table, key]
+        )
+        source = TABLES[table].log_source
+        if source is not None:
+            conn.execute(
+                "delete from raw.landing_log where source = ?"
+                " and starts_with(cast(partition_date as varchar), ?)",
+                [source, key],
+            )
+    create_views(conn)
     return missing
 
 
-def _day_of(name: str) -> date | None:
-    try:
-        return date.fromisoformat(name.removeprefix("date="))
-    except ValueError:
-        return None
+def _remove_unrecorded(
+    spec: RawTable, folder: Path, tokens: dict[str, str], missing: set[str]
+) -> None:
+    if not folder.is_dir():
+        return
+    if spec.key is None:
+        whole = tokens.get("")
+        for child in folder.iterdir():
+            if child.name not in (whole, SCHEMA):
+                shutil.rmtree(child, ignore_errors=True)
+        return
+    prefix = f"{spec.key}="
+    schema_folder = f"{prefix}{spec.placeholder}"
+    for partition in folder.iterdir():
+        value = partition.name.removeprefix(prefix)
+        if partition.name == schema_folder:
+            continue
+        token = tokens.get(value) if partition.name.startswith(prefix) else None
+        if token is None or value in missing:  # _incoming, or a partition no longer held
+            shutil.rmtree(partition, ignore_errors=True)
+            continue
+        for child in partition.iterdir():
+            if child.name != token:
+                shutil.rmtree(child, ignore_errors=True)
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _write_placeholder(spec: RawTable, folder: Path) -> None:
+    holder = folder / (f"{spec.key}={spec.placeholder}" if spec.key else "") / SCHEMA
+    path = holder / "part-0.parquet"
+    if path.is_file():
+        return
+    holder.mkdir(parents=True, exist_ok=True)
+    if spec.name == NVML:
+        pq.write_table(SPOOL_SCHEMA.empty_table(), path)
+        return
+    write_rows(pa.table({"_": pa.array([], pa.int8())}), spec.name, path)
+
+
+def scan(conn: duckdb.DuckDBPyConnection, table: str, filename: bool = False) -> str:
+    """read_parquet of a raw table's files, its partition key a column (dbt's sources read the
+    same, _sources.yml)."""
+    spec = TABLES[table]
+    options = ""
+    if spec.key:
+        options = f", hive_partitioning = true, hive_types = {{'{spec.key}': {spec.key_type}}}"
+    if filename:
+        options += ", filename = true"
+    return f"read_parquet('{_quoted(Path(spec.glob(root(conn))))}'{options})"
 
 
 def _naive_utc(column: str) -> str:
     """The spool's UTC instant as the warehouse's naive UTC timestamp. Through the epoch, not
-    timezone('UTC', ...): the same value, without a time zone lookup per row (a third of the
-    time an hourly aggregate of the windows took)."""
+    timezone('UTC', ...): the same value, without a time zone lookup per row."""
     return f"make_timestamp(epoch_us({column})) as {column}"
 
 
-def _scan(conn: duckdb.DuckDBPyConnection, source: str, filename: bool = False) -> str | None:
-    """read_parquet of the source's kept files, or None when no day of it is kept."""
-    kept = root(conn, source)
-    count = conn.execute("select count(*) from raw.file_days where source = ?", [source]).fetchall()
-    if kept is None or not count[0][0]:
-        return None
-    files = _literal(f"{kept.as_posix()}/date=*/*/*.parquet")
-    return f"read_parquet({files}, hive_partitioning = true, hive_types = {{'date': date}}" + (
-        ", filename = true)" if filename else ")"
+def views(conn: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, str]]:
+    """(view, query) of the raw views: each table's files; the NVML spool as its GPU windows
+    and as one row per process of a window."""
+    for table in TABLES:
+        if table != NVML:
+            yield table, f"select * from {scan(conn, table)}"  # noqa: S608 - the code's names
+    spool = scan(conn, NVML, filename=True)
+    columns = ", ".join(
+        _naive_utc(c) if c in ("window_start", "window_end") else c for c in WINDOW_COLUMNS
+    )
+    yield (
+        "nvml_gpu_windows",
+        "select partition_date,"  # noqa: S608 - the code's own names
+        " url_decode(regexp_extract(filename, '[^/]+$')) as source_file,"
+        f" {columns} from {spool}",
+    )
+    fields = ", ".join(f"process.{name} as {name}" for name in PROCESS_FIELDS)
+    yield (
+        "nvml_process_windows",
+        f"select partition_date, host, gpu_uuid, window_start, window_end, {fields},"  # noqa: S608
+        " window_process_count from (select partition_date, host, gpu_uuid,"
+        f" {_naive_utc('window_start')}, {_naive_utc('window_end')},"
+        " unnest(processes) as process,"
+        f" cast(len(processes) as integer) as window_process_count from {spool})",
     )
 
 
-def refresh_views(conn: duckdb.DuckDBPyConnection) -> None:
-    """(Re)create the raw views: each rows table, plus the source's kept files if any."""
-    windows = [
-        "select partition_date, source_file, "  # noqa: S608 - the code's own column names
-        + ", ".join(WINDOW_COLUMNS)
-        + " from raw.nvml_gpu_windows_rows"
-    ]
-    processes = [
-        "select partition_date, host, gpu_uuid, window_start, window_end, "  # noqa: S608
-        + ", ".join(PROCESS_FIELDS)
-        + ", window_process_count from raw.nvml_process_windows_rows"
-    ]
-    spool = _scan(conn, NVML, filename=True)
-    if spool is not None:
-        columns = ", ".join(_naive_utc(c) if c in _TIMESTAMPS else c for c in WINDOW_COLUMNS)
-        windows.append(
-            'select "date" as partition_date,'  # noqa: S608
-            " url_decode(regexp_extract(filename, '[^/]+$')) as source_file,"
-            f" {columns} from {spool}"
-        )
-        processes.append(
-            "select partition_date, host, gpu_uuid, window_start, window_end, "  # noqa: S608
-            + ", ".join(f"process.{name} as {name}" for name in PROCESS_FIELDS)
-            + ", window_process_count from ("  # noqa: S608
-            'select "date" as partition_date, host, gpu_uuid,'
-            f" {_naive_utc('window_start')}, {_naive_utc('window_end')},"
-            " unnest(processes) as process,"
-            " cast(len(processes) as integer) as window_process_count"
-            f" from {spool})"
-        )
-    request_columns = [
-        row[0]
-        for row in conn.execute(
-            "select column_name from information_schema.columns where table_schema = 'raw'"
-            " and table_name = 'inference_requests_rows' and column_name <> 'partition_date'"
-            " order by ordinal_position"
-        ).fetchall()
-    ]
-    requests = [
-        f"select partition_date, {', '.join(request_columns)}"  # noqa: S608
-        " from raw.inference_requests_rows"
-    ]
-    logs = _scan(conn, REQUESTS)
-    if logs is not None:
-        requests.append(
-            f'select "date" as partition_date, {", ".join(request_columns)} from {logs}'  # noqa: S608
-        )
-    database = root(conn, "") or Path(":memory:")
-    for view, parts in (
-        ("nvml_gpu_windows", windows),
-        ("nvml_process_windows", processes),
-        ("inference_requests", requests),
-    ):
-        sql = f"create or replace view raw.{view} as " + " union all ".join(parts)
-        # Binding a view over the kept files lists them all: skip what this process already
-        # created (a landing settles after every day it lands).
-        if _created.get((database, view)) != sql or not _exists(conn, view):
-            conn.execute(sql)
-            _created[(database, view)] = sql
-
-
-_created: dict[tuple[Path, str], str] = {}
-
-
-def _exists(conn: duckdb.DuckDBPyConnection, view: str) -> bool:
-    return bool(
+def create_views(conn: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the raw views where missing or pointing elsewhere (a moved warehouse)."""
+    held = dict(
         conn.execute(
-            "select count(*) from duckdb_views() where schema_name = 'raw' and view_name = ?",
-            [view],
-        ).fetchall()[0][0]
+            "select view_name, sql from duckdb_views() where schema_name = 'raw'"
+        ).fetchall()
     )
+    for view, query in views(conn):
+        if query not in (held.get(view) or ""):
+            conn.execute(f"create or replace view raw.{view} as {query}")

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from pipelines.lib import raw_files
 from pipelines.lib.errors import LandingError
-from pipelines.lib.paths import lineage_name
+from pipelines.lib.paths import lineage_name, raw_root
 
 SQL_DIR = Path(__file__).parent / "sql"
 LOG = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def read_sql(name: str) -> str:
 
 # The raw layer's layout: raised when a table or column of raw_schema.sql changes (a warehouse of
 # another layout is refused with the command that rebuilds it, see connect).
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
 
 # DuckDB takes 80 % of the machine's memory by default; the pipeline bounds it (and spills to
 # disk beyond it) so that a fleet's history fits beside everything else on the host.
@@ -53,8 +53,8 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             "insert into raw.layout select ? where not exists (select 1 from raw.layout)",
             [LAYOUT_VERSION],
         )
-        for source, day in raw_files.settle(conn):
-            LOG.warning("the kept %s files of %s are missing; the day lands again", source, day)
+        for table, key in raw_files.settle(conn):
+            LOG.warning("the raw files of %s %s are missing; they land again", table, key)
         yield conn
     finally:
         conn.close()
@@ -65,7 +65,7 @@ def _check_layout(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
     version's (raw.layout): nothing is migrated in place, the warehouse is rebuilt."""
     layout = layout_version(conn)
     if layout is not None and layout != LAYOUT_VERSION:
-        raw = path.parent / f"{path.stem}_raw"
+        raw = raw_root(path)
         raise WarehouseUnusable(
             f"{path} holds raw tables of layout {layout or 'from before layouts were numbered'},"
             f" this version reads layout {LAYOUT_VERSION}. Move {path} and {raw} aside (or"
@@ -221,42 +221,45 @@ class Quarantine:
     whole_source: bool = False
 
 
+@contextmanager
+def replacing(conn: duckdb.DuckDBPyConnection) -> Iterator[raw_files.Staged]:
+    """One landing, all or nothing: the partitions it writes (``staged.rows``) and what it
+    executes on ``conn`` inside the block commit together; on any error neither the files nor
+    the tables change."""
+    staged = raw_files.Staged(conn)
+    try:
+        with transaction(conn):
+            yield staged
+            staged.record()
+    except BaseException:
+        staged.discard()
+        raise
+    raw_files.settle(conn)
+
+
 def replace_partition(
     conn: duckdb.DuckDBPyConnection,
     table: str,
-    partition_column: str,
-    partition_value: object,
+    partition_value: str | date | None,
     rows: pa.Table,
     quarantine: Quarantine | None = None,
     landed: tuple[str, date, list[Path], Path] | None = None,
     also: dict[str, pa.Table] | None = None,
 ) -> None:
-    """Replace one partition of a raw table (and its quarantined rows) in one transaction.
+    """Replace one partition of a raw table's files (and its quarantined rows), all or nothing.
 
-    ``table`` and ``partition_column`` are the code's own identifiers, never input. ``landed``
-    (source, day, files, landing zone) records the day's version in raw.landing_log too.
-    ``also``: more raw tables with the same partition column, replaced in the same transaction.
+    ``table``: a raw table of pipelines/lib/raw_files.py; ``partition_value``: its partition
+    (None: a table replaced whole). ``landed`` (source, day, files, landing zone) records the
+    day's version in raw.landing_log too. ``also``: more raw tables with the same partition,
+    replaced with it.
     """
-    tables = {table: rows, **(also or {})}
-    try:
-        with transaction(conn):
-            if landed is not None:
-                log_landing(conn, *landed)
-            if quarantine is not None:
-                replace_quarantine(conn, quarantine)
-            for name, table_rows in tables.items():
-                columns = ", ".join(f'"{column}"' for column in table_rows.column_names)
-                conn.execute(
-                    f"delete from {name} where {partition_column} = ?",  # noqa: S608
-                    [partition_value],
-                )
-                conn.register("landing_rows", table_rows)
-                conn.execute(
-                    f"insert into {name} ({columns}) select {columns} from landing_rows"  # noqa: S608
-                )
-                conn.unregister("landing_rows")
-    finally:
-        conn.unregister("landing_rows")
+    with replacing(conn) as staged:
+        for name, table_rows in {table: rows, **(also or {})}.items():
+            staged.rows(name, partition_value, table_rows)
+        if landed is not None:
+            log_landing(conn, *landed)
+        if quarantine is not None:
+            replace_quarantine(conn, quarantine)
 
 
 def replace_quarantine(conn: duckdb.DuckDBPyConnection, quarantine: Quarantine) -> None:

@@ -163,43 +163,6 @@ def test_two_workloads_sharing_a_gpu_split_its_hour_by_busy_time(demo_pipeline: 
         assert abs(float(attributed) - busy_hours * 18.666 / 8) < 0.01
 
 
-def test_windows_of_one_process_are_attributed_as_grouping_by_window_does(
-    demo_pipeline: Pipeline, tmp_path: Path
-) -> None:
-    """The attribution takes a window of one process straight to its hour; rows landed before
-    the spool's process count was kept are grouped by window first. Both give the same seconds,
-    to the last decimal, and the same marts."""
-    pipeline = demo_pipeline.copy_to(tmp_path)
-    seconds = "select * from intermediate.int_gpu_seconds_attributed order by all"
-    fast = pipeline.query(seconds)
-    [(single, total)] = pipeline.query(
-        "select count(*) filter (where window_process_count = 1), count(*)"
-        " from raw.nvml_process_windows"
-    )
-    assert 0 < single < total  # both paths are taken in the demo
-    marts = {k: v for k, v in pipeline.fingerprint().items() if k.startswith("marts.")}
-    # The kept spool files' rows moved into the rows tables, as an older version landed them.
-    pipeline.execute(
-        "insert into raw.nvml_gpu_windows_rows by name select * from raw.nvml_gpu_windows"
-        " where partition_date in (select partition_date from raw.file_days"
-        " where source = 'nvml');"
-        "insert into raw.nvml_process_windows_rows by name"
-        " select * replace (cast(null as integer) as window_process_count)"
-        " from raw.nvml_process_windows"
-        " where partition_date in (select partition_date from raw.file_days"
-        " where source = 'nvml');"
-        "delete from raw.file_days where source = 'nvml'"
-    )
-    # The models alone, rebuilt whole (a range without data lands nothing, which would restore
-    # the counts from the spool files); the run's connection drops the files no day keeps.
-    pipeline.run(start=date(2000, 1, 1), end=date(2000, 1, 1), full_refresh=True)
-    assert pipeline.query(
-        "select count(*), count(window_process_count) from raw.nvml_process_windows"
-    ) == [(total, 0)]
-    assert pipeline.query(seconds) == fast
-    assert {k: v for k, v in pipeline.fingerprint().items() if k.startswith("marts.")} == marts
-
-
 def test_daily_allocation_conserves_the_bills_gpu_cost_to_the_cent(
     demo_pipeline: Pipeline,
 ) -> None:

@@ -1,5 +1,6 @@
-"""Spool files kept as landed (pipelines/lib/raw_files.py): replaced whole, all or nothing, and
-settled by the next connection after an interruption."""
+"""The raw layer as files (pipelines/lib/raw_files.py): spool files kept as landed, request logs
+as one Parquet file a day, bills and contracts as Parquet partitions; replaced whole, all or
+nothing, and settled by the next connection after an interruption."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import os
 import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from collectors.spool import SPOOL_SCHEMA
 from pipelines.defs.sources.inference import load as requests
 from pipelines.defs.sources.telemetry import load as telemetry
 from pipelines.lib import raw_files
@@ -24,6 +28,7 @@ from pipelines.lib.warehouse import (
     WarehouseUnusable,
     connect,
     lock_holder,
+    replace_partition,
 )
 from synth import build_fleet, write_landing_zone
 
@@ -49,10 +54,19 @@ def _rows(warehouse: Path) -> dict[str, list[tuple]]:
         }
 
 
-def _kept(warehouse: Path, source: str = "nvml") -> list[str]:
-    """The kept files, relative to the warehouse's folder of them."""
-    root = warehouse.parent / f"{warehouse.stem}_raw" / source
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+def _kept(warehouse: Path, table: str = "nvml_spool") -> list[str]:
+    """The table's files, relative to its folder, less the empty file of its columns."""
+    root = warehouse.parent / f"{warehouse.stem}_raw" / table
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.parent.name != "schema"
+    )
+
+
+def _paths(warehouse: Path, table: str = "nvml_spool") -> list[Path]:
+    root = warehouse.parent / f"{warehouse.stem}_raw" / table
+    return [root / name for name in _kept(warehouse, table)]
 
 
 def test_a_vouched_day_is_kept_as_its_files_and_reads_as_rows(
@@ -62,8 +76,7 @@ def test_a_vouched_day_is_kept_as_its_files_and_reads_as_rows(
     files = _spool(landing)
     with connect(warehouse) as conn:
         windows, processes = telemetry.land_day(conn, DAY, files, landing)
-        assert conn.execute("select count(*) from raw.nvml_gpu_windows_rows").fetchone() == (0,)
-        [(token, count)] = conn.execute("select token, files from raw.file_days").fetchall()
+        [(token, count)] = conn.execute("select token, files from raw.partitions").fetchall()
         # A day's filter reads only that day's files.
         assert conn.execute(
             "select count(*), min(partition_date), max(partition_date) from raw.nvml_gpu_windows"
@@ -74,7 +87,8 @@ def test_a_vouched_day_is_kept_as_its_files_and_reads_as_rows(
     kept = _kept(warehouse)
     assert len(kept) == len(files)
     assert all(
-        name.startswith(f"date={DAY.isoformat()}/{token}/telemetry%2Fnvml%2F") for name in kept
+        name.startswith(f"partition_date={DAY.isoformat()}/{token}/telemetry%2Fnvml%2F")
+        for name in kept
     )
     rows = _rows(warehouse)
     assert (len(rows["nvml_gpu_windows"]), len(rows["nvml_process_windows"])) == (
@@ -93,7 +107,7 @@ def test_landing_a_day_again_copies_only_changed_files(landing: Path, tmp_path: 
     with connect(warehouse) as conn:
         counts = telemetry.land_day(conn, DAY, _spool(spool), spool)
     first, kept = _rows(warehouse), _kept(warehouse)
-    root = warehouse.parent / f"{warehouse.stem}_raw" / "nvml"
+    root = warehouse.parent / f"{warehouse.stem}_raw" / "nvml_spool"
     copied = {p: p.stat().st_ino for p in root.rglob("*.parquet")}
     with connect(warehouse) as conn:  # the same files: the same copy, and the same counts
         assert telemetry.land_day(conn, DAY, _spool(spool), spool) == counts
@@ -128,7 +142,7 @@ def test_a_landing_that_fails_before_its_commit_leaves_the_day_as_it_was(
     monkeypatch.undo()
     assert _kept(warehouse) == kept
     assert _rows(warehouse) == before
-    root = warehouse.parent / f"{warehouse.stem}_raw" / "nvml"
+    root = warehouse.parent / f"{warehouse.stem}_raw" / "nvml_spool"
     assert not (root / "_incoming").exists() or not any((root / "_incoming").iterdir())
 
 
@@ -139,12 +153,14 @@ def test_the_next_connection_settles_a_landing_interrupted_after_its_commit(
     with connect(warehouse) as conn:
         telemetry.land_day(conn, DAY, _spool(landing), landing)
     expected = _rows(warehouse)
-    root = warehouse.parent / f"{warehouse.stem}_raw" / "nvml"
-    (token,) = [p.name for p in (root / f"date={DAY.isoformat()}").iterdir()]
+    root = warehouse.parent / f"{warehouse.stem}_raw" / "nvml_spool"
+    (token,) = [p.name for p in (root / f"partition_date={DAY.isoformat()}").iterdir()]
     # The commit named the token, the files were still waiting, and a stale copy was left.
     (root / "_incoming").mkdir()
-    (root / f"date={DAY.isoformat()}" / token).rename(root / "_incoming" / token)
-    shutil.copytree(root / "_incoming" / token, root / f"date={DAY.isoformat()}" / "stale")
+    (root / f"partition_date={DAY.isoformat()}" / token).rename(root / "_incoming" / token)
+    shutil.copytree(
+        root / "_incoming" / token, root / f"partition_date={DAY.isoformat()}" / "stale"
+    )
     shutil.copytree(root / "_incoming" / token, root / "_incoming" / "uncommitted")
     assert _rows(warehouse) == expected
     assert {p.split("/")[1] for p in _kept(warehouse)} == {token}
@@ -154,7 +170,9 @@ def test_a_day_whose_kept_files_vanished_lands_again(landing: Path, tmp_path: Pa
     warehouse = tmp_path / "w.duckdb"
     with connect(warehouse) as conn:
         telemetry.land_day(conn, DAY, _spool(landing), landing)
-    shutil.rmtree(warehouse.parent / f"{warehouse.stem}_raw" / "nvml" / f"date={DAY.isoformat()}")
+    shutil.rmtree(
+        warehouse.parent / f"{warehouse.stem}_raw" / "nvml_spool" / f"partition_date={DAY}"
+    )
     with connect(warehouse) as conn:
         assert conn.execute("select count(*) from raw.nvml_gpu_windows").fetchone() == (0,)
         # Forgotten, so the sensor and the next run see the day as not landed.
@@ -163,18 +181,22 @@ def test_a_day_whose_kept_files_vanished_lands_again(landing: Path, tmp_path: Pa
         ).fetchone() == (0,)
 
 
-def test_a_day_landed_through_arrow_drops_its_kept_files(
+def test_a_day_landed_through_arrow_is_rewritten_in_the_spool_schema_and_reads_the_same(
     landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     warehouse = tmp_path / "w.duckdb"
     with connect(warehouse) as conn:
         telemetry.land_day(conn, DAY, _spool(landing), landing)
-    kept = _rows(warehouse)
+    kept, copies = _rows(warehouse), _kept(warehouse)
     monkeypatch.setattr(telemetry, "vouched_by_footer", lambda path, footer=None: False)
+    monkeypatch.setattr(telemetry, "keepable", lambda schema: False)  # as a v1 file is not
     with connect(warehouse) as conn:
         telemetry.land_day(conn, DAY, _spool(landing), landing)
-        assert conn.execute("select count(*) from raw.file_days").fetchone() == (0,)
-    assert _kept(warehouse) == []
+        [(token,)] = conn.execute("select token from raw.partitions").fetchall()
+    assert token.endswith("-w")  # written anew, not copied
+    rewritten = _kept(warehouse)
+    assert [p.rsplit("/", 1)[1] for p in rewritten] == [p.rsplit("/", 1)[1] for p in copies]
+    assert all(pq.read_schema(p).equals(SPOOL_SCHEMA) for p in _paths(warehouse))
     assert _rows(warehouse) == kept
 
 
@@ -206,8 +228,8 @@ def test_a_warehouse_of_another_raw_layout_is_refused_with_the_way_to_rebuild_it
 def test_the_landing_counts_windows_of_several_processes_and_keeps_no_repeated_window(
     landing: Path, tmp_path: Path
 ) -> None:
-    """What lets the hourly models skip a check for a kept day (raw.file_days). A file shipped
-    twice lands its windows once: the day is not kept as its files, the copy's windows are
+    """What lets the hourly models skip a check for a kept day (raw.partitions). A file shipped
+    twice lands its windows once: the day is rewritten without the copy's windows, which are
     quarantined."""
     spool = tmp_path / "landing"
     shutil.copytree(landing / "telemetry", spool / "telemetry")
@@ -219,7 +241,7 @@ def test_the_landing_counts_windows_of_several_processes_and_keeps_no_repeated_w
     with connect(tmp_path / "w.duckdb") as conn:
         windows, _ = telemetry.land_day(conn, DAY, files, spool)
         row = conn.execute(
-            "select rows, repeated_windows, shared_windows from raw.file_days"
+            "select rows, repeated_windows, shared_windows from raw.partitions"
         ).fetchall()
         assert row == [(windows, 0, shared)]
         assert shared > 0  # the fleet has GPUs shared by two workloads
@@ -227,7 +249,9 @@ def test_the_landing_counts_windows_of_several_processes_and_keeps_no_repeated_w
         shutil.copy(first, first.with_name(f"zz-copy-{first.name}"))  # a file shipped twice
         again, _ = telemetry.land_day(conn, DAY, _spool(spool), spool)
         assert again == windows
-        assert conn.execute("select count(*) from raw.file_days").fetchall() == [(0,)]
+        assert conn.execute(
+            "select rows, repeated_windows, shared_windows, token like '%-w' from raw.partitions"
+        ).fetchall() == [(windows, 0, shared, True)]
         assert conn.execute(
             "select count(*) from raw.quarantine where source_file like '%zz-copy-%'"
         ).fetchall() == [(pq.read_metadata(first).num_rows,)]
@@ -364,3 +388,67 @@ def test_a_connection_that_settled_kept_files_can_register_tables(
         with connect(warehouse) as conn:
             conn.register("rows", pa.table({"a": [1]}))
             assert conn.execute("select a from rows").fetchall() == [(1,)]
+
+
+def test_a_partition_of_a_bill_is_replaced_whole_and_a_failed_landing_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every source is files: a billing period is one Hive partition folder, its key in the
+    folder name only (as Spark and DuckDB read it), replaced by the next landing of the period;
+    a table nothing has landed in reads as empty with its columns."""
+    warehouse = tmp_path / "w.duckdb"
+    rate = pa.table(
+        {
+            "currency": ["EUR"],
+            "billing_period": ["2026-10"],
+            "usd_per_unit": [1.08],
+            "source_file": ["prices/exchange_rates.csv"],
+            "source_row": [2],
+        }
+    )
+
+    def charges(cost: float, rows: int) -> pa.Table:
+        return pa.table(
+            {
+                "source_file": ["focus/a.csv"] * rows,
+                "source_row": list(range(1, rows + 1)),
+                "BilledCost": [cost] * rows,
+            }
+        )
+
+    def held(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+        return conn.execute(
+            'select billing_period, count(*), sum("BilledCost") from raw.focus_charges'
+            " group by 1 order by 1"
+        ).fetchall()
+
+    with connect(warehouse) as conn:
+        assert conn.execute("select count(*) from raw.gcp_billing_export").fetchone() == (0,)
+        assert "invoice_month" in [
+            c[0] for c in conn.execute("describe raw.gcp_billing_export").fetchall()
+        ]
+        replace_partition(conn, "focus_charges", "2026-10", charges(2.5, 3))
+        replace_partition(conn, "focus_charges", "2026-11", charges(1.0, 1))
+        replace_partition(conn, "exchange_rates", None, rate)
+        replace_partition(conn, "focus_charges", "2026-10", charges(4.0, 2))  # restated
+        assert held(conn) == [("2026-10", 2, 8.0), ("2026-11", 1, 1.0)]
+    [october] = _paths(warehouse, "focus_charges")[:1]
+    assert october.parent.parent.name == "billing_period=2026-10"
+    assert "billing_period" not in pq.read_schema(october).names
+    assert pq.read_schema(october).field("BilledCost").type == pa.float64()  # declared type
+    files = _kept(warehouse, "focus_charges")
+
+    def fail(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(raw_files, "record", fail)
+    with connect(warehouse) as conn, pytest.raises(RuntimeError, match="disk full"):
+        replace_partition(conn, "focus_charges", "2026-10", charges(9.0, 9))
+    monkeypatch.undo()
+    with connect(warehouse) as conn:
+        assert held(conn) == [("2026-10", 2, 8.0), ("2026-11", 1, 1.0)]
+        assert conn.execute("select usd_per_unit from raw.exchange_rates").fetchall() == [
+            (Decimal("1.0800000000"),)
+        ]
+    assert _kept(warehouse, "focus_charges") == files
+    assert not any((warehouse.parent / "w_raw" / "focus_charges" / "_incoming").glob("*/*"))

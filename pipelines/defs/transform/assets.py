@@ -6,7 +6,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.defs.transform.project import dbt_project
 from pipelines.lib.dbt import PIPELINE_EXCLUDES, GpuledgerTranslator, log_file_args
-from pipelines.lib.paths import warehouse_path
+from pipelines.lib.paths import export_raw_root, warehouse_path
 
 FULL_REFRESH_TAG = "gpuledger/full_refresh"
 
@@ -29,4 +29,5 @@ def gpuledger_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource)
     # under dbt_project/target: 5 MB a run, never removed). dbt keeps its partial-parse state
     # there, valid for this warehouse's profile, so a run after the first skips the full parse.
     target = warehouse_path().parent / "dbt-target"
+    export_raw_root()  # where the sources' files are, beside the warehouse
     yield from dbt.cli(args, context=context, target_path=target).stream()

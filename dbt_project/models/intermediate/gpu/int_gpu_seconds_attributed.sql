@@ -62,7 +62,7 @@ single_process_windows as (
 
 ),
 
--- Windows with several processes (or landed before the count was kept): each workload's share
+-- Windows with several processes (or an unknown count: dcgm's): each workload's share
 -- of the window's totals.
 -- Read apart from the windows of one process (a CTE read twice is materialized whole), and
 -- without the days of spool files kept as landed whose landing found no such window

@@ -10,8 +10,8 @@ renamed as (
 
     select
         gpu_uuid,
-        cast(window_start as timestamp) as window_start_at,
-        cast(window_end as timestamp) as window_end_at,
+        {{ utc_instant('window_start') }} as window_start_at,
+        {{ utc_instant('window_end') }} as window_end_at,
         host,
         cloud_resource_id,
         cast(gpu_index as integer) as gpu_index,
@@ -33,7 +33,7 @@ renamed as (
         temperature_c_max,
         clocks_event_reasons,
         unsupported,
-        source_file,
+        {{ spool_source_file() }} as source_file,
         partition_date
 
     from source

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from pipelines.lib.arrow import conform, require_columns
 from pipelines.lib.errors import LandingError
 from pipelines.lib.store import Store
-from pipelines.lib.warehouse import refuse_removal, transaction
+from pipelines.lib.warehouse import refuse_removal, replacing
 
 CUR2_MANIFEST = re.compile(
     r"^(?P<export>[^/]+)/metadata/BILLING_PERIOD=(?P<period>\d{4}-\d{2})/"
@@ -446,34 +446,20 @@ def land_delivery(
     conn: duckdb.DuckDBPyConnection, store: Store, delivery: Delivery, table: pa.Table
 ) -> None:
     """Replace the billing period with this delivery, atomically."""
-    conn.register("delivery_rows", table)
-    try:
-        with transaction(conn):
-            conn.execute(
-                "delete from raw.aws_cur_line_items where billing_period = ?", [delivery.period]
-            )
-            conn.execute(
-                "delete from raw.aws_cur_deliveries where billing_period = ?", [delivery.period]
-            )
-            if table.num_rows:
-                columns = ", ".join(RAW_TYPES)
-                conn.execute(
-                    f"insert into raw.aws_cur_line_items (billing_period, execution_id, "  # noqa: S608
-                    f"source_file, {columns}) select ?, ?, source_file, {columns} "
-                    "from delivery_rows",
-                    [delivery.period, delivery.execution_id],
-                )
-            conn.execute(
-                "insert into raw.aws_cur_deliveries values (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    delivery.period,
-                    delivery.execution_id,
-                    delivery.export_arn,
-                    store.lineage(delivery.manifest_key),
-                    delivery.delivered_at,
-                    len(delivery.data_keys),
-                    table.num_rows,
-                ],
-            )
-    finally:
-        conn.unregister("delivery_rows")
+    rows = table.append_column(
+        "execution_id", pa.repeat(pa.scalar(delivery.execution_id), table.num_rows)
+    )
+    with replacing(conn) as staged:
+        staged.rows("aws_cur_line_items", delivery.period, rows)
+        conn.execute(
+            "insert or replace into raw.aws_cur_deliveries values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                delivery.period,
+                delivery.execution_id,
+                delivery.export_arn,
+                store.lineage(delivery.manifest_key),
+                delivery.delivered_at,
+                len(delivery.data_keys),
+                table.num_rows,
+            ],
+        )

@@ -19,7 +19,7 @@ from pipelines.defs.sources.contracts.schema import (
 )
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name, regular_files
-from pipelines.lib.warehouse import refuse_removal, transaction
+from pipelines.lib.warehouse import refuse_removal, replacing
 from pipelines.lib.yaml_files import load_yaml
 
 MONEY = pa.decimal128(38, 10)
@@ -182,15 +182,7 @@ def land_contracts(
     resources = pa.Table.from_pylist(
         resource_rows, schema=pa.schema(list(RESOURCE_COLUMNS.items()))
     )
-    conn.register("contract_rows", contracts)
-    conn.register("resource_rows", resources)
-    try:
-        with transaction(conn):
-            conn.execute("delete from raw.contracts")
-            conn.execute("insert into raw.contracts select * from contract_rows")
-            conn.execute("delete from raw.contract_resources")
-            conn.execute("insert into raw.contract_resources select * from resource_rows")
-    finally:
-        conn.unregister("contract_rows")
-        conn.unregister("resource_rows")
+    with replacing(conn) as staged:
+        staged.rows("contracts", None, contracts)
+        staged.rows("contract_resources", None, resources)
     return contracts.num_rows, resources.num_rows

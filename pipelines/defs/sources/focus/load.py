@@ -242,8 +242,7 @@ def land_period(
     # replaced whole, under the partition that read it last.
     replace_partition(
         conn,
-        "raw.focus_charges",
-        "billing_period",
+        "focus_charges",
         period,
         table,
         Quarantine(SOURCE, period, rejected, whole_source=True),

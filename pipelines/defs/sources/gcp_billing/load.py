@@ -322,12 +322,11 @@ def land_month(
     )
     replace_partition(
         conn,
-        "raw.gcp_billing_export",
-        "invoice_month",
+        "gcp_billing_export",
         month,
         table,
         Quarantine(SOURCE, month, rejected, whole_source=True),
-        also={"raw.gcp_billing_credits": credits},
+        also={"gcp_billing_credits": credits},
         # The month's version (its files'; none read from BigQuery), for the landing sensor.
         landed=(
             ("gcp_billing_export", date.fromisoformat(f"{month}-01"), files, landing)

@@ -47,7 +47,6 @@ from pipelines.lib.warehouse import (
     Rejected,
     input_version,
     log_landing,
-    replace_partition,
     replace_quarantine,
     transaction,
 )
@@ -658,18 +657,18 @@ def land_days(
     conn: duckdb.DuckDBPyConnection, days: list[tuple[date, list[Path]]], landing: Path
 ) -> Iterator[tuple[date, int, int]]:
     """land_day for each day in turn: (day, landed, quarantined). The next day's files are
-    parsed and written on a second thread while a day is committed, to a file beside the kept
-    days (a landing's settle clears what waits in their _incoming folder)."""
+    parsed and written on a second thread while a day is committed, to a file beside the raw
+    folder (removed if the day does not land)."""
     zone = declared_zone()
-    kept = raw_files.root(conn, raw_files.REQUESTS)
-    if kept is not None:  # what a landing killed mid-write left (one writer: none is running)
-        for leftover in kept.parent.glob(f".{kept.name}-*.parquet"):
-            leftover.unlink(missing_ok=True)
+    kept = raw_files.root(conn) / raw_files.REQUESTS
+    # What a landing killed mid-write left (one writer: none is running).
+    for leftover in kept.parent.glob(f".{kept.name}-*.parquet"):
+        leftover.unlink(missing_ok=True)
     with ThreadPoolExecutor(max_workers=1) as writer:
 
         def start(day: date, files: list[Path]) -> Future[tuple[Path, int, list[Rejected]]] | None:
-            if kept is None or _kept_as_is(conn, day, files, landing, zone) is not None:
-                return None  # rows in memory, or nothing to parse
+            if _kept_as_is(conn, day, files, landing, zone) is not None:
+                return None  # nothing to parse
             target = kept.parent / f".{kept.name}-{_token(files, landing, zone)}.parquet"
             target.parent.mkdir(parents=True, exist_ok=True)
             return writer.submit(_write_ahead, files, landing, zone, target)
@@ -707,8 +706,6 @@ def _kept_as_is(
     zone: ZoneInfo | None,
 ) -> raw_files.DayStats | None:
     """The day's kept file when it was parsed from these very files."""
-    if raw_files.root(conn, raw_files.REQUESTS) is None:
-        return None
     return raw_files.current(conn, raw_files.REQUESTS, day, _token(files, landing, zone))
 
 
@@ -725,9 +722,6 @@ def land_day(
     by the files' version and CONVERSION: landing the same files again parses nothing.
     ``written``: the result of a write_day started by land_days."""
     zone = declared_zone()
-    kept = raw_files.root(conn, raw_files.REQUESTS)
-    if kept is None:  # an in-memory database keeps no files: rows
-        return _land_rows(conn, day, files, landing, zone)
     token = _token(files, landing, zone)
     stats = raw_files.current(conn, raw_files.REQUESTS, day, token)
     if stats is not None:  # the day as it is (raw.landing_log has its version already)
@@ -736,7 +730,7 @@ def land_day(
             [SOURCE, day.isoformat()],
         ).fetchall()
         return stats.rows, int(quarantined)
-    folder = raw_files.incoming(kept, token)
+    folder = raw_files.incoming(conn, raw_files.REQUESTS, token)
     try:
         if written is None:
             rows, rejected = write_day(files, landing, zone, folder / "requests.parquet")
@@ -745,39 +739,12 @@ def land_day(
             path.replace(folder / "requests.parquet")
         with transaction(conn):
             log_landing(conn, SOURCE, day, files, landing)
-            conn.execute("delete from raw.inference_requests_rows where partition_date = ?", [day])
             replace_quarantine(conn, Quarantine(SOURCE, day.isoformat(), rejected))
             raw_files.record(
-                conn,
-                raw_files.REQUESTS,
-                day,
-                token,
-                len(files),
-                raw_files.DayStats(rows=rows),
+                conn, raw_files.REQUESTS, day, token, len(files), raw_files.DayStats(rows=rows)
             )
     except BaseException:
-        raw_files.discard(kept, token)
+        raw_files.discard(conn, raw_files.REQUESTS, token)
         raise
     raw_files.settle(conn)
     return rows, len(rejected)
-
-
-def _land_rows(
-    conn: duckdb.DuckDBPyConnection,
-    day: date,
-    files: list[Path],
-    landing: Path,
-    zone: ZoneInfo | None,
-) -> tuple[int, int]:
-    table, rejected = read_day(files, landing, zone)
-    table = table.add_column(0, "partition_date", pa.array([day] * table.num_rows, pa.date32()))
-    replace_partition(
-        conn,
-        "raw.inference_requests_rows",
-        "partition_date",
-        day,
-        table,
-        Quarantine(SOURCE, day.isoformat(), rejected),
-        landed=(SOURCE, day, files, landing),
-    )
-    return table.num_rows, len(rejected)

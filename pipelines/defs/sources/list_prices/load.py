@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name
-from pipelines.lib.warehouse import transaction
+from pipelines.lib.warehouse import replacing
 
 MONEY = pa.decimal128(38, 10)
 PRICE_COLUMNS: dict[str, pa.DataType] = {
@@ -165,16 +165,8 @@ def land_prices(conn: duckdb.DuckDBPyConnection, provider: str, rows: list[dict[
         [{c: r.get(c) for c in PRICE_COLUMNS} for r in rows],
         schema=pa.schema(list(PRICE_COLUMNS.items())),
     )
-    columns = ", ".join(PRICE_COLUMNS)
-    conn.register("price_rows", table)
-    try:
-        with transaction(conn):
-            conn.execute("delete from raw.list_prices where provider = ?", [provider])
-            conn.execute(
-                f"insert into raw.list_prices ({columns}) select {columns} from price_rows"  # noqa: S608
-            )
-    finally:
-        conn.unregister("price_rows")
+    with replacing(conn) as staged:
+        staged.rows("list_prices", provider, table)
     return table.num_rows
 
 
@@ -257,11 +249,6 @@ def read_exchange_rates(path: Path, landing: Path) -> list[dict[str, Any]]:
 def land_exchange_rates(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> int:
     """Replace every exchange rate (the file holds the whole history), atomically."""
     table = pa.Table.from_pylist(rows, schema=pa.schema(list(RATE_COLUMNS.items())))
-    conn.register("rate_rows", table)
-    try:
-        with transaction(conn):
-            conn.execute("delete from raw.exchange_rates")
-            conn.execute("insert into raw.exchange_rates select * from rate_rows")
-    finally:
-        conn.unregister("rate_rows")
+    with replacing(conn) as staged:
+        staged.rows("exchange_rates", None, table)
     return table.num_rows

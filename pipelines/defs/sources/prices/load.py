@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import REFERENCE_DIR, lineage_name, regular_files
-from pipelines.lib.warehouse import transaction
+from pipelines.lib.warehouse import replacing
 
 REFERENCE = REFERENCE_DIR
 BUNDLED_BOOK = REFERENCE / "model_prices.json"
@@ -160,14 +160,6 @@ def land_price_book(
     equivalent_table = pa.Table.from_pylist(
         equivalents, schema=pa.schema(list(EQUIVALENT_COLUMNS.items()))
     )
-    conn.register("price_rows", price_table)
-    conn.register("equivalent_rows", equivalent_table)
-    try:
-        with transaction(conn):
-            conn.execute("delete from raw.api_prices")
-            conn.execute("insert into raw.api_prices select * from price_rows")
-            conn.execute("delete from raw.api_equivalents")
-            conn.execute("insert into raw.api_equivalents select * from equivalent_rows")
-    finally:
-        conn.unregister("price_rows")
-        conn.unregister("equivalent_rows")
+    with replacing(conn) as staged:
+        staged.rows("api_prices", None, price_table)
+        staged.rows("api_equivalents", None, equivalent_table)

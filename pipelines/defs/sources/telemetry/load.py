@@ -1,10 +1,11 @@
 """NVML collector spool files of one day: validate against the versioned schema and land.
 
 Files in the collector's own column types, whose Parquet footers vouch (column statistics) that
-the required columns hold no null and the schema versions are supported, are landed by DuckDB
-straight from Parquet, without passing through Python. A day with any other file is read
-through Arrow, which casts each column and names the file, row and column of what it refuses.
-Both land the same rows.
+the required columns hold no null and the schema versions are supported, are checked by DuckDB
+straight from Parquet and, when nothing in them is refused, kept in the raw layer as they are
+(pipelines/lib/raw_files.py). A day with any other file is read through Arrow, which casts each
+column and names the file, row and column of what it refuses; its files are then written again
+in the current spool schema, less the rows refused. Both read as the same rows.
 
 Rows that cannot be true go to raw.quarantine with file, row and reason, and the rest of the day
 lands: a required value null or empty, a window whose end is not after its start or that starts
@@ -19,6 +20,7 @@ import json
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import duckdb
 import pyarrow as pa
@@ -42,6 +44,7 @@ from pipelines.lib.warehouse import (
     input_version,
     log_landing,
     replace_quarantine,
+    replacing,
     transaction,
 )
 
@@ -152,86 +155,77 @@ def vouched_by_footer(path: Path, footer: pq.FileMetaData | None = None) -> bool
     return True
 
 
-def _land_from_parquet(
-    conn: duckdb.DuckDBPyConnection,
-    day: date,
-    files: list[Path],
-    schemas: list[pa.Schema],
-    landing: Path,
-) -> tuple[int, int]:
-    """Insert the files' windows and processes with DuckDB reading the Parquet itself."""
-    present = [c for c in WINDOW_TYPES if any(c in s.names for s in schemas)]
-    names = pa.table(
-        {
-            "filename": [str(p) for p in files],
-            "source_file": [lineage_name(p, landing) for p in files],
-        }
-    )
-    # The spool's instants are UTC; the warehouse keeps naive UTC timestamps.
-    select = ", ".join(
-        f"timezone('UTC', spool.{c})" if pa.types.is_timestamp(WINDOW_TYPES[c]) else f"spool.{c}"
-        for c in present
-    )
-    # Columns matched by name only when the files differ (a day of v1 and v2 files), which
-    # costs time on every read.
-    by_name = "true" if any(not s.equals(schemas[0]) for s in schemas[1:]) else "false"
-    conn.register("spool_names", names)
-    try:
-        windows = conn.execute(
-            "insert into raw.nvml_gpu_windows_rows"  # noqa: S608
-            f" (partition_date, source_file, {', '.join(present)}) "
-            f"select ?, spool_names.source_file, {select} "
-            f"from read_parquet(?, union_by_name = {by_name}, filename = true) as spool "
-            "inner join spool_names on spool.filename = spool_names.filename",
-            [day, [str(p) for p in files]],
-        ).fetchone()
-        with_processes = [
-            str(p) for p, s in zip(files, schemas, strict=True) if "processes" in s.names
-        ]
-        processes: tuple[Any, ...] | None = (0,)
-        if with_processes:
-            fields = ", ".join(f"process.{name}" for name in PROCESS_FIELDS)
-            processes = conn.execute(
-                "insert into raw.nvml_process_windows_rows (partition_date, host, gpu_uuid,"  # noqa: S608
-                f" window_start, window_end, {', '.join(PROCESS_FIELDS)}, window_process_count) "
-                f"select ?, host, gpu_uuid, timezone('UTC', window_start),"
-                f" timezone('UTC', window_end), {fields}, window_process_count "
-                "from (select host, gpu_uuid, window_start, window_end,"
-                " unnest(processes) as process, len(processes) as window_process_count"
-                f" from read_parquet(?, union_by_name = {by_name}))",
-                [day, with_processes],
-            ).fetchone()
-    finally:
-        conn.unregister("spool_names")
-    return (windows[0] if windows else 0), (processes[0] if processes else 0)
-
-
 def keepable(schema: pa.Schema) -> bool:
     """Whether a vouched file can be kept as it is: exactly the current spool columns, in order,
     so that every kept file reads with the same schema (no matching by name on each read)."""
     return schema.names == SPOOL_SCHEMA.names
 
 
-def _keep(
-    conn: duckdb.DuckDBPyConnection, day: date, files: list[Path], landing: Path
+def spool_table(path: Path, rejected_rows: set[int]) -> pa.Table:
+    """A validated spool file in the current spool schema (columns it lacks are null), less the
+    rows (1-based) that went to quarantine."""
+    table = pq.read_table(path)
+    arrays = []
+    for field in SPOOL_SCHEMA:
+        if field.name not in table.column_names:
+            arrays.append(pa.nulls(table.num_rows, field.type))
+            continue
+        try:
+            arrays.append(table.column(field.name).cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise LandingError(
+                path,
+                f"cannot read column as {field.type} ({exc})",
+                column=field.name,
+                expected=str(field.type),
+            ) from exc
+    spool = pa.Table.from_arrays(arrays, schema=SPOOL_SCHEMA)
+    if rejected_rows:
+        keep = [row not in rejected_rows for row in range(1, spool.num_rows + 1)]
+        spool = spool.filter(pa.array(keep))
+    return spool
+
+
+def _store(
+    conn: duckdb.DuckDBPyConnection,
+    day: date,
+    files: list[Path],
+    landing: Path,
+    rejected: list[Rejected],
 ) -> tuple[int, int]:
-    """Keep the day's files as the day's telemetry (pipelines/lib/raw_files.py)."""
-    kept = raw_files.root(conn, raw_files.NVML)
-    assert kept is not None
-    # The day's version names its copy: the same files landed again are the day as it is.
+    """Replace the day's spool files (pipelines/lib/raw_files.py) with these: as they are when
+    they can be (``keepable``, nothing rejected), else each rewritten in the current schema
+    less its rejected rows. The day's version names the copy, so landing the same files again
+    copies nothing."""
     token = input_version(files, landing)
-    current = raw_files.current(conn, raw_files.NVML, day, token)
-    if current is not None:
-        return current.rows, current.processes or 0
-    stats = raw_files.spool_day_stats(conn, files)
-    folder = raw_files.incoming(kept, token)
+    kept = not rejected and all(keepable(read_parquet_schema(p)) for p in files)
+    if kept:
+        current = raw_files.current(conn, raw_files.NVML, day, token)
+        if current is not None:
+            return current.rows, current.processes or 0
+    else:
+        token += "-w"  # rewritten, not copied
+    folder = raw_files.incoming(conn, raw_files.NVML, token)
+    names = [lineage_name(p, landing) for p in files]
     try:
-        raw_files.copy_in(folder, files, [lineage_name(p, landing) for p in files])
+        if kept:
+            raw_files.copy_in(folder, files, names)
+        else:
+            for path, name in zip(files, names, strict=True):
+                rows = {r.source_row for r in rejected if r.source_file == name}
+                pq.write_table(
+                    spool_table(path, rows), folder / quote(name, safe=""), compression="zstd"
+                )
+        written = sorted(folder.iterdir())
+        stats = raw_files.spool_day_stats(conn, written) if written else raw_files.DayStats(0, 0)
         with transaction(conn):
-            _replace_rows(conn, day, files, landing)
-            raw_files.record(conn, raw_files.NVML, day, token, len(files), stats)
+            log_landing(conn, SOURCE, day, files, landing)
+            replace_quarantine(conn, Quarantine(SOURCE, day.isoformat(), rejected))
+            raw_files.record(
+                conn, raw_files.NVML, day, token if written else None, len(written), stats
+            )
     except BaseException:
-        raw_files.discard(kept, token)
+        raw_files.discard(conn, raw_files.NVML, token)
         raise
     raw_files.settle(conn)
     return stats.rows, stats.processes or 0
@@ -325,15 +319,7 @@ def land_day(
     if files and all(vouched_by_footer(p, f) for p, f in zip(files, footers, strict=True)):
         schemas = [f.schema.to_arrow_schema() for f in footers]
         if not _file_problems(conn, day, files, schemas, landing):
-            if raw_files.root(conn, raw_files.NVML) is not None and all(
-                keepable(s) for s in schemas
-            ):
-                return _keep(conn, day, files, landing)
-            with transaction(conn):
-                _replace_rows(conn, day, files, landing)
-                counts = _land_from_parquet(conn, day, files, schemas, landing)
-            raw_files.settle(conn)
-            return counts
+            return _store(conn, day, files, landing, [])
     # validate every file before touching the warehouse
     read = [read_spool_file(p, landing) for p in files]
     schema = pa.schema([*((c, t) for c, t in WINDOW_TYPES.items()), ("source_file", pa.string())])
@@ -359,66 +345,10 @@ def land_day(
             set(WINDOW_TYPES),
             day,
         )
-        conn.register(
-            "spool_rejected",
-            pa.table(
-                {
-                    "source_file": pa.array([r.source_file for r in rejected], pa.string()),
-                    "source_row": pa.array([r.source_row for r in rejected], pa.int64()),
-                }
-            ),
-        )
-        landed = (
-            "not exists (select 1 from spool_rejected as r"
-            " where r.source_file = s.source_file and r.source_row = s.source_row)"
-        )
-        with transaction(conn):
-            _replace_rows(conn, day, files, landing, rejected)
-            window_columns = ", ".join(["source_file", *WINDOW_TYPES])
-            [(window_count,)] = conn.execute(
-                f"insert into raw.nvml_gpu_windows_rows (partition_date, {window_columns}) "  # noqa: S608
-                f"select ?, {window_columns} from spool_windows as s where {landed}",
-                [day],
-            ).fetchall()
-            process_count = 0
-            if processes:
-                process_columns = ", ".join(
-                    [
-                        "host",
-                        "gpu_uuid",
-                        "window_start",
-                        "window_end",
-                        *PROCESS_FIELDS,
-                        "window_process_count",
-                    ]
-                )
-                [(process_count,)] = conn.execute(
-                    "insert into raw.nvml_process_windows_rows"  # noqa: S608
-                    f" (partition_date, {process_columns}) "
-                    f"select ?, {process_columns} from spool_processes as s where {landed}",
-                    [day],
-                ).fetchall()
     finally:
-        for view in ("spool_windows", "spool_processes", "spool_rejected"):
+        for view in ("spool_windows", "spool_processes"):
             conn.unregister(view)
-    raw_files.settle(conn)
-    return int(window_count), int(process_count)
-
-
-def _replace_rows(
-    conn: duckdb.DuckDBPyConnection,
-    day: date,
-    files: list[Path],
-    landing: Path,
-    rejected: list[Rejected] | None = None,
-) -> None:
-    """Inside the landing transaction: log the day and clear what it held, rows or kept files,
-    and its quarantine (replaced by ``rejected``)."""
-    log_landing(conn, SOURCE, day, files, landing)
-    conn.execute("delete from raw.nvml_gpu_windows_rows where partition_date = ?", [day])
-    conn.execute("delete from raw.nvml_process_windows_rows where partition_date = ?", [day])
-    replace_quarantine(conn, Quarantine(SOURCE, day.isoformat(), rejected or []))
-    raw_files.record(conn, raw_files.NVML, day)
+    return _store(conn, day, files, landing, rejected)
 
 
 # -- scrapes (collectors/scrape.py): dcgm-exporter samples and inference token counters --------
@@ -473,17 +403,9 @@ def land_scrapes(
         data = data.filter(pc.invert(bad))
         source = pa.repeat(pa.scalar(name, pa.string()), data.num_rows)
         tables.append(data.append_column("source_file", source))
-    columns = ", ".join(["source_file", *types])
-    with transaction(conn):
+    rows = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
+    with replacing(conn) as staged:
+        staged.rows(table, day, rows)
         log_landing(conn, table, day, files, landing)
         replace_quarantine(conn, Quarantine(table, day.isoformat(), rejected))
-        conn.execute(f"delete from raw.{table} where partition_date = ?", [day])  # noqa: S608
-        for data in tables:
-            conn.register("scrape_rows", data)
-            conn.execute(
-                f"insert into raw.{table} (partition_date, {columns}) "  # noqa: S608
-                f"select ?, {columns} from scrape_rows",
-                [day],
-            )
-            conn.unregister("scrape_rows")
-    return sum(t.num_rows for t in tables)
+    return rows.num_rows
