@@ -44,6 +44,7 @@ case "${1:-}" in
       --conf spark.driver.memory=2g --conf spark.ui.enabled=false \
       --conf spark.driver.bindAddress=127.0.0.1 --conf spark.driver.host=127.0.0.1 \
       --conf spark.sql.warehouse.dir="$3/spark-warehouse" \
+      --conf spark.sql.hive.manageFilesourcePartitions=false \
       --hiveconf hive.server2.thrift.bind.host=127.0.0.1 \
       --hiveconf hive.server2.thrift.port="$port" \
       spark-internal >"$3/thrift-server.log" 2>&1 &
