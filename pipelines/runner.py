@@ -22,17 +22,12 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from pipelines.defs.sources.aws_cur.load import billing_periods
-from pipelines.defs.sources.focus.load import billing_periods as focus_periods
-from pipelines.defs.sources.gcp_billing.load import invoice_months
-from pipelines.defs.sources.inference.load import request_days
-from pipelines.defs.sources.telemetry.load import spool_days
+from pipelines.defs.sources import discovery
 from pipelines.lib.manifest import prepare_manifest
 from pipelines.lib.mirror import sync_landing
 from pipelines.lib.partitions import month_key
-from pipelines.lib.paths import aws_cur_location, export_environment
+from pipelines.lib.paths import export_environment
 from pipelines.lib.pool import HOST_TAG, PID_TAG, PoolWatch, release_stale_claims
-from pipelines.lib.store import open_store
 from pipelines.lib.summary import MISSING_SOURCE_EFFECTS
 
 RANGE = "..."  # "2026-11-01...2026-11-03": one run over a range of daily partitions
@@ -70,17 +65,8 @@ class Summary:
 
 
 def plan(landing: Path, start: date | None = None, end: date | None = None) -> Plan:
-    periods = sorted(
-        set(billing_periods(open_store(aws_cur_location(), landing)))
-        | set(focus_periods(landing / "focus", landing))
-        | set(invoice_months(landing / "gcp_billing", landing))
-    )
-    days = sorted(
-        set(spool_days(landing / "telemetry" / "nvml"))
-        | set(spool_days(landing / "telemetry" / "dcgm"))  # same host=/date= layout
-        | set(spool_days(landing / "inference" / "metrics"))
-        | set(request_days(landing / "inference" / "requests"))
-    )
+    periods = discovery.billing_periods(landing)
+    days = discovery.days(landing)
     if start is not None:
         periods = [p for p in periods if p >= start.isoformat()[:7]]
         days = [d for d in days if d >= start.isoformat()]
@@ -98,10 +84,8 @@ def missing_sources(landing: Path) -> list[str]:
     present = {
         "bills": bool(whole.billing_periods)
         or (contracts.is_dir() and any(contracts.glob("*.y*ml"))),
-        "telemetry": bool(
-            spool_days(landing / "telemetry" / "nvml") or spool_days(landing / "telemetry" / "dcgm")
-        ),
-        "requests": bool(request_days(landing / "inference" / "requests")),
+        "telemetry": bool(discovery.days(landing, ("nvml", "dcgm_samples"))),
+        "requests": bool(discovery.days(landing, ("inference_requests",))),
     }
     return [kind for kind in MISSING_SOURCE_EFFECTS if not present[kind]]
 

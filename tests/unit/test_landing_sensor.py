@@ -102,3 +102,37 @@ def test_landing_folders_kept_in_s3_are_mirrored_and_changes_request_just_their_
         requests, cursor = evaluate(landing, cursor)
         assert requests == [("ingest_daily", "2026-10-31")]
         assert not list((landing / "telemetry" / "nvml").rglob("late.parquet"))
+
+
+def test_the_runner_and_the_sensor_find_the_same_partitions_in_one_discovery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gpuledger run` plans the partitions the sensor would request from an empty warehouse
+    (pipelines/defs/sources/discovery.py), and a day's version moves with its files only."""
+    from datetime import date
+
+    from pipelines.defs.sources import discovery
+    from pipelines.runner import plan
+
+    landing = tmp_path / "landing"
+    write_landing_zone(build_fleet(gpus=1, days=2, seed=3), landing)
+    export = landing / "gcp_billing" / "2022-08-01_5.csv"
+    export.parent.mkdir()
+    shutil.copy2(SAMPLES / "gcp-billing-export" / "2022-08-01_5.csv", export)
+    monkeypatch.setenv("GPULEDGER_AWS_CUR", str(landing / "aws_cur"))
+    planned = plan(landing)
+    requested, _ = evaluate(landing, None)
+    assert [("ingest_daily", d) for d in planned.days] == [
+        r for r in requested if r[0] == "ingest_daily"
+    ]
+    assert planned.days == ["2026-10-30", "2026-10-31"]
+    assert "2022-08" in planned.billing_periods
+    assert ("billing_monthly", "2022-08-01") in requested
+    before = discovery.day_versions(landing, date(2026, 10, 31))
+    other = discovery.day_versions(landing, date(2026, 10, 30))
+    spool = sorted((landing / "telemetry" / "nvml").rglob("date=2026-10-31/*.parquet"))[0]
+    shutil.copy2(spool, spool.with_name("late.parquet"))
+    after = discovery.day_versions(landing, date(2026, 10, 31))
+    assert after["nvml"][1] == before["nvml"][1] + 1 and after["nvml"][0] != before["nvml"][0]
+    assert after["inference_requests"] == before["inference_requests"]
+    assert discovery.day_versions(landing, date(2026, 10, 30)) == other

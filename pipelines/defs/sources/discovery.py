@@ -1,0 +1,187 @@
+"""What the landing zone holds, by source and partition, and which of it the warehouse holds
+already: the one partition discovery and change detection of `gpuledger run`
+(pipelines/runner.py) and of the sensors (sensors.py, aws_cur/sensors.py).
+
+A partition's version is the version of its files (warehouse.input_version: landing-relative
+names, sizes, modification times), the one its landing records in raw.landing_log. Daily sources
+are found by their ``date=`` folders, billing periods by the CUR's manifests and by the rows of
+the FOCUS and GCP export files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from pipelines.defs.sources.aws_cur.load import billing_periods as cur_periods
+from pipelines.defs.sources.focus.load import billing_periods as focus_periods
+from pipelines.defs.sources.focus.load import focus_files, read_focus_file
+from pipelines.defs.sources.gcp_billing.load import export_files, invoice_months, read_export_file
+from pipelines.defs.sources.inference.load import request_days, request_files
+from pipelines.defs.sources.telemetry.load import spool_days, spool_files
+from pipelines.lib.paths import aws_cur_location
+from pipelines.lib.store import open_store
+from pipelines.lib.warehouse import input_version
+
+# Reads what the warehouse has landed (WarehouseResource.query_landed): none when it cannot.
+Query = Callable[[str, list[object]], list[tuple[object, ...]]]
+
+
+@dataclass(frozen=True)
+class DailySource:
+    """A source partitioned by day: its raw.landing_log name, folder and file listings."""
+
+    name: str
+    folder: str
+    files: Callable[[Path, date], list[Path]]
+    days: Callable[[Path], list[str]]
+
+
+DAILY = (
+    DailySource("nvml", "telemetry/nvml", spool_files, spool_days),
+    # dcgm-exporter and inference-server scrapes share the spool's host=/date= layout.
+    DailySource("dcgm_samples", "telemetry/dcgm", spool_files, spool_days),
+    DailySource("inference_metric_samples", "inference/metrics", spool_files, spool_days),
+    DailySource("inference_requests", "inference/requests", request_files, request_days),
+)
+MONTHLY = ("focus_charges", "gcp_billing_export")
+TRANSFORM_INPUTS = ("contracts", "prices", "list_prices")
+
+
+def days(landing: Path, sources: tuple[str, ...] | None = None) -> list[str]:
+    """The days any of the daily sources (or of ``sources``) has a folder of."""
+    return sorted(
+        {
+            day
+            for source in DAILY
+            if sources is None or source.name in sources
+            for day in source.days(landing / source.folder)
+        }
+    )
+
+
+def day_versions(landing: Path, day: date) -> dict[str, tuple[str, int]]:
+    """Per daily source: the version and count of the files its landing reads for the day."""
+    versions = {}
+    for source in DAILY:
+        files = source.files(landing / source.folder, day)
+        versions[source.name] = (input_version(files, landing), len(files))
+    return versions
+
+
+def digest(items: list[tuple[str, str]]) -> str:
+    return hashlib.sha256(json.dumps(sorted(items)).encode()).hexdigest()[:16]
+
+
+def daily_fingerprints(landing: Path) -> dict[str, str]:
+    """day -> one version of the day's files in every daily source."""
+    return {
+        day: digest(
+            [
+                (s, f"{v}:{n}")
+                for s, (v, n) in day_versions(landing, date.fromisoformat(day)).items()
+            ]
+        )
+        for day in days(landing)
+    }
+
+
+def landed_days(query: Query, landing: Path, candidates: list[str]) -> set[str]:
+    """The days the warehouse already holds at their files' current versions."""
+    if not candidates:
+        return set()
+    logged = {
+        (str(source), str(day)): (str(version), int(str(files)))
+        for source, day, version, files in query(
+            "select source, cast(partition_date as varchar), input_version, files"
+            " from raw.landing_log where cast(partition_date as varchar) in (select unnest(?))",
+            [candidates],
+        )
+    }
+    landed = set()
+    for day in candidates:
+        current = day_versions(landing, date.fromisoformat(day))
+        if all(
+            logged.get((source, day), (version, 0) if count == 0 else None) == (version, count)
+            for source, (version, count) in current.items()
+        ):
+            landed.add(day)
+    return landed
+
+
+def billing_periods(landing: Path) -> list[str]:
+    """The billing periods ('YYYY-MM') any bill holds: CUR deliveries, FOCUS and GCP rows."""
+    return sorted(
+        set(cur_periods(open_store(aws_cur_location(), landing)))
+        | set(focus_periods(landing / "focus", landing))
+        | set(invoice_months(landing / "gcp_billing", landing))
+    )
+
+
+def monthly_files(landing: Path) -> dict[str, str]:
+    """FOCUS and GCP export file (landing-relative) -> its size and modification time."""
+    files = [*focus_files(landing / "focus"), *export_files(landing / "gcp_billing")]
+    return {p.relative_to(landing).as_posix(): _stamp(p) for p in files}
+
+
+def _stamp(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def monthly_source(relative: str) -> str:
+    """The raw.landing_log source of a file monthly_files lists."""
+    return "focus_charges" if relative.startswith("focus/") else "gcp_billing_export"
+
+
+def periods_of(landing: Path, relative: str) -> set[str]:
+    """The billing periods a FOCUS or GCP export file holds rows of."""
+    path = landing / relative
+    if relative.startswith("focus/"):
+        return {r["billing_period"] for r in read_focus_file(path, landing)[0]}
+    return {r["invoice_month"] for r in read_export_file(path, landing)[0]}
+
+
+def monthly_versions(
+    query: Query, landing: Path, files: dict[str, str]
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """(the current version of each monthly source's ``files`` (monthly_files), the version
+    each (source, period) the warehouse holds rows of was landed at, from raw.landing_log)."""
+    current = {
+        source: input_version([landing / f for f in files if monthly_source(f) == source], landing)
+        for source in MONTHLY
+    }
+    logged = {
+        (str(source), str(day)[:7]): str(version)
+        for source, day, version in query(
+            "select source, cast(partition_date as varchar), input_version from raw.landing_log"
+            " where source in ('focus_charges', 'gcp_billing_export')",
+            [],
+        )
+    }
+    held = {
+        (str(source), str(period))
+        for source, period in query(
+            "select distinct 'focus_charges', billing_period from raw.focus_charges union all"
+            " select distinct 'gcp_billing_export', invoice_month from raw.gcp_billing_export",
+            [],
+        )
+    }
+    # Only the periods a source has rows of: its files' version is logged for every period a
+    # billing run landed, also those where it had none.
+    return current, {key: version for key, version in logged.items() if key in held}
+
+
+def transform_inputs(landing: Path) -> str:
+    """One version of the unpartitioned inputs of the transform (contracts, price books)."""
+    files = [
+        (p.relative_to(landing).as_posix(), _stamp(p))
+        for root in TRANSFORM_INPUTS
+        for p in (landing / root).rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    ]
+    return digest(files)
