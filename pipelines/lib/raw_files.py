@@ -188,10 +188,10 @@ def _quoted(path: Path) -> str:
     return path.as_posix().replace("'", "''")
 
 
-def partition_folder(conn: duckdb.DuckDBPyConnection, table: str, value: str | None) -> Path:
+def partition_folder(base: Path, table: str, value: str | None) -> Path:
+    """The folder of a partition (``base``: the raw folder); a whole table's is its own."""
     spec = TABLES[table]
-    base = root(conn) / table
-    return base / f"{spec.key}={value}" if spec.key else base
+    return base / table / f"{spec.key}={value}" if spec.key else base / table
 
 
 def current(
@@ -204,7 +204,7 @@ def current(
         " where table_name = ? and partition_key = ? and token = ?",
         [table, key, token],
     ).fetchall()
-    if not rows or not (partition_folder(conn, table, key or None) / token).is_dir():
+    if not rows or not (partition_folder(root(conn), table, key or None) / token).is_dir():
         return None
     return DayStats(*rows[0])
 
@@ -271,15 +271,21 @@ class Staged:
         for table, key, token, count in self.written:
             record(self.conn, table, key, token, 1 if token else 0, DayStats(rows=count))
 
+    def partitions(self) -> list[tuple[str, str | None]]:
+        return [(table, key) for table, key, _, _ in self.written]
+
     def discard(self) -> None:
         for table, _, token, _ in self.written:
             if token is not None:
                 discard(self.conn, table, token)
 
 
-def settle(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """Make the files match raw.partitions, every table readable, and the raw views exist.
-    Returns the partitions whose files had gone missing: their landing is forgotten
+def settle(
+    conn: duckdb.DuckDBPyConnection, only: list[tuple[str, str | None]] | None = None
+) -> list[tuple[str, str]]:
+    """Make the files match raw.partitions, every table readable, and the raw views exist:
+    every partition (a connection's first settle), or ``only`` these (table, key), after their
+    landing. Returns the partitions whose files had gone missing: their landing is forgotten
     (raw.landing_log), so the next run lands them again."""
     base = root(conn)
     recorded: dict[str, dict[str, str]] = {name: {} for name in TABLES}
@@ -289,21 +295,25 @@ def settle(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
         if table in recorded:
             recorded[table][key] = token
     missing: list[tuple[str, str]] = []
-    for spec in TABLES.values():
-        folder = base / spec.name
-        tokens = recorded[spec.name]
-        for key, token in tokens.items():
-            target = partition_folder(conn, spec.name, key or None) / token
-            if target.is_dir():
-                continue
-            waiting = folder / INCOMING / token
-            if waiting.is_dir():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                waiting.rename(target)
-            else:
-                missing.append((spec.name, key))
-        _remove_unrecorded(spec, folder, tokens, {k for t, k in missing if t == spec.name})
-        _write_placeholder(spec, folder)
+    if only is not None:
+        for table, value in only:  # every move first: _remove_others clears _incoming
+            token = recorded[table].get(value or "")
+            if token is not None and not _move_into_place(base, table, value or "", token):
+                missing.append((table, value or ""))
+        for table, value in only:
+            token = recorded[table].get(value or "")
+            _remove_others(TABLES[table], partition_folder(base, table, value), token)
+    else:
+        for spec in TABLES.values():
+            tokens = recorded[spec.name]
+            missing += [
+                (spec.name, key)
+                for key, token in tokens.items()
+                if not _move_into_place(base, spec.name, key, token)
+            ]
+            gone = {k for t, k in missing if t == spec.name}
+            _remove_unrecorded(spec, base / spec.name, tokens, gone)
+            _write_placeholder(spec, base / spec.name)
     for table, key in missing:
         conn.execute(
             "delete from raw.partitions where table_name = ? and partition_key = ?", [table, key]
@@ -317,6 +327,32 @@ def settle(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
             )
     create_views(conn)
     return missing
+
+
+def _move_into_place(base: Path, table: str, key: str, token: str) -> bool:
+    """Move a committed token's waiting files into place; False when they are nowhere."""
+    target = partition_folder(base, table, key or None) / token
+    if target.is_dir():
+        return True
+    waiting = base / table / INCOMING / token
+    if not waiting.is_dir():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    waiting.rename(target)
+    return True
+
+
+def _remove_others(spec: RawTable, folder: Path, token: str | None) -> None:
+    """After a partition's landing: the files of its other tokens, and what waits unrecorded."""
+    if spec.key is not None and token is None:
+        shutil.rmtree(folder, ignore_errors=True)
+    elif folder.is_dir():
+        keep = {token, SCHEMA} if spec.key is None else {token}
+        for child in folder.iterdir():
+            if child.name not in keep:
+                shutil.rmtree(child, ignore_errors=True)
+    incoming = folder.parent / INCOMING if spec.key else folder / INCOMING
+    shutil.rmtree(incoming, ignore_errors=True)
 
 
 def _remove_unrecorded(
@@ -403,12 +439,21 @@ def views(conn: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, str]]:
 
 
 def create_views(conn: duckdb.DuckDBPyConnection) -> None:
-    """(Re)create the raw views where missing or pointing elsewhere (a moved warehouse)."""
-    held = dict(
-        conn.execute(
-            "select view_name, sql from duckdb_views() where schema_name = 'raw'"
+    """(Re)create the raw views where missing, or once a process for a warehouse (a moved
+    warehouse's views read the raw folder beside it). Binding a view lists its files: views this
+    process made already are left as they are."""
+    held = {
+        str(name)
+        for (name,) in conn.execute(
+            "select view_name from duckdb_views() where schema_name = 'raw'"
         ).fetchall()
-    )
+    }
+    base = root(conn)
     for view, query in views(conn):
-        if query not in (held.get(view) or ""):
-            conn.execute(f"create or replace view raw.{view} as {query}")
+        if view in held and _created.get((base, view)) == query:
+            continue
+        conn.execute(f"create or replace view raw.{view} as {query}")
+        _created[(base, view)] = query
+
+
+_created: dict[tuple[Path, str], str] = {}

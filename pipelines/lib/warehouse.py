@@ -234,7 +234,7 @@ def replacing(conn: duckdb.DuckDBPyConnection) -> Iterator[raw_files.Staged]:
     except BaseException:
         staged.discard()
         raise
-    raw_files.settle(conn)
+    raw_files.settle(conn, staged.partitions())
 
 
 def replace_partition(

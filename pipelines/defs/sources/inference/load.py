@@ -746,5 +746,5 @@ def land_day(
     except BaseException:
         raw_files.discard(conn, raw_files.REQUESTS, token)
         raise
-    raw_files.settle(conn)
+    raw_files.settle(conn, [(raw_files.REQUESTS, str(day))])
     return rows, len(rejected)

@@ -227,7 +227,7 @@ def _store(
     except BaseException:
         raw_files.discard(conn, raw_files.NVML, token)
         raise
-    raw_files.settle(conn)
+    raw_files.settle(conn, [(raw_files.NVML, str(day))])
     return stats.rows, stats.processes or 0
 
 
