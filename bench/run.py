@@ -128,11 +128,14 @@ def step_seconds(
 
 
 def slowest_dbt_nodes(target: Path, count: int = 15) -> dict[str, float]:
-    """The dbt nodes (models, tests) that took longest in the last `dbt build` of a warehouse."""
-    results = target / "run_results.json"
-    if not results.exists():
-        return {}
-    nodes = json.loads(results.read_text())["results"]
+    """The dbt nodes (models, tests) that took longest in the last `dbt build`s of a warehouse:
+    of the models built a day at a time (``<target>-daily``) and of the others (``target``)."""
+    nodes = [
+        node
+        for folder in (target.with_name(target.name + "-daily"), target)
+        if (folder / "run_results.json").exists()
+        for node in json.loads((folder / "run_results.json").read_text())["results"]
+    ]
     timed = sorted(((n["execution_time"], n["unique_id"]) for n in nodes), reverse=True)
     return {name.split(".", 1)[1]: round(took, 2) for took, name in timed[:count]}
 

@@ -11,7 +11,7 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,14 @@ from pipelines.lib.mirror import sync_landing
 from pipelines.lib.partitions import month_key
 from pipelines.lib.paths import export_environment
 from pipelines.lib.pool import HOST_TAG, PID_TAG, PoolWatch, release_stale_claims
+from pipelines.lib.resources import WarehouseResource
 from pipelines.lib.summary import MISSING_SOURCE_EFFECTS
 
+# Whether the models built a day at a time exist (int_gpu_hours is the first of them).
+FIRST_DAILY_MODEL = (
+    "select 1 from information_schema.tables"
+    " where table_schema = 'intermediate' and table_name = 'int_gpu_hours'"
+)
 RANGE = "..."  # "2026-11-01...2026-11-03": one run over a range of daily partitions
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
 
@@ -53,6 +59,8 @@ class RunFailed(Exception):
 @dataclass(frozen=True)
 class Plan:
     billing_periods: list[str]
+    # The days landed and built: those whose files changed since they were landed (every day
+    # with data on a full refresh, or without a warehouse to ask).
     days: list[str]
 
 
@@ -64,7 +72,16 @@ class Summary:
     freed_runs: list[str] = field(default_factory=list)
 
 
-def plan(landing: Path, start: date | None = None, end: date | None = None) -> Plan:
+def plan(
+    landing: Path,
+    start: date | None = None,
+    end: date | None = None,
+    *,
+    landed: discovery.Query | None = None,
+    full_refresh: bool = False,
+) -> Plan:
+    """What a run lands and builds. ``landed`` reads the warehouse (WarehouseResource.
+    query_landed): the days it holds at their files' versions are not built again."""
     periods = discovery.billing_periods(landing)
     days = discovery.days(landing)
     if start is not None:
@@ -73,7 +90,8 @@ def plan(landing: Path, start: date | None = None, end: date | None = None) -> P
     if end is not None:
         periods = [p for p in periods if p <= end.isoformat()[:7]]
         days = [d for d in days if d <= end.isoformat()]
-    return Plan(billing_periods=periods, days=days)
+    held = set() if full_refresh or landed is None else discovery.landed_days(landed, landing, days)
+    return Plan(billing_periods=periods, days=[d for d in days if d not in held])
 
 
 def missing_sources(landing: Path) -> list[str]:
@@ -221,10 +239,16 @@ def run(
     from pipelines.definitions import defs  # loads after the environment is pinned
 
     definitions = defs()
-    todo = plan(landing, start, end)
+    landed = WarehouseResource.from_environment().query_landed
+    todo = plan(landing, start, end, landed=landed, full_refresh=full_refresh)
+    days = todo.days
+    if not days and not landed(FIRST_DAILY_MODEL, []):
+        # No day to land, and the models built a day at a time do not exist yet (a landing zone
+        # of bills alone): a run of today's partition, which has no files, creates them empty.
+        days = [datetime.now(UTC).date().isoformat()]
     steps: list[tuple[str, str | None]] = [
         *(("billing_monthly", month_key(p)) for p in todo.billing_periods),
-        *(("ingest_daily", r) for r in day_ranges(todo.days)),
+        *(("ingest_daily", r) for r in day_ranges(days)),
         ("transform", None),
     ]
     summary = Summary(dbt_log=warehouse.parent / "logs" / "dbt.log")
@@ -278,8 +302,9 @@ def _execute(
         if not result.success:
             message = _error_message(result)
             marts = None
-            if job_name == "transform":
+            if "dbt" in message:  # the models' build failed: its failing rows, and dbt's log
                 message += _failing_files(warehouse, message) + f" (dbt log: {dbt_log})"
+            if job_name == "transform":
                 marts = _marts_rebuilt(definitions, result)
             raise RunFailed(job_name, partition, message, marts)
         summary.runs.append((job_name, partition, result.run_id))

@@ -42,3 +42,40 @@
 {% macro default__list_length(column) %}len({{ column }}){% endmacro %}
 
 {% macro spark__list_length(column) %}size({{ column }}){% endmacro %}
+
+{#- The days of NVML spool (pipelines/lib/raw_files.py) whose landing counted none of `what`
+    (a column of raw.partitions: 'repeated_windows', 'shared_windows'), as date strings, asked
+    when the model is compiled; within a batch, only the batch's days. None in a unit test, or
+    where raw.partitions does not exist (raw registered by hand on another engine): every check
+    then runs. -#}
+{% macro kept_nvml_days_without(what) %}
+    {%- if not execute or this is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set partitions = adapter.get_relation(database=this.database, schema='raw', identifier='partitions') -%}
+    {%- if partitions is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set days = batch_day_range() -%}
+    {%- set within = "" if days is none else
+        " and partition_key between '" ~ days[0] ~ "' and '" ~ days[1] ~ "'" -%}
+    {%- set result = run_query(
+        "select partition_key from raw.partitions where table_name = 'nvml_spool' and " ~ what ~ " = 0"
+        ~ within ~ " order by 1"
+    ) -%}
+    {{ return(result.columns[0].values() | map('string') | list) }}
+{% endmacro %}
+
+{#- A filter that leaves out the NVML windows of days whose landing counted none of `what`, so
+    a check those days do not need does not read their files (the days are literal dates: the
+    scan skips their files). Windows of other sources are kept. -#}
+{% macro unless_kept_nvml_day_without(what, source_column, day_column) %}
+    {%- set days = kept_nvml_days_without(what) -%}
+    {%- if days -%}
+    not ({{ source_column }} = 'nvml' and {{ day_column }} in (
+        {%- for day in days %}cast('{{ day }}' as date){% if not loop.last %}, {% endif %}{% endfor -%}
+    ))
+    {%- else -%}
+    true
+    {%- endif -%}
+{% endmacro %}

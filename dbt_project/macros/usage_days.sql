@@ -12,13 +12,10 @@
 
     Each model names its inputs, and a run takes, per partition, a fingerprint of what the model
     reads for it (a count and a sum of 64-bit hashes of the parts below):
-      - 'versions' (usage days): a model incremental by landed day (int_gpu_hours,
-        int_gpu_seconds_attributed): the (landed day, _input_version) pairs of its rows whose
-        hour falls on the day, i.e. the landings those rows were built from;
       - 'content': a table rebuilt whole on each run (the hourly costs the bills and contracts
-        give), a raw table (`raw.<table>`: a bill's lines), or one whose rows change without
-        their landed day's version (int_tokens_hourly: a retry after midnight changes the day
-        before): a hash of its rows of that partition. By usage day, a row's is the date of
+        give), a raw table (`raw.<table>`: a bill's lines), or a model built a day at a time
+        (int_gpu_hours, int_tokens_hourly: macros/batch.sql): a hash of its rows of that
+        partition. By usage day, a row's is the date of
         its hour_start_at; by billing period, its value of the third element of the input
         (default billing_period);
       - 'lines' (usage days): lines spread over hours from `usage_start_at` for `usage_hours`
@@ -71,12 +68,7 @@
 {#- The parts of one input, as (<key>, part). `input` is [name, kind] or [name, kind, column]. -#}
 {% macro partition_parts(input, key) %}
     {%- set name, kind = input[0], input[1] -%}
-    {%- if kind == 'versions' and key == 'usage_day' -%}
-    select distinct
-        cast(hour_start_at as date) as usage_day,
-        '{{ name }}:' || cast(day as {{ dbt.type_string() }}) || ':' || _input_version as part
-    from {{ ref(name) }}
-    {%- elif kind == 'content' -%}
+    {%- if kind == 'content' -%}
     {%- set relation = partition_input(name) -%}
     {%- set column = 'cast(hour_start_at as date)' if key == 'usage_day'
         else (input[2] if input | length > 2 else 'billing_period') -%}
@@ -197,7 +189,7 @@
 
 {#- The partitions this run builds: none (every one) on a full build, else partitions_list. -#}
 {% macro partitions_to_build(inputs, key) %}
-    {{ return(partitions_list(inputs, key) if telemetry_is_incremental() else none) }}
+    {{ return(partitions_list(inputs, key) if this is not none and is_incremental() else none) }}
 {% endmacro %}
 
 {#- A filter on the model's partition column: the partitions of partitions_to_build as
@@ -219,7 +211,7 @@
 {% endmacro %}
 
 {% macro partitions_pre_hook(inputs, column, key) %}
-    {%- if telemetry_is_incremental() -%}
+    {%- if this is not none and is_incremental() -%}
     delete from {{ this }} where {{ partition_filter(column, partitions_list(inputs, key), key) }}
     {%- else -%}
     select 1

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -44,6 +45,16 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with connect(Path(self.warehouse)) as conn:
             yield conn
+
+    def forget_landings(self, sources: Sequence[str], first: date, end: date) -> None:
+        """Forget the landings of ``sources`` on the days [first, end) (raw.landing_log): the next
+        run lands those days again, and builds them."""
+        with self.connect() as conn:
+            conn.execute(
+                "delete from raw.landing_log where source in (select unnest(?))"
+                " and partition_date >= ? and partition_date < ?",
+                [list(sources), first, end],
+            )
 
     def query_landed(self, sql: str, params: list[object]) -> list[tuple[object, ...]]:
         """Rows of what the warehouse has landed, read without taking the write lock; none when

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -86,21 +86,18 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
         str(d) for (d,) in pipeline.query("select distinct day from intermediate.int_gpu_hours")
     )
     telemetry = ("int_gpu_hours", "int_gpu_seconds_attributed")
-    # Mark every built row of the incremental models (request days by their exceptions' rows,
-    # which int_requests_classified joins on source_file: marked, they match no line).
+    # Mark every built row of the per-day models.
     for table in (*telemetry, "int_tokens_hourly"):
         pipeline.execute(f"update intermediate.{table} set host = 'mark:' || host")
     pipeline.execute(
-        "update intermediate.int_request_exceptions"
-        " set source_file = 'mark:' || coalesce(source_file, '')"
+        "update intermediate.int_request_exceptions set source_file = 'mark:' || source_file"
     )
-    # The second day's telemetry changes: one host's spool file of that day is gone. The third
-    # day's requests change: one host's log of that day is gone.
-    lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
+    # The third day changes: one host's spool file and another host's request log of that day
+    # are gone, and a request of the second day is retried after midnight, in a log of the third.
+    lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={third}/*"))[0]
     lost.unlink()
     lost_log = sorted((pipeline.landing / "inference" / "requests").glob(f"date={third}/*"))[0]
     lost_log.unlink()
-    # And a request of the second day is retried after midnight, in another log of the third.
     other_log = sorted((pipeline.landing / "inference" / "requests").glob(f"date={third}/*"))[0]
     [(request_id, workload, model)] = pipeline.query(
         "select request_id, workload, model from intermediate.int_requests_classified"
@@ -121,28 +118,35 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     }
     with other_log.open("a") as log:
         log.write(json.dumps(retry) + "\n")
-    pipeline.run(start=date.fromisoformat(second), end=date.fromisoformat(third))
+    # A run over the three days lands the third only (the others' files are as landed), and
+    # builds its per-day models for it and the day on either side (dbt's microbatch, a batch
+    # a day: macros/batch.sql).
+    summary = pipeline.run(start=date.fromisoformat(first), end=date.fromisoformat(third))
+    assert [(job, key) for job, key, _ in summary.runs][:-1] == [
+        ("billing_monthly", "2026-10-01"),
+        ("billing_monthly", "2026-11-01"),
+        ("ingest_daily", third),
+    ]
     assert pipeline.query(
         "select waste_reason from intermediate.int_requests_classified where request_id = ?",
         [request_id],
     ) == [("superseded_by_retry",)]
     # No bill changed: no billing period was built again.
     assert _billing_periods_built(pipeline) == {m: set() for m in BILLING_PERIOD_MODELS}
-    # The minute-level staging tests checked the changed days only (macros/test_days.sql).
+    # The minute-level staging tests checked the days built only (macros/test_days.sql).
+    after = (date.fromisoformat(third) + timedelta(days=2)).isoformat()  # exclusive
+    built_days = f">= cast('{second}' as date) and {{}} < cast('{after}' as date)"
     assert _staging_test_days(pipeline) == {
-        "stg_nvml__gpu_windows": f"partition_date in (cast('{second}' as date))",
-        "stg_inference__requests": f"partition_date in (cast('{third}' as date))",
+        "stg_nvml__gpu_windows": "partition_date " + built_days.format("partition_date"),
+        "stg_inference__requests": "partition_date " + built_days.format("partition_date"),
     }
     # The kept spool days whose check for repeated windows is skipped (their landing found
-    # none) are listed for the day built only, not for the whole history
-    # (macros/telemetry_days.sql: unless_kept_nvml_day_without).
-    compiled = pipeline.warehouse.parent / "dbt-target" / "compiled" / "gpuledger" / "models"
-    sql = (compiled / "intermediate" / "gpu" / "int_gpu_hours.sql").read_text()
-    assert f"telemetry_source = 'nvml' and day in (cast('{second}' as date)))" in sql
-    for model in telemetry:
-        sql = (compiled / "intermediate" / "gpu" / f"{model}.sql").read_text()
-        assert f"cast('{first}' as date)" not in sql, model
-        assert f"cast('{third}' as date)" not in sql, model
+    # none) are listed for the batch's day only, not for the whole history (macros/spool.sql).
+    compiled = pipeline.warehouse.parent / "dbt-target-daily" / "compiled" / "gpuledger"
+    sql = compiled / "models" / "intermediate" / "gpu" / "int_gpu_hours"
+    sql = sql / f"int_gpu_hours_{third}.sql"
+    assert f"telemetry_source = 'nvml' and day in (cast('{third}' as date)))" in sql.read_text()
+    assert f"cast('{second}' as date)" not in sql.read_text()
 
     def by_day(table: str, host: str) -> dict[str, tuple[bool, int]]:
         return {
@@ -154,26 +158,23 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
             )
         }
 
+    # The first day is kept as built; the second and third are built again, the third from
+    # what is landed now: nothing of the lost host's GPUs, nor of the lost log's requests.
     lost_host = lost.parts[-3].removeprefix("host=")
     for table in telemetry:
         days = by_day(table, lost_host)
-        # Landed again with the same files: not rebuilt. Changed: rebuilt from what is landed
-        # now, with nothing of the lost host's GPUs.
-        assert (days[first][0], days[second], days[third][0]) == (True, (False, 0), True), table
-    # Requests: the changed day and the day before it (a retry after midnight changes the
-    # verdict of the attempt before it) are rebuilt; the first day is not.
+        assert (days[first][0], days[second][0], days[third]) == (True, False, (False, 0)), table
     built = dict(
         pipeline.query(
             "select day::varchar, bool_and(source_file like 'mark:%')"
             " from intermediate.int_request_exceptions group by 1"
         )
     )
-    assert (built[first], built[second], built[third]) == (True, False, False)
+    assert (built.get(first, True), built[second], built.get(third, False)) == (True, False, False)
     assert pipeline.query(
         "select count(*) from intermediate.int_requests_classified where day = ? and host = ?",
         [third, lost_log.stem],
     ) == [(0,)]
-    # Their hourly sums: the same days.
     days = by_day("int_tokens_hourly", lost_log.stem)
     assert (days[first][0], days[second][0], days[third]) == (True, False, (False, 0))
     for table in (*telemetry, "int_tokens_hourly"):
@@ -182,34 +183,36 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
         )
     pipeline.execute(
         "update intermediate.int_request_exceptions"
-        " set source_file = nullif(substr(source_file, 6), '') where source_file like 'mark:%'"
+        " set source_file = substr(source_file, 6) where source_file like 'mark:%'"
     )
-    # The marts were built from the marked rows: the same days again (same files, so nothing
-    # incremental is rebuilt) build them from the unmarked ones.
-    pipeline.run(start=date.fromisoformat(second), end=date.fromisoformat(third))
-    assert set(_staging_test_days(pipeline).values()) == {"false"}  # nothing new to test
+    # The marts were built from the marked rows: a run of the same days (same files: nothing
+    # is landed or built a day at a time) builds them from the unmarked ones, and equals a full
+    # refresh, which lands and builds every day again.
+    summary = pipeline.run(start=date.fromisoformat(first), end=date.fromisoformat(third))
+    assert [job for job, _, _ in summary.runs] == ["billing_monthly"] * 2 + ["transform"]
     incremental = pipeline.fingerprint()
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental
-    assert set(_staging_test_days(pipeline).values()) == {"true"}  # every day
+    assert set(_staging_test_days(pipeline).values()) == {
+        f"partition_date >= cast('{(date.fromisoformat(first) - timedelta(days=1))}' as date)"
+        f" and partition_date < cast('{after}' as date)"
+    }
 
 
-def test_a_change_to_a_models_code_or_a_macro_it_calls_rebuilds_every_day_of_it(
+def test_a_change_to_a_models_code_or_a_macro_it_calls_rebuilds_its_days(
     demo_pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    """Days built by older code are not kept beside days built by the new (macros/
-    code_version.sql): the incremental models rebuild every day when their SQL, a model upstream
-    of them or a macro of the project they call changes, and only then. Run as a user runs dbt on
-    the project (a copy of it, edited), on a warehouse whose built rows are marked."""
+    """Days built by older code are not kept beside days built by the new: the cost models
+    rebuild every day when their SQL, a model upstream of them or a macro of the project they
+    call changes (macros/code_version.sql), and only then; the models built a day at a time are
+    rebuilt by a run with --full-refresh. Run as a user runs dbt on the project (a copy of it,
+    edited), on a warehouse whose built rows are marked."""
     from pipelines.lib.paths import DBT_PROJECT_DIR, dbt_executable
 
     pipeline = demo_pipeline.copy_to(tmp_path)
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    telemetry = ("int_gpu_hours", "int_gpu_seconds_attributed")
-    tables = (*telemetry, "int_tokens_hourly")
-    for table in tables:
-        pipeline.execute(f"update intermediate.{table} set host = 'mark:' || host")
+    tables = ("int_gpu_hours", "int_gpu_seconds_attributed", "int_tokens_hourly")
 
     def rebuilt() -> dict[str, bool]:
         """Per table: whether its rows were built again (none is marked any more)."""
@@ -252,28 +255,24 @@ def test_a_change_to_a_models_code_or_a_macro_it_calls_rebuilds_every_day_of_it(
         built = _usage_days_built(pipeline, tmp_path / "target", ["fct_gpu_utilization_hourly"])
         return len(built["fct_gpu_utilization_hourly"])
 
-    nothing = dict.fromkeys(tables, False)
     run_models()  # the same code, from another folder
-    assert (rebuilt(), fact_days_built()) == (nothing, 0)
+    assert fact_days_built() == 0
     edit("macros/usage_days.sql", "partition_record_prefix")  # only the cost models call it
     run_models()
-    assert (rebuilt(), fact_days_built()) == (nothing, 3)
-    edit("macros/telemetry_days.sql", "unless_kept_nvml_day_without")  # only the telemetry's
-    run_models()
-    assert rebuilt() == {
-        "int_gpu_hours": True,
-        "int_gpu_seconds_attributed": True,
-        "int_tokens_hourly": False,
-    }
-    edit("models/intermediate/tokens/int_requests_classified.sql")  # a view upstream
-    run_models()
-    assert rebuilt() == dict.fromkeys(tables, True)
-    # Built again, the rows are those the demo's build gave (their versions name the new code).
+    assert fact_days_built() == 3
+    # The models built a day at a time are rebuilt by a backfill of their days: a run's
+    # --full-refresh lands and builds every day again (a run without one builds the changed
+    # days only, and a plain `dbt run` the batch of today).
     for table in tables:
-        query = f"select * exclude (_input_version) from intermediate.{table} order by all"
+        pipeline.execute(f"update intermediate.{table} set host = 'mark:' || host")
+    edit("macros/spool.sql", "unless_kept_nvml_day_without")
+    run_models()
+    assert rebuilt() == dict.fromkeys(tables, False)
+    pipeline.run(full_refresh=True)
+    assert rebuilt() == dict.fromkeys(tables, True)
+    for table in tables:
+        query = f"select * from intermediate.{table} order by all"
         assert pipeline.query(query) == demo_pipeline.query(query), table
-        versions = f"select distinct _input_version from intermediate.{table}"
-        assert not set(pipeline.query(versions)) & set(demo_pipeline.query(versions)), table
 
 
 # The models incremental by usage day (macros/usage_days.sql), by their compiled SQL's path.
@@ -487,7 +486,8 @@ def _restate_hour(data_file: Path, hour: str, dollars: float) -> None:
 
 def _staging_test_days(pipeline: Pipeline) -> dict[str, str]:
     """The day filter each minute-level staging test ran with, read from its compiled SQL."""
-    run = pipeline.warehouse.parent / "dbt-target" / "run" / "gpuledger" / "models" / "staging"
+    run = pipeline.warehouse.parent / "dbt-target-daily" / "run" / "gpuledger" / "models"
+    run = run / "staging"
     filters = {}
     for model, column in (
         ("stg_nvml__gpu_windows", "gpu_uuid"),

@@ -53,10 +53,41 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
         for key in graph.get_all_asset_keys()
         if isinstance(graph.get(key).partitions_def, dg.DailyPartitionsDefinition)
     ]
-    assert len(daily) == 5  # NVML GPU and process windows, dcgm, token counters, requests
+    # The landings: NVML GPU and process windows, dcgm, token counters, requests; and the models
+    # built a day at a time (dbt's microbatch) with the views they read.
+    assert sorted(key.path[-1] for key in daily if key.path[0] == "raw") == [
+        "dcgm_samples",
+        "inference_metric_samples",
+        "inference_requests",
+        "nvml_gpu_windows",
+        "nvml_process_windows",
+    ]
+    assert sorted(key.path[-1] for key in daily if key.path[0] != "raw") == [
+        "int_dcgm_gpu_windows",
+        "int_gpu_hours",
+        "int_gpu_seconds_attributed",
+        "int_gpu_windows",
+        "int_process_windows",
+        "int_request_exceptions",
+        "int_requests_classified",
+        "int_tokens_hourly",
+        "stg_dcgm__samples",
+        "stg_inference__requests",
+        "stg_nvml__gpu_windows",
+        "stg_nvml__process_windows",
+    ]
     for key in daily:
         policy = graph.get(key).backfill_policy
         assert policy is not None and policy.max_partitions_per_run is None, key
+
+
+def test_a_run_of_days_builds_them_and_the_day_on_either_side() -> None:
+    from pipelines.defs.transform.assets import batch_window
+
+    utc = dg.TimeWindow(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC))
+    assert batch_window(utc) == ("2026-10-31", "2026-11-03")  # one day: three batches
+    backfill = dg.TimeWindow(datetime(2026, 10, 30, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC))
+    assert batch_window(backfill) == ("2026-10-29", "2026-11-03")
 
 
 def test_daily_schedules_target_yesterday_and_its_billing_month(
@@ -271,3 +302,29 @@ def test_runs_launched_from_the_ui_execute_their_steps_in_one_process(
     for name in ("billing_monthly", "ingest_daily", "transform"):
         job = definitions.resolve_job_def(name)
         assert job.executor_def.name == dg.in_process_executor.name, name
+
+
+def test_every_dbt_test_runs_in_one_build() -> None:
+    """A dbt test reads the models built a day at a time or the others, never both: the daily
+    build runs the tests all of whose parents it builds, the other build excludes the daily
+    models and with them (dbt's eager indirect selection) every test that reads one."""
+    import json
+
+    from pipelines.defs.transform.project import dbt_project
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    daily = {
+        unique_id
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "model" and "daily" in node["tags"]
+    }
+    assert len(daily) == 12
+    spanning = [
+        unique_id
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "test"
+        and (parents := {p for p in node["depends_on"]["nodes"] if p.startswith("model.")})
+        and parents & daily
+        and parents - daily
+    ]
+    assert spanning == []

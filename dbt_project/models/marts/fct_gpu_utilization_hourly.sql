@@ -1,5 +1,5 @@
 {#- Incremental by usage day (macros/usage_days.sql): an hour reads int_gpu_hours alone. -#}
-{%- set inputs = [('int_gpu_hours', 'versions')] -%}
+{%- set inputs = [('int_gpu_hours', 'content')] -%}
 {{ usage_days_config(inputs) }}
 {%- set build_days = usage_days_to_build(inputs) %}
 

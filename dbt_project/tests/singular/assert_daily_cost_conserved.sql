@@ -63,20 +63,19 @@ contracted as (
 owned_energy as (
 
     select
-        cast(windows.window_start_at as date) as usage_date,
+        cast(hours.hour_start_at as date) as usage_date,
         sum(
-            windows.energy_mj / 3600000000.0 * contracts.power_price_usd_per_kwh * contracts.pue
+            hours.energy_kwh * contracts.power_price_usd_per_kwh * contracts.pue
         ) as energy_cost
 
-    from {{ ref('int_gpu_windows') }} as windows
+    from {{ ref('fct_gpu_utilization_hourly') }} as hours
     inner join {{ ref('stg_contracts__resources') }} as resources
-        on windows.cloud_resource_id = resources.resource_id
+        on hours.cloud_resource_id = resources.resource_id
     inner join {{ ref('stg_contracts__contracts') }} as contracts
         on resources.contract_id = contracts.contract_id
         and contracts.kind = 'owned'
-        and windows.window_start_at >= contracts.start_at
-        and windows.window_start_at < contracts.end_at
-    where windows.mig_instance_id is null
+        and hours.hour_start_at >= contracts.start_at
+        and hours.hour_start_at < contracts.end_at
     group by 1
 
 ),

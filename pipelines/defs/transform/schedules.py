@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from pipelines.defs.transform.assets import daily_dbt_models
 from pipelines.lib.partitions import daily, monthly
 
 # Every step of these jobs writes the one DuckDB file (pool "duckdb", one at a time), so a run
@@ -23,9 +24,13 @@ billing_job = dg.define_asset_job(
 ingest_job = dg.define_asset_job(
     "ingest_daily",
     executor_def=EXECUTOR,
-    selection=dg.AssetSelection.groups("telemetry", "inference"),
+    selection=dg.AssetSelection.groups("telemetry", "inference")
+    | dg.AssetSelection.assets(daily_dbt_models),
     partitions_def=daily,
-    description="Land one day of NVML telemetry and inference request logs.",
+    description=(
+        "Land one day (or a range of days) of NVML telemetry and inference request logs, and "
+        "build the models made a day at a time from them."
+    ),
 )
 transform_job = dg.define_asset_job(
     "transform",
@@ -39,7 +44,8 @@ transform_job = dg.define_asset_job(
         "marts",
         "reference",
         "serving",
-    ),
+    )
+    - dg.AssetSelection.assets(daily_dbt_models),
     description=(
         "dbt build: staging, intermediate, marts and their tests; then publish the serving "
         "snapshot and Parquet exports."

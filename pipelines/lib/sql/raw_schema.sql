@@ -32,7 +32,7 @@ create table if not exists raw.quarantine (
 -- table replaced whole. NVML only: processes, repeated_windows (at most this many windows
 -- repeat a GPU and start; 0: none does) and shared_windows (windows listing more than one
 -- process), with which the hourly models skip the checks a day does not need
--- (dbt_project/macros/telemetry_days.sql).
+-- (dbt_project/macros/spool.sql).
 create table if not exists raw.partitions (
     table_name varchar not null,
     partition_key varchar not null,

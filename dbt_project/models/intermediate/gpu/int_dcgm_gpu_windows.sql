@@ -8,7 +8,20 @@
     reset and counts from 0). The pod the exporter maps to the GPU is its one process, named
     by the pod's workload (macro workload_from_pod): busy share = the activity, memory = the
     framebuffer used. MIG instances are left out here (their rows need the parent's mapping).
+
+    One batch a day (macros/batch.sql), `day` the window's UTC date; a batch reads its day's
+    scrapes and the day before's, whose last counter reading the first window's energy is
+    counted from.
 -#}
+{{ config(
+    materialized=daily_materialization(),
+    incremental_strategy='microbatch',
+    event_time='day',
+    batch_size='day',
+    begin='2018-01-01',
+    full_refresh=false,
+    on_schema_change='sync_all_columns',
+) }}
 with
 
 samples as (
@@ -17,7 +30,8 @@ samples as (
         *,
         {{ dbt.date_trunc('minute', 'scraped_at') }} as window_start_at
     from {{ ref('stg_dcgm__samples') }}
-    where gpu_uuid is not null
+    where {{ batch_days_filter('partition_date', 1) }}
+        and gpu_uuid is not null
         and mig_instance_id is null
 
 ),
@@ -107,9 +121,11 @@ final as (
         k8s_namespace,
         k8s_pod,
         container,
-        case when k8s_pod is not null then {{ workload_from_pod('k8s_pod') }} end as workload
+        case when k8s_pod is not null then {{ workload_from_pod('k8s_pod') }} end as workload,
+        cast(window_start_at as date) as day
 
     from with_energy
+    where {{ batch_days_filter('cast(window_start_at as date)') }}
 
 )
 

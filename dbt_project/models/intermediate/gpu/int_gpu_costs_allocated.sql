@@ -9,7 +9,7 @@
 -#}
 {%- set inputs = [
     ('int_gpu_costs_hourly', 'usage_days'),
-    ('int_gpu_seconds_attributed', 'versions'),
+    ('int_gpu_seconds_attributed', 'content'),
     ('int_contract_costs_hourly', 'content'),
     ('int_cloud_commitment_unused_hourly', 'content'),
 ] -%}

@@ -2,23 +2,24 @@
     GPU-hours of telemetry: the windows of int_gpu_windows summed by hour, GPU and MIG instance,
     in sums that add up again exactly (decimal products), with the number of distinct windows
     among them (a window landed twice counts once there), so every hourly and per-GPU figure
-    downstream is read from here rather than from the minute windows. Incremental by day
-    (macros/telemetry_days.sql).
+    downstream is read from here rather than from the minute windows. One batch a day
+    (macros/batch.sql): the windows read are the batch's day's.
 -#}
-{{ telemetry_incremental_config() }}
+{{ config(
+    materialized=daily_materialization(),
+    incremental_strategy='microbatch',
+    event_time='day',
+    batch_size='day',
+    begin='2018-01-01',
+    full_refresh=false,
+    on_schema_change='sync_all_columns',
+) }}
 
 with
 
 gpu_windows as (
 
     select * from {{ ref('int_gpu_windows') }}
-    where {{ telemetry_day_filter('day') }}
-
-),
-
-versions as (
-
-    select * from {{ telemetry_day_version_relation() }}
 
 ),
 
@@ -26,13 +27,12 @@ versions as (
 -- twice; assert_gpu_windows_unique fails on them). Keys are grouped by their hash, which is far
 -- cheaper than grouping every window by GPU and start time; the few keys seen twice are then
 -- counted on the key itself. Days of spool files kept as landed whose landing found no repeat
--- are left out (macros/telemetry_days.sql).
+-- are left out (macros/spool.sql).
 repeated_hashes as (
 
     select {{ key_hash(['gpu_uuid', 'mig_instance_id', 'window_start_at', 'day']) }} as key_hash
     from {{ ref('int_gpu_windows') }}
-    where {{ telemetry_day_filter('day') }}
-        and {{ unless_kept_nvml_day_without('repeated_windows', 'telemetry_source', 'day') }}
+    where {{ unless_kept_nvml_day_without('repeated_windows', 'telemetry_source', 'day') }}
     group by 1
     having count(*) > 1
 
@@ -49,8 +49,7 @@ repeated_windows as (
         count(*) - 1 as extra_copies
 
     from {{ ref('int_gpu_windows') }}
-    where {{ telemetry_day_filter('day') }}
-        and {{ unless_kept_nvml_day_without('repeated_windows', 'telemetry_source', 'day') }}
+    where {{ unless_kept_nvml_day_without('repeated_windows', 'telemetry_source', 'day') }}
         and {{ key_hash(['gpu_uuid', 'mig_instance_id', 'window_start_at', 'day']) }}
             in (select key_hash from repeated_hashes)
     group by gpu_uuid, mig_instance_id, window_start_at, day
@@ -148,8 +147,7 @@ final as (
         ) as distinct_window_count,
         hours.sample_count,
         hours.first_window_start_at,
-        hours.last_window_end_at,
-        versions.input_version as _input_version
+        hours.last_window_end_at
 
     from hours
     left join repeats_by_hour
@@ -157,8 +155,6 @@ final as (
         and hours.gpu_uuid = repeats_by_hour.gpu_uuid
         and hours.mig_instance_id is not distinct from repeats_by_hour.mig_instance_id
         and hours.day = repeats_by_hour.day
-    left join versions
-        on hours.day = versions.day
 
 )
 

@@ -6,9 +6,17 @@
     add up to more than 1 are scaled down to 1) and idle time. Idle time goes to the workloads
     holding GPU memory in that window, in proportion to the memory they hold; with no holder it
     stays unattributed and becomes (unallocated) cost downstream. Processes without a workload
-    label count as the workload '(unlabeled)'. Incremental by day (macros/telemetry_days.sql).
+    label count as the workload '(unlabeled)'. One batch a day (macros/batch.sql).
 -#}
-{{ telemetry_incremental_config() }}
+{{ config(
+    materialized=daily_materialization(),
+    incremental_strategy='microbatch',
+    event_time='day',
+    batch_size='day',
+    begin='2018-01-01',
+    full_refresh=false,
+    on_schema_change='sync_all_columns',
+) }}
 
 {%- set processes_select %}
     select
@@ -27,18 +35,11 @@
 
 with
 
-versions as (
-
-    select * from {{ telemetry_day_version_relation() }}
-
-),
-
 -- The windows of one process.
 processes as (
 
     {{ processes_select }}
-    where {{ telemetry_day_filter('day') }}
-        and window_process_count = 1
+    where window_process_count = 1
 
 ),
 
@@ -66,12 +67,11 @@ single_process_windows as (
 -- of the window's totals.
 -- Read apart from the windows of one process (a CTE read twice is materialized whole), and
 -- without the days of spool files kept as landed whose landing found no such window
--- (macros/telemetry_days.sql).
+-- (macros/spool.sql).
 shared_processes as (
 
     {{ processes_select }}
-    where {{ telemetry_day_filter('day') }}
-        and {{ unless_kept_nvml_day_without('shared_windows', 'telemetry_source', 'day') }}
+    where {{ unless_kept_nvml_day_without('shared_windows', 'telemetry_source', 'day') }}
         and coalesce(window_process_count, 0) <> 1
 
 ),
@@ -171,18 +171,6 @@ hours as (
     from per_window
     group by hour_start_at, gpu_uuid, workload, day
 
-),
-
-final as (
-
-    select
-        hours.*,
-        versions.input_version as _input_version
-
-    from hours
-    left join versions
-        on hours.day = versions.day
-
 )
 
-select * from final
+select * from hours

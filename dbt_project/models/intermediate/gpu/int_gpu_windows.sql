@@ -4,10 +4,10 @@
     telemetry_source says which; util_source which counter within it.
 
     A view: the minute windows are read where they were landed (raw) and summed by the
-    incremental hourly models (int_gpu_hours, int_gpu_seconds_attributed), for the days they
-    rebuild; no copy of them is kept. `day` is the day the window was landed under (the
-    spool's and the scrapes' date folders: the window's UTC date), which the incremental models
-    filter on, so a daily run reads only that day's part of raw.
+    hourly models (int_gpu_hours, int_gpu_seconds_attributed), a batch a day; no copy of them
+    is kept. `day` is the day the window was landed under (the spool's and the scrapes' date
+    folders: the window's UTC date), the view's event_time: a batch reads only its day's part
+    of raw.
 -#}
 {%- set columns = [
     'gpu_uuid', 'window_start_at', 'window_end_at', 'host', 'cloud_resource_id', 'gpu_index',
@@ -52,6 +52,8 @@ nvml_host_hours as (
     inner join {{ ref('stg_nvml__gpu_windows') }} as nvml
         on nvml.host = dcgm_host_hours.host
         and {{ dbt.date_trunc('hour', 'nvml.window_start_at') }} = dcgm_host_hours.hour_start_at
+        -- an NVML window's date folder is its date: only that day's files are read
+        and nvml.partition_date = cast(dcgm_host_hours.hour_start_at as date)
 
 ),
 
@@ -79,7 +81,7 @@ windows as (
     select
         {{ columns | join(', ') }},
         'dcgm' as telemetry_source,
-        cast(window_start_at as date) as day
+        day
     from dcgm_only
 
 ),

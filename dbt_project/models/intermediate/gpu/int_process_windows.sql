@@ -51,7 +51,7 @@ processes as (
         memory_used_bytes_max as memory_used_bytes,
         -- Left unknown: int_gpu_seconds_attributed then groups the window's rows itself.
         cast(null as integer) as window_process_count,
-        cast(window_start_at as date) as day,
+        day,
         'dcgm' as telemetry_source
     from dcgm_windows
 

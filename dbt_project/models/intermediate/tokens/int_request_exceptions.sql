@@ -10,24 +10,26 @@
     - `retry_chain_unresolved`: an attempt whose chain does not end within
       var('retry_chain_max_hops') hops of retry_of (a cycle, or a longer chain); never useful,
       and listed by the test assert_retry_chains_resolve with file and line.
-    - `day_built`: one row per day built, with the version of the day's files it was built
-      from (source_file and source_line are null).
     Every other line's verdict follows from the line itself: int_requests_classified (a view)
     joins these few rows to the requests, so the 1 M lines of a fleet's day are never written
     a second time.
 
-    Incremental by landed day (macros/request_days.sql): a run rebuilds each changed day and
-    the day on either side, reading one more day either side as context.
+    One batch a day (macros/batch.sql), reading the day before and the day after as context:
+    retries and copies up to a day apart get their verdicts. A day landed changes the verdicts
+    of the days on either side, so a run's batches reach a day beyond its partitions on either
+    side (pipelines/defs/transform/assets.py).
 -#}
-{{ request_incremental_config() }}
+{{ config(
+    materialized=daily_materialization(),
+    incremental_strategy='microbatch',
+    event_time='day',
+    batch_size='day',
+    begin='2018-01-01',
+    full_refresh=false,
+    on_schema_change='sync_all_columns',
+) }}
 
 with recursive
-
-versions as (
-
-    {{ request_day_versions() }}
-
-),
 
 -- A request id logged more than once: its first copy counts. Copies are rare: ids are grouped
 -- by a 64-bit hash (far cheaper than grouping the strings), the few hashes seen twice are
@@ -36,7 +38,7 @@ copied_hashes as (
 
     select {{ key_hash(['request_id']) }} as id_hash
     from {{ ref('stg_inference__requests') }}
-    where {{ request_day_filter('partition_date', 2) }}
+    where {{ batch_days_filter('partition_date', 1) }}
     group by 1
     having count(*) > 1
 
@@ -58,7 +60,7 @@ later_copies as (
         from {{ ref('stg_inference__requests') }} as requests
         inner join copied_hashes
             on {{ key_hash(['requests.request_id']) }} = copied_hashes.id_hash
-        where {{ request_day_filter('requests.partition_date', 2) }}
+        where {{ batch_days_filter('requests.partition_date', 1) }}
     ) as numbered
     where copy_number > 1
 
@@ -78,7 +80,7 @@ retries as (
     left join later_copies
         on requests.source_file = later_copies.source_file
         and requests.source_line = later_copies.source_line
-    where {{ request_day_filter('requests.partition_date', 2) }}
+    where {{ batch_days_filter('requests.partition_date', 1) }}
         and requests.retry_of is not null
         and later_copies.source_file is null
 
@@ -163,7 +165,7 @@ chained as (
     left join later_copies
         on requests.source_file = later_copies.source_file
         and requests.source_line = later_copies.source_line
-    where {{ request_day_filter('requests.partition_date', 2) }}
+    where {{ batch_days_filter('requests.partition_date', 1) }}
         and requests.retry_of is null
         and later_copies.source_file is null
 
@@ -236,23 +238,8 @@ verdict_lines as (
     left join later_copies
         on requests.source_file = later_copies.source_file
         and requests.source_line = later_copies.source_line
-    where {{ request_day_filter('requests.partition_date', 1) }}
+    where {{ batch_days_filter('requests.partition_date') }}
         and later_copies.source_file is null
-
-),
-
--- Every day built gets a row, those with no exception too (and days with requests landed
--- before raw.landing_log kept versions).
-days_built as (
-
-    select day from versions
-    where {{ request_day_filter('day', 1) }}
-
-    union
-
-    select distinct partition_date as day
-    from {{ ref('stg_inference__requests') }}
-    where {{ request_day_filter('partition_date', 1) }}
 
 ),
 
@@ -266,28 +253,12 @@ exceptions as (
     select day, kind, source_file, source_line, request_id
     from verdict_lines
 
-    union all
-
-    select
-        day,
-        'day_built' as kind,
-        cast(null as {{ dbt.type_string() }}) as source_file,
-        cast(null as {{ dbt.type_int() }}) as source_line,
-        cast(null as {{ dbt.type_string() }}) as request_id
-    from days_built
-
 ),
 
 final as (
 
-    select
-        exceptions.*,
-        versions.input_version as _input_version
-
-    from exceptions
-    left join versions
-        on exceptions.day = versions.day
-    where {{ request_day_filter('exceptions.day', 1) }}
+    select * from exceptions
+    where {{ batch_days_filter('day') }}
 
 )
 

@@ -7,8 +7,7 @@
     `token_counts_missing` and its missing count stays null in int_tokens_hourly's sums, never 0.
 
     A view: the verdicts that depend on other lines (copies, retries) are the few rows of
-    int_request_exceptions; the rest follow from each line. Only the days that model has built
-    appear, with the version of their files they were built from.
+    int_request_exceptions; the rest follow from each line.
 -#}
 {{ config(materialized='view') }}
 
@@ -26,19 +25,10 @@ exceptions as (
 
 ),
 
-days_built as (
-
-    select day, _input_version
-    from exceptions
-    where kind = 'day_built'
-
-),
-
 line_exceptions as (
 
     select day, source_file, source_line, kind
     from exceptions
-    where kind <> 'day_built'
 
 ),
 
@@ -46,13 +36,10 @@ verdicts as (
 
     select
         requests.*,
-        days_built._input_version,
         coalesce(line_exceptions.kind = 'superseded_by_retry', false) as is_superseded,
         coalesce(line_exceptions.kind = 'retry_chain_unresolved', false) as is_retry_unresolved
 
     from requests
-    inner join days_built
-        on requests.partition_date = days_built.day
     left join line_exceptions
         on requests.partition_date = line_exceptions.day
         and requests.source_file = line_exceptions.source_file
@@ -94,8 +81,7 @@ classified as (
         completion_tokens,
         coalesce(cached_prompt_tokens, 0) as cached_prompt_tokens,
         coalesce(reasoning_tokens, 0) as reasoning_tokens,
-        partition_date as day,
-        _input_version
+        partition_date as day
 
     from verdicts
 

@@ -1,18 +1,24 @@
 {#-
     Requests summed by hour, host, workload and model, useful and wasted apart, per landed day
     (`day`: the date folder the lines were landed from; an hour whose lines were landed in two
-    folders has a row for each, and readers sum them). Incremental by landed day like
-    int_request_exceptions (macros/request_days.sql): a run rebuilds the days whose verdicts it
-    may have changed, so a daily run reads a few days of requests, not the whole history.
+    folders has a row for each, and readers sum them). One batch a day, like
+    int_request_exceptions (macros/batch.sql): the requests read are the batch's day's.
 -#}
-{{ request_incremental_config() }}
+{{ config(
+    materialized=daily_materialization(),
+    incremental_strategy='microbatch',
+    event_time='day',
+    batch_size='day',
+    begin='2018-01-01',
+    full_refresh=false,
+    on_schema_change='sync_all_columns',
+) }}
 
 with
 
 requests as (
 
     select * from {{ ref('int_requests_classified') }}
-    where {{ request_day_filter('day', 1) }}
 
 ),
 
@@ -49,11 +55,7 @@ final as (
             as token_counts_missing_requests,
         count(*) as requests,
         min(requested_at) as first_request_at,
-        max(requested_at) as last_request_at,
-        -- The version of the landed files its verdicts came from (int_request_exceptions'),
-        -- with this model's own code version (macros/code_version.sql).
-        {{ dbt.split_part('max(_input_version)', "';code:'", 1) }}
-            || ';code:{{ code_version() }}' as _input_version
+        max(requested_at) as last_request_at
 
     from requests
     group by day, hour_start_at, host, workload, model

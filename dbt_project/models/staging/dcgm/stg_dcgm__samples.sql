@@ -21,7 +21,8 @@ renamed as (
         container,
         metric,
         value,
-        source_file
+        source_file,
+        partition_date
 
     from source
 

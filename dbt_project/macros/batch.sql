@@ -1,0 +1,39 @@
+{#-
+    The per-day models are built by dbt's microbatch strategy, one batch a day: Dagster's daily
+    partitions give each run its days (--event-time-start / --event-time-end, from the
+    partitions of the run: pipelines/defs/transform/assets.py), dbt deletes each batch's day
+    and inserts it again, and reads of upstream models with an `event_time` are limited to the
+    batch's day. On Spark (tools/spark-lane.sh) the same models are built whole, as tables.
+-#}
+
+{#- The materialization of a per-day model: microbatch here, a whole table on Spark. -#}
+{% macro daily_materialization() %}
+    {{ return('table' if target.type == 'spark' else 'incremental') }}
+{% endmacro %}
+
+{#- The first and the last day of the batch being built, as dates ('YYYY-MM-DD'), or none
+    outside a batch (a model built whole, a unit test). -#}
+{% macro batch_day_range() %}
+    {%- set batch = model.get('batch') if model is mapping else none -%}
+    {%- if not batch or not batch.get('event_time_start') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set first = batch.event_time_start.date() -%}
+    {%- set last = (batch.event_time_end - modules.datetime.timedelta(microseconds=1)).date() -%}
+    {{ return((first | string, last | string)) }}
+{% endmacro %}
+
+{#- A filter of `day_column` on the batch's days widened by `reach` days on either side (the
+    context a batch reads), as literal dates (a scan of raw skips the other days' files), or
+    true outside a batch. -#}
+{% macro batch_days_filter(day_column, reach=0) %}
+    {%- set days = batch_day_range() -%}
+    {%- if days is none -%}
+    true
+    {%- else -%}
+    {%- set shift = modules.datetime.timedelta(days=reach) -%}
+    {%- set first = modules.datetime.date.fromisoformat(days[0]) - shift -%}
+    {%- set last = modules.datetime.date.fromisoformat(days[1]) + shift -%}
+    {{ day_column }} between cast('{{ first }}' as date) and cast('{{ last }}' as date)
+    {%- endif -%}
+{% endmacro %}
