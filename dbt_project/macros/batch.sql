@@ -6,11 +6,6 @@
     batch's day. On Spark (tools/spark-lane.sh) the same models are built whole, as tables.
 -#}
 
-{#- The materialization of a per-day model: microbatch here, a whole table on Spark. -#}
-{% macro daily_materialization() %}
-    {{ return('table' if target.type == 'spark' else 'incremental') }}
-{% endmacro %}
-
 {#- The first and the last day of the batch being built, as dates ('YYYY-MM-DD'), or none
     outside a batch (a model built whole, a unit test). -#}
 {% macro batch_day_range() %}

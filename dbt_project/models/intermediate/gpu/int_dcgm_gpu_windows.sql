@@ -13,15 +13,6 @@
     scrapes and the day before's, whose last counter reading the first window's energy is
     counted from.
 -#}
-{{ config(
-    materialized=daily_materialization(),
-    incremental_strategy='microbatch',
-    event_time='day',
-    batch_size='day',
-    begin='2018-01-01',
-    full_refresh=false,
-    on_schema_change='sync_all_columns',
-) }}
 with
 
 samples as (

@@ -5,15 +5,6 @@
     downstream is read from here rather than from the minute windows. One batch a day
     (macros/batch.sql): the windows read are the batch's day's.
 -#}
-{{ config(
-    materialized=daily_materialization(),
-    incremental_strategy='microbatch',
-    event_time='day',
-    batch_size='day',
-    begin='2018-01-01',
-    full_refresh=false,
-    on_schema_change='sync_all_columns',
-) }}
 
 with
 

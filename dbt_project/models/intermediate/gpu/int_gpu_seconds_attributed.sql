@@ -8,15 +8,6 @@
     stays unattributed and becomes (unallocated) cost downstream. Processes without a workload
     label count as the workload '(unlabeled)'. One batch a day (macros/batch.sql).
 -#}
-{{ config(
-    materialized=daily_materialization(),
-    incremental_strategy='microbatch',
-    event_time='day',
-    batch_size='day',
-    begin='2018-01-01',
-    full_refresh=false,
-    on_schema_change='sync_all_columns',
-) }}
 
 {%- set processes_select %}
     select

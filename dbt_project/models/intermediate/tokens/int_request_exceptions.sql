@@ -19,15 +19,6 @@
     of the days on either side, so a run's batches reach a day beyond its partitions on either
     side (pipelines/defs/transform/assets.py).
 -#}
-{{ config(
-    materialized=daily_materialization(),
-    incremental_strategy='microbatch',
-    event_time='day',
-    batch_size='day',
-    begin='2018-01-01',
-    full_refresh=false,
-    on_schema_change='sync_all_columns',
-) }}
 
 with recursive
 

@@ -4,15 +4,6 @@
     folders has a row for each, and readers sum them). One batch a day, like
     int_request_exceptions (macros/batch.sql): the requests read are the batch's day's.
 -#}
-{{ config(
-    materialized=daily_materialization(),
-    incremental_strategy='microbatch',
-    event_time='day',
-    batch_size='day',
-    begin='2018-01-01',
-    full_refresh=false,
-    on_schema_change='sync_all_columns',
-) }}
 
 with
 
