@@ -1,5 +1,6 @@
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -23,11 +24,10 @@ TARGET = "dbt-target"
 DAILY_SOURCES = ("nvml", "dcgm_samples", "inference_requests")
 
 
-def batch_window(window: dg.PartitionKeyRange | dg.TimeWindow) -> tuple[str, str]:
+def batch_window(window: dg.TimeWindow) -> tuple[str, str]:
     """dbt's --event-time-start and --event-time-end for a run of daily partitions: its days,
     and one more on either side, whose request verdicts the run's days change (a retry logged
     after midnight supersedes the attempt before it; int_request_exceptions)."""
-    assert isinstance(window, dg.TimeWindow)
     start = (window.start - timedelta(days=1)).date().isoformat()
     end = (window.end + timedelta(days=1)).date().isoformat()
     return start, end
@@ -40,7 +40,7 @@ def _dbt_args(context: dg.AssetExecutionContext) -> list[str]:
     return args
 
 
-def _target(name: str) -> Any:
+def _target(name: str) -> Path:
     # One target folder per warehouse and build, beside it (dagster-dbt's default is a new folder
     # per run under dbt_project/target: 5 MB a run, never removed). dbt keeps its partial-parse
     # state there, valid for this warehouse's profile, so a run after the first skips the full
