@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -82,12 +82,39 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
 
 
 def test_a_run_of_days_builds_them_and_the_day_on_either_side() -> None:
-    from pipelines.defs.transform.assets import batch_window
+    from pipelines.defs.transform.assets import Batches, batches
 
-    utc = dg.TimeWindow(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC))
-    assert batch_window(utc) == ("2026-10-31", "2026-11-03")  # one day: three batches
-    backfill = dg.TimeWindow(datetime(2026, 10, 30, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC))
-    assert batch_window(backfill) == ("2026-10-29", "2026-11-03")
+    def window(first: int, last: int) -> dg.TimeWindow:
+        start = datetime(2026, 11, first, tzinfo=UTC)
+        return dg.TimeWindow(start, datetime(2026, 11, last, tzinfo=UTC) + timedelta(days=1))
+
+    # One day: three batches of a day.
+    assert batches(window(1, 1)) == Batches("2026-10-31", "2026-11-03", "day")
+    assert batches(window(1, 3)) == Batches("2026-10-31", "2026-11-05", "day")
+    # Seven days are still built a day per batch; eight (a backfill, a first build) a month per
+    # batch.
+    assert batches(window(2, 8)) == Batches("2026-11-01", "2026-11-10", "day")
+    assert batches(window(2, 9)) == Batches("2026-11-01", "2026-11-11", "month")
+
+
+def test_a_new_dbt_target_folder_starts_from_the_warehouses_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.defs.transform.assets import DAILY_TARGET, PARTIAL_PARSE, TARGET, _target
+
+    monkeypatch.setenv("GPULEDGER_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("GPULEDGER_RAW", "")
+    # A new warehouse: nothing parsed yet, the folder is dbt's to make.
+    assert _target(DAILY_TARGET) == tmp_path / DAILY_TARGET
+    assert not (tmp_path / DAILY_TARGET).exists()
+    (tmp_path / DAILY_TARGET).mkdir()
+    (tmp_path / DAILY_TARGET / PARTIAL_PARSE).write_bytes(b"daily parse")
+    # The other build's folder starts from it, and keeps its own from then on.
+    assert _target(TARGET) == tmp_path / TARGET
+    assert (tmp_path / TARGET / PARTIAL_PARSE).read_bytes() == b"daily parse"
+    (tmp_path / TARGET / PARTIAL_PARSE).write_bytes(b"own parse")
+    _target(TARGET)
+    assert (tmp_path / TARGET / PARTIAL_PARSE).read_bytes() == b"own parse"
 
 
 def test_daily_schedules_target_yesterday_and_its_billing_month(

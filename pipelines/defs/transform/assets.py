@@ -1,4 +1,7 @@
+import os
+import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,23 +17,42 @@ from pipelines.lib.resources import WarehouseResource
 
 FULL_REFRESH_TAG = "gpuledger/full_refresh"
 
-# The models built a day at a time (dbt's microbatch, one batch a day: dbt_project/macros/
-# batch.sql): the per-window telemetry and the request verdicts, and the views they read.
+# The models built a day at a time (dbt's microbatch: dbt_project/macros/batch.sql): the
+# per-window telemetry and the request verdicts, and the views they read.
 DAILY_MODELS = "tag:daily"
+# The size of their batches, read by their config (_intermediate.yml): an environment variable,
+# as dbt parses again only the files that read one when it changes (a change of --vars parses
+# the whole project again).
+BATCH_SIZE_ENV = "GPULEDGER_BATCH_SIZE"
 # Their build's dbt target folder, beside the warehouse, and the other models'.
 DAILY_TARGET = "dbt-target-daily"
 TARGET = "dbt-target"
+PARTIAL_PARSE = "partial_parse.msgpack"
+# A run of up to this many days builds them a day per batch; a longer run (a first build, a
+# backfill) a month per batch, as one day costs a batch (a statement per model) whatever it holds.
+DAY_BATCHES_UP_TO = 7
 # The sources a day of those models is built from (raw.landing_log's names).
 DAILY_SOURCES = ("nvml", "dcgm_samples", "inference_requests")
 
 
-def batch_window(window: dg.TimeWindow) -> tuple[str, str]:
-    """dbt's --event-time-start and --event-time-end for a run of daily partitions: its days,
-    and one more on either side, whose request verdicts the run's days change (a retry logged
-    after midnight supersedes the attempt before it; int_request_exceptions)."""
-    start = (window.start - timedelta(days=1)).date().isoformat()
-    end = (window.end + timedelta(days=1)).date().isoformat()
-    return start, end
+@dataclass(frozen=True)
+class Batches:
+    """What dbt's microbatch builds for a run of daily partitions: from `start` up to `end`
+    (--event-time-start, --event-time-end), in batches of `size` ('day' or 'month')."""
+
+    start: str
+    end: str
+    size: str
+
+
+def batches(window: dg.TimeWindow) -> Batches:
+    """The run's days and one more on either side, whose request verdicts the run's days change
+    (a retry logged after midnight supersedes the attempt before it; int_request_exceptions). A
+    batch a month starts at the first of the month (dbt truncates the start to the batch size)."""
+    start = (window.start - timedelta(days=1)).date()
+    end = (window.end + timedelta(days=1)).date()
+    size = "day" if (end - start).days <= DAY_BATCHES_UP_TO + 2 else "month"
+    return Batches(start.isoformat(), end.isoformat(), size)
 
 
 def _dbt_args(context: dg.AssetExecutionContext) -> list[str]:
@@ -41,12 +63,20 @@ def _dbt_args(context: dg.AssetExecutionContext) -> list[str]:
 
 
 def _target(name: str) -> Path:
-    # One target folder per warehouse and build, beside it (dagster-dbt's default is a new folder
-    # per run under dbt_project/target: 5 MB a run, never removed). dbt keeps its partial-parse
-    # state there, valid for this warehouse's profile, so a run after the first skips the full
-    # parse, and the build's run_results.json.
+    """One target folder per warehouse and build, beside it (dagster-dbt's default is a new
+    folder per run under dbt_project/target: 5 MB a run, never removed), with the build's
+    run_results.json. dbt keeps its partial-parse state there, valid for this warehouse's
+    profile, so a build after the first skips the full parse of the project (seconds); a new
+    folder starts from the state of the other build's."""
     export_raw_root()  # where the sources' files are, beside the warehouse
-    return warehouse_path().parent / name
+    folder = warehouse_path().parent / name
+    state = folder / PARTIAL_PARSE
+    if not state.exists():
+        parsed = sorted(folder.parent.glob(f"dbt-target*/{PARTIAL_PARSE}"))
+        if parsed:
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(max(parsed, key=lambda path: path.stat().st_mtime), state)
+    return folder
 
 
 @dbt_assets(
@@ -64,11 +94,12 @@ def daily_dbt_models(
     """dbt build of the models built a day at a time, for the run's days (a partition, or a
     backfill's range in one run): dbt deletes each day and builds it again. If the build
     fails, the days' landings are forgotten, so the next run lands and builds them again."""
-    start, end = batch_window(context.partition_time_window)
-    args = [*_dbt_args(context), "--event-time-start", start, "--event-time-end", end]
+    run = batches(context.partition_time_window)
+    args = [*_dbt_args(context), "--event-time-start", run.start, "--event-time-end", run.end]
     # Tests of these models alone: a test that also reads other models (the cost conservation
     # tests) runs in the build of those.
     args += ["--indirect-selection", "cautious"]
+    os.environ[BATCH_SIZE_ENV] = run.size  # dbt runs in a process of its own, with this environment
     try:
         yield from dbt.cli(args, context=context, target_path=_target(DAILY_TARGET)).stream()
     except Exception:
