@@ -11,12 +11,13 @@ The exports are written to temporary files first and put in place (renamed, stal
 removed) only once every one was written and the snapshot was renamed: a publish that fails
 part-way changes no export, so the exports, the manifest and the snapshot stay one publish's.
 
-The temporary file starts as a copy of the current snapshot, and the marts incremental by usage
-day (dbt_project/macros/usage_days.sql) are brought up to date day by day: the snapshot keeps
-the fingerprint of each day it holds (``gpuledger_meta.usage_days``), and only the days whose
-fingerprint in the warehouse differs are copied again. Every other table is copied whole.
+The temporary file starts as a copy of the current snapshot, and the facts (the marts with a
+day column, ``hour_start_at`` or ``usage_date``) are brought up to date day by day: a day's
+fingerprint is its count of rows and the sum of their hashes, worked out in the warehouse and in
+the snapshot, and only the days whose fingerprints differ are copied again. Every other table is
+copied whole.
 
-Those marts are exported one file per UTC month of their day column,
+The facts are exported one file per UTC month of their day column,
 ``warehouse/exports/<mart>/<YYYY-MM>.parquet``, and a month is written again only when the
 fingerprint of one of its days changed (the manifest keeps each month's), so a daily run writes
 the month it touched, not the mart's whole history. Every other mart is one file,
@@ -25,6 +26,7 @@ the month it touched, not the mart's whole history. Every other mart is one file
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -162,16 +164,11 @@ def _columns(
 
 def _bring_up_to_date(conn: duckdb.DuckDBPyConnection) -> None:
     """Make the attached ``snapshot`` hold what ``source`` holds in SCHEMAS. Its own bookkeeping
-    is in ``gpuledger_meta``: the storage version it was written in, and the fingerprint of each
-    usage day of each usage-day mart it holds."""
+    is in ``gpuledger_meta``: the storage version it was written in."""
     conn.execute("create schema if not exists snapshot.gpuledger_meta")
     conn.execute(
         "create or replace table snapshot.gpuledger_meta.snapshot as select ? as storage_version",
         [STORAGE_VERSION],
-    )
-    conn.execute(
-        "create table if not exists snapshot.gpuledger_meta.usage_days"
-        " (table_name varchar, usage_day date, fingerprint varchar)"
     )
     wanted = conn.execute(
         "select schema_name, table_name from duckdb_tables()"
@@ -184,21 +181,15 @@ def _bring_up_to_date(conn: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()
     for schema, table in sorted(set(held) - set(wanted)):
         conn.execute(f"drop table snapshot.{_quote(schema)}.{_quote(table)}")
-        _record_days(conn, table, None)
-    usage_day_marts = _usage_day_models(conn)
     for schema, table in wanted:
         name = f"{_quote(schema)}.{_quote(table)}"
         columns = _columns(conn, "source", schema, table)
-        by_day = schema == "marts" and table in usage_day_marts
-        day = _day_column(columns)
-        if by_day and day and columns == _columns(conn, "snapshot", schema, table):
-            _copy_changed_days(conn, table, name, day)
+        day = _day_column(columns) if schema == "marts" else None
+        if day and columns == _columns(conn, "snapshot", schema, table):
+            _copy_changed_days(conn, name, day)
             continue
         conn.execute(f"create schema if not exists snapshot.{_quote(schema)}")
         conn.execute(f"create or replace table snapshot.{name} as from source.{name}")
-        _record_days(
-            conn, table, "source.intermediate." + _quote(f"usage_days__{table}") if by_day else None
-        )
 
 
 def _copy_comments(conn: duckdb.DuckDBPyConnection) -> None:
@@ -233,49 +224,35 @@ def _copy_comments(conn: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _record_days(conn: duckdb.DuckDBPyConnection, table: str, fingerprints: str | None) -> None:
-    """Keep the fingerprints of the days the snapshot now holds of a table (none: not by day)."""
-    conn.execute("delete from snapshot.gpuledger_meta.usage_days where table_name = ?", [table])
-    if fingerprints is not None:
-        conn.execute(
-            "insert into snapshot.gpuledger_meta.usage_days"  # noqa: S608 - catalog names
-            f" select ?, usage_day, fingerprint from {fingerprints}",
-            [table],
-        )
+def day_fingerprints(conn: duckdb.DuckDBPyConnection, table: str, day: str) -> dict[str, str]:
+    """'YYYY-MM-DD' -> the day's count of rows and sum of row hashes, of a table (a qualified
+    name) by its column ``day``: the same rows in any order give the same fingerprint."""
+    return {
+        str(usage_day): str(fingerprint)
+        for usage_day, fingerprint in conn.execute(
+            f"select cast({_quote(day)} as date),"  # noqa: S608 - names from the catalog
+            " cast(count(*) as varchar) || ':' || cast(sum(hash(rows)) as varchar)"
+            f" from {table} as rows group by 1"
+        ).fetchall()
+    }
 
 
-def _copy_changed_days(conn: duckdb.DuckDBPyConnection, table: str, name: str, day: str) -> None:
-    """Copy again the days of a usage-day mart whose fingerprint changed, appeared or went."""
-    fingerprints = "source.intermediate." + _quote(f"usage_days__{table}")
-    changed = conn.execute(
-        "select coalesce(now.usage_day, held.usage_day)"  # noqa: S608 - catalog names
-        f" from {fingerprints} as now"
-        " full outer join ("
-        "  select * from snapshot.gpuledger_meta.usage_days where table_name = ?"
-        " ) as held on now.usage_day = held.usage_day"
-        " where now.fingerprint is distinct from held.fingerprint",
-        [table],
-    ).fetchall()
-    if changed:
-        days = [d for (d,) in changed]
+def _copy_changed_days(conn: duckdb.DuckDBPyConnection, name: str, day: str) -> None:
+    """Copy again the days of a fact whose rows differ between the warehouse and the snapshot."""
+    now = day_fingerprints(conn, f"source.{name}", day)
+    held = day_fingerprints(conn, f"snapshot.{name}", day)
+    days = sorted(d for d in now.keys() | held.keys() if now.get(d) != held.get(d))
+    if "None" in days:
+        # Rows without a day cannot be copied by day: the table is copied whole.
+        conn.execute(f"create or replace table snapshot.{name} as from source.{name}")
+        return
+    if days:
         in_days = f"cast({_quote(day)} as date) in (select unnest(?::date[]))"
         conn.execute(f"delete from snapshot.{name} where {in_days}", [days])  # noqa: S608
         conn.execute(
             f"insert into snapshot.{name} select * from source.{name} where {in_days}",  # noqa: S608
             [days],
         )
-    _record_days(conn, table, fingerprints)
-
-
-def _usage_day_models(conn: duckdb.DuckDBPyConnection) -> set[str]:
-    """The models of ``source`` incremental by usage day (they keep their days' fingerprints)."""
-    return {
-        name.removeprefix("usage_days__")
-        for (name,) in conn.execute(
-            "select table_name from duckdb_tables() where database_name = 'source'"
-            " and schema_name = 'intermediate' and starts_with(table_name, 'usage_days__')"
-        ).fetchall()
-    }
 
 
 def _day_column(columns: list[tuple[str, str]]) -> str | None:
@@ -308,7 +285,6 @@ def _export(
             " where table_schema = 'marts' order by 1"
         ).fetchall()
     ]
-    by_day = _usage_day_models(conn)
     held = previous.get("months")
     held = held if isinstance(held, dict) else {}
     counts: dict[str, int] = {}
@@ -319,7 +295,7 @@ def _export(
         folder = exports / mart
         columns = _columns(conn, "source", "marts", mart)
         day = _day_column(columns)
-        if mart in by_day and day:
+        if day:
             kept = held.get(mart)
             months[mart] = _export_by_month(
                 conn,
@@ -355,7 +331,7 @@ def _export_by_month(
     previous: tuple[dict[str, Any], str],
     changes: _Changes,
 ) -> dict[str, dict[str, Any]]:
-    """Export a usage-day mart as one file per month of its day column, writing only the months
+    """Export a fact as one file per month of its day column, writing only the months
     whose fingerprint (its days' fingerprints and the mart's columns) differs from the one held,
     or whose file is missing; files of months the mart no longer has are removed (in
     ``changes``). ``shape``: the day column and the columns; ``previous``: the months held (by
@@ -363,16 +339,14 @@ def _export_by_month(
     day, column_list = shape
     held, stamp = previous
     columns = json.dumps(column_list)
-    fingerprints = conn.execute(
-        "select strftime(usage_day, '%Y-%m'),"  # noqa: S608 - names from the catalog
-        " sha256(? || string_agg(cast(usage_day as varchar) || '=' || fingerprint, ','"
-        " order by usage_day))"
-        f" from source.intermediate.{_quote('usage_days__' + mart)}"
-        " where usage_day is not null group by 1 order by 1",
-        [columns],
-    ).fetchall()
+    by_month: dict[str, list[str]] = {}
+    fingerprints = day_fingerprints(conn, f"marts.{_quote(mart)}", day)
+    for usage_day, fingerprint in sorted(fingerprints.items()):
+        if usage_day != "None":  # rows without a day: the count below stops the publish
+            by_month.setdefault(usage_day[:7], []).append(f"{usage_day}={fingerprint}")
     months: dict[str, dict[str, Any]] = {}
-    for month, fingerprint in fingerprints:
+    for month, days in sorted(by_month.items()):
+        fingerprint = hashlib.sha256((columns + ",".join(days)).encode()).hexdigest()
         target = folder / f"{month}.parquet"
         before = held.get(month)
         if (
@@ -394,8 +368,8 @@ def _export_by_month(
     exported, total = sum(int(m["rows"]) for m in months.values()), _count(conn, mart)
     if exported != total:
         raise RuntimeError(
-            f"marts.{mart} holds {total} rows but its months (intermediate.usage_days__{mart})"
-            f" hold {exported}: rows with a {day} outside them would be left out of the exports"
+            f"marts.{mart} holds {total} rows but its months hold {exported}: rows without a"
+            f" {day} would be left out of the exports"
         )
     return months
 

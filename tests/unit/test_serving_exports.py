@@ -1,5 +1,6 @@
-"""The Parquet exports of pipelines/lib/serving.py on a small warehouse written here: a mart by
-usage day is a file per month, written again only when a day of that month changed."""
+"""The Parquet exports of pipelines/lib/serving.py on a small warehouse written here: a fact (a
+mart with a day column) is a file per month, written again only when a day of that month
+changed."""
 
 from __future__ import annotations
 
@@ -16,19 +17,13 @@ OLD = 10**18  # a time set on the files before a publish: one written again has 
 
 
 def _warehouse(path: Path) -> None:
-    """A mart by usage day over three days in two months, with its fingerprints, and a dim."""
+    """A fact over three days in two months, and a dim."""
     with duckdb.connect(str(path)) as conn:
         conn.execute("create schema marts")
-        conn.execute("create schema intermediate")
         conn.execute(
             "create table marts.fct as select"
             " timestamp '2026-10-31 00:00' + to_hours(i % 72) as hour_start_at,"
             " i as value from range(144) as t(i)"
-        )
-        conn.execute(
-            "create table intermediate.usage_days__fct as select * from (values"
-            " (date '2026-10-31', 'a'), (date '2026-11-01', 'b'), (date '2026-11-02', 'c')"
-            ") as t(usage_day, fingerprint)"
         )
         conn.execute("create table marts.dim as select 1 as id")
 
@@ -78,10 +73,6 @@ def test_months_are_written_again_only_when_one_of_their_days_changed(tmp_path: 
     # A day of November changed: November only, with the new rows.
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute("update marts.fct set value = -value where hour_start_at >= '2026-11-02'")
-        conn.execute(
-            "update intermediate.usage_days__fct set fingerprint = 'c2'"
-            " where usage_day = '2026-11-02'"
-        )
     exports, written = _publish(warehouse)
     assert written["fct/2026-10.parquet"] == 0 and written["fct/2026-11.parquet"] == 1
     assert min(v for (_, v) in _rows(exports, ["fct/2026-11.parquet"])) == -143
@@ -95,17 +86,16 @@ def test_months_are_written_again_only_when_one_of_their_days_changed(tmp_path: 
     # October's days went: its file goes with them.
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute("delete from marts.fct where hour_start_at < '2026-11-01'")
-        conn.execute("delete from intermediate.usage_days__fct where usage_day < '2026-11-01'")
     exports, written = _publish(warehouse)
     assert written == {"fct/2026-11.parquet": 0, "dim.parquet": 1}
     manifest = json.loads((exports / "_manifest.json").read_text())
     assert manifest["rows"]["fct"] == 96
 
 
-def test_rows_of_a_day_without_a_fingerprint_fail_the_publish(tmp_path: Path) -> None:
-    """The months are read from the fingerprints: rows outside them would be left out of the
-    exports, so the publish fails; the last snapshot, manifest and exports all stay, although
-    the dim (before the fact, alphabetically) and a month of the fact were written first."""
+def test_rows_without_a_day_fail_the_publish(tmp_path: Path) -> None:
+    """A fact's rows without a day would be left out of its monthly exports, so the publish
+    fails; the last snapshot, manifest and exports all stay, although the dim (before the fact,
+    alphabetically) and a month of the fact were written first."""
     warehouse = tmp_path / "gpuledger.duckdb"
     _warehouse(warehouse)
     exports = _publish(warehouse)[0]
@@ -114,20 +104,12 @@ def test_rows_of_a_day_without_a_fingerprint_fail_the_publish(tmp_path: Path) ->
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute("update marts.dim set id = 2")
         conn.execute("update marts.fct set value = -value where hour_start_at >= '2026-11-02'")
-        conn.execute(
-            "update intermediate.usage_days__fct set fingerprint = 'c2'"
-            " where usage_day = '2026-11-02'"
-        )
-        conn.execute("insert into marts.fct values (timestamp '2026-12-05 10:00', 7)")
-        # A new mart by day, exported (alphabetically) before the fact fails: no folder for it.
+        conn.execute("insert into marts.fct values (null, 7)")
+        # A new fact, exported (alphabetically) before the fact fails: no folder for it.
         conn.execute("create table marts.dfct as select * from marts.fct limit 3")
-        conn.execute(
-            "create table intermediate.usage_days__dfct as"
-            " select * from intermediate.usage_days__fct"
-        )
     for path in exports.rglob("*.parquet"):
         os.utime(path, ns=(OLD, OLD))
-    with pytest.raises(RuntimeError, match=r"marts\.fct holds 145 rows but its months"):
+    with pytest.raises(RuntimeError, match=r"marts\.fct holds 145 rows but its months hold 144"):
         publish(warehouse, tmp_path / "serving", exports)
     assert (tmp_path / "serving" / "gpuledger.duckdb").read_bytes() == snapshot
     assert (exports / "_manifest.json").read_text() == manifest
