@@ -74,6 +74,21 @@ def test_small_single_gpu_fleet_across_a_month_boundary_equals_truth(
     assert shared == [(2,)]
 
 
+def test_a_first_build_of_more_than_a_week_in_month_batches_equals_truth(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    # Nine days across a month boundary: the first build's microbatch models are built a month
+    # per batch (two batches, March and April), not a day per batch.
+    pipeline = pipeline_factory(gpus=2, days=9, seed=5, start=date(2026, 3, 27))
+    _assert_matches_truth(pipeline)
+    compiled = pipeline.warehouse.parent / "dbt-target-daily" / "compiled" / "gpuledger"
+    batches = compiled / "models" / "intermediate" / "gpu" / "int_gpu_hours"
+    assert sorted(p.name for p in batches.glob("*.sql")) == [
+        "int_gpu_hours_2026-03.sql",
+        "int_gpu_hours_2026-04.sql",
+    ]
+
+
 def test_workload_whose_requests_all_fail_has_cost_but_no_useful_tokens(
     demo_pipeline: Pipeline,
 ) -> None:
