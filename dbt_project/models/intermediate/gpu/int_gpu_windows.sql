@@ -36,7 +36,7 @@ dcgm as (
 
 dcgm_host_hours as (
 
-    select distinct host, {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at
+    select distinct host, {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at, day
     from dcgm
 
 ),
@@ -47,13 +47,15 @@ dcgm_host_hours as (
 -- copy of every window read.
 nvml_host_hours as (
 
-    select distinct dcgm_host_hours.host, dcgm_host_hours.hour_start_at
+    select distinct dcgm_host_hours.host, dcgm_host_hours.hour_start_at, dcgm_host_hours.day
     from dcgm_host_hours
     inner join {{ ref('stg_nvml__gpu_windows') }} as nvml
         on nvml.host = dcgm_host_hours.host
         and {{ dbt.date_trunc('hour', 'nvml.window_start_at') }} = dcgm_host_hours.hour_start_at
-        -- an NVML window's date folder is its date: only that day's files are read
-        and nvml.partition_date = cast(dcgm_host_hours.hour_start_at as date)
+        -- An NVML window's date folder is its date, as a dcgm window's `day` is. Joined on the
+        -- column (not on the hour's date), a reader's filter on `day` (a batch's) reaches the
+        -- NVML scan through the joins, and only the batch's files are opened.
+        and nvml.partition_date = dcgm_host_hours.day
 
 ),
 
@@ -64,6 +66,7 @@ dcgm_only as (
     left join nvml_host_hours
         on dcgm.host = nvml_host_hours.host
         and {{ dbt.date_trunc('hour', 'dcgm.window_start_at') }} = nvml_host_hours.hour_start_at
+        and dcgm.day = nvml_host_hours.day
     where nvml_host_hours.host is null
 
 ),

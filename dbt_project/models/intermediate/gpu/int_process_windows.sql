@@ -21,6 +21,8 @@ dcgm_windows as (
     inner join {{ ref('int_gpu_windows') }} as used
         on windows.gpu_uuid = used.gpu_uuid
         and windows.window_start_at = used.window_start_at
+        -- the same day (a window's date): a reader's filter on `day` reaches both scans
+        and windows.day = used.day
         and used.telemetry_source = 'dcgm'
     where windows.k8s_pod is not null
 
