@@ -352,9 +352,7 @@ def test_a_hostile_yaml_file_is_refused_quickly_naming_the_file(
     started = datetime.now(UTC)
     with pytest.raises(LandingError, match=problem):
         contracts.read_commitments(path)
-    # Refused within a bound a loaded 2-core CI machine keeps too (it took 6 s there once, under
-    # 5 s otherwise): the billion laughs unchecked would expand to billions of values.
-    assert datetime.now(UTC) - started < timedelta(seconds=30)
+    assert datetime.now(UTC) - started < timedelta(seconds=5)
     assert yaml_files.MAX_VALUES == 100_000
 
 
