@@ -84,6 +84,7 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
     snapshot = serving / SNAPSHOT_NAME
     tmp = serving / f".{SNAPSHOT_NAME}.{stamp}.tmp"
     conn = duckdb.connect()
+    days: dict[str, dict[str, str]] = {}  # fact -> its day fingerprints in the warehouse
     try:
         conn.execute(f"attach {_quote_literal(warehouse)} as source (read_only)")
         if _reusable(snapshot):
@@ -91,13 +92,14 @@ def publish(warehouse: Path, serving: Path, exports: Path) -> Published:
         version = _quote_literal(STORAGE_VERSION)
         conn.execute(f"attach {_quote_literal(tmp)} as snapshot (storage_version {version})")
         try:
-            _bring_up_to_date(conn)
+            _bring_up_to_date(conn, days)
             _copy_comments(conn)
         finally:
             conn.execute("detach snapshot")
         conn.execute("use source")
         changes = _Changes()
-        counts, files, months = _export(conn, exports, stamp, _previous_manifest(exports), changes)
+        previous = _previous_manifest(exports)
+        counts, files, months = _export(conn, exports, stamp, previous, changes, days)
     except BaseException:
         tmp.unlink(missing_ok=True)
         for leftover in exports.glob(f".*.{stamp}.tmp"):
@@ -162,9 +164,10 @@ def _columns(
     ]
 
 
-def _bring_up_to_date(conn: duckdb.DuckDBPyConnection) -> None:
+def _bring_up_to_date(conn: duckdb.DuckDBPyConnection, days: dict[str, dict[str, str]]) -> None:
     """Make the attached ``snapshot`` hold what ``source`` holds in SCHEMAS. Its own bookkeeping
-    is in ``gpuledger_meta``: the storage version it was written in."""
+    is in ``gpuledger_meta``: the storage version it was written in. ``days`` keeps the day
+    fingerprints of the warehouse's facts worked out here, for the exports."""
     conn.execute("create schema if not exists snapshot.gpuledger_meta")
     conn.execute(
         "create or replace table snapshot.gpuledger_meta.snapshot as select ? as storage_version",
@@ -186,7 +189,7 @@ def _bring_up_to_date(conn: duckdb.DuckDBPyConnection) -> None:
         columns = _columns(conn, "source", schema, table)
         day = _day_column(columns) if schema == "marts" else None
         if day and columns == _columns(conn, "snapshot", schema, table):
-            _copy_changed_days(conn, name, day)
+            days[table] = _copy_changed_days(conn, name, day)
             continue
         conn.execute(f"create schema if not exists snapshot.{_quote(schema)}")
         conn.execute(f"create or replace table snapshot.{name} as from source.{name}")
@@ -237,15 +240,16 @@ def day_fingerprints(conn: duckdb.DuckDBPyConnection, table: str, day: str) -> d
     }
 
 
-def _copy_changed_days(conn: duckdb.DuckDBPyConnection, name: str, day: str) -> None:
-    """Copy again the days of a fact whose rows differ between the warehouse and the snapshot."""
+def _copy_changed_days(conn: duckdb.DuckDBPyConnection, name: str, day: str) -> dict[str, str]:
+    """Copy again the days of a fact whose rows differ between the warehouse and the snapshot;
+    the warehouse's day fingerprints."""
     now = day_fingerprints(conn, f"source.{name}", day)
     held = day_fingerprints(conn, f"snapshot.{name}", day)
     days = sorted(d for d in now.keys() | held.keys() if now.get(d) != held.get(d))
     if "None" in days:
         # Rows without a day cannot be copied by day: the table is copied whole.
         conn.execute(f"create or replace table snapshot.{name} as from source.{name}")
-        return
+        return now
     if days:
         in_days = f"cast({_quote(day)} as date) in (select unnest(?::date[]))"
         conn.execute(f"delete from snapshot.{name} where {in_days}", [days])  # noqa: S608
@@ -253,6 +257,7 @@ def _copy_changed_days(conn: duckdb.DuckDBPyConnection, name: str, day: str) -> 
             f"insert into snapshot.{name} select * from source.{name} where {in_days}",  # noqa: S608
             [days],
         )
+    return now
 
 
 def _day_column(columns: list[tuple[str, str]]) -> str | None:
@@ -275,9 +280,11 @@ def _export(
     stamp: str,
     previous: dict[str, Any],
     changes: _Changes,
+    days: dict[str, dict[str, str]],
 ) -> tuple[dict[str, int], dict[str, list[str]], dict[str, dict[str, Any]]]:
     """Write the marts' Parquet exports to temporary files, the renames and removals that put
-    them in place noted in ``changes``: (rows, files, months) of every mart, for the manifest."""
+    them in place noted in ``changes``: (rows, files, months) of every mart, for the manifest.
+    ``days``: the facts' day fingerprints already worked out (the others are worked out here)."""
     marts = [
         str(row[0])
         for row in conn.execute(
@@ -301,7 +308,7 @@ def _export(
                 conn,
                 folder,
                 mart,
-                (day, columns),
+                (day, columns, days.get(mart)),
                 (kept if isinstance(kept, dict) else {}, stamp),
                 changes,
             )
@@ -327,20 +334,23 @@ def _export_by_month(
     conn: duckdb.DuckDBPyConnection,
     folder: Path,
     mart: str,
-    shape: tuple[str, list[tuple[str, str]]],
+    shape: tuple[str, list[tuple[str, str]], dict[str, str] | None],
     previous: tuple[dict[str, Any], str],
     changes: _Changes,
 ) -> dict[str, dict[str, Any]]:
     """Export a fact as one file per month of its day column, writing only the months
     whose fingerprint (its days' fingerprints and the mart's columns) differs from the one held,
     or whose file is missing; files of months the mart no longer has are removed (in
-    ``changes``). ``shape``: the day column and the columns; ``previous``: the months held (by
-    the last manifest) and this publish's stamp. Returns {month: {fingerprint, rows}}."""
-    day, column_list = shape
+    ``changes``). ``shape``: the day column, the columns and the days' fingerprints if known;
+    ``previous``: the months held (by the last manifest) and this publish's stamp. Returns
+    {month: {fingerprint, rows}}."""
+    day, column_list, known = shape
     held, stamp = previous
     columns = json.dumps(column_list)
     by_month: dict[str, list[str]] = {}
-    fingerprints = day_fingerprints(conn, f"marts.{_quote(mart)}", day)
+    fingerprints = (
+        known if known is not None else day_fingerprints(conn, f"marts.{_quote(mart)}", day)
+    )
     for usage_day, fingerprint in sorted(fingerprints.items()):
         if usage_day != "None":  # rows without a day: the count below stops the publish
             by_month.setdefault(usage_day[:7], []).append(f"{usage_day}={fingerprint}")
