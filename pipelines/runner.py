@@ -31,10 +31,10 @@ from pipelines.lib.pool import HOST_TAG, PID_TAG, PoolWatch, release_stale_claim
 from pipelines.lib.resources import WarehouseResource
 from pipelines.lib.summary import MISSING_SOURCE_EFFECTS
 
-# Whether the models built a day at a time exist (int_gpu_hours is the first of them).
-FIRST_DAILY_MODEL = (
+# Whether the facts exist (built a day at a time, they are created by a build of a day).
+FACTS_BUILT = (
     "select 1 from information_schema.tables"
-    " where table_schema = 'intermediate' and table_name = 'int_gpu_hours'"
+    " where table_schema = 'marts' and table_name = 'fct_cost_per_useful_token'"
 )
 RANGE = "..."  # "2026-11-01...2026-11-03": one run over a range of daily partitions
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
@@ -227,7 +227,8 @@ def run(
     on_wait: Callable[[str], None] | None = None,
     on_interrupt: Callable[[], None] | None = None,
 ) -> Summary:
-    """Land every partition with data (or those in [start, end]), then build the models.
+    """Land every partition with data (or those in [start, end]), build the models built
+    whole, then the days the landings changed (discovery.days_to_build), then publish.
 
     With an ``instance``, runs that died holding the warehouse pool are released first, and
     while a run waits for the pool ``on_wait`` hears what holds it every few seconds;
@@ -241,16 +242,26 @@ def run(
     definitions = defs()
     landed = WarehouseResource.from_environment().query_landed
     todo = plan(landing, start, end, landed=landed, full_refresh=full_refresh)
-    days = todo.days
-    if not days and not landed(FIRST_DAILY_MODEL, []):
-        # No day to land, and the models built a day at a time do not exist yet (a landing zone
-        # of bills alone): a run of today's partition, which has no files, creates them empty.
-        days = [datetime.now(UTC).date().isoformat()]
     steps: list[tuple[str, str | None]] = [
         *(("billing_monthly", month_key(p)) for p in todo.billing_periods),
-        *(("ingest_daily", r) for r in day_ranges(days)),
+        *(("ingest_daily", r) for r in day_ranges(todo.days)),
         ("transform", None),
     ]
+
+    def build_steps(
+        materializations: list[dg.AssetMaterialization],
+    ) -> list[tuple[str, str | None]]:
+        """After the landings and the transform: the days their materializations changed (every
+        day on a full refresh), then publish."""
+        days = discovery.days_to_build(materializations, landing, landed, every_day=full_refresh)
+        if days is None and not landed(FACTS_BUILT, []):
+            # Nothing built a day at a time yet, and no day to build (a landing zone of
+            # contracts alone): a build of today, which has no data, creates the facts empty.
+            today = datetime.now(UTC).date().isoformat()
+            days = (today, today)
+        build = [] if days is None else [("build_daily", f"{days[0]}{RANGE}{days[1]}")]
+        return [*build, ("publish", None)]
+
     summary = Summary(dbt_log=warehouse.parent / "logs" / "dbt.log")
     dbt_log = summary.dbt_log
     dbt_log.parent.mkdir(parents=True, exist_ok=True)
@@ -262,7 +273,17 @@ def run(
         watch = PoolWatch(instance, on_wait or (lambda _: None), on_interrupt)
         watch.start()
     try:
-        _execute(definitions, steps, summary, instance, on_step, log_level, full_refresh, warehouse)
+        _execute(
+            definitions,
+            steps,
+            build_steps,
+            summary,
+            instance,
+            on_step,
+            log_level,
+            full_refresh,
+            warehouse,
+        )
     finally:
         if watch is not None:
             watch.stop()
@@ -272,6 +293,7 @@ def run(
 def _execute(
     definitions: dg.Definitions,
     steps: list[tuple[str, str | None]],
+    then: Callable[[list[dg.AssetMaterialization]], list[tuple[str, str | None]]],
     summary: Summary,
     instance: dg.DagsterInstance | None,
     on_step: Callable[[str, str | None, int, int], None] | None,
@@ -281,9 +303,17 @@ def _execute(
 ) -> None:
     dbt_log = summary.dbt_log
     tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-    for number, (job_name, partition) in enumerate(steps, start=1):
+    # The steps after the landings are known once they ran: until then, two more (a build of
+    # the days they changed, and the publish).
+    steps = list(steps)
+    total = len(steps) + 2
+    materializations: list[dg.AssetMaterialization] = []
+    number = 0
+    while number < len(steps):
+        job_name, partition = steps[number]
+        number += 1
         if on_step is not None:
-            on_step(job_name, partition, number, len(steps))
+            on_step(job_name, partition, number, total)
         job = definitions.resolve_job_def(job_name)
         partition_key, range_tags = partition_tags(partition)
         # dagster-dbt echoes dbt's log to stdout; keep it in a file beside the warehouse.
@@ -304,7 +334,14 @@ def _execute(
             marts = None
             if "dbt" in message:  # the models' build failed: its failing rows, and dbt's log
                 message += _failing_files(warehouse, message) + f" (dbt log: {dbt_log})"
-            if job_name == "transform":
+            if job_name in ("transform", "build_daily"):
                 marts = _marts_rebuilt(definitions, result)
             raise RunFailed(job_name, partition, message, marts)
         summary.runs.append((job_name, partition, result.run_id))
+        materializations += [
+            event.step_materialization_data.materialization
+            for event in result.get_asset_materialization_events()
+        ]
+        if job_name == "transform":
+            steps += then(materializations)
+            total = len(steps)

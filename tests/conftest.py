@@ -28,14 +28,18 @@ class Pipeline:
     warehouse: Path
 
     def run(
-        self, start: date | None = None, end: date | None = None, full_refresh: bool = False
+        self,
+        start: date | None = None,
+        end: date | None = None,
+        full_refresh: bool = False,
+        instance: dg.DagsterInstance | None = None,
     ) -> Summary:
         return run(
             self.landing,
             self.warehouse,
             start=start,
             end=end,
-            instance=dg.DagsterInstance.ephemeral(),
+            instance=instance or dg.DagsterInstance.ephemeral(),
             full_refresh=full_refresh,
         )
 

@@ -32,3 +32,40 @@
     {{ day_column }} between cast('{{ first }}' as date) and cast('{{ last }}' as date)
     {%- endif -%}
 {% endmacro %}
+
+{#- A filter of the hour (or date) `column` on the batch's days, as literal timestamps, or true
+    outside a batch. The models built by the hour read their inputs through it, with
+    ref(...).render() (dbt's own filter of an input by its event_time is off there): an input
+    whose event_time is the day its windows were landed under holds an hour of the batch's day
+    under the next day's folder too. -#}
+{% macro batch_hours_filter(column) %}
+    {%- set days = batch_day_range() -%}
+    {%- if days is none -%}
+    true
+    {%- else -%}
+    {%- set end = modules.datetime.date.fromisoformat(days[1]) + modules.datetime.timedelta(days=1) -%}
+    ({{ column }} >= cast('{{ days[0] }}' as timestamp) and {{ column }} < cast('{{ end }}' as timestamp))
+    {%- endif -%}
+{% endmacro %}
+
+{#- The first and last hour a line spreads over (int_gpu_costs_hourly): from the hour of its
+    usage_start_at, usage_hours of them, at most 768 (int_hour_offsets). -#}
+{% macro line_first_hour() %}{{ dbt.date_trunc('hour', 'usage_start_at') }}{% endmacro %}
+
+{% macro line_last_hour() %}
+    {#- The interval parenthesized: dbt-spark's dateadd multiplies it unparenthesized. -#}
+    {{- dbt.dateadd('hour', '(least(usage_hours, 768) - 1)', line_first_hour()) -}}
+{% endmacro %}
+
+{#- The lines (usage_start_at, usage_hours) one of whose hours falls on the batch's days, or
+    true outside a batch. -#}
+{% macro batch_lines_filter() %}
+    {%- set days = batch_day_range() -%}
+    {%- if days is none -%}
+    true
+    {%- else -%}
+    {%- set end = modules.datetime.date.fromisoformat(days[1]) + modules.datetime.timedelta(days=1) -%}
+    ({{ line_first_hour() }} < cast('{{ end }}' as timestamp)
+        and {{ line_last_hour() }} >= cast('{{ days[0] }}' as timestamp))
+    {%- endif -%}
+{% endmacro %}

@@ -3,8 +3,8 @@
     of it, and every macro of this project that any of them calls, directly or through another
     macro (with the `default__` and `<adapter>__` implementations a dispatching macro may call).
 
-    The models incremental by usage day or billing period keep it with each partition they
-    build (usage_days.sql), so a run after a change to any of that code (an upgrade
+    The models incremental by billing period keep it with each period they
+    build (billing_periods.sql), so a run after a change to any of that code (an upgrade
     of gpuledger, a fix to a macro) rebuilds every partition, as a full refresh would, instead
     of keeping partitions built by the old code beside ones built by the new. dbt's own macros
     and the adapter's are not part of it: upgrading dbt or its adapter needs a full refresh.

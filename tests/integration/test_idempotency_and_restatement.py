@@ -10,6 +10,7 @@ import subprocess
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,12 +35,17 @@ def test_running_the_same_partitions_twice_gives_identical_warehouse(
         " select * replace ('2020-01' as billing_period)"
         " from intermediate.int_billing_lines_amortized limit 1"
     )
-    pipeline.run()
+    summary = pipeline.run()
     assert pipeline.fingerprint() == before
-    # Nothing changed: the models incremental by usage day built no day, and the bill-line
-    # models no period but the one without fingerprints (its own fingerprints came out the
-    # same, so nothing downstream of it was built).
-    assert _usage_days_built(pipeline) == {model: set() for model in USAGE_DAY_MODELS}
+    # Nothing changed: the bills landed again hold the same lines on every usage day, so no
+    # day is built again; the bill-line models built no period but the one without
+    # fingerprints (its own fingerprints came out the same, so nothing downstream of it was
+    # built).
+    assert [job for job, _, _ in summary.runs] == [
+        *["billing_monthly"] * 2,
+        "transform",
+        "publish",
+    ]
     assert _billing_periods_built(pipeline) == {
         model: {"(all)"} if model == "int_billing_lines_amortized" else set()
         for model in BILLING_PERIOD_MODELS
@@ -52,7 +58,7 @@ def test_a_three_day_backfill_equals_three_single_day_runs(
     import dagster as dg
 
     from pipelines.lib.paths import export_environment
-    from pipelines.runner import day_ranges, plan, run_config
+    from pipelines.runner import day_ranges, partition_tags, plan, run_config
 
     # The demo landed its three days as one range run, as a backfill from the UI does.
     todo = plan(demo_pipeline.landing)
@@ -65,14 +71,23 @@ def test_a_three_day_backfill_equals_three_single_day_runs(
 
     definitions = defs()
     instance = dg.DagsterInstance.ephemeral()
+    [(first, last)] = demo_pipeline.query(
+        "select min(hour_start_at)::date, max(hour_start_at)::date"
+        " from intermediate.int_gpu_costs_allocated"
+    )
     steps = [
         *(("billing_monthly", f"{period}-01") for period in todo.billing_periods),
         *(("ingest_daily", day) for day in todo.days),  # three single-day runs
         ("transform", None),
+        # The days built as one range: a build of one day checks that the bills' periods are
+        # conserved, which holds once every day they bill is built.
+        ("build_daily", f"{first}...{last}"),
+        ("publish", None),
     ]
     for job, partition in steps:
+        key, tags = partition_tags(partition)
         result = definitions.resolve_job_def(job).execute_in_process(
-            run_config=run_config("WARNING"), partition_key=partition, instance=instance
+            run_config=run_config("WARNING"), partition_key=key, tags=tags, instance=instance
         )
         assert result.success, (job, partition)
     assert single.fingerprint() == demo_pipeline.fingerprint()
@@ -122,10 +137,13 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     # builds its per-day models for it and the day on either side (dbt's microbatch, a batch
     # a day: macros/batch.sql).
     summary = pipeline.run(start=date.fromisoformat(first), end=date.fromisoformat(third))
-    assert [(job, key) for job, key, _ in summary.runs][:-1] == [
+    assert [(job, key) for job, key, _ in summary.runs] == [
         ("billing_monthly", "2026-10-01"),
         ("billing_monthly", "2026-11-01"),
         ("ingest_daily", third),
+        ("transform", None),
+        ("build_daily", f"{third}...{third}"),
+        ("publish", None),
     ]
     assert pipeline.query(
         "select waste_reason from intermediate.int_requests_classified where request_id = ?",
@@ -133,7 +151,7 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     ) == [("superseded_by_retry",)]
     # No bill changed: no billing period was built again.
     assert _billing_periods_built(pipeline) == {m: set() for m in BILLING_PERIOD_MODELS}
-    # The minute-level staging tests checked the days built only (macros/test_days.sql).
+    # The minute-level staging tests checked the days built only (their `where` config).
     after = (date.fromisoformat(third) + timedelta(days=2)).isoformat()  # exclusive
     built_days = f">= cast('{second}' as date) and {{}} < cast('{after}' as date)"
     assert _staging_test_days(pipeline) == {
@@ -185,11 +203,13 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
         "update intermediate.int_request_exceptions"
         " set source_file = substr(source_file, 6) where source_file like 'mark:%'"
     )
-    # The marts were built from the marked rows: a run of the same days (same files: nothing
-    # is landed or built a day at a time) builds them from the unmarked ones, and equals a full
-    # refresh, which lands and builds every day again.
+    # dim_gpu, built whole after the days, read the first day's marked hosts.
+    pipeline.execute("update marts.dim_gpu set host = substr(host, 6) where host like 'mark:%'")
+    # The facts of the days built again were built from their rows, which carry no mark. A
+    # run of the same days (same files) lands and builds nothing, and equals a full refresh,
+    # which lands and builds every day again.
     summary = pipeline.run(start=date.fromisoformat(first), end=date.fromisoformat(third))
-    assert [job for job, _, _ in summary.runs] == ["billing_monthly"] * 2 + ["transform"]
+    assert [job for job, _, _ in summary.runs] == ["billing_monthly"] * 2 + ["transform", "publish"]
     incremental = pipeline.fingerprint()
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental
@@ -199,11 +219,11 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     }
 
 
-def test_a_change_to_a_models_code_or_a_macro_it_calls_rebuilds_its_days(
+def test_a_change_to_a_models_code_or_a_macro_it_calls_rebuilds_what_it_built(
     demo_pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    """Days built by older code are not kept beside days built by the new: the cost models
-    rebuild every day when their SQL, a model upstream of them or a macro of the project they
+    """Rows built by older code are not kept beside rows built by the new: the bill-line models
+    rebuild every period when their SQL, a model upstream of them or a macro of the project they
     call changes (macros/code_version.sql), and only then; the models built a day at a time are
     rebuilt by a run with --full-refresh. Run as a user runs dbt on the project (a copy of it,
     edited), on a warehouse whose built rows are marked."""
@@ -212,33 +232,34 @@ def test_a_change_to_a_models_code_or_a_macro_it_calls_rebuilds_its_days(
     pipeline = demo_pipeline.copy_to(tmp_path)
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    tables = ("int_gpu_hours", "int_gpu_seconds_attributed", "int_tokens_hourly")
+    tables = (
+        "intermediate.int_gpu_hours",
+        "intermediate.int_gpu_seconds_attributed",
+        "intermediate.int_tokens_hourly",
+        "marts.fct_gpu_utilization_hourly",
+    )
 
     def rebuilt() -> dict[str, bool]:
         """Per table: whether its rows were built again (none is marked any more)."""
         return {
             table: pipeline.query(
-                f"select count(*) filter (where host like 'mark:%') = 0 from intermediate.{table}"
+                f"select count(*) filter (where host like 'mark:%') = 0 from {table}"
             )[0][0]
             for table in tables
         }
 
-    def edit(relative: str, macro_or_none: str | None = None) -> None:
-        """A comment added to a macro of the file (or to the top of a model)."""
+    def edit(relative: str, macro: str) -> None:
+        """A comment added to a macro of the file."""
         path = project / relative
         text = path.read_text()
-        if macro_or_none is None:
-            path.write_text("-- edited\n" + text)
-            return
-        opening = re.search(r"\{% macro " + macro_or_none + r"\(.*?%\}", text)
-        assert opening is not None, macro_or_none
+        opening = re.search(r"\{% macro " + macro + r"\(.*?%\}", text)
+        assert opening is not None, macro
         path.write_text(text[: opening.end()] + "{#- edited -#}" + text[opening.end() :])
 
-    def run_models() -> None:
+    def run_models(*models: str) -> None:
         done = subprocess.run(
             [
-                *(dbt_executable(), "run", "--select", *tables, "int_request_exceptions"),
-                "fct_gpu_utilization_hourly",
+                *(dbt_executable(), "run", "--select", *models),
                 *("--project-dir", str(project), "--profiles-dir", str(project)),
                 *("--target-path", str(tmp_path / "target")),
             ],
@@ -250,57 +271,51 @@ def test_a_change_to_a_models_code_or_a_macro_it_calls_rebuilds_its_days(
         )
         assert done.returncode == 0, done.stdout[-3000:]
 
-    def fact_days_built() -> int:
-        """The usage days fct_gpu_utilization_hourly built (macros/usage_days.sql)."""
-        built = _usage_days_built(pipeline, tmp_path / "target", ["fct_gpu_utilization_hourly"])
-        return len(built["fct_gpu_utilization_hourly"])
-
-    run_models()  # the same code, from another folder
-    assert fact_days_built() == 0
-    edit("macros/usage_days.sql", "partition_record_prefix")  # only the cost models call it
-    run_models()
-    assert fact_days_built() == 3
+    bill_lines = ("int_billing_lines_amortized", "int_gpu_billing_lines")
+    run_models(*bill_lines)  # the same code, from another folder
+    assert _billing_periods_built(pipeline, tmp_path / "target", bill_lines) == {
+        model: set() for model in bill_lines
+    }
+    edit("macros/billing_periods.sql", "partition_record_prefix")  # only they call it
+    run_models(*bill_lines)
+    assert _billing_periods_built(pipeline, tmp_path / "target", bill_lines) == {
+        model: {"2026-10", "2026-11"} for model in bill_lines
+    }
     # The models built a day at a time are rebuilt by a backfill of their days: a run's
     # --full-refresh lands and builds every day again (a run without one builds the changed
     # days only, and a plain `dbt run` the batch of today).
     for table in tables:
-        pipeline.execute(f"update intermediate.{table} set host = 'mark:' || host")
+        pipeline.execute(f"update {table} set host = 'mark:' || host")
     edit("macros/spool.sql", "unless_kept_nvml_day_without")
-    run_models()
+    run_models(*(table.split(".")[1] for table in tables), "int_request_exceptions")
     assert rebuilt() == dict.fromkeys(tables, False)
     pipeline.run(full_refresh=True)
     assert rebuilt() == dict.fromkeys(tables, True)
     for table in tables:
-        query = f"select * from intermediate.{table} order by all"
+        query = f"select * from {table} order by all"
         assert pipeline.query(query) == demo_pipeline.query(query), table
 
 
-# The models incremental by usage day (macros/usage_days.sql), by their compiled SQL's path.
-USAGE_DAY_MODELS = {
-    "int_gpu_costs_hourly": "intermediate/billing",
-    "fct_gpu_utilization_hourly": "marts",
-    "int_gpu_costs_allocated": "intermediate/gpu",
-    "fct_cost_per_useful_token": "marts",
-    "fct_workload_unit_cost_daily": "marts",
-    "fct_token_reconciliation_hourly": "marts",
-}
-
-
-def test_a_run_rebuilds_the_usage_days_whose_telemetry_bill_or_prices_changed(
+def test_a_restated_cur_day_rebuilds_that_day_and_prices_every_day(
     demo_pipeline: Pipeline, tmp_path: Path
 ) -> None:
+    """How a change travels: the landing of a bill reports the usage days whose lines changed
+    (usage_days_changed, pipelines/lib/changed_days.py), a day of telemetry its own day, a
+    price book every day; the run then builds those days, and the day on either side (their
+    batches, macros/batch.sql)."""
+    import dagster as dg
+
     pipeline = demo_pipeline.copy_to(tmp_path)
+    instance = dg.DagsterInstance.ephemeral()
     first, second, third = sorted(
         str(d)
         for (d,) in pipeline.query(
             "select distinct cast(hour_start_at as date) from marts.fct_cost_per_useful_token"
+            " where workload not like '(%'"
         )
     )
     cost_before = dict(_cost_by_day_and_kind(pipeline))
 
-    # Telemetry: one host's spool file of the second day is gone.
-    lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
-    lost.unlink()
     # The bill: October restated, one hour of the first day's savings-plan-covered GPU usage
     # $1.00 dearer, and the plan's fee for that hour $1.00 more used (so $1.00 less unused).
     period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
@@ -312,35 +327,18 @@ def test_a_run_rebuilds_the_usage_days_whose_telemetry_bill_or_prices_changed(
     )
     [data_file] = Path(str(restated).replace("/metadata/", "/data/")).glob("*.parquet")
     _restate_hour(data_file, f"{first} 05", dollars=1.0)
-    # The price book: a negotiated price for one API model (prices are read whole).
-    (pipeline.landing / "prices").mkdir(exist_ok=True)
-    (pipeline.landing / "prices" / "negotiated.json").write_text(
-        json.dumps(
-            {
-                "gpt-4o-mini": {
-                    "litellm_provider": "openai",
-                    "mode": "chat",
-                    "input_cost_per_token": 1e-7,
-                    "output_cost_per_token": 4e-7,
-                }
-            }
-        )
-    )
-    # A GPU no bill names reports for the first time, on the third day: the GPU identities
-    # change, but on no resource billed, so no day of the hourly GPU costs is built for it.
-    _respool(pipeline, third, "p4d-001", host="lab-001", resource="lab-001", uuid="GPU-lab-001")
-    pipeline.run()
-
-    assert _usage_days_built(pipeline) == {
-        # The restated hour's day, and the second: the lost spool file was an owned host's,
-        # whose measured energy is part of its contract's GPU lines.
-        "int_gpu_costs_hourly": {first, second},
-        "fct_gpu_utilization_hourly": {second, third},
-        "int_gpu_costs_allocated": {first, second, third},
-        "fct_cost_per_useful_token": {first, second, third},
-        "fct_workload_unit_cost_daily": {first, second, third},
-        "fct_token_reconciliation_hourly": set(),
-    }
+    summary = pipeline.run(instance=instance)
+    # The re-delivery changed one day of October's lines: that day is built, not the month.
+    assert [(job, key) for job, key, _ in summary.runs] == [
+        ("billing_monthly", "2026-10-01"),
+        ("billing_monthly", "2026-11-01"),
+        ("transform", None),
+        ("build_daily", f"{first}...{first}"),
+        ("publish", None),
+    ]
+    october, november = summary.runs[0][2], summary.runs[1][2]
+    assert _usage_days_changed(instance, october, "aws_cur_line_items") == [first]
+    assert _usage_days_changed(instance, november, "aws_cur_line_items") == []
     # The bill-line models built October's AWS lines again, and nothing of November's; the demo
     # has no GCP export or FOCUS file (their models hold no period).
     aws = {
@@ -356,23 +354,72 @@ def test_a_run_rebuilds_the_usage_days_whose_telemetry_bill_or_prices_changed(
     cost_after = dict(_cost_by_day_and_kind(pipeline))
     assert cost_after[(first, "gpu")] - cost_before[(first, "gpu")] == Decimal("1")
     assert cost_after[(first, "unused")] - cost_before[(first, "unused")] == Decimal("-1")
-    assert cost_after[(third, "gpu")] == cost_before[(third, "gpu")]
+    assert {k: v for k, v in cost_after.items() if k[0] != first} == {
+        k: v for k, v in cost_before.items() if k[0] != first
+    }
 
-    # A billed GPU swapped on the third day: its slot is the new GPU over the whole history
-    # (the greatest id), so every day its instance is billed on is built again.
+    # Telemetry: one host's spool file of the second day is gone; a GPU no bill names reports
+    # for the first time on the third day. The run builds the days from the second to the third.
+    lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
+    lost.unlink()
+    _respool(pipeline, third, "p4d-001", host="lab-001", resource="lab-001", uuid="GPU-lab-001")
+    summary = pipeline.run()
+    assert [(job, key) for job, key, _ in summary.runs][-2:] == [
+        ("build_daily", f"{second}...{third}"),
+        ("publish", None),
+    ]
+    assert pipeline.query(
+        "select count(*) > 0 from marts.fct_gpu_utilization_hourly where gpu_uuid = 'GPU-lab-001'"
+    ) == [(True,)]
+
+    # The price book: a negotiated price for one API model. Prices are read by every day.
+    (pipeline.landing / "prices").mkdir(exist_ok=True)
+    (pipeline.landing / "prices" / "negotiated.json").write_text(
+        json.dumps(
+            {
+                "gpt-4o-mini": {
+                    "litellm_provider": "openai",
+                    "mode": "chat",
+                    "input_cost_per_token": 1e-7,
+                    "output_cost_per_token": 4e-7,
+                }
+            }
+        )
+    )
+    summary = pipeline.run(instance=instance)
+    [transform] = [run_id for job, _, run_id in summary.runs if job == "transform"]
+    assert _usage_days_changed(instance, transform, "api_prices") == "every day"
+    [every_day] = [key for job, key, _ in summary.runs if job == "build_daily"]
+    [(billed_first, billed_last)] = pipeline.query(
+        "select min(line_item_usage_start_date)::date::varchar,"
+        " (max(line_item_usage_end_date) - interval 1 microsecond)::date::varchar"
+        " from raw.aws_cur_line_items"
+    )
+    assert every_day == f"{min(first, billed_first)}...{max(third, billed_last)}"
+
+    # A billed GPU swapped on the third day: its slot is the new GPU on that day, and the old
+    # one on the days before.
     _respool(pipeline, third, "p4d-001", uuid="GPU-ffffffff-swapped", gpu_index=0)
     pipeline.run(start=date.fromisoformat(third), end=date.fromisoformat(third))
-    assert _usage_days_built(pipeline, models=["int_gpu_costs_hourly"]) == {
-        "int_gpu_costs_hourly": {first, second, third}
-    }
     assert pipeline.query(
         "select distinct cast(hour_start_at as date)::varchar"
         " from intermediate.int_gpu_costs_hourly where gpu_uuid = 'GPU-ffffffff-swapped' order by 1"
-    ) == [(first,), (second,), (third,)]
+    ) == [(third,)]
 
     incremental = pipeline.fingerprint()
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental
+
+
+def _usage_days_changed(instance: Any, run_id: str, table: str) -> object:
+    """What a run's landing of raw.<table> reported as the usage days it changed."""
+    import dagster as dg
+
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.asset_materialization
+        if materialization is not None and materialization.asset_key.path == ["raw", table]:
+            return materialization.metadata["usage_days_changed"].value["days"]
+    raise AssertionError(f"run {run_id} landed no raw.{table}")
 
 
 def _respool(
@@ -404,25 +451,8 @@ def _respool(
     pq.write_table(table, target)
 
 
-def _usage_days_built(
-    pipeline: Pipeline, target: Path | None = None, models: list[str] | None = None
-) -> dict[str, set[str]]:
-    """The usage days each usage-day model built in the last run, read from its compiled SQL
-    (its filter holds them as literal dates: `false` when none); `target`: dbt's target folder
-    when it is not the pipeline's."""
-    target = target or pipeline.warehouse.parent / "dbt-target"
-    compiled = target / "compiled" / "gpuledger" / "models"
-    built = {}
-    for model in models or USAGE_DAY_MODELS:
-        folder = USAGE_DAY_MODELS[model]
-        sql = (compiled / folder / f"{model}.sql").read_text()
-        days = set(re.findall(r">= cast\('(\d{4}-\d{2}-\d{2})' as timestamp\)", sql))
-        assert days or "where false" in sql, sql
-        built[model] = days
-    return built
-
-
-# The models incremental by billing period (macros/usage_days.sql), by their compiled SQL's path.
+# The models incremental by billing period (macros/billing_periods.sql), by their compiled SQL's
+# path.
 BILLING_PERIOD_MODELS = {
     "int_billing_lines_amortized": "intermediate/billing",
     "int_billing_focus_from_aws_cur": "intermediate/billing",
@@ -434,13 +464,18 @@ BILLING_PERIOD_MODELS = {
 }
 
 
-def _billing_periods_built(pipeline: Pipeline) -> dict[str, set[str]]:
+def _billing_periods_built(
+    pipeline: Pipeline, target: Path | None = None, models: tuple[str, ...] | None = None
+) -> dict[str, set[str]]:
     """The billing periods each billing-period model built in the last run, read from its
     compiled SQL (its filters hold them as literals: `false` when none, `true` when it was
-    built whole, given here as {"(all)"})."""
-    compiled = pipeline.warehouse.parent / "dbt-target" / "compiled" / "gpuledger" / "models"
+    built whole, given here as {"(all)"}); `target`: dbt's target folder when it is not the
+    pipeline's."""
+    target = target or pipeline.warehouse.parent / "dbt-target"
+    compiled = target / "compiled" / "gpuledger" / "models"
     built: dict[str, set[str]] = {}
-    for model, folder in BILLING_PERIOD_MODELS.items():
+    for model in models or tuple(BILLING_PERIOD_MODELS):
+        folder = BILLING_PERIOD_MODELS[model]
         sql = (compiled / folder / f"{model}.sql").read_text()
         lists = re.findall(r"(?:billing_period|invoice_month) in \(([^)]*)\)", sql)
         if not lists and re.search(r"(where|and) true\b", sql):

@@ -8,8 +8,10 @@ import shutil
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import duckdb
 import pytest
 
 from pipelines.defs.sources.aws_cur.sensors import aws_cur_new_delivery
@@ -82,3 +84,87 @@ def test_billing_exports_the_cli_landed_are_not_proposed_again(
     # Without a cursor: every month landed from the GCP files as they were, the removed
     # file's included, is landed again.
     assert proposed == [("billing_monthly", "2020-11-01"), ("billing_monthly", "2022-08-01")]
+
+
+def test_a_bill_restated_from_the_ui_builds_the_day_it_changed_then_publishes(
+    demo_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI's chain of runs: a billing run, then (transform_after_landing) a transform, then
+    (build_after_transform) a build of the days the billing run's landing changed, then
+    (publish_after_build) the publish; each sensor is evaluated on the run before it."""
+    from pipelines.definitions import defs
+    from pipelines.defs.transform.schedules import (
+        build_after_transform,
+        publish_after_build,
+        transform_after_landing,
+    )
+    from pipelines.lib.paths import export_environment
+    from pipelines.runner import partition_tags, run_config
+    from tests.integration.test_idempotency_and_restatement import _redeliver, _restate_hour
+
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    for name in ("GPULEDGER_LANDING", "GPULEDGER_WAREHOUSE"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test
+    export_environment(pipeline.landing, pipeline.warehouse)
+    period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
+    restated = _redeliver(
+        period_dir,
+        sorted(period_dir.iterdir())[-1],
+        "20261104T030000Z",
+        "66666666-6666-6666-6666-666666666666",
+    )
+    [data_file] = Path(str(restated).replace("/metadata/", "/data/")).glob("*.parquet")
+    _restate_hour(data_file, "2026-10-30 05", dollars=1.0)
+
+    definitions = defs()
+    instance = dg.DagsterInstance.ephemeral()
+
+    def execute(job: str, request: dg.RunRequest | None) -> dg.ExecuteInProcessResult:
+        key, tags = None, {}
+        if request is not None:
+            tags = dict(request.tags)
+            key = request.partition_key
+        result = definitions.resolve_job_def(job).execute_in_process(
+            run_config=run_config("WARNING"), partition_key=key, tags=tags, instance=instance
+        )
+        assert result.success, job
+        return result
+
+    def after(sensor: dg.RunStatusSensorDefinition, result: dg.ExecuteInProcessResult) -> Any:
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_success_event(),
+        )
+        return sensor(context)
+
+    billing = definitions.resolve_job_def("billing_monthly").execute_in_process(
+        run_config=run_config("WARNING"), partition_key="2026-10-01", instance=instance
+    )
+    transform = execute("transform", after(transform_after_landing, billing))
+    build = after(build_after_transform, transform)
+    assert build.job_name == "build_daily"
+    assert partition_tags("2026-10-30...2026-10-30")[1] == dict(build.tags)
+    built = execute("build_daily", build)
+    assert {
+        event.partition
+        for event in built.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(["marts", "fct_cost_per_useful_token"])
+    } == {"2026-10-30"}
+    publish = after(publish_after_build, built)
+    execute(publish.job_name or "publish", publish)
+    # The restated dollar reached the served snapshot.
+    query = (
+        "select round(sum(cost_usd), 2) from marts.fct_cost_per_useful_token"
+        " where cast(hour_start_at as date) = '2026-10-30' and workload <> '(unused commitment)'"
+    )
+    served = duckdb.connect(str(pipeline.warehouse.parent / "serving" / "gpuledger.duckdb"))
+    try:
+        assert served.execute(query).fetchall() == [(demo_pipeline.query(query)[0][0] + 1,)]
+    finally:
+        served.close()
+
+    # A transform with nothing changed (no landing before it) publishes at once.
+    transform = execute("transform", None)
+    assert after(build_after_transform, transform).job_name == "publish"

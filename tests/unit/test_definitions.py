@@ -54,7 +54,8 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
         if isinstance(graph.get(key).partitions_def, dg.DailyPartitionsDefinition)
     ]
     # The landings: NVML GPU and process windows, dcgm, token counters, requests; and the models
-    # built a day at a time (dbt's microbatch) with the views they read.
+    # built a day at a time (dbt's microbatch), with the views they read and the tables built
+    # whole after them (dimensions, commitment utilization).
     assert sorted(key.path[-1] for key in daily if key.path[0] == "raw") == [
         "dcgm_samples",
         "inference_metric_samples",
@@ -63,7 +64,18 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
         "nvml_process_windows",
     ]
     assert sorted(key.path[-1] for key in daily if key.path[0] != "raw") == [
+        "dim_gpu",
+        "dim_workload",
+        "fct_commitment_utilization_daily",
+        "fct_cost_per_useful_token",
+        "fct_gpu_utilization_hourly",
+        "fct_token_reconciliation_hourly",
+        "fct_workload_unit_cost_daily",
+        "int_contract_costs_hourly",
+        "int_contract_gpu_lines",
         "int_dcgm_gpu_windows",
+        "int_gpu_costs_allocated",
+        "int_gpu_costs_hourly",
         "int_gpu_hours",
         "int_gpu_seconds_attributed",
         "int_gpu_windows",
@@ -71,6 +83,8 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
         "int_request_exceptions",
         "int_requests_classified",
         "int_tokens_hourly",
+        "int_tokens_metered_hourly",
+        "int_workload_model_costs_hourly",
         "stg_dcgm__samples",
         "stg_inference__requests",
         "stg_nvml__gpu_windows",
@@ -326,32 +340,31 @@ def test_runs_launched_from_the_ui_execute_their_steps_in_one_process(
 ) -> None:
     """Every step writes the one DuckDB file in turn: a process per step would only add its
     start-up to each step of a run the UI launches."""
-    for name in ("billing_monthly", "ingest_daily", "transform"):
+    for name in ("billing_monthly", "ingest_daily", "transform", "build_daily", "publish"):
         job = definitions.resolve_job_def(name)
         assert job.executor_def.name == dg.in_process_executor.name, name
 
 
-def test_every_dbt_test_runs_in_one_build() -> None:
-    """A dbt test reads the models built a day at a time or the others, never both: the daily
-    build runs the tests all of whose parents it builds, the other build excludes the daily
-    models and with them (dbt's eager indirect selection) every test that reads one."""
+def test_every_model_and_test_runs_in_one_build() -> None:
+    """The models built whole never read one built a day at a time: the build of the others
+    excludes the daily models and everything downstream of them (tag:daily+), which would
+    leave such a model unbuilt. The tests reading a daily model (the cost conservation tests
+    read the bill lines too) run in the daily build (dbt's eager indirect selection)."""
     import json
 
+    from pipelines.defs.transform.assets import DAILY_MODELS, DAILY_MODELS_AND_TESTS
     from pipelines.defs.transform.project import dbt_project
 
+    assert (DAILY_MODELS, DAILY_MODELS_AND_TESTS) == ("tag:daily", "tag:daily+")
     manifest = json.loads(dbt_project.manifest_path.read_text())
-    daily = {
-        unique_id
-        for unique_id, node in manifest["nodes"].items()
-        if node["resource_type"] == "model" and "daily" in node["tags"]
-    }
-    assert len(daily) == 12
-    spanning = [
-        unique_id
-        for unique_id, node in manifest["nodes"].items()
-        if node["resource_type"] == "test"
-        and (parents := {p for p in node["depends_on"]["nodes"] if p.startswith("model.")})
-        and parents & daily
-        and parents - daily
+    models = {k: n for k, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    daily = {unique_id for unique_id, node in models.items() if "daily" in node["tags"]}
+    assert len(daily) == 25
+    downstream_of_daily = [
+        node["name"]
+        for unique_id, node in models.items()
+        if unique_id not in daily and set(node["depends_on"]["nodes"]) & daily
     ]
-    assert spanning == []
+    assert downstream_of_daily == []
+    facts = {node["name"] for node in models.values() if node["name"].startswith("fct_")}
+    assert facts <= {models[unique_id]["name"] for unique_id in daily}

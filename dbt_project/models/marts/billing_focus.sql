@@ -1,5 +1,5 @@
 {#- Every bill, one FOCUS 1.2-shaped table: each source mapped by its own model, then one union.
-    Incremental by billing period, as the three (macros/usage_days.sql). -#}
+    Incremental by billing period, as the three (macros/billing_periods.sql). -#}
 {%- set inputs = [
     ['int_billing_focus_from_aws_cur', 'billing_periods'],
     ['int_billing_focus_from_focus_exports', 'billing_periods'],

@@ -10,17 +10,13 @@
     cost and 'no_gpu_cost'. Per day, workload and model the useful tokens equal
     fct_workload_unit_cost_daily's.
 -#}
-{#- Incremental by usage day (macros/usage_days.sql): every input is read by the hour. -#}
-{%- set inputs = [('int_gpu_costs_allocated', 'usage_days'), ('int_tokens_hourly', 'content')] -%}
-{{ usage_days_config(inputs) }}
-{%- set build_days = usage_days_to_build(inputs) %}
 
 with
 
 costs as (
 
-    select * from {{ ref('int_workload_model_costs_hourly') }}
-    where {{ usage_day_filter('hour_start_at', build_days) }}
+    select * from {{ ref('int_workload_model_costs_hourly').render() }}
+    where {{ batch_hours_filter('hour_start_at') }}
 
 ),
 

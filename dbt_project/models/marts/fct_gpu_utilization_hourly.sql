@@ -1,14 +1,9 @@
-{#- Incremental by usage day (macros/usage_days.sql): an hour reads int_gpu_hours alone. -#}
-{%- set inputs = [('int_gpu_hours', 'content')] -%}
-{{ usage_days_config(inputs) }}
-{%- set build_days = usage_days_to_build(inputs) %}
-
 with
 
 gpu_hours as (
 
-    select * from {{ ref('int_gpu_hours') }}
-    where {{ usage_day_filter('hour_start_at', build_days) }}
+    select * from {{ ref('int_gpu_hours').render() }}
+    where {{ batch_hours_filter('hour_start_at') }}
 
 ),
 

@@ -6,14 +6,6 @@
     'incomplete'; a side with nothing is 'missing_in_logs' / 'missing_in_metrics'. Only
     host-hours with scraped counters are compared (hosts without a scraper are not listed).
 -#}
-{#- Incremental by usage day (macros/usage_days.sql): every input is read by the hour. -#}
-{%- set inputs = [
-    ('int_tokens_hourly', 'content'),
-    ('int_inference_metric_tokens_hourly', 'content'),
-    ('token_reconciliation_tolerance=' ~ var('token_reconciliation_tolerance', 0.02), 'setting'),
-] -%}
-{{ usage_days_config(inputs) }}
-{%- set build_days = usage_days_to_build(inputs) %}
 
 with
 
@@ -27,16 +19,16 @@ logged as (
         model,
         sum(logged_prompt_tokens) as prompt_tokens,
         sum(logged_completion_tokens) as completion_tokens
-    from {{ ref('int_tokens_hourly') }}
-    where {{ usage_day_filter('hour_start_at', build_days) }}
+    from {{ ref('int_tokens_hourly').render() }}
+    where {{ batch_hours_filter('hour_start_at') }}
     group by 1, 2, 3
 
 ),
 
 counted as (
 
-    select * from {{ ref('int_inference_metric_tokens_hourly') }}
-    where {{ usage_day_filter('hour_start_at', build_days) }}
+    select * from {{ ref('int_inference_metric_tokens_hourly').render() }}
+    where {{ batch_hours_filter('hour_start_at') }}
 
 ),
 

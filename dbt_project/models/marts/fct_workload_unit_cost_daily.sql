@@ -20,31 +20,21 @@
     in proportion to busy time, so that is the utilization at which its GPUs would match the
     API price (> 1: not reachable even fully busy).
 -#}
-{#- Incremental by usage day (macros/usage_days.sql): a day reads its own hours, and the prices
-    whole. -#}
-{%- set inputs = [
-    ('int_gpu_costs_allocated', 'usage_days'),
-    ('int_tokens_hourly', 'content'),
-    ('stg_prices__api_equivalents', 'whole'),
-    ('stg_prices__api_prices', 'whole'),
-] -%}
-{{ usage_days_config(inputs, column='usage_date') }}
-{%- set build_days = usage_days_to_build(inputs) %}
 
 with
 
 costs as (
 
-    select * from {{ ref('int_workload_model_costs_hourly') }}
-    where {{ usage_day_filter('hour_start_at', build_days) }}
+    select * from {{ ref('int_workload_model_costs_hourly').render() }}
+    where {{ batch_hours_filter('hour_start_at') }}
         and gpu_uuid is not null  -- GPU rows; tokens come from int_tokens_metered_hourly
 
 ),
 
 tokens as (
 
-    select * from {{ ref('int_tokens_metered_hourly') }}
-    where {{ usage_day_filter('hour_start_at', build_days) }}
+    select * from {{ ref('int_tokens_metered_hourly').render() }}
+    where {{ batch_hours_filter('hour_start_at') }}
 
 ),
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+
+import dagster as dg
 
 from pipelines.defs.sources.aws_cur.load import billing_periods as cur_periods
 from pipelines.defs.sources.focus.load import billing_periods as focus_periods
@@ -23,6 +25,7 @@ from pipelines.defs.sources.focus.load import focus_files, read_focus_file
 from pipelines.defs.sources.gcp_billing.load import export_files, invoice_months, read_export_file
 from pipelines.defs.sources.inference.load import request_days, request_files
 from pipelines.defs.sources.telemetry.load import spool_days, spool_files
+from pipelines.lib import changed_days
 from pipelines.lib.paths import aws_cur_location
 from pipelines.lib.store import open_store
 from pipelines.lib.warehouse import input_version
@@ -185,3 +188,68 @@ def transform_inputs(landing: Path) -> str:
         if p.is_file() and not p.name.startswith(".")
     ]
     return digest(files)
+
+
+# The daily sources' landing assets (raw.<name>): a materialization of a day changes that day.
+DAILY_LANDINGS = frozenset(
+    {
+        "nvml_gpu_windows",
+        "nvml_process_windows",
+        "dcgm_samples",
+        "inference_metric_samples",
+        "inference_requests",
+    }
+)
+# The first and last usage day the warehouse's models hold, and those its bills cover.
+BUILT_SPAN = (
+    "select cast(min(hour_start_at) as date), cast(max(hour_start_at) as date)"
+    " from intermediate.int_gpu_costs_allocated"
+)
+SPANS = " union all ".join(
+    f"select cast(min({start}) as date),"  # noqa: S608 (the end is exclusive)
+    f" cast(max({end} - interval 1 microsecond) as date) from raw.{table}"
+    for table, (start, end) in changed_days.USAGE_SPANS.items()
+)
+BILLED_SPAN = f"select min(f), max(l) from ({SPANS}) as spans(f, l)"  # noqa: S608 (our names)
+
+
+def days_to_build(
+    materializations: Iterable[dg.AssetMaterialization],
+    landing: Path,
+    query: Query,
+    *,
+    every_day: bool = False,
+) -> tuple[str, str] | None:
+    """The days the models built a day at a time need building after landings, as one range
+    (first, last), or None: the days the landings' materializations changed
+    (pipelines/lib/changed_days.py), every day when contracts or prices changed (or when
+    ``every_day``: a full refresh), and the days between those and the ones built already
+    (their contract hours: the reporting window grew)."""
+    days: set[str] = _every_day(landing, query) if every_day else set()
+    for materialization in materializations:
+        changed = materialization.metadata.get(changed_days.USAGE_DAYS_CHANGED)
+        if isinstance(changed, dg.JsonMetadataValue) and isinstance(changed.data, dict):
+            listed = changed.data["days"]
+            days.update(_every_day(landing, query) if listed == changed_days.EVERY_DAY else listed)
+        elif materialization.partition and materialization.asset_key.path[-1] in DAILY_LANDINGS:
+            days.add(materialization.partition)
+    if not days:
+        return None
+    first, last = min(days), max(days)
+    for built_first, built_last in query(BUILT_SPAN, []):
+        if isinstance(built_first, date) and isinstance(built_last, date):
+            # A gap between the days built and these: its contract hours are built too.
+            if first > built_last.isoformat():
+                first = (built_last + timedelta(days=1)).isoformat()
+            if last < built_first.isoformat():
+                last = (built_first - timedelta(days=1)).isoformat()
+    return first, last
+
+
+def _every_day(landing: Path, query: Query) -> set[str]:
+    """The first and last day of the landing zone's daily sources and of the bills."""
+    held = days(landing)
+    bounds = held[:1] + held[-1:]
+    for first, last in query(BILLED_SPAN, []):
+        bounds += [str(day) for day in (first, last) if day is not None]
+    return {min(bounds), max(bounds)} if bounds else set()

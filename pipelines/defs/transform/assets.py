@@ -17,13 +17,21 @@ from pipelines.lib.resources import WarehouseResource
 
 FULL_REFRESH_TAG = "gpuledger/full_refresh"
 
-# The models built a day at a time (dbt's microbatch: dbt_project/macros/batch.sql): the
-# per-window telemetry and the request verdicts, and the views they read.
+# The models built a day at a time (dbt's microbatch: dbt_project/macros/batch.sql): telemetry,
+# request verdicts, tokens, the hourly GPU and contract costs, their allocation and the facts,
+# and the views they read. The other models (bill lines, contracts, prices) are built whole
+# before them.
 DAILY_MODELS = "tag:daily"
+# ... and the tests that read any of them (the cost conservation tests read the bill lines too),
+# which run in their build.
+DAILY_MODELS_AND_TESTS = "tag:daily+"
 # The size of their batches, read by their config (_intermediate.yml): an environment variable,
 # as dbt parses again only the files that read one when it changes (a change of --vars parses
 # the whole project again).
 BATCH_SIZE_ENV = "GPULEDGER_BATCH_SIZE"
+# The run's days, [start, end), which the tests of the minute-level views check (their `where`
+# config, _staging.yml and _intermediate.yml) rather than the whole history.
+RUN_DAYS_ENV = ("GPULEDGER_RUN_DAYS_START", "GPULEDGER_RUN_DAYS_END")
 # Their build's dbt target folder, beside the warehouse, and the other models'.
 DAILY_TARGET = "dbt-target-daily"
 TARGET = "dbt-target"
@@ -92,14 +100,15 @@ def daily_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
     """dbt build of the models built a day at a time, for the run's days (a partition, or a
-    backfill's range in one run): dbt deletes each day and builds it again. If the build
-    fails, the days' landings are forgotten, so the next run lands and builds them again."""
+    backfill's range in one run): dbt deletes each day and builds it again, then runs the
+    tests that read any of them (the cost conservation tests read the bill lines too). If the
+    build fails, the days' landings are forgotten, so the next run lands and builds them
+    again."""
     run = batches(context.partition_time_window)
     args = [*_dbt_args(context), "--event-time-start", run.start, "--event-time-end", run.end]
-    # Tests of these models alone: a test that also reads other models (the cost conservation
-    # tests) runs in the build of those.
-    args += ["--indirect-selection", "cautious"]
-    os.environ[BATCH_SIZE_ENV] = run.size  # dbt runs in a process of its own, with this environment
+    # dbt runs in a process of its own, with this environment.
+    os.environ[BATCH_SIZE_ENV] = run.size
+    os.environ[RUN_DAYS_ENV[0]], os.environ[RUN_DAYS_ENV[1]] = run.start, run.end
     try:
         yield from dbt.cli(args, context=context, target_path=_target(DAILY_TARGET)).stream()
     except Exception:
@@ -112,13 +121,14 @@ def daily_dbt_models(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=GpuledgerTranslator(),
-    exclude=DAILY_MODELS,
+    exclude=DAILY_MODELS_AND_TESTS,
     pool="duckdb",
 )
 def gpuledger_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    """dbt build of every other model, less dbt's unit tests (checks of the models' code, which
-    CI runs). The cost facts are incremental by day; a run tagged gpuledger/full_refresh=true
-    (`gpuledger run --full-refresh`, or the tag on a run launched from the UI) rebuilds them
-    whole."""
+    """dbt build of every other model (bill lines, contracts, prices, the dimensions built
+    from them), less dbt's unit tests (checks of the models' code, which CI runs); their tests
+    that read a model built a day at a time run in that build. A run tagged
+    gpuledger/full_refresh=true (`gpuledger run --full-refresh`, or the tag on a run launched
+    from the UI) rebuilds the bill-line models whole."""
     target = _target(TARGET)
     yield from dbt.cli(_dbt_args(context), context=context, target_path=target).stream()

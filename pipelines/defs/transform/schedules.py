@@ -4,9 +4,15 @@ import os
 from datetime import timedelta
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
+from pipelines.defs.sources import discovery
 from pipelines.defs.transform.assets import daily_dbt_models
 from pipelines.lib.partitions import daily, monthly
+from pipelines.lib.resources import WarehouseResource
 
 # Every step of these jobs writes the one DuckDB file (pool "duckdb", one at a time), so a run
 # gains nothing from a process per step and pays each one's start-up (importing dagster, dbt and
@@ -24,13 +30,9 @@ billing_job = dg.define_asset_job(
 ingest_job = dg.define_asset_job(
     "ingest_daily",
     executor_def=EXECUTOR,
-    selection=dg.AssetSelection.groups("telemetry", "inference")
-    | dg.AssetSelection.assets(daily_dbt_models),
+    selection=dg.AssetSelection.groups("telemetry", "inference"),
     partitions_def=daily,
-    description=(
-        "Land one day (or a range of days) of NVML telemetry and inference request logs, and "
-        "build the models made a day at a time from them."
-    ),
+    description="Land one day (or a range of days) of telemetry and inference request logs.",
 )
 transform_job = dg.define_asset_job(
     "transform",
@@ -43,13 +45,28 @@ transform_job = dg.define_asset_job(
         "intermediate",
         "marts",
         "reference",
-        "serving",
     )
     - dg.AssetSelection.assets(daily_dbt_models),
     description=(
-        "dbt build: staging, intermediate, marts and their tests; then publish the serving "
-        "snapshot and Parquet exports."
+        "Land contracts, prices and exchange rates; dbt build of the models built whole (bill "
+        "lines, contracts, prices, the dimensions built from them)."
     ),
+)
+build_daily_job = dg.define_asset_job(
+    "build_daily",
+    executor_def=EXECUTOR,
+    selection=dg.AssetSelection.assets(daily_dbt_models),
+    partitions_def=daily,
+    description=(
+        "dbt build of the models built a day at a time (telemetry, tokens, hourly costs, their "
+        "allocation and the facts) for a day or a range of days, and of their tests."
+    ),
+)
+publish_job = dg.define_asset_job(
+    "publish",
+    executor_def=EXECUTOR,
+    selection=dg.AssetSelection.groups("serving"),
+    description="Publish the serving snapshot and the Parquet exports of the marts.",
 )
 
 # UTC, like every timestamp in the warehouse; GPULEDGER_DAILY_CRON moves it.
@@ -88,16 +105,69 @@ def daily_billing(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(run_key=f"billing-{month_key}-{day_key}", partition_key=month_key)
 
 
+# The landing run a transform run follows (its materializations say which days changed).
+AFTER_RUN_TAG = "gpuledger/after_run"
+
+
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[ingest_job, billing_job],
     request_job=transform_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=5,  # the marts follow a landing within seconds, not half a minute
-    description=(
-        "After a landing run succeeds, rebuild the dbt models once, then publish the serving "
-        "snapshot and exports."
-    ),
+    description="After a landing run succeeds, build the models built whole.",
 )
 def transform_after_landing(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-    return dg.RunRequest(run_key=f"transform-after-{context.dagster_run.run_id}")
+    run_id = context.dagster_run.run_id
+    return dg.RunRequest(run_key=f"transform-after-{run_id}", tags={AFTER_RUN_TAG: run_id})
+
+
+def _materializations(
+    instance: dg.DagsterInstance, run_ids: list[str]
+) -> list[dg.AssetMaterialization]:
+    found = []
+    for run_id in run_ids:
+        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+            if entry.asset_materialization is not None:
+                found.append(entry.asset_materialization)
+    return found
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[transform_job],
+    request_jobs=[build_daily_job, publish_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=5,
+    description=(
+        "After a transform run succeeds, build the days its landing run and it changed (the "
+        "landings' metadata, usage_days_changed), or publish when none changed."
+    ),
+)
+def build_after_transform(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+    run = context.dagster_run
+    runs = [run.run_id, *([run.tags[AFTER_RUN_TAG]] if AFTER_RUN_TAG in run.tags else [])]
+    warehouse = WarehouseResource.from_environment()
+    days = discovery.days_to_build(
+        _materializations(context.instance, runs), warehouse.landing_root, warehouse.query_landed
+    )
+    if days is None:
+        return dg.RunRequest(job_name=publish_job.name, run_key=f"publish-after-{run.run_id}")
+    first, last = days
+    return dg.RunRequest(
+        job_name=build_daily_job.name,
+        run_key=f"build-after-{run.run_id}",
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+    )
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[build_daily_job],
+    request_job=publish_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=5,
+    description="After the days are built, publish the serving snapshot and exports.",
+)
+def publish_after_build(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+    return dg.RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")

@@ -5,7 +5,7 @@
     FOCUS export does: usage and its savings-plan negation are Usage, commitment fees Purchase,
     Tax Tax, credits and refunds Credit, the rest Adjustment.
 
-    Incremental by billing period, as the lines it maps (macros/usage_days.sql).
+    Incremental by billing period, as the lines it maps (macros/billing_periods.sql).
 -#}
 {%- set inputs = [
     ['int_billing_lines_amortized', 'billing_periods'],

@@ -1,5 +1,5 @@
 {#- FOCUS exports as they are: already FOCUS, only the extension columns are added. Incremental
-    by billing period (macros/usage_days.sql). -#}
+    by billing period (macros/billing_periods.sql). -#}
 -- depends_on: {{ source('raw', 'focus_charges') }}
 {%- set inputs = [['raw.focus_charges', 'content']] -%}
 {{ billing_periods_config(inputs, column='x_billing_period') }}

@@ -13,7 +13,7 @@
     CommitmentDiscountStatus Unused, BilledCost 0 and the unused cost as EffectiveCost (as in
     the FOCUS spec's scenarios). Per billing period Σ EffectiveCost = Σ BilledCost.
 
-    Incremental by invoice month, as the rows it maps (macros/usage_days.sql).
+    Incremental by invoice month, as the rows it maps (macros/billing_periods.sql).
 -#}
 {%- set inputs = [
     ['int_gcp_billing_rows_amortized', 'billing_periods'],

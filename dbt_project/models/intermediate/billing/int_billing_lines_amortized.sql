@@ -12,7 +12,7 @@
     the aws_gpu_instance_types reference. Storage, data transfer and CPU instances on the same
     bill are not GPU cost.
 
-    Incremental by billing period (macros/usage_days.sql): a restated bill rebuilds its period.
+    Incremental by billing period (macros/billing_periods.sql): a restated bill rebuilds its period.
 -#}
 -- depends_on: {{ source('raw', 'aws_cur_line_items') }}
 {%- set inputs = [

@@ -17,7 +17,7 @@
     fee row's whole net cost is unused. Σ effective_cost + Σ unused_commitment_cost = Σ net
     cost in every group: nothing is added or lost.
 
-    Incremental by invoice month (macros/usage_days.sql): fees are amortized within their month.
+    Incremental by invoice month (macros/billing_periods.sql): fees are amortized within their month.
 -#}
 -- depends_on: {{ source('raw', 'gcp_billing_export') }}
 {%- set inputs = [

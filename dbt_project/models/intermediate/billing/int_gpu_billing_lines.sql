@@ -18,7 +18,7 @@
     Google's own currency_conversion_rate, others with prices/exchange_rates.csv). A line without
     a rate fails the test assert_gpu_lines_have_an_exchange_rate; it is never read as USD.
 
-    Incremental by billing period (macros/usage_days.sql): a restated bill of any source
+    Incremental by billing period (macros/billing_periods.sql): a restated bill of any source
     rebuilds its period; new exchange rates or GPU references rebuild every period.
 -#}
 -- depends_on: {{ source('raw', 'focus_charges') }}

@@ -4,17 +4,11 @@
     granularity) is spread evenly over them. Slots are matched to the collector's gpu_uuid by
     (cloud_resource_id, gpu_index); a slot no collector reported keeps a placeholder id so its
     cost still reaches the fact table (as unallocated).
-    Incremental by usage day (macros/usage_days.sql): a day is rebuilt when a line one of whose
-    hours falls on it changed, appeared or went, or the identity of a resource billed on it
-    (int_gpu_identities) changed; a day's lines are read whole, so its hours sum every line.
+    One batch a day (dbt's microbatch, macros/batch.sql): the lines one of whose hours falls on
+    the day, read whole, so its hours sum every line; a slot's GPU is the one the collector
+    reported for it (int_gpu_hours) on the day, the greatest if it was swapped; a slot nobody
+    reported that day keeps the placeholder. MIG instances are not slots.
 -#}
-{%- set inputs = [
-    ('int_gpu_billing_lines', 'lines'),
-    ('int_contract_gpu_lines', 'lines'),
-    ('int_gpu_identities', 'slot_identities', ['int_gpu_billing_lines', 'int_contract_gpu_lines']),
-] -%}
-{{ usage_days_config(inputs) }}
-{%- set build_days = usage_days_to_build(inputs) %}
 
 with
 
@@ -23,15 +17,15 @@ lines as (
     select
         billing_period, provider, resource_id, instance_type, gpu_model, gpu_count,
         currency_code, usage_start_at, usage_hours, effective_cost, false as is_contract
-    from {{ ref('int_gpu_billing_lines') }}
-    where {{ usage_day_lines_filter(build_days) }}
+    from {{ ref('int_gpu_billing_lines').render() }}
+    where {{ batch_lines_filter() }}
     union all
     -- The used part of Capacity Blocks, neocloud contracts and owned GPUs (with energy).
     select
         billing_period, provider, resource_id, instance_type, gpu_model, gpu_count,
         currency_code, usage_start_at, usage_hours, effective_cost, true as is_contract
-    from {{ ref('int_contract_gpu_lines') }}
-    where {{ usage_day_lines_filter(build_days) }}
+    from {{ ref('int_contract_gpu_lines').render() }}
+    where {{ batch_lines_filter() }}
 
 ),
 
@@ -78,14 +72,24 @@ resource_hours as (
         sum(effective_cost) as effective_cost
 
     from line_hours
-    where {{ usage_day_filter('hour_start_at', build_days) }}
+    where {{ batch_hours_filter('hour_start_at') }}
     group by 1, 2
 
 ),
 
 gpu_identities as (
 
-    select * from {{ ref('int_gpu_identities') }}
+    select
+        cloud_resource_id,
+        gpu_index,
+        cast(hour_start_at as date) as usage_day,
+        max(gpu_uuid) as gpu_uuid,
+        max(host) as host
+
+    from {{ ref('int_gpu_hours').render() }}
+    where mig_instance_id is null
+        and {{ batch_hours_filter('hour_start_at') }}
+    group by 1, 2, 3
 
 ),
 
@@ -133,6 +137,7 @@ final as (
     left join gpu_identities
         on slots.resource_id = gpu_identities.cloud_resource_id
         and slots.gpu_index = gpu_identities.gpu_index
+        and cast(slots.hour_start_at as date) = gpu_identities.usage_day
 
 )
 

@@ -11,12 +11,15 @@
     GPUs per instance). More GPUs running than contracted share the contract's cost.
     One row per contract hour and host, plus one '(unused)' row per contract hour whose
     resource_id is null.
+    One batch a day (dbt's microbatch, macros/batch.sql): the batch's contract hours, with the
+    reporting window of every bill line and telemetry hour.
 -#}
 with
 
 schedule as (
 
     select * from {{ ref('int_contract_hours') }}
+    where {{ batch_hours_filter('hour_start_at') }}
 
 ),
 
@@ -40,7 +43,8 @@ instance_types as (
 
 bill_lines as (
 
-    select * from {{ ref('int_gpu_billing_lines') }}
+    select * from {{ ref('int_gpu_billing_lines').render() }}
+    where {{ batch_lines_filter() }}
 
 ),
 
@@ -52,8 +56,9 @@ hour_offsets as (
 
 gpu_hours as (
 
-    select * from {{ ref('int_gpu_hours') }}
+    select * from {{ ref('int_gpu_hours').render() }}
     where mig_instance_id is null
+        and {{ batch_hours_filter('hour_start_at') }}
 
 ),
 
@@ -84,14 +89,21 @@ telemetry_hours as (
 
 reporting_window as (
 
+    -- Every hour a bill line or the collector covers, not only the batch's.
     select
-        min(hour_start_at) as first_hour_at,
-        max(hour_start_at) as last_hour_at
+        min(first_hour_at) as first_hour_at,
+        max(last_hour_at) as last_hour_at
 
     from (
-        select hour_start_at from bill_hours
+        select
+            min({{ line_first_hour() }}) as first_hour_at,
+            max({{ line_last_hour() }}) as last_hour_at
+        from {{ ref('int_gpu_billing_lines').render() }}
+        where usage_hours > 0
         union all
-        select hour_start_at from telemetry_hours
+        select min(hour_start_at), max(hour_start_at)
+        from {{ ref('int_gpu_hours').render() }}
+        where mig_instance_id is null
     ) as covered
 
 ),

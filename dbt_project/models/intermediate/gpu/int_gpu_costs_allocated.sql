@@ -5,30 +5,22 @@
     '(unallocated)' row per GPU-hour, so every GPU-hour's cost is conserved exactly. Contracted
     GPUs with no running host are one '(unused commitment)' row per contract-hour (gpu_uuid
     'commitment:<contract id>', DESIGN.md rule 3).
-    Incremental by usage day (macros/usage_days.sql): every input is read by the hour.
+    One batch a day (dbt's microbatch, macros/batch.sql): every input is read by the hour.
 -#}
-{%- set inputs = [
-    ('int_gpu_costs_hourly', 'usage_days'),
-    ('int_gpu_seconds_attributed', 'content'),
-    ('int_contract_costs_hourly', 'content'),
-    ('int_cloud_commitment_unused_hourly', 'content'),
-] -%}
-{{ usage_days_config(inputs) }}
-{%- set build_days = usage_days_to_build(inputs) %}
 
 with
 
 gpu_costs as (
 
-    select * from {{ ref('int_gpu_costs_hourly') }}
-    where {{ usage_day_filter('hour_start_at', build_days) }}
+    select * from {{ ref('int_gpu_costs_hourly').render() }}
+    where {{ batch_hours_filter('hour_start_at') }}
 
 ),
 
 gpu_seconds as (
 
-    select * from {{ ref('int_gpu_seconds_attributed') }}
-    where {{ usage_day_filter('hour_start_at', build_days) }}
+    select * from {{ ref('int_gpu_seconds_attributed').render() }}
+    where {{ batch_hours_filter('hour_start_at') }}
 
 ),
 
@@ -114,16 +106,16 @@ unused_hours as (
 
     -- Contracted GPUs with no running host (Capacity Blocks, neocloud contracts).
     select hour_start_at, contract_id, provider, unused_cost_usd
-    from {{ ref('int_contract_costs_hourly') }}
+    from {{ ref('int_contract_costs_hourly').render() }}
     where resource_id is null
-        and {{ usage_day_filter('hour_start_at', build_days) }}
+        and {{ batch_hours_filter('hour_start_at') }}
 
     union all
 
     -- The GPU share of savings plans' and FOCUS commitments' unused cost.
     select hour_start_at, contract_id, provider, gpu_unused_cost_usd
-    from {{ ref('int_cloud_commitment_unused_hourly') }}
-    where {{ usage_day_filter('hour_start_at', build_days) }}
+    from {{ ref('int_cloud_commitment_unused_hourly').render() }}
+    where {{ batch_hours_filter('hour_start_at') }}
 
 ),
 

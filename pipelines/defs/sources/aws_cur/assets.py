@@ -1,6 +1,7 @@
 import dagster as dg
 
 from pipelines.defs.sources.aws_cur import load
+from pipelines.lib import changed_days
 from pipelines.lib.partitions import billing_period, monthly
 from pipelines.lib.resources import WarehouseResource
 
@@ -26,7 +27,13 @@ def aws_cur_line_items(
     if not found:
         # The period's bill comes from another source (FOCUS); nothing of AWS to replace.
         context.log.info(f"no CUR delivery for billing period {period}; left as it was")
-        return dg.MaterializeResult(metadata={"billing_period": period, "deliveries_seen": 0})
+        return dg.MaterializeResult(
+            metadata={
+                "billing_period": period,
+                "deliveries_seen": 0,
+                **changed_days.metadata([]),
+            }
+        )
     if delivery is None:
         raise dg.Failure(
             f"no complete CUR delivery for billing period {period} in {warehouse.aws_cur}",
@@ -64,7 +71,9 @@ def aws_cur_line_items(
         load.refuse_rollback(
             store.describe(""), delivery, found, (landed[0][0], landed[0][1]) if landed else None
         )
+        before = changed_days.bill_digests(conn, "aws_cur_line_items", period)
         load.land_delivery(conn, store, delivery, table)
+        after = changed_days.bill_digests(conn, "aws_cur_line_items", period)
     return dg.MaterializeResult(
         metadata={
             "billing_period": period,
@@ -75,5 +84,6 @@ def aws_cur_line_items(
             "line_items": table.num_rows,
             "deliveries_seen": len(found),
             "incomplete_deliveries_skipped": len(newer_incomplete),
+            **changed_days.metadata(changed_days.bill_days_changed(before, after)),
         }
     )

@@ -3,6 +3,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from pipelines.defs.sources.contracts import load
+from pipelines.lib import changed_days
 from pipelines.lib.resources import WarehouseResource
 
 DESCRIPTION = (
@@ -32,10 +33,16 @@ def contracts(warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
     warehouse.sync("contracts")
     files = load.contract_files(warehouse.landing_root)
     with warehouse.connect() as conn:
+        before = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY)
         landed, hosts = load.land_contracts(conn, files, warehouse.landing_root)
+        changed = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY) != before
     yield dg.MaterializeResult(
         asset_key=["raw", "contracts"],
-        metadata={"contracts": landed, "files": ", ".join(str(f) for f in files) or "none"},
+        metadata={
+            "contracts": landed,
+            "files": ", ".join(str(f) for f in files) or "none",
+            **changed_days.metadata(changed_days.EVERY_DAY if changed else []),
+        },
     )
     yield dg.MaterializeResult(
         asset_key=["raw", "contract_resources"], metadata={"contract_hosts": hosts}

@@ -1,6 +1,7 @@
 import dagster as dg
 
 from pipelines.defs.sources.focus import load
+from pipelines.lib import changed_days
 from pipelines.lib.partitions import billing_period, monthly
 from pipelines.lib.resources import WarehouseResource
 
@@ -23,9 +24,16 @@ def focus_charges(
     warehouse.sync("focus")
     files = load.focus_files(warehouse.landing_root / "focus")
     with warehouse.connect() as conn:
+        before = changed_days.bill_digests(conn, "focus_charges", period)
         landed, quarantined = load.land_period(conn, period, files, warehouse.landing_root)
+        after = changed_days.bill_digests(conn, "focus_charges", period)
     if quarantined:
         context.log.warning(f"{quarantined} FOCUS rows quarantined (raw.quarantine)")
     return dg.MaterializeResult(
-        metadata={"files": len(files), "rows": landed, "quarantined": quarantined}
+        metadata={
+            "files": len(files),
+            "rows": landed,
+            "quarantined": quarantined,
+            **changed_days.metadata(changed_days.bill_days_changed(before, after)),
+        }
     )

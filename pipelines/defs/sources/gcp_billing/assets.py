@@ -4,6 +4,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from pipelines.defs.sources.gcp_billing import load
+from pipelines.lib import changed_days
 from pipelines.lib.partitions import billing_period, monthly
 from pipelines.lib.resources import WarehouseResource
 
@@ -43,13 +44,21 @@ def gcp_billing_export(
         client = load.bigquery_client(os.environ.get("GPULEDGER_GCP_BIGQUERY_ENDPOINT"))
         table_rows = load.read_bigquery_table(client, table)
     with warehouse.connect() as conn:
+        before = changed_days.bill_digests(conn, "gcp_billing_export", month)
         landed, quarantined = load.land_month(
             conn, month, files, warehouse.landing_root, table_rows
         )
+        after = changed_days.bill_digests(conn, "gcp_billing_export", month)
     if quarantined:
         context.log.warning(f"{quarantined} GCP export rows quarantined (raw.quarantine)")
     yield dg.MaterializeResult(
         asset_key=["raw", "gcp_billing_export"],
-        metadata={"files": len(files), "rows": landed, "quarantined": quarantined},
+        metadata={
+            "files": len(files),
+            "rows": landed,
+            "quarantined": quarantined,
+            # The credits are part of each export row (credits_json).
+            **changed_days.metadata(changed_days.bill_days_changed(before, after)),
+        },
     )
     yield dg.MaterializeResult(asset_key=["raw", "gcp_billing_credits"])

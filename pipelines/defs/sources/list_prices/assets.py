@@ -3,6 +3,7 @@ import os
 import dagster as dg
 
 from pipelines.defs.sources.list_prices import load
+from pipelines.lib import changed_days
 from pipelines.lib.paths import regular_files
 from pipelines.lib.resources import WarehouseResource
 
@@ -59,10 +60,13 @@ def exchange_rates(warehouse: WarehouseResource) -> dg.MaterializeResult:
     path = warehouse.landing_root / "prices" / "exchange_rates.csv"
     rows = load.read_exchange_rates(path, warehouse.landing_root) if path.exists() else []
     with warehouse.connect() as conn:
+        before = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY)
         landed = load.land_exchange_rates(conn, rows)
+        changed = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY) != before
     return dg.MaterializeResult(
         metadata={
             "rates": landed,
             "currencies": ", ".join(sorted({r["currency"] for r in rows})) or "none",
+            **changed_days.metadata(changed_days.EVERY_DAY if changed else []),
         }
     )

@@ -3,6 +3,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from pipelines.defs.sources.prices import load
+from pipelines.lib import changed_days
 from pipelines.lib.resources import WarehouseResource
 
 
@@ -32,12 +33,15 @@ from pipelines.lib.resources import WarehouseResource
 def price_book(warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
     prices, equivalents, files = load.price_book(warehouse.landing_root)
     with warehouse.connect() as conn:
+        before = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY)
         load.land_price_book(conn, prices, equivalents)
+        changed = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY) != before
     yield dg.MaterializeResult(
         asset_key=["raw", "api_prices"],
         metadata={
             "api_models": len(prices),
             "override_files": ", ".join(str(f) for f in files) or "none",
+            **changed_days.metadata(changed_days.EVERY_DAY if changed else []),
         },
     )
     yield dg.MaterializeResult(

@@ -1,49 +1,26 @@
 {#-
-    Incremental by partition, where a partition is one of two keys:
+    Incremental by billing period ('YYYY-MM'), for the bill-line models, whose rows each belong
+    to one period of one source (int_billing_lines_amortized, the FOCUS mappings, billing_focus,
+    int_gpu_billing_lines): a run rebuilds the periods a source restated.
 
-    - the usage day (`usage_day`: the UTC date of an hour), for the models downstream of the
-      hourly GPU costs: int_gpu_costs_allocated and the hourly and daily marts. A daily run
-      rebuilds the days whose inputs changed: a new day of telemetry that day, a restated bill
-      the days whose hourly costs it changed, a new price book every day of the facts that price
-      tokens;
-    - the billing period (`billing_period`: 'YYYY-MM'), for the bill-line models, whose rows each
-      belong to one period of one source (int_billing_lines_amortized, the FOCUS mappings,
-      billing_focus, int_gpu_billing_lines). A run rebuilds the periods a source restated.
-
-    Each model names its inputs, and a run takes, per partition, a fingerprint of what the model
+    Each model names its inputs, and a run takes, per period, a fingerprint of what the model
     reads for it (a count and a sum of 64-bit hashes of the parts below):
-      - 'content': a table rebuilt whole on each run (the hourly costs the bills and contracts
-        give), a raw table (`raw.<table>`: a bill's lines), or a model built a day at a time
-        (int_gpu_hours, int_tokens_hourly: macros/batch.sql): a hash of its rows of that
-        partition. By usage day, a row's is the date of
-        its hour_start_at; by billing period, its value of the third element of the input
-        (default billing_period);
-      - 'lines' (usage days): lines spread over hours from `usage_start_at` for `usage_hours`
-        (int_gpu_billing_lines, int_contract_gpu_lines, as int_gpu_costs_hourly spreads them):
-        a hash of the lines one of whose hours falls on the day;
-      - 'slot_identities' (usage days): int_gpu_identities, the GPU each billed slot is; the
-        third element names the 'lines' inputs: a hash of the identities of the resources
-        those lines bill on the day (a GPU seen for the first time elsewhere changes no day);
-      - 'usage_days' / 'billing_periods': another model incremental by the same key: its
-        fingerprint of the partition;
+      - 'content': a raw table (`raw.<table>`: a bill's lines) or a model: a hash of its rows of
+        that period (its value of the third element of the input, default billing_period);
+      - 'billing_periods': another model incremental by period: its fingerprint of the period;
       - 'whole': a small table read whole (prices, a seed): a hash of all its rows, part of every
-        partition;
-      - 'setting': a dbt var the model reads, as `name=value`: part of every partition.
-    The version of the model's code is part of every partition too (code_version.sql: its own
-    SQL, the models upstream of it, such as the staging view it reads a raw table through, and
-    the project's macros they call): a change to any of it rebuilds every partition. A model's
-    fingerprints are kept in intermediate.usage_days__<model> (usage_day,
-    fingerprint) or intermediate.billing_periods__<model> (billing_period, fingerprint),
-    rewritten by its post-hook in the model's own transaction. A run rebuilds the partitions
-    whose fingerprint changed, appeared or went: the pre-hook deletes them, the model appends
-    them again. A full refresh rebuilds every partition and gives the same rows.
+        period;
+      - 'setting': a dbt var the model reads, as `name=value`: part of every period.
+    The version of the model's code is part of every period too (code_version.sql). A model's
+    fingerprints are kept in intermediate.billing_periods__<model> (billing_period,
+    fingerprint), rewritten by its post-hook in the model's own transaction. A run rebuilds the
+    periods whose fingerprint changed, appeared or went: the pre-hook deletes them, the model
+    appends them again. A full refresh rebuilds every period and gives the same rows.
 -#}
 
 {#- The fingerprints of a key's partitions are kept under this prefix. -#}
 {% macro partition_record_prefix(key) %}
-    {%- if key == 'usage_day' -%}
-    {{ return('usage_days__') }}
-    {%- elif key == 'billing_period' -%}
+    {%- if key == 'billing_period' -%}
     {{ return('billing_periods__') }}
     {%- endif -%}
     {{ exceptions.raise_compiler_error("unknown partition key " ~ key) }}
@@ -70,32 +47,13 @@
     {%- set name, kind = input[0], input[1] -%}
     {%- if kind == 'content' -%}
     {%- set relation = partition_input(name) -%}
-    {%- set column = 'cast(hour_start_at as date)' if key == 'usage_day'
-        else (input[2] if input | length > 2 else 'billing_period') -%}
+    {%- set column = input[2] if input | length > 2 else 'billing_period' -%}
     select
         {{ column }} as {{ key }},
         '{{ name }}:' || {{ rows_hash() }} as part
     from {{ relation }}
     group by {{ column }}
-    {%- elif kind == 'lines' and key == 'usage_day' -%}
-    select usage_day, '{{ name }}:' || {{ rows_hash() }} as part
-    from ({{ line_days(ref(name)) }}) as spread
-    group by usage_day
-    {%- elif kind == 'slot_identities' and key == 'usage_day' -%}
-    select usage_day, '{{ name }}:' || {{ rows_hash() }} as part
-    from (
-        select billed.usage_day, identities.*
-        from (
-            {%- for lines in input[2] %}
-            {% if not loop.first %}union{% endif %}
-            select usage_day, resource_id from ({{ line_days(ref(lines)) }}) as spread
-            {%- endfor %}
-        ) as billed
-        inner join {{ ref(name) }} as identities
-            on identities.cloud_resource_id = billed.resource_id
-    ) as slots
-    group by usage_day
-    {%- elif (kind, key) in [('usage_days', 'usage_day'), ('billing_periods', 'billing_period')] -%}
+    {%- elif (kind, key) == ('billing_periods', 'billing_period') -%}
     select {{ key }}, '{{ name }}:' || fingerprint as part
     from {{ partitions_relation(name, key) }}
     {%- else -%}
@@ -193,18 +151,12 @@
 {% endmacro %}
 
 {#- A filter on the model's partition column: the partitions of partitions_to_build as
-    literals (usage days as ranges of an hour or date column), none on a full build. -#}
+    literals, none on a full build. -#}
 {% macro partition_filter(column, partitions, key) %}
     {%- if partitions is none -%}
     true
     {%- elif not partitions -%}
     false
-    {%- elif key == 'usage_day' -%}
-    ({% for day in partitions -%}
-        {%- set next_day = (modules.datetime.date.fromisoformat(day) + modules.datetime.timedelta(days=1)).isoformat() -%}
-        ({{ column }} >= cast('{{ day }}' as timestamp) and {{ column }} < cast('{{ next_day }}' as timestamp))
-        {%- if not loop.last %} or {% endif -%}
-    {%- endfor %})
     {%- else -%}
     {{ column }} in ({% for period in partitions %}'{{ period | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %})
     {%- endif -%}
@@ -244,19 +196,6 @@
     ) }}
 {% endmacro %}
 
-{#- By usage day: `column` is the model's hour (or date) column. -#}
-{% macro usage_days_config(inputs, column='hour_start_at') %}
-    {{ partitions_config(inputs, column, 'usage_day') }}
-{% endmacro %}
-
-{% macro usage_days_to_build(inputs) %}
-    {{ return(partitions_to_build(inputs, 'usage_day')) }}
-{% endmacro %}
-
-{% macro usage_day_filter(column, days) %}
-    {{- partition_filter(column, days, 'usage_day') -}}
-{% endmacro %}
-
 {#- By billing period: `column` is the model's 'YYYY-MM' period column. -#}
 {% macro billing_periods_config(inputs, column='billing_period') %}
     {{ partitions_config(inputs, column, 'billing_period') }}
@@ -268,42 +207,4 @@
 
 {% macro billing_period_filter(column, periods) %}
     {{- partition_filter(column, periods, 'billing_period') -}}
-{% endmacro %}
-
-{#- The first and last hour a line spreads over (int_gpu_costs_hourly): from the hour of its
-    usage_start_at, usage_hours of them, at most 768 (int_hour_offsets). -#}
-{% macro line_first_hour() %}{{ dbt.date_trunc('hour', 'usage_start_at') }}{% endmacro %}
-
-{% macro line_last_hour() %}
-    {#- The interval parenthesized: dbt-spark's dateadd multiplies it unparenthesized. -#}
-    {{- dbt.dateadd('hour', '(least(usage_hours, 768) - 1)', line_first_hour()) -}}
-{% endmacro %}
-
-{#- Each line of `relation` once per usage day one of its hours falls on (`usage_day`). -#}
-{% macro line_days(relation) %}
-    select line_days.*, cast(line_days.usage_day_at as date) as usage_day
-    from (
-        select
-            lines.*,
-            {{ days_between(
-                'cast(' ~ line_first_hour() ~ ' as date)', 'cast(' ~ line_last_hour() ~ ' as date)'
-            ) }} as usage_day_at
-        from {{ relation }} as lines
-    ) as line_days
-{% endmacro %}
-
-{#- The lines one of whose hours falls on one of `days` (all on a full build). -#}
-{% macro usage_day_lines_filter(days) %}
-    {%- if days is none -%}
-    true
-    {%- elif not days -%}
-    false
-    {%- else -%}
-    ({% for day in days -%}
-        {%- set next_day = (modules.datetime.date.fromisoformat(day) + modules.datetime.timedelta(days=1)).isoformat() -%}
-        ({{ line_first_hour() }} < cast('{{ next_day }}' as timestamp)
-            and {{ line_last_hour() }} >= cast('{{ day }}' as timestamp))
-        {%- if not loop.last %} or {% endif -%}
-    {%- endfor %})
-    {%- endif -%}
 {% endmacro %}
