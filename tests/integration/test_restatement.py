@@ -1,0 +1,247 @@
+"""A restated bill replaces, never adds, and rebuilds the usage days whose lines changed."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import Pipeline
+from tests.restated_bills import (
+    BILLING_PERIOD_MODELS,
+    billing_periods_built,
+    redeliver,
+    restate_hour,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_restated_cur_day_rebuilds_that_day_and_prices_every_day(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """How a change travels: the landing of a bill reports the usage days whose lines changed
+    (usage_days_changed, pipelines/lib/changed_days.py), a day of telemetry its own day, a
+    price book every day; the run then builds those days, and the day on either side (their
+    batches, macros/batch.sql)."""
+    import dagster as dg
+
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    instance = dg.DagsterInstance.ephemeral()
+    first, second, third = sorted(
+        str(d)
+        for (d,) in pipeline.query(
+            "select distinct cast(hour_start_at as date) from marts.fct_cost_per_useful_token"
+            " where workload not like '(%'"
+        )
+    )
+    cost_before = dict(_cost_by_day_and_kind(pipeline))
+
+    # The bill: October restated, one hour of the first day's savings-plan-covered GPU usage
+    # $1.00 dearer, and the plan's fee for that hour $1.00 more used (so $1.00 less unused).
+    period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
+    restated = redeliver(
+        period_dir,
+        sorted(period_dir.iterdir())[-1],
+        "20261104T030000Z",
+        "55555555-5555-5555-5555-555555555555",
+    )
+    [data_file] = Path(str(restated).replace("/metadata/", "/data/")).glob("*.parquet")
+    restate_hour(data_file, f"{first} 05", dollars=1.0)
+    summary = pipeline.run(instance=instance)
+    # The re-delivery changed one day of October's lines: that day is built, not the month.
+    assert [(job, key) for job, key, _ in summary.runs] == [
+        ("billing_monthly", "2026-10-01"),
+        ("billing_monthly", "2026-11-01"),
+        ("transform", None),
+        ("build_daily", f"{first}...{first}"),
+        ("publish", None),
+    ]
+    october, november = summary.runs[0][2], summary.runs[1][2]
+    assert _usage_days_changed(instance, october, "aws_cur_line_items") == [first]
+    assert _usage_days_changed(instance, november, "aws_cur_line_items") == []
+    # The bill-line models built October's AWS lines again, and nothing of November's; the demo
+    # has no GCP export or FOCUS file (their models hold no period).
+    aws = {
+        "int_billing_lines_amortized",
+        "int_billing_focus_from_aws_cur",
+        "int_gpu_billing_lines",
+        "billing_focus",
+    }
+    assert billing_periods_built(pipeline) == {
+        model: {"2026-10"} if model in aws else set() for model in BILLING_PERIOD_MODELS
+    }
+    # The restated dollar moved from unused commitment to the GPUs, and nothing else did.
+    cost_after = dict(_cost_by_day_and_kind(pipeline))
+    assert cost_after[(first, "gpu")] - cost_before[(first, "gpu")] == Decimal("1")
+    assert cost_after[(first, "unused")] - cost_before[(first, "unused")] == Decimal("-1")
+    assert {k: v for k, v in cost_after.items() if k[0] != first} == {
+        k: v for k, v in cost_before.items() if k[0] != first
+    }
+
+    # Telemetry: one host's spool file of the second day is gone; a GPU no bill names reports
+    # for the first time on the third day. The run builds the days from the second to the third.
+    lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
+    lost.unlink()
+    _respool(pipeline, third, "p4d-001", host="lab-001", resource="lab-001", uuid="GPU-lab-001")
+    summary = pipeline.run()
+    assert [(job, key) for job, key, _ in summary.runs][-2:] == [
+        ("build_daily", f"{second}...{third}"),
+        ("publish", None),
+    ]
+    assert pipeline.query(
+        "select count(*) > 0 from marts.fct_gpu_utilization_hourly where gpu_uuid = 'GPU-lab-001'"
+    ) == [(True,)]
+
+    # The price book: a negotiated price for one API model. Prices are read by every day.
+    (pipeline.landing / "prices").mkdir(exist_ok=True)
+    (pipeline.landing / "prices" / "negotiated.json").write_text(
+        json.dumps(
+            {
+                "gpt-4o-mini": {
+                    "litellm_provider": "openai",
+                    "mode": "chat",
+                    "input_cost_per_token": 1e-7,
+                    "output_cost_per_token": 4e-7,
+                }
+            }
+        )
+    )
+    summary = pipeline.run(instance=instance)
+    [transform] = [run_id for job, _, run_id in summary.runs if job == "transform"]
+    assert _usage_days_changed(instance, transform, "api_prices") == "every day"
+    [every_day] = [key for job, key, _ in summary.runs if job == "build_daily"]
+    [(billed_first, billed_last)] = pipeline.query(
+        "select min(line_item_usage_start_date)::date::varchar,"
+        " (max(line_item_usage_end_date) - interval 1 microsecond)::date::varchar"
+        " from raw.aws_cur_line_items"
+    )
+    assert every_day == f"{min(first, billed_first)}...{max(third, billed_last)}"
+
+    # A billed GPU swapped on the third day: its slot is the new GPU on that day, and the old
+    # one on the days before.
+    _respool(pipeline, third, "p4d-001", uuid="GPU-ffffffff-swapped", gpu_index=0)
+    pipeline.run(start=date.fromisoformat(third), end=date.fromisoformat(third))
+    assert pipeline.query(
+        "select distinct cast(hour_start_at as date)::varchar"
+        " from intermediate.int_gpu_costs_hourly where gpu_uuid = 'GPU-ffffffff-swapped' order by 1"
+    ) == [(third,)]
+
+    incremental = pipeline.fingerprint()
+    pipeline.run(full_refresh=True)
+    assert pipeline.fingerprint() == incremental
+
+
+def _usage_days_changed(instance: Any, run_id: str, table: str) -> object:
+    """What a run's landing of raw.<table> reported as the usage days it changed."""
+    import dagster as dg
+
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.asset_materialization
+        if materialization is not None and materialization.asset_key.path == ["raw", table]:
+            return materialization.metadata["usage_days_changed"].value["days"]
+    raise AssertionError(f"run {run_id} landed no raw.{table}")
+
+
+def _respool(
+    pipeline: Pipeline,
+    day: str,
+    like: str,
+    *,
+    uuid: str,
+    host: str | None = None,
+    resource: str | None = None,
+    gpu_index: int | None = None,
+) -> None:
+    """Write a spool file of `day` from host `like`'s: as another host's (`host`, `resource`,
+    one GPU `uuid`), or in place with the GPU at `gpu_index` given the id `uuid`."""
+    [path] = (pipeline.landing / "telemetry" / "nvml").glob(f"host={like}/date={day}/*.parquet")
+    table = pq.read_table(path)
+    if host is None:
+        index = pc.equal(table["gpu_index"], pa.scalar(gpu_index, table["gpu_index"].type))
+        column = pc.if_else(index, pa.scalar(uuid), table["gpu_uuid"])
+        table = table.set_column(table.schema.get_field_index("gpu_uuid"), "gpu_uuid", column)
+        target = path
+    else:
+        table = table.filter(pc.equal(table["gpu_index"], 0))
+        for name, value in (("host", host), ("cloud_resource_id", resource), ("gpu_uuid", uuid)):
+            column = pa.repeat(pa.scalar(value, table.schema.field(name).type), table.num_rows)
+            table = table.set_column(table.schema.get_field_index(name), name, column)
+        target = path.parents[1].with_name(f"host={host}") / f"date={day}" / f"{host}.parquet"
+        target.parent.mkdir(parents=True)
+    pq.write_table(table, target)
+
+
+def _cost_by_day_and_kind(pipeline: Pipeline) -> list[tuple[tuple[str, str], Decimal]]:
+    """Cost per usage day, on GPUs and as unused commitment, to the cent."""
+    return [
+        ((str(day), kind), cost)
+        for day, kind, cost in pipeline.query(
+            "select cast(hour_start_at as date),"
+            " case when workload like '%(unused commitment)' then 'unused' else 'gpu' end,"
+            " round(sum(cost_usd), 2) from marts.fct_cost_per_useful_token group by 1, 2"
+        )
+    ]
+
+
+def test_restated_month_delivered_three_times_counts_once(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
+    _preliminary, final = sorted(period_dir.iterdir())
+    cost_before = pipeline.query("select sum(cost_usd) from marts.fct_cost_per_useful_token")
+    lines_before = pipeline.query(
+        "select count(*) from raw.aws_cur_line_items where billing_period = '2026-10'"
+    )
+    # The first delivery was preliminary (4% over the final price, no savings plan): only the
+    # final one is in the warehouse.
+    assert pipeline.query(
+        "select execution_id from raw.aws_cur_deliveries where billing_period = '2026-10'"
+    ) == [(final.name.split("-", 1)[1],)]
+
+    redeliver(period_dir, final, "20261104T030000Z", "33333333-3333-3333-3333-333333333333")
+    pipeline.run()
+
+    assert (
+        pipeline.query(
+            "select count(*) from raw.aws_cur_line_items where billing_period = '2026-10'"
+        )
+        == lines_before
+    )
+    assert pipeline.query(
+        "select count(distinct execution_id) from raw.aws_cur_line_items"
+        " where billing_period = '2026-10'"
+    ) == [(1,)]
+    assert pipeline.query(
+        "select execution_id from raw.aws_cur_deliveries where billing_period = '2026-10'"
+    ) == [("33333333-3333-3333-3333-333333333333",)]
+    assert (
+        pipeline.query("select sum(cost_usd) from marts.fct_cost_per_useful_token") == cost_before
+    )
+
+
+def test_newest_delivery_whose_data_files_have_not_all_arrived_is_not_used(
+    demo_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
+    final = sorted(period_dir.iterdir())[-1]
+    newer = redeliver(period_dir, final, "20261105T030000Z", "44444444-4444-4444-4444-444444444444")
+    manifest_file = next(newer.glob("*Manifest.json"))
+    manifest = json.loads(manifest_file.read_text())
+    manifest["dataFiles"].append(manifest["dataFiles"][0].replace("00001", "00002"))
+    manifest_file.write_text(json.dumps(manifest))
+
+    pipeline.run()
+
+    assert pipeline.query(
+        "select execution_id from raw.aws_cur_deliveries where billing_period = '2026-10'"
+    ) == [(final.name.split("-", 1)[1],)]

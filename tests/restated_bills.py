@@ -1,0 +1,85 @@
+"""Bills restated in a test: a CUR delivery copied as a newer one, one hour of it dearer; and
+what the bill-line models built in the last run."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tests.conftest import Pipeline
+
+# The models incremental by billing period (macros/billing_periods.sql), by their compiled SQL's
+# path.
+BILLING_PERIOD_MODELS = {
+    "int_billing_lines_amortized": "intermediate/billing",
+    "int_billing_focus_from_aws_cur": "intermediate/billing",
+    "int_gcp_billing_rows_amortized": "intermediate/billing",
+    "int_billing_focus_from_gcp_billing": "intermediate/billing",
+    "int_billing_focus_from_focus_exports": "intermediate/billing",
+    "int_gpu_billing_lines": "intermediate/billing",
+    "billing_focus": "marts",
+}
+
+
+def billing_periods_built(
+    pipeline: Pipeline, target: Path | None = None, models: tuple[str, ...] | None = None
+) -> dict[str, set[str]]:
+    """The billing periods each billing-period model built in the last run, read from its
+    compiled SQL (its filters hold them as literals: `false` when none, `true` when it was
+    built whole, given here as {"(all)"}); `target`: dbt's target folder when it is not the
+    pipeline's."""
+    target = target or pipeline.warehouse.parent / "dbt-target"
+    compiled = target / "compiled" / "gpuledger" / "models"
+    built: dict[str, set[str]] = {}
+    for model in models or tuple(BILLING_PERIOD_MODELS):
+        folder = BILLING_PERIOD_MODELS[model]
+        sql = (compiled / folder / f"{model}.sql").read_text()
+        lists = re.findall(r"(?:billing_period|invoice_month) in \(([^)]*)\)", sql)
+        if not lists and re.search(r"(where|and) true\b", sql):
+            built[model] = {"(all)"}
+            continue
+        assert lists or re.search(r"(where|and) false", sql), sql
+        built[model] = {p for found in lists for p in re.findall(r"'(\d{4}-\d{2})'", found)}
+    return built
+
+
+def restate_hour(data_file: Path, hour: str, dollars: float) -> None:
+    """A CUR 2.0 data file with one hour's covered GPU usage and plan fee dearer."""
+    table = pq.read_table(data_file)
+    start = pc.cast(table["line_item_usage_start_date"], pa.string())
+    at_hour = pc.starts_with(start, hour)
+    kind = table["line_item_line_item_type"]
+    covered = pc.and_(at_hour, pc.equal(kind, "SavingsPlanCoveredUsage"))
+    fee = pc.and_(at_hour, pc.equal(kind, "SavingsPlanRecurringFee"))
+    assert pc.sum(covered).as_py() >= 1 and pc.sum(fee).as_py() == 1
+    first_covered = pc.equal(pc.cumulative_sum(pc.cast(covered, pa.int64())), 1)
+    one_line = pc.and_(covered, first_covered)
+    for column, mask in (
+        ("savings_plan_savings_plan_effective_cost", one_line),
+        ("savings_plan_used_commitment", fee),
+    ):
+        index = table.schema.get_field_index(column)
+        values = table[column]
+        table = table.set_column(index, column, pc.if_else(mask, pc.add(values, dollars), values))
+    pq.write_table(table, data_file)
+
+
+def redeliver(period_dir: Path, source: Path, stamp: str, execution_id: str) -> Path:
+    """Copy a delivery to a newer execution folder, as AWS's create-new mode lays it out."""
+    target = period_dir / f"{stamp}-{execution_id}"
+    shutil.copytree(source, target)
+    data_period = Path(str(period_dir).replace("/metadata/", "/data/"))
+    data_source = data_period / source.name
+    shutil.copytree(data_source, data_period / target.name)
+    manifest_file = next(target.glob("*Manifest.json"))
+    manifest = json.loads(manifest_file.read_text())
+    manifest["executionId"] = execution_id
+    manifest["dataFiles"] = [u.replace(source.name, target.name) for u in manifest["dataFiles"]]
+    manifest_file.write_text(json.dumps(manifest))
+    return target
