@@ -83,3 +83,14 @@ def redeliver(period_dir: Path, source: Path, stamp: str, execution_id: str) -> 
     manifest["dataFiles"] = [u.replace(source.name, target.name) for u in manifest["dataFiles"]]
     manifest_file.write_text(json.dumps(manifest))
     return target
+
+
+def restate_october_hour(landing: Path, hour: str, execution_id: str) -> None:
+    """October's CUR delivered again (as `execution_id`), `hour` of it $1.00 dearer
+    (restate_hour)."""
+    period_dir = next(landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
+    restated = redeliver(
+        period_dir, sorted(period_dir.iterdir())[-1], "20261104T030000Z", execution_id
+    )
+    [data_file] = Path(str(restated).replace("/metadata/", "/data/")).glob("*.parquet")
+    restate_hour(data_file, hour, dollars=1.0)

@@ -18,7 +18,7 @@ from tests.restated_bills import (
     BILLING_PERIOD_MODELS,
     billing_periods_built,
     redeliver,
-    restate_hour,
+    restate_october_hour,
 )
 
 pytestmark = pytest.mark.integration
@@ -46,15 +46,7 @@ def test_a_restated_cur_day_rebuilds_that_day_and_prices_every_day(
 
     # The bill: October restated, one hour of the first day's savings-plan-covered GPU usage
     # $1.00 dearer, and the plan's fee for that hour $1.00 more used (so $1.00 less unused).
-    period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
-    restated = redeliver(
-        period_dir,
-        sorted(period_dir.iterdir())[-1],
-        "20261104T030000Z",
-        "55555555-5555-5555-5555-555555555555",
-    )
-    [data_file] = Path(str(restated).replace("/metadata/", "/data/")).glob("*.parquet")
-    restate_hour(data_file, f"{first} 05", dollars=1.0)
+    restate_october_hour(pipeline.landing, f"{first} 05", "55555555-5555-5555-5555-555555555555")
     summary = pipeline.run(instance=instance)
     # The re-delivery changed one day of October's lines: that day is built, not the month.
     assert [(job, key) for job, key, _ in summary.runs] == [

@@ -100,21 +100,13 @@ def test_a_bill_restated_from_the_ui_builds_the_day_it_changed_then_publishes(
     )
     from pipelines.lib.paths import export_environment
     from pipelines.runner import partition_tags, run_config
-    from tests.restated_bills import redeliver, restate_hour
+    from tests.restated_bills import restate_october_hour
 
     pipeline = demo_pipeline.copy_to(tmp_path)
     for name in ("GPULEDGER_LANDING", "GPULEDGER_WAREHOUSE"):
         monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test
     export_environment(pipeline.landing, pipeline.warehouse)
-    period_dir = next(pipeline.landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
-    restated = redeliver(
-        period_dir,
-        sorted(period_dir.iterdir())[-1],
-        "20261104T030000Z",
-        "66666666-6666-6666-6666-666666666666",
-    )
-    [data_file] = Path(str(restated).replace("/metadata/", "/data/")).glob("*.parquet")
-    restate_hour(data_file, "2026-10-30 05", dollars=1.0)
+    restate_october_hour(pipeline.landing, "2026-10-30 05", "66666666-6666-6666-6666-666666666666")
 
     definitions = defs()
     instance = dg.DagsterInstance.ephemeral()
