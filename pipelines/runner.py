@@ -228,7 +228,7 @@ def run(
     on_interrupt: Callable[[], None] | None = None,
 ) -> Summary:
     """Land every partition with data (or those in [start, end]), build the models built
-    whole, then the days the landings changed (discovery.days_to_build), then publish.
+    whole, then the days the landings changed (discovery.days_to_build) and publish.
 
     With an ``instance``, runs that died holding the warehouse pool are released first, and
     while a run waits for the pool ``on_wait`` hears what holds it every few seconds;
@@ -252,15 +252,16 @@ def run(
         materializations: list[dg.AssetMaterialization],
     ) -> list[tuple[str, str | None]]:
         """After the landings and the transform: the days their materializations changed (every
-        day on a full refresh), then publish."""
+        day on a full refresh) and publish, or publish alone."""
         days = discovery.days_to_build(materializations, landing, landed, every_day=full_refresh)
         if days is None and not landed(FACTS_BUILT, []):
             # Nothing built a day at a time yet, and no day to build (a landing zone of
             # contracts alone): a build of today, which has no data, creates the facts empty.
             today = datetime.now(UTC).date().isoformat()
             days = (today, today)
-        build = [] if days is None else [("build_daily", f"{days[0]}{RANGE}{days[1]}")]
-        return [*build, ("publish", None)]
+        if days is None:
+            return [("publish", None)]
+        return [("build_daily", f"{days[0]}{RANGE}{days[1]}")]
 
     summary = Summary(dbt_log=warehouse.parent / "logs" / "dbt.log")
     dbt_log = summary.dbt_log
@@ -303,10 +304,10 @@ def _execute(
 ) -> None:
     dbt_log = summary.dbt_log
     tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-    # The steps after the landings are known once they ran: until then, two more (a build of
-    # the days they changed, and the publish).
+    # The step after the landings is known once they ran: a build of the days they changed, and
+    # the publish.
     steps = list(steps)
-    total = len(steps) + 2
+    total = len(steps) + 1
     materializations: list[dg.AssetMaterialization] = []
     number = 0
     while number < len(steps):

@@ -79,7 +79,6 @@ def test_a_three_day_backfill_equals_three_single_day_runs(
         # The days built as one range: a build of one day checks that the bills' periods are
         # conserved, which holds once every day they bill is built.
         ("build_daily", f"{first}...{last}"),
-        ("publish", None),
     ]
     for job, partition in steps:
         key, tags = partition_tags(partition)
@@ -140,7 +139,6 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
         ("ingest_daily", third),
         ("transform", None),
         ("build_daily", f"{third}...{third}"),
-        ("publish", None),
     ]
     assert pipeline.query(
         "select waste_reason from intermediate.int_requests_classified where request_id = ?",

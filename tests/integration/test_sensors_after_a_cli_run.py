@@ -86,16 +86,15 @@ def test_billing_exports_the_cli_landed_are_not_proposed_again(
     assert proposed == [("billing_monthly", "2020-11-01"), ("billing_monthly", "2022-08-01")]
 
 
-def test_a_bill_restated_from_the_ui_builds_the_day_it_changed_then_publishes(
+def test_a_bill_restated_from_the_ui_builds_the_day_it_changed_and_publishes(
     demo_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The UI's chain of runs: a billing run, then (transform_after_landing) a transform, then
-    (build_after_transform) a build of the days the billing run's landing changed, then
-    (publish_after_build) the publish; each sensor is evaluated on the run before it."""
+    (build_after_transform) a build of the days the billing run's landing changed, which
+    publishes; each sensor is evaluated on the run before it."""
     from pipelines.definitions import defs
     from pipelines.defs.transform.schedules import (
         build_after_transform,
-        publish_after_build,
         transform_after_landing,
     )
     from pipelines.lib.paths import export_environment
@@ -144,8 +143,6 @@ def test_a_bill_restated_from_the_ui_builds_the_day_it_changed_then_publishes(
         for event in built.get_asset_materialization_events()
         if event.asset_key == dg.AssetKey(["marts", "fct_cost_per_useful_token"])
     } == {"2026-10-30"}
-    publish = after(publish_after_build, built)
-    execute(publish.job_name or "publish", publish)
     # The restated dollar reached the served snapshot.
     query = (
         "select round(sum(cost_usd), 2) from marts.fct_cost_per_useful_token"

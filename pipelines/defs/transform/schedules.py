@@ -55,18 +55,22 @@ transform_job = dg.define_asset_job(
 build_daily_job = dg.define_asset_job(
     "build_daily",
     executor_def=EXECUTOR,
-    selection=dg.AssetSelection.assets(daily_dbt_models),
+    selection=dg.AssetSelection.assets(daily_dbt_models) | dg.AssetSelection.groups("serving"),
     partitions_def=daily,
     description=(
         "dbt build of the models built a day at a time (telemetry, tokens, hourly costs, their "
-        "allocation and the facts) for a day or a range of days, and of their tests."
+        "allocation and the facts) for a day or a range of days, and of their tests; then "
+        "publish the serving snapshot and Parquet exports."
     ),
 )
 publish_job = dg.define_asset_job(
     "publish",
     executor_def=EXECUTOR,
     selection=dg.AssetSelection.groups("serving"),
-    description="Publish the serving snapshot and the Parquet exports of the marts.",
+    description=(
+        "Publish the serving snapshot and the Parquet exports of the marts (after a transform "
+        "that changed no day)."
+    ),
 )
 
 # UTC, like every timestamp in the warehouse; GPULEDGER_DAILY_CRON moves it.
@@ -159,15 +163,3 @@ def build_after_transform(context: dg.RunStatusSensorContext) -> dg.RunRequest:
         run_key=f"build-after-{run.run_id}",
         tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
     )
-
-
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[build_daily_job],
-    request_job=publish_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=5,
-    description="After the days are built, publish the serving snapshot and exports.",
-)
-def publish_after_build(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-    return dg.RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")
