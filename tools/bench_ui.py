@@ -3,10 +3,11 @@
 On the demo fleet (18 GPUs, 3 days), landed and built once: a day's request logs are touched (a
 new version of the day), then either
 
-* CLI: `gpuledger run --start DAY --end DAY` (the day's ingest_daily run, then transform), or
+* CLI: `gpuledger run --start DAY --end DAY` (the day's ingest_daily run, then transform, then
+  build_daily, which builds the day and publishes), or
 * UI: under `gpuledger dev`, the day's ingest_daily run launched through the webserver's GraphQL
   API (what the Launch button sends); the transform_after_landing sensor then launches the
-  transform, as it does for any landing.
+  transform, and build_after_transform the build, as they do for any landing.
 
 Writes bench/results/ui-run.json and .md: medians of ``--repeat`` tries of each, with what the
 UI adds (queue, run worker start, the sensor's interval) apart from the runs' own time.
@@ -89,34 +90,44 @@ def cli_try(env: dict[str, str], instance: dg.DagsterInstance) -> dict[str, floa
         "wall_s": wall,
         "ingest_run_s": by_job["ingest_daily"]["ended"] - by_job["ingest_daily"]["started"],
         "transform_run_s": by_job["transform"]["ended"] - by_job["transform"]["started"],
+        "build_run_s": by_job["build_daily"]["ended"] - by_job["build_daily"]["started"],
     }
+
+
+def _launched(instance: dg.DagsterInstance, job: str, known: set[str]) -> str:
+    """The run of ``job`` a sensor launched (one not in ``known``), once it is finished."""
+    deadline = time.monotonic() + 300
+    while True:
+        new = [r for r in _runs(instance, job) if r.run_id not in known]
+        if new:
+            _wait_finished(instance, new[0].run_id)
+            return new[0].run_id
+        assert time.monotonic() < deadline, f"no sensor launched {job}"
+        time.sleep(0.2)
 
 
 def ui_try(port: int, instance: dg.DagsterInstance) -> dict[str, float]:
     from dagster_graphql import DagsterGraphQLClient
 
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-    known = {r.run_id for r in _runs(instance, "transform")}
+    known = {r.run_id for job in ("transform", "build_daily") for r in _runs(instance, job)}
     clicked = time.time()
     ingest = client.submit_job_execution("ingest_daily", tags={"dagster/partition": DAY})
     _wait_finished(instance, ingest)
-    deadline = time.monotonic() + 300
-    while True:
-        new = [r for r in _runs(instance, "transform") if r.run_id not in known]
-        if new:
-            break
-        assert time.monotonic() < deadline, "transform_after_landing launched nothing"
-        time.sleep(0.2)
-    _wait_finished(instance, new[0].run_id)
-    i, t = _record(instance, ingest), _record(instance, new[0].run_id)
+    transform = _launched(instance, "transform", known)
+    build = _launched(instance, "build_daily", known)
+    i, t, b = (_record(instance, run) for run in (ingest, transform, build))
     return {
-        "wall_s": t["ended"] - clicked,
+        "wall_s": b["ended"] - clicked,
         "ingest_wall_s": i["ended"] - clicked,
         "ingest_run_s": i["ended"] - i["started"],
         "ingest_start_s": i["started"] - clicked,
         "sensor_wait_s": t["created"] - i["ended"],
         "transform_start_s": t["started"] - t["created"],
         "transform_run_s": t["ended"] - t["started"],
+        "build_sensor_wait_s": b["created"] - t["ended"],
+        "build_start_s": b["started"] - b["created"],
+        "build_run_s": b["ended"] - b["started"],
     }
 
 
@@ -196,11 +207,18 @@ def main() -> int:
     rows = [
         ("the day's ingest_daily run (run start to end)", c["ingest_run_s"], u["ingest_run_s"]),
         ("its transform run (run start to end)", c["transform_run_s"], u["transform_run_s"]),
+        ("its build_daily run, with the publish", c["build_run_s"], u["build_run_s"]),
         ("ingest: launch to run start (queue, run worker)", "", u["ingest_start_s"]),
         ("wait for transform_after_landing to launch", "", u["sensor_wait_s"]),
         ("transform: launch to run start", "", u["transform_start_s"]),
+        ("wait for build_after_transform to launch", "", u["build_sensor_wait_s"]),
+        ("build_daily: launch to run start", "", u["build_start_s"]),
         ("the day landed (click or command to ingest end)", "", u["ingest_wall_s"]),
-        ("the marts rebuilt (click or command to transform end)", c["wall_s"], u["wall_s"]),
+        (
+            "the marts rebuilt and published (click or command to build end)",
+            c["wall_s"],
+            u["wall_s"],
+        ),
     ]
     lines = [
         f"Measured with `tools/bench_ui.py` on {result['machine']}: {result['fleet']}; "
