@@ -253,7 +253,9 @@ def run(
     ) -> list[tuple[str, str | None]]:
         """After the landings and the transform: the days their materializations changed (every
         day on a full refresh) and publish, or publish alone."""
-        days = discovery.days_to_build(materializations, landing, landed, every_day=full_refresh)
+        days = discovery.days_to_build(
+            materializations, landing, landed, every_day=full_refresh, instance=instance
+        )
         if days is None and not landed(FACTS_BUILT, []):
             # Nothing built a day at a time yet, and no day to build (a landing zone of
             # contracts alone): a build of today, which has no data, creates the facts empty.

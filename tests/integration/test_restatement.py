@@ -236,3 +236,37 @@ def test_newest_delivery_whose_data_files_have_not_all_arrived_is_not_used(
     assert pipeline.query(
         "select execution_id from raw.aws_cur_deliveries where billing_period = '2026-10'"
     ) == [(final.name.split("-", 1)[1],)]
+
+
+def test_the_days_of_a_failed_build_are_built_by_the_next_run(
+    demo_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restated bill is landed, then the build of the day it changed fails (here: before dbt
+    starts, as a crash would). The next run finds no bill that differs from what is landed, and
+    builds that day all the same: Dagster holds it as a failed partition of the daily models."""
+    import dagster as dg
+
+    from pipelines.defs.transform import assets
+    from pipelines.runner import RunFailed
+
+    pipeline = demo_pipeline.copy_to(tmp_path)
+    instance = dg.DagsterInstance.ephemeral()  # one instance for both runs, as under DAGSTER_HOME
+    first = "2026-10-30"
+    cost_before = dict(_cost_by_day_and_kind(pipeline))
+    restate_october_hour(pipeline.landing, f"{first} 05", "77777777-7777-7777-7777-777777777777")
+
+    def crash(window: dg.TimeWindow) -> assets.Batches:
+        raise RuntimeError("the build stopped")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(assets, "batches", crash)
+        with pytest.raises(RunFailed, match="build_daily"):
+            pipeline.run(instance=instance)
+    assert dict(_cost_by_day_and_kind(pipeline)) == cost_before
+
+    summary = pipeline.run(instance=instance)
+    assert [(job, key) for job, key, _ in summary.runs][-1] == ("build_daily", f"{first}...{first}")
+    cost_after = dict(_cost_by_day_and_kind(pipeline))
+    assert cost_after[(first, "gpu")] - cost_before[(first, "gpu")] == Decimal("1")
+    # Built: no day is failed any more, and the run after builds nothing.
+    assert [job for job, _, _ in pipeline.run(instance=instance).runs][-1] == "publish"

@@ -26,6 +26,7 @@ from pipelines.defs.sources.gcp_billing.load import export_files, invoice_months
 from pipelines.defs.sources.inference.load import request_days, request_files
 from pipelines.defs.sources.telemetry.load import spool_days, spool_files
 from pipelines.lib import changed_days
+from pipelines.lib.partitions import daily
 from pipelines.lib.paths import aws_cur_location
 from pipelines.lib.store import open_store
 from pipelines.lib.warehouse import input_version
@@ -213,19 +214,29 @@ SPANS = " union all ".join(
 BILLED_SPAN = f"select min(f), max(l) from ({SPANS}) as spans(f, l)"  # noqa: S608 (our names)
 
 
+# A model of the daily dbt asset, the last it builds: a day whose build failed is a failed
+# partition of it in Dagster.
+DAILY_BUILT = dg.AssetKey(["marts", "fct_cost_per_useful_token"])
+
+
 def days_to_build(
     materializations: Iterable[dg.AssetMaterialization],
     landing: Path,
     query: Query,
     *,
     every_day: bool = False,
+    instance: dg.DagsterInstance | None = None,
 ) -> tuple[str, str] | None:
     """The days the models built a day at a time need building after landings, as one range
     (first, last), or None: the days the landings' materializations changed
     (pipelines/lib/changed_days.py), every day when contracts or prices changed (or when
-    ``every_day``: a full refresh), and the days between those and the ones built already
-    (their contract hours: the reporting window grew)."""
+    ``every_day``: a full refresh), the days whose last build failed (Dagster's status of the
+    daily asset's partitions in ``instance``: a restated bill's days are built again even
+    though the bill, landed, no longer differs), and the days between those and the ones built
+    already (their contract hours: the reporting window grew)."""
     days: set[str] = _every_day(landing, query) if every_day else set()
+    if instance is not None:
+        days.update(failed_days(instance, _every_day(landing, query)))
     for materialization in materializations:
         changed = materialization.metadata.get(changed_days.USAGE_DAYS_CHANGED)
         if isinstance(changed, dg.JsonMetadataValue) and isinstance(changed.data, dict):
@@ -253,3 +264,13 @@ def _every_day(landing: Path, query: Query) -> set[str]:
     for first, last in query(BILLED_SPAN, []):
         bounds += [str(day) for day in (first, last) if day is not None]
     return {min(bounds), max(bounds)} if bounds else set()
+
+
+def failed_days(instance: dg.DagsterInstance, bounds: set[str]) -> set[str]:
+    """The days within ``bounds`` (first and last) whose last build failed."""
+    if not bounds:
+        return set()
+    first, last = date.fromisoformat(min(bounds)), date.fromisoformat(max(bounds))
+    candidates = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    status = instance.get_status_by_partition(DAILY_BUILT, candidates, daily) or {}
+    return {day for day, state in status.items() if state == dg.AssetPartitionStatus.FAILED}

@@ -153,7 +153,10 @@ def build_after_transform(context: dg.RunStatusSensorContext) -> dg.RunRequest:
     runs = [run.run_id, *([run.tags[AFTER_RUN_TAG]] if AFTER_RUN_TAG in run.tags else [])]
     warehouse = WarehouseResource.from_environment()
     days = discovery.days_to_build(
-        _materializations(context.instance, runs), warehouse.landing_root, warehouse.query_landed
+        _materializations(context.instance, runs),
+        warehouse.landing_root,
+        warehouse.query_landed,
+        instance=context.instance,
     )
     if days is None:
         return dg.RunRequest(job_name=publish_job.name, run_key=f"publish-after-{run.run_id}")
