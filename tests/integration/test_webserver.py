@@ -85,7 +85,7 @@ def _asset_graph_renders_in_chromium(port: int, location: str, tmp_path: Path) -
         # the layout, so the page is checked for one that sits first in it.
         "asset-graph-marts.png": (
             f"/locations/{location}/asset-groups/marts",
-            ["fct_gpu_utilization_hourly", "Asset checks", "warehouse_snapshot"],
+            ["fct_gpu_utilization_hourly", "Asset checks"],
         ),
     }
     keep = os.environ.get("GPULEDGER_SCREENSHOTS")

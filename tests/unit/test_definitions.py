@@ -109,6 +109,11 @@ def test_a_run_of_days_builds_them_and_the_day_on_either_side() -> None:
     # batch.
     assert batches(window(2, 8)) == Batches("2026-11-01", "2026-11-10", "day")
     assert batches(window(2, 9)) == Batches("2026-11-01", "2026-11-11", "month")
+    # Thirteen months a month per batch; more (bills years apart) a year per batch.
+    thirteen = dg.TimeWindow(datetime(2025, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+    assert batches(thirteen).size == "month"
+    years = dg.TimeWindow(datetime(2018, 8, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+    assert batches(years) == Batches("2018-07-31", "2026-12-02", "year")
 
 
 def test_a_new_dbt_target_folder_starts_from_the_warehouses_parse(

@@ -37,8 +37,11 @@ DAILY_TARGET = "dbt-target-daily"
 TARGET = "dbt-target"
 PARTIAL_PARSE = "partial_parse.msgpack"
 # A run of up to this many days builds them a day per batch; a longer run (a first build, a
-# backfill) a month per batch, as one day costs a batch (a statement per model) whatever it holds.
+# backfill) a month per batch, and one of more than MONTH_BATCHES_UP_TO months a year per batch,
+# as a batch costs a statement per model whatever it holds (bills of years apart make a first
+# build span every month between them).
 DAY_BATCHES_UP_TO = 7
+MONTH_BATCHES_UP_TO = 13
 # The sources a day of those models is built from (raw.landing_log's names).
 DAILY_SOURCES = ("nvml", "dcgm_samples", "inference_requests")
 
@@ -56,10 +59,14 @@ class Batches:
 def batches(window: dg.TimeWindow) -> Batches:
     """The run's days and one more on either side, whose request verdicts the run's days change
     (a retry logged after midnight supersedes the attempt before it; int_request_exceptions). A
-    batch a month starts at the first of the month (dbt truncates the start to the batch size)."""
+    batch a month (or a year) starts at the first of the month (of the year): dbt truncates the
+    start to the batch size."""
     start = (window.start - timedelta(days=1)).date()
     end = (window.end + timedelta(days=1)).date()
-    size = "day" if (end - start).days <= DAY_BATCHES_UP_TO + 2 else "month"
+    days = (end - start).days
+    size = "day" if days <= DAY_BATCHES_UP_TO + 2 else "month"
+    if days > MONTH_BATCHES_UP_TO * 31:
+        size = "year"
     return Batches(start.isoformat(), end.isoformat(), size)
 
 

@@ -5,9 +5,10 @@
     (cloud_resource_id, gpu_index); a slot no collector reported keeps a placeholder id so its
     cost still reaches the fact table (as unallocated).
     One batch a day (dbt's microbatch, macros/batch.sql): the lines one of whose hours falls on
-    the day, read whole, so its hours sum every line; a slot's GPU is the one the collector
-    reported for it (int_gpu_hours) on the day, the greatest if it was swapped; a slot nobody
-    reported that day keeps the placeholder. MIG instances are not slots.
+    the day, read whole, so its hours sum every line. A slot's GPU is the one the collector
+    reported for it (int_gpu_hours) that day, else on the nearest day before, else after (a
+    day built before its slot was ever reported keeps the placeholder until a full refresh).
+    MIG instances are not slots.
 -#}
 
 with
@@ -77,22 +78,6 @@ resource_hours as (
 
 ),
 
-gpu_identities as (
-
-    select
-        cloud_resource_id,
-        gpu_index,
-        cast(hour_start_at as date) as usage_day,
-        max(gpu_uuid) as gpu_uuid,
-        max(host) as host
-
-    from {{ ref('int_gpu_hours').render() }}
-    where mig_instance_id is null
-        and {{ batch_hours_filter('hour_start_at') }}
-    group by 1, 2, 3
-
-),
-
 slots as (
 
     select
@@ -111,6 +96,54 @@ slots as (
     from resource_hours
     inner join hour_offsets
         on hour_offsets.hour_offset < resource_hours.gpu_count
+
+),
+
+reported_days as (
+
+    -- The GPU (the greatest id, if a slot's GPU was swapped) and host the collector reported
+    -- for each slot on each day, over the whole telemetry history.
+    select
+        cloud_resource_id,
+        gpu_index,
+        cast(hour_start_at as date) as reported_day,
+        max(gpu_uuid) as gpu_uuid,
+        max(host) as host
+
+    from {{ ref('int_gpu_hours').render() }}
+    where mig_instance_id is null
+    group by 1, 2, 3
+
+),
+
+slot_days as (
+
+    select distinct resource_id, gpu_index, cast(hour_start_at as date) as usage_day
+    from slots
+
+),
+
+gpu_identities as (
+
+    -- A slot's GPU on a day: the one reported that day, else on the last day before it, else
+    -- on the first day after it (a day the collector was dark keeps its host).
+    select
+        slot_days.resource_id,
+        slot_days.gpu_index,
+        slot_days.usage_day,
+        reported_days.gpu_uuid,
+        reported_days.host,
+        row_number() over (
+            partition by slot_days.resource_id, slot_days.gpu_index, slot_days.usage_day
+            order by
+                case when reported_days.reported_day <= slot_days.usage_day then 0 else 1 end,
+                abs({{ dbt.datediff('slot_days.usage_day', 'reported_days.reported_day', 'day') }})
+        ) as nearest
+
+    from slot_days
+    inner join reported_days
+        on slot_days.resource_id = reported_days.cloud_resource_id
+        and slot_days.gpu_index = reported_days.gpu_index
 
 ),
 
@@ -138,6 +171,7 @@ final as (
         on slots.resource_id = gpu_identities.cloud_resource_id
         and slots.gpu_index = gpu_identities.gpu_index
         and cast(slots.hour_start_at as date) = gpu_identities.usage_day
+        and gpu_identities.nearest = 1
 
 )
 
