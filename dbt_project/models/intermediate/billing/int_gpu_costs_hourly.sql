@@ -168,7 +168,7 @@ final as (
 
     from slots
     left join gpu_identities
-        on slots.resource_id = gpu_identities.cloud_resource_id
+        on slots.resource_id = gpu_identities.resource_id
         and slots.gpu_index = gpu_identities.gpu_index
         and cast(slots.hour_start_at as date) = gpu_identities.usage_day
         and gpu_identities.nearest = 1
