@@ -234,14 +234,21 @@ def days_to_build(
     daily asset's partitions in ``instance``: a restated bill's days are built again even
     though the bill, landed, no longer differs), and the days between those and the ones built
     already (their contract hours: the reporting window grew)."""
-    days: set[str] = _every_day(landing, query) if every_day else set()
+    bounds: list[set[str]] = []  # the first and last day with data, listed once when needed
+
+    def every() -> set[str]:
+        if not bounds:
+            bounds.append(_every_day(landing, query))
+        return bounds[0]
+
+    days: set[str] = set(every()) if every_day else set()
     if instance is not None:
-        days.update(failed_days(instance, _every_day(landing, query)))
+        days.update(failed_days(instance, every()))
     for materialization in materializations:
         changed = materialization.metadata.get(changed_days.USAGE_DAYS_CHANGED)
         if isinstance(changed, dg.JsonMetadataValue) and isinstance(changed.data, dict):
             listed = changed.data["days"]
-            days.update(_every_day(landing, query) if listed == changed_days.EVERY_DAY else listed)
+            days.update(every() if listed == changed_days.EVERY_DAY else listed)
         elif materialization.partition and materialization.asset_key.path[-1] in DAILY_LANDINGS:
             days.add(materialization.partition)
     if not days:
