@@ -31,10 +31,15 @@ from pipelines.lib.pool import HOST_TAG, PID_TAG, PoolWatch, release_stale_claim
 from pipelines.lib.resources import WarehouseResource
 from pipelines.lib.summary import MISSING_SOURCE_EFFECTS
 
-# Whether the facts exist (built a day at a time, they are created by a build of a day).
+# Whether the facts exist (built a day at a time, they are created by a build of a day), and
+# the bill lines (created by a build of a billing period).
 FACTS_BUILT = (
     "select 1 from information_schema.tables"
     " where table_schema = 'marts' and table_name = 'fct_cost_per_useful_token'"
+)
+BILL_LINES_BUILT = (
+    "select 1 from information_schema.tables"
+    " where table_schema = 'marts' and table_name = 'billing_focus'"
 )
 RANGE = "..."  # "2026-11-01...2026-11-03": one run over a range of daily partitions
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
@@ -58,6 +63,8 @@ class RunFailed(Exception):
 
 @dataclass(frozen=True)
 class Plan:
+    # The billing periods landed and built: those whose bills changed since they were landed
+    # (every one on a full refresh, or without a warehouse to ask).
     billing_periods: list[str]
     # The days landed and built: those whose files changed since they were landed (every day
     # with data on a full refresh, or without a warehouse to ask).
@@ -79,10 +86,19 @@ def plan(
     *,
     landed: discovery.Query | None = None,
     full_refresh: bool = False,
+    instance: dg.DagsterInstance | None = None,
 ) -> Plan:
     """What a run lands and builds. ``landed`` reads the warehouse (WarehouseResource.
-    query_landed): the days it holds at their files' versions are not built again."""
-    periods = discovery.billing_periods(landing)
+    query_landed): the days and billing periods it holds at their files' versions are not
+    landed again (discovery.landed_days, discovery.periods_to_land)."""
+    if full_refresh or landed is None:
+        periods = discovery.billing_periods(landing)
+    else:
+        periods = discovery.periods_to_land(landing, landed, instance=instance)
+    if not periods and landed is not None and not landed(BILL_LINES_BUILT, []):
+        # No bill line built yet and no bill to land (a landing zone of contracts alone): a
+        # run of this month, which has no bill, creates the bill-line tables empty.
+        periods = [datetime.now(UTC).date().isoformat()[:7]]
     days = discovery.days(landing)
     if start is not None:
         periods = [p for p in periods if p >= start.isoformat()[:7]]
@@ -97,10 +113,9 @@ def plan(
 def missing_sources(landing: Path) -> list[str]:
     """The kinds of source the landing zone holds nothing of ('bills', 'telemetry',
     'requests'), in MISSING_SOURCE_EFFECTS' order."""
-    whole = plan(landing)
     contracts = landing / "contracts"
     present = {
-        "bills": bool(whole.billing_periods)
+        "bills": bool(discovery.billing_periods(landing))
         or (contracts.is_dir() and any(contracts.glob("*.y*ml"))),
         "telemetry": bool(discovery.days(landing, ("nvml", "dcgm_samples"))),
         "requests": bool(discovery.days(landing, ("inference_requests",))),
@@ -241,7 +256,7 @@ def run(
 
     definitions = defs()
     landed = WarehouseResource.from_environment().query_landed
-    todo = plan(landing, start, end, landed=landed, full_refresh=full_refresh)
+    todo = plan(landing, start, end, landed=landed, full_refresh=full_refresh, instance=instance)
     steps: list[tuple[str, str | None]] = [
         *(("billing_monthly", month_key(p)) for p in todo.billing_periods),
         *(("ingest_daily", r) for r in day_ranges(todo.days)),

@@ -1,52 +1,30 @@
 """Bills restated in a test: a CUR delivery copied as a newer one, one hour of it dearer; and
-what the bill-line models built in the last run."""
+the billing periods a run built."""
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tests.conftest import Pipeline
 
-# The models incremental by billing period (macros/billing_periods.sql), by their compiled SQL's
-# path.
-BILLING_PERIOD_MODELS = {
-    "int_billing_lines_amortized": "intermediate/billing",
-    "int_billing_focus_from_aws_cur": "intermediate/billing",
-    "int_gcp_billing_rows_amortized": "intermediate/billing",
-    "int_billing_focus_from_gcp_billing": "intermediate/billing",
-    "int_billing_focus_from_focus_exports": "intermediate/billing",
-    "int_gpu_billing_lines": "intermediate/billing",
-    "billing_focus": "marts",
-}
+def periods_built(instance: Any, run_ids: list[str]) -> set[str]:
+    """The billing periods whose bill lines (marts.billing_focus, the last of the monthly dbt
+    asset) those runs built: the partitions Dagster recorded."""
+    import dagster as dg
 
-
-def billing_periods_built(
-    pipeline: Pipeline, target: Path | None = None, models: tuple[str, ...] | None = None
-) -> dict[str, set[str]]:
-    """The billing periods each billing-period model built in the last run, read from its
-    compiled SQL (its filters hold them as literals: `false` when none, `true` when it was
-    built whole, given here as {"(all)"}); `target`: dbt's target folder when it is not the
-    pipeline's."""
-    target = target or pipeline.warehouse.parent / "dbt-target"
-    compiled = target / "compiled" / "gpuledger" / "models"
-    built: dict[str, set[str]] = {}
-    for model in models or tuple(BILLING_PERIOD_MODELS):
-        folder = BILLING_PERIOD_MODELS[model]
-        sql = (compiled / folder / f"{model}.sql").read_text()
-        lists = re.findall(r"(?:billing_period|invoice_month) in \(([^)]*)\)", sql)
-        if not lists and re.search(r"(where|and) true\b", sql):
-            built[model] = {"(all)"}
-            continue
-        assert lists or re.search(r"(where|and) false", sql), sql
-        built[model] = {p for found in lists for p in re.findall(r"'(\d{4}-\d{2})'", found)}
-    return built
+    return {
+        entry.asset_materialization.partition
+        for run_id in run_ids
+        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        if entry.asset_materialization is not None
+        and entry.asset_materialization.asset_key.path == ["marts", "billing_focus"]
+    }
 
 
 def restate_hour(data_file: Path, hour: str, dollars: float) -> None:

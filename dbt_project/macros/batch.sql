@@ -69,3 +69,22 @@
         and {{ line_last_hour() }} >= cast('{{ days[0] }}' as timestamp))
     {%- endif -%}
 {% endmacro %}
+
+{#- The bill-line models are built a billing period at a time, by the same strategy: Dagster's
+    monthly partitions give each run its periods, dbt deletes each batch's months and inserts
+    them again. Their event_time is the first instant of the row's period. -#}
+{% macro period_start(period_column) %}
+    cast(cast({{ period_column }} || '-01' as date) as timestamp)
+{%- endmacro %}
+
+{#- A filter of a 'YYYY-MM' `period_column` on the batch's months, as literals (a scan of raw
+    skips the other periods' files), or true outside a batch. -#}
+{% macro batch_periods_filter(period_column) %}
+    {%- set batch = model.get('batch') if model is mapping else none -%}
+    {%- if not batch or not batch.get('event_time_start') -%}
+    true
+    {%- else -%}
+    ({{ period_column }} >= '{{ batch.event_time_start.strftime("%Y-%m") }}'
+        and {{ period_column }} < '{{ batch.event_time_end.strftime("%Y-%m") }}')
+    {%- endif -%}
+{% endmacro %}

@@ -7,13 +7,3 @@
 {% macro default__key_hash(columns) %}hash({{ columns | join(', ') }}){% endmacro %}
 
 {% macro spark__key_hash(columns) %}xxhash64({{ columns | join(', ') }}){% endmacro %}
-
-{#- key_hash of every column of the one relation a query reads, in their order, with no need to
-    ask the catalog for them. -#}
-{% macro all_columns_hash() %}
-    {{ return(adapter.dispatch('all_columns_hash')()) }}
-{% endmacro %}
-
-{% macro default__all_columns_hash() %}hash(*columns(*)){% endmacro %}
-
-{% macro spark__all_columns_hash() %}xxhash64(*){% endmacro %}

@@ -89,6 +89,13 @@ def versions(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> list[t
     ]
 
 
+def data_version(conn: duckdb.DuckDBPyConnection, table: str) -> dg.DataVersion:
+    """A table replaced whole, as Dagster's data version of the asset that lands it: the hash of
+    its files, so a landing of the same files gives the same version and the models built from
+    it are not stale (pipelines/defs/transform/assets.py)."""
+    return dg.DataVersion(":".join(token for _, token in versions(conn, (table,))) or "empty")
+
+
 def metadata(days: list[str] | str) -> dict[str, dg.MetadataValue]:
     """A landing's metadata entry: the usage days it changed, or EVERY_DAY."""
     return {USAGE_DAYS_CHANGED: dg.MetadataValue.json({"days": days})}

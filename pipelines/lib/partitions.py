@@ -32,6 +32,9 @@ def day_of(partition_key: str) -> date:
 # A backfill of many days is one run (the UI's backfills and `gpuledger run --start --end`):
 # the daily assets land each day of the run's partition range in its own transaction.
 single_run = dg.BackfillPolicy.single_run()
+# A billing period is landed and built in a run of its own (billing_monthly): the landings
+# replace one period each, and dagster-dbt's default for the bill-line models is one run.
+run_per_period = dg.BackfillPolicy.multi_run(1)
 
 
 def days_of(context: dg.AssetExecutionContext) -> list[date]:

@@ -4,17 +4,14 @@ refresh."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Pipeline
-from tests.restated_bills import BILLING_PERIOD_MODELS, billing_periods_built
 
 pytestmark = pytest.mark.integration
 
@@ -22,31 +19,26 @@ pytestmark = pytest.mark.integration
 def test_running_the_same_partitions_twice_gives_identical_warehouse(
     demo_pipeline: Pipeline, tmp_path: Path
 ) -> None:
+    import dagster as dg
+
     pipeline = demo_pipeline.copy_to(tmp_path)
     before = pipeline.fingerprint()
-    # One bill-line table as a version that kept no fingerprints left it (a table), with a row
-    # of a period no bill holds: it is built again whole, and the stale row goes.
-    pipeline.execute("drop table intermediate.billing_periods__int_billing_lines_amortized")
-    pipeline.execute(
-        "insert into intermediate.int_billing_lines_amortized"
-        " select * replace ('2020-01' as billing_period)"
-        " from intermediate.int_billing_lines_amortized limit 1"
-    )
-    summary = pipeline.run()
+    # Nothing changed: no bill or day is landed again, and no day built again.
+    instance = dg.DagsterInstance.ephemeral()
+    summary = pipeline.run(instance=instance)
     assert pipeline.fingerprint() == before
-    # Nothing changed: the bills landed again hold the same lines on every usage day, so no
-    # day is built again; the bill-line models built no period but the one without
-    # fingerprints (its own fingerprints came out the same, so nothing downstream of it was
-    # built).
-    assert [job for job, _, _ in summary.runs] == [
-        *["billing_monthly"] * 2,
-        "transform",
-        "publish",
-    ]
-    assert billing_periods_built(pipeline) == {
-        model: {"(all)"} if model == "int_billing_lines_amortized" else set()
-        for model in BILLING_PERIOD_MODELS
-    }
+    assert [job for job, _, _ in summary.runs] == ["transform", "publish"]
+    # Each billing period landed and built again by hand, as from the UI, changes nothing.
+    from pipelines.definitions import defs
+
+    for period in ("2026-10-01", "2026-11-01"):
+        result = (
+            defs()
+            .resolve_job_def("billing_monthly")
+            .execute_in_process(partition_key=period, instance=instance)
+        )
+        assert result.success
+    assert pipeline.fingerprint() == before
 
 
 def test_a_three_day_backfill_equals_three_single_day_runs(
@@ -133,9 +125,8 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     # builds its per-day models for it and the day on either side (dbt's microbatch, a batch
     # a day: macros/batch.sql).
     summary = pipeline.run(start=date.fromisoformat(first), end=date.fromisoformat(third))
+    # No bill changed: no billing period is landed or built again.
     assert [(job, key) for job, key, _ in summary.runs] == [
-        ("billing_monthly", "2026-10-01"),
-        ("billing_monthly", "2026-11-01"),
         ("ingest_daily", third),
         ("transform", None),
         ("build_daily", f"{third}...{third}"),
@@ -144,8 +135,6 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
         "select waste_reason from intermediate.int_requests_classified where request_id = ?",
         [request_id],
     ) == [("superseded_by_retry",)]
-    # No bill changed: no billing period was built again.
-    assert billing_periods_built(pipeline) == {m: set() for m in BILLING_PERIOD_MODELS}
     # The minute-level staging tests checked the days built only (their `where` config).
     after = (date.fromisoformat(third) + timedelta(days=2)).isoformat()  # exclusive
     built_days = f">= cast('{second}' as date) and {{}} < cast('{after}' as date)"
@@ -204,7 +193,7 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     # run of the same days (same files) lands and builds nothing, and equals a full refresh,
     # which lands and builds every day again.
     summary = pipeline.run(start=date.fromisoformat(first), end=date.fromisoformat(third))
-    assert [job for job, _, _ in summary.runs] == ["billing_monthly"] * 2 + ["transform", "publish"]
+    assert [job for job, _, _ in summary.runs] == ["transform", "publish"]
     incremental = pipeline.fingerprint()
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental
@@ -214,81 +203,60 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     }
 
 
-def test_a_change_to_a_models_code_or_a_macro_it_calls_rebuilds_what_it_built(
-    demo_pipeline: Pipeline, tmp_path: Path
+def test_changed_code_rebuilds_by_full_refresh_or_dagsters_code_versions(
+    demo_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Rows built by older code are not kept beside rows built by the new: the bill-line models
-    rebuild every period when their SQL, a model upstream of them or a macro of the project they
-    call changes (macros/code_version.sql), and only then; the models built a day at a time are
-    rebuilt by a run with --full-refresh. Run as a user runs dbt on the project (a copy of it,
-    edited), on a warehouse whose built rows are marked."""
-    from pipelines.lib.paths import DBT_PROJECT_DIR, dbt_executable
+    """Rows built by older code are not kept beside rows built by the new. The models built by
+    billing period and by day are rebuilt by a run with --full-refresh, which lands and builds
+    every period and day again (the documented step after an upgrade); the models built whole
+    are built again when Dagster's code version of any of them differs from the one it last
+    built (pipelines/defs/transform/assets.py::stale), and skipped when nothing they read
+    changed."""
+    import dagster as dg
 
     pipeline = demo_pipeline.copy_to(tmp_path)
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    tables = (
-        "intermediate.int_gpu_hours",
-        "intermediate.int_gpu_seconds_attributed",
-        "intermediate.int_tokens_hourly",
-        "marts.fct_gpu_utilization_hourly",
-    )
-
-    def rebuilt() -> dict[str, bool]:
-        """Per table: whether its rows were built again (none is marked any more)."""
-        return {
-            table: pipeline.query(
-                f"select count(*) filter (where host like 'mark:%') = 0 from {table}"
-            )[0][0]
-            for table in tables
-        }
-
-    def edit(relative: str, macro: str) -> None:
-        """A comment added to a macro of the file."""
-        path = project / relative
-        text = path.read_text()
-        opening = re.search(r"\{% macro " + macro + r"\(.*?%\}", text)
-        assert opening is not None, macro
-        path.write_text(text[: opening.end()] + "{#- edited -#}" + text[opening.end() :])
-
-    def run_models(*models: str) -> None:
-        done = subprocess.run(
-            [
-                *(dbt_executable(), "run", "--select", *models),
-                *("--project-dir", str(project), "--profiles-dir", str(project)),
-                *("--target-path", str(tmp_path / "target")),
-            ],
-            cwd=project,
-            env={**os.environ, "GPULEDGER_WAREHOUSE": str(pipeline.warehouse.resolve())},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout[-3000:]
-
-    bill_lines = ("int_billing_lines_amortized", "int_gpu_billing_lines")
-    run_models(*bill_lines)  # the same code, from another folder
-    assert billing_periods_built(pipeline, tmp_path / "target", bill_lines) == {
-        model: set() for model in bill_lines
+    marked = {
+        "intermediate.int_billing_lines_amortized": "line_item_description",
+        "marts.billing_focus": '"ChargeDescription"',
+        "intermediate.int_gpu_hours": "host",
+        "marts.fct_gpu_utilization_hourly": "host",
     }
-    edit("macros/billing_periods.sql", "partition_record_prefix")  # only they call it
-    run_models(*bill_lines)
-    assert billing_periods_built(pipeline, tmp_path / "target", bill_lines) == {
-        model: {"2026-10", "2026-11"} for model in bill_lines
-    }
-    # The models built a day at a time are rebuilt by a backfill of their days: a run's
-    # --full-refresh lands and builds every day again (a run without one builds the changed
-    # days only, and a plain `dbt run` the batch of today).
-    for table in tables:
-        pipeline.execute(f"update {table} set host = 'mark:' || host")
-    edit("macros/spool.sql", "unless_kept_nvml_day_without")
-    run_models(*(table.split(".")[1] for table in tables), "int_request_exceptions")
-    assert rebuilt() == dict.fromkeys(tables, False)
+    for table, column in marked.items():
+        pipeline.execute(f"update {table} set {column} = 'mark:' || {column}")
     pipeline.run(full_refresh=True)
-    assert rebuilt() == dict.fromkeys(tables, True)
-    for table in tables:
+    for table in marked:
         query = f"select * from {table} order by all"
         assert pipeline.query(query) == demo_pipeline.query(query), table
+
+    # The models built whole, with the runs kept in one instance (as DAGSTER_HOME keeps them).
+    instance = dg.DagsterInstance.ephemeral()
+
+    def built_whole() -> bool:
+        """Whether the last run's transform built the models built whole."""
+        summary = pipeline.run(instance=instance)
+        [transform] = [run_id for job, _, run_id in summary.runs if job == "transform"]
+        return any(
+            entry.asset_materialization is not None
+            and entry.asset_materialization.asset_key.path == ["marts", "dim_commitment"]
+            for entry in instance.all_logs(
+                transform, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            )
+        )
+
+    assert built_whole()  # never built in this instance
+    assert not built_whole()  # nothing changed: skipped
+    real = dg.AssetsDefinition.code_versions_by_key
+    monkeypatch.setattr(
+        dg.AssetsDefinition,
+        "code_versions_by_key",
+        property(lambda self: {k: f"{v}+edited" for k, v in real.fget(self).items()}),
+    )
+    assert built_whole()  # their code is another version than the one that built them
+    monkeypatch.undo()
+    assert not built_whole()
+    with (pipeline.landing / "contracts" / "commitments.yaml").open("a") as contracts:
+        contracts.write("# reviewed\n")
+    assert not built_whole()  # the file changed, the contracts it lands did not
 
 
 def _staging_test_days(pipeline: Pipeline) -> dict[str, str]:

@@ -79,6 +79,7 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
         "int_gpu_hours",
         "int_gpu_seconds_attributed",
         "int_gpu_windows",
+        "int_inference_metric_tokens_hourly",
         "int_process_windows",
         "int_request_exceptions",
         "int_requests_classified",
@@ -86,6 +87,7 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
         "int_tokens_metered_hourly",
         "int_workload_model_costs_hourly",
         "stg_dcgm__samples",
+        "stg_inference__metric_samples",
         "stg_inference__requests",
         "stg_nvml__gpu_windows",
         "stg_nvml__process_windows",
@@ -93,6 +95,35 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
     for key in daily:
         policy = graph.get(key).backfill_policy
         assert policy is not None and policy.max_partitions_per_run is None, key
+
+
+def test_a_billing_period_is_landed_and_built_in_a_run_of_its_own(
+    definitions: dg.Definitions,
+) -> None:
+    """billing_monthly lands a period's bills and builds its bill lines (dbt's microbatch by
+    month), a run per period; the FOCUS validator reads every period, once per transform."""
+    graph = definitions.resolve_asset_graph()
+    job = definitions.resolve_job_def("billing_monthly")
+    keys = job.asset_layer.executable_asset_keys
+    assert {key.path[-1] for key in keys if key.path[0] not in ("raw", "reference")} == {
+        "stg_aws_cur__line_items",
+        "stg_focus__charges",
+        "stg_gcp_billing__credits",
+        "stg_gcp_billing__export_rows",
+        "int_billing_lines_amortized",
+        "int_gcp_billing_rows_amortized",
+        "int_billing_focus_from_aws_cur",
+        "int_billing_focus_from_focus_exports",
+        "int_billing_focus_from_gcp_billing",
+        "int_gpu_billing_lines_billed",
+        "billing_focus",
+    }
+    for key in keys:
+        assert graph.get(key).partitions_def == job.partitions_def, key
+        assert graph.get(key).backfill_policy.max_partitions_per_run == 1, key
+    validator = "marts__billing_focus_billing_focus_passes_focus_validator"
+    assert validator not in job.graph.node_names()
+    assert validator in definitions.resolve_job_def("transform").graph.node_names()
 
 
 def test_a_run_of_days_builds_them_and_the_day_on_either_side() -> None:
@@ -364,12 +395,32 @@ def test_every_model_and_test_runs_in_one_build() -> None:
     manifest = json.loads(dbt_project.manifest_path.read_text())
     models = {k: n for k, n in manifest["nodes"].items() if n["resource_type"] == "model"}
     daily = {unique_id for unique_id, node in models.items() if "daily" in node["tags"]}
-    assert len(daily) == 25
+    assert len(daily) == 27
     downstream_of_daily = [
         node["name"]
         for unique_id, node in models.items()
         if unique_id not in daily and set(node["depends_on"]["nodes"]) & daily
     ]
     assert downstream_of_daily == []
+    # The bill-line models, built by billing period before the others, read only each other,
+    # the seeds and the landed bills (their build is the first of a run).
+    nodes = {**manifest["nodes"], **manifest["sources"]}
+    monthly = {unique_id for unique_id, node in nodes.items() if "monthly" in node.get("tags", [])}
+    assert {nodes[m]["name"] for m in monthly if nodes[m]["resource_type"] == "seed"} == {
+        "aws_gpu_instance_types",
+        "focus_gpu_skus",
+        "focus_service_categories",
+    }
+    reads_others = {
+        nodes[m]["name"]: sorted(
+            nodes[parent]["name"]
+            for parent in nodes[m]["depends_on"]["nodes"]
+            if parent not in monthly and nodes[parent]["resource_type"] != "source"
+        )
+        for m in monthly
+        if nodes[m]["resource_type"] == "model"
+    }
+    assert len(reads_others) == 11
+    assert {name: parents for name, parents in reads_others.items() if parents} == {}
     facts = {node["name"] for node in models.values() if node["name"].startswith("fct_")}
     assert facts <= {models[unique_id]["name"] for unique_id in daily}

@@ -42,7 +42,8 @@ def billing_focus_passes_focus_validator(warehouse: WarehouseResource) -> dg.Ass
                 # Parquet keeps the column types (a CSV makes account ids look like numbers).
                 exports[source] = Path(folder) / f"billing_focus_{source}.parquet"
                 conn.execute(
-                    "copy (select * exclude (x_billing_period) from marts.billing_focus"
+                    "copy (select * exclude (x_billing_period, x_billing_period_start)"
+                    " from marts.billing_focus"
                     " where x_source_system = ?) to ? (format parquet)",
                     [source, str(exports[source])],
                 )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.defs.sources.aws_cur import load as cur
 from pipelines.defs.sources.aws_cur.load import billing_periods as cur_periods
 from pipelines.defs.sources.focus.load import billing_periods as focus_periods
 from pipelines.defs.sources.focus.load import focus_files, read_focus_file
@@ -26,7 +27,7 @@ from pipelines.defs.sources.gcp_billing.load import export_files, invoice_months
 from pipelines.defs.sources.inference.load import request_days, request_files
 from pipelines.defs.sources.telemetry.load import spool_days, spool_files
 from pipelines.lib import changed_days
-from pipelines.lib.partitions import daily
+from pipelines.lib.partitions import billing_period, daily, month_key, monthly
 from pipelines.lib.paths import aws_cur_location
 from pipelines.lib.store import open_store
 from pipelines.lib.warehouse import input_version
@@ -180,6 +181,48 @@ def monthly_versions(
     return current, {key: version for key, version in logged.items() if key in held}
 
 
+def cur_newest(landing: Path) -> dict[str, str | None]:
+    """Per billing period of the CUR location: the execution id of its newest complete
+    delivery (None when none is complete yet)."""
+    store = open_store(aws_cur_location(), landing)
+    present = store.listing()
+    newest = {}
+    for period in cur_periods(store, present):
+        delivery = cur.newest_complete(cur.deliveries(store, period, present))
+        newest[period] = delivery.execution_id if delivery is not None else None
+    return newest
+
+
+def periods_to_land(
+    landing: Path, query: Query, *, instance: dg.DagsterInstance | None = None
+) -> list[str]:
+    """The billing periods whose bills changed since the warehouse landed them: a CUR period
+    whose newest complete delivery is not the one landed (or has none yet: its landing says
+    why), a FOCUS or GCP period whose source's files differ from those it was landed from
+    (monthly_versions; also a period the files no longer hold), and the periods whose bill
+    lines' last build failed (Dagster's status of the monthly dbt asset in ``instance``)."""
+    landed = {
+        str(period): str(execution)
+        for period, execution in query(
+            "select billing_period, execution_id from raw.aws_cur_deliveries", []
+        )
+    }
+    periods = {
+        p for p, newest in cur_newest(landing).items() if newest is None or landed.get(p) != newest
+    }
+    current, logged = monthly_versions(query, landing, monthly_files(landing))
+    held = {
+        "focus_charges": focus_periods(landing / "focus", landing),
+        "gcp_billing_export": invoice_months(landing / "gcp_billing", landing),
+    }
+    for source, source_periods in held.items():
+        periods |= {p for p in source_periods if logged.get((source, p)) != current[source]}
+    periods |= {p for (source, p), version in logged.items() if version != current[source]}
+    if instance is not None:
+        periods |= failed_periods(instance, billing_periods(landing))
+    return sorted(periods)
+
+
 def transform_inputs(landing: Path) -> str:
     """One version of the unpartitioned inputs of the transform (contracts, price books)."""
     files = [
@@ -215,8 +258,9 @@ BILLED_SPAN = f"select min(f), max(l) from ({SPANS}) as spans(f, l)"  # noqa: S6
 
 
 # A model of the daily dbt asset, the last it builds: a day whose build failed is a failed
-# partition of it in Dagster.
+# partition of it in Dagster; and of the monthly one, for a billing period.
 DAILY_BUILT = dg.AssetKey(["marts", "fct_cost_per_useful_token"])
+PERIOD_BUILT = dg.AssetKey(["marts", "billing_focus"])
 
 
 def days_to_build(
@@ -281,3 +325,14 @@ def failed_days(instance: dg.DagsterInstance, bounds: set[str]) -> set[str]:
     candidates = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
     status = instance.get_status_by_partition(DAILY_BUILT, candidates, daily) or {}
     return {day for day, state in status.items() if state == dg.AssetPartitionStatus.FAILED}
+
+
+def failed_periods(instance: dg.DagsterInstance, periods: list[str]) -> set[str]:
+    """The billing periods among ``periods`` whose bill lines' last build failed."""
+    keys = [month_key(period) for period in periods]
+    status = instance.get_status_by_partition(PERIOD_BUILT, keys, monthly) or {}
+    return {
+        billing_period(key)
+        for key, state in status.items()
+        if state == dg.AssetPartitionStatus.FAILED
+    }

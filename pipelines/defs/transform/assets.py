@@ -7,16 +7,26 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.data_version import (
+    CODE_VERSION_TAG,
+    DATA_VERSION_TAG,
+    DEFAULT_DATA_VERSION,
+    INPUT_DATA_VERSION_TAG_PREFIX,
+    NULL_DATA_VERSION,
+)
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.defs.transform.project import dbt_project
 from pipelines.lib.dbt import PIPELINE_EXCLUDES, GpuledgerTranslator, log_file_args
-from pipelines.lib.partitions import daily, single_run
+from pipelines.lib.partitions import daily, monthly, run_per_period, single_run
 from pipelines.lib.paths import export_raw_root, warehouse_path
 from pipelines.lib.resources import WarehouseResource
 
 FULL_REFRESH_TAG = "gpuledger/full_refresh"
 
+# The bill-line models, built a billing period at a time (dbt's microbatch by month), with the
+# staging views and seeds they read: a run of billing_monthly lands a period and builds them.
+MONTHLY_MODELS = "tag:monthly"
 # The models built a day at a time (dbt's microbatch: dbt_project/macros/batch.sql): telemetry,
 # request verdicts, tokens, the hourly GPU and contract costs, their allocation and the facts,
 # and the views they read. The other models (bill lines, contracts, prices) are built whole
@@ -34,6 +44,7 @@ BATCH_SIZE_ENV = "GPULEDGER_BATCH_SIZE"
 RUN_DAYS_ENV = ("GPULEDGER_RUN_DAYS_START", "GPULEDGER_RUN_DAYS_END")
 # Their build's dbt target folder, beside the warehouse, and the other models'.
 DAILY_TARGET = "dbt-target-daily"
+MONTHLY_TARGET = "dbt-target-monthly"
 TARGET = "dbt-target"
 PARTIAL_PARSE = "partial_parse.msgpack"
 # A run of up to this many days builds them a day per batch; a longer run (a first build, a
@@ -128,14 +139,89 @@ def daily_dbt_models(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=GpuledgerTranslator(),
-    exclude=DAILY_MODELS_AND_TESTS,
+    select=MONTHLY_MODELS,
+    partitions_def=monthly,
+    backfill_policy=run_per_period,
+    pool="duckdb",
+)
+def billing_period_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource
+) -> Iterator[Any]:
+    """dbt build of the bill-line models for the run's billing period: dbt deletes the period
+    and builds it again from the bills as landed. Only the tests that read nothing else run
+    here (indirect selection `cautious`); those that read contracts or usage days too run in
+    the builds of those."""
+    window = context.partition_time_window
+    args = [
+        *_dbt_args(context),
+        *("--indirect-selection", "cautious"),
+        *("--event-time-start", window.start.date().isoformat()),
+        *("--event-time-end", window.end.date().isoformat()),
+    ]
+    yield from dbt.cli(args, context=context, target_path=_target(MONTHLY_TARGET)).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=GpuledgerTranslator(),
+    exclude=f"{DAILY_MODELS_AND_TESTS} {MONTHLY_MODELS}",
     pool="duckdb",
 )
 def gpuledger_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    """dbt build of every other model (bill lines, contracts, prices, the dimensions built
-    from them), less dbt's unit tests (checks of the models' code, which CI runs); their tests
-    that read a model built a day at a time run in that build. A run tagged
-    gpuledger/full_refresh=true (`gpuledger run --full-refresh`, or the tag on a run launched
-    from the UI) rebuilds the bill-line models whole."""
+    """dbt build of every other model (contracts, prices, the commitments and dimensions built
+    from them and from the bill lines), less dbt's unit tests (checks of the models' code, which
+    CI runs); their tests that read a model built a day at a time run in that build. Skipped
+    when none of them is stale (a run that landed telemetry alone)."""
+    if context.run.tags.get(FULL_REFRESH_TAG) != "true" and not stale(context):
+        context.log.info("no contract, price or bill changed since the last build: skipped")
+        return
     target = _target(TARGET)
     yield from dbt.cli(_dbt_args(context), context=context, target_path=target).stream()
+
+
+def stale(context: dg.AssetExecutionContext) -> bool:
+    """Whether any asset of the step is stale, as Dagster's UI would call it: never built,
+    built by other code (its code version: the dbt node's checksum), or built from an input
+    whose data version is no longer the latest (Dagster records the versions each
+    materialization read). The landings of contracts and prices give the hash of their files
+    as their data version, so landing the same files again leaves the models fresh; any build
+    of a billing period gives the bill lines a new one."""
+    instance = context.instance
+    code_versions = context.assets_def.code_versions_by_key
+    latest: dict[dg.AssetKey, str | None] = {}
+
+    def data_version(key: dg.AssetKey) -> str | None:
+        """The latest data version of an input (Dagster's NULL when never materialized here,
+        as it records for such an input)."""
+        if key not in latest:
+            event = instance.get_latest_materialization_event(key)
+            materialization = event.asset_materialization if event else None
+            latest[key] = (
+                (materialization.tags or {}).get(DATA_VERSION_TAG)
+                if materialization
+                else NULL_DATA_VERSION.value
+            )
+        return latest[key]
+
+    for key in context.selected_asset_keys:
+        event = instance.get_latest_materialization_event(key)
+        materialization = event.asset_materialization if event else None
+        if materialization is None or materialization.tags is None:
+            return True
+        tags = materialization.tags
+        if tags.get(CODE_VERSION_TAG) != code_versions.get(key):
+            return True
+        for tag, version in tags.items():
+            if tag.startswith(INPUT_DATA_VERSION_TAG_PREFIX):
+                upstream = dg.AssetKey.from_user_string(
+                    tag[len(INPUT_DATA_VERSION_TAG_PREFIX) + 1 :]
+                )
+                current = data_version(upstream)
+                # Dagster's own rule: INITIAL read, never materialized since, is unchanged.
+                unchanged = (
+                    version == DEFAULT_DATA_VERSION.value and current == NULL_DATA_VERSION.value
+                )
+                if current != version and not unchanged:
+                    return True
+    return False

@@ -9,8 +9,9 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from pipelines.defs.serving.checks import billing_focus_passes_focus_validator
 from pipelines.defs.sources import discovery
-from pipelines.defs.transform.assets import daily_dbt_models
+from pipelines.defs.transform.assets import billing_period_dbt_models, daily_dbt_models
 from pipelines.lib.partitions import daily, monthly
 from pipelines.lib.resources import WarehouseResource
 
@@ -20,12 +21,19 @@ from pipelines.lib.resources import WarehouseResource
 # run's own process, as `gpuledger run` does.
 EXECUTOR = dg.in_process_executor
 
+# The FOCUS validator reads every period of billing_focus: once per transform, not per period.
+VALIDATOR = dg.AssetSelection.checks(billing_focus_passes_focus_validator)
+
 billing_job = dg.define_asset_job(
     "billing_monthly",
     executor_def=EXECUTOR,
-    selection=dg.AssetSelection.groups("aws_cur", "focus", "gcp_billing"),
+    selection=dg.AssetSelection.groups("aws_cur", "focus", "gcp_billing")
+    | dg.AssetSelection.assets(billing_period_dbt_models) - VALIDATOR,
     partitions_def=monthly,
-    description="Land one billing period from the newest complete delivery.",
+    description=(
+        "Land one billing period (or a range of them) from the newest complete delivery of each "
+        "bill, and dbt build of the bill-line models for it."
+    ),
 )
 ingest_job = dg.define_asset_job(
     "ingest_daily",
@@ -46,10 +54,12 @@ transform_job = dg.define_asset_job(
         "marts",
         "reference",
     )
-    - dg.AssetSelection.assets(daily_dbt_models),
+    - dg.AssetSelection.assets(daily_dbt_models, billing_period_dbt_models)
+    | VALIDATOR,
     description=(
-        "Land contracts, prices and exchange rates; dbt build of the models built whole (bill "
-        "lines, contracts, prices, the dimensions built from them)."
+        "Land contracts, prices and exchange rates; dbt build of the models built whole "
+        "(contracts, prices, the commitments and dimensions built from them and from the bill "
+        "lines); the FOCUS validator's check of billing_focus."
     ),
 )
 build_daily_job = dg.define_asset_job(

@@ -5,21 +5,14 @@
     FOCUS export does: usage and its savings-plan negation are Usage, commitment fees Purchase,
     Tax Tax, credits and refunds Credit, the rest Adjustment.
 
-    Incremental by billing period, as the lines it maps (macros/billing_periods.sql).
+    Built a billing period at a time, as the lines it maps (macros/batch.sql).
 -#}
-{%- set inputs = [
-    ['int_billing_lines_amortized', 'billing_periods'],
-    ['focus_service_categories', 'whole'],
-] -%}
-{{ billing_periods_config(inputs, column='x_billing_period') }}
-{%- set build_periods = billing_periods_to_build(inputs) %}
 
 with
 
 lines as (
 
     select * from {{ ref('int_billing_lines_amortized') }}
-    where {{ billing_period_filter('billing_period', build_periods) }}
 
 ),
 
@@ -48,6 +41,7 @@ final as (
     select
         'aws_cur' as x_source_system,
         billing_period as x_billing_period,
+        billing_period_start_at as x_billing_period_start,
         line_item_type as x_line_item_type,
         case when is_gpu_compute then resource_id end as x_gpu_resource_link,
         line_item_id as x_source_line_id,

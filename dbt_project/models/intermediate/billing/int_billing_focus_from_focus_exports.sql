@@ -1,16 +1,12 @@
-{#- FOCUS exports as they are: already FOCUS, only the extension columns are added. Incremental
-    by billing period (macros/billing_periods.sql). -#}
--- depends_on: {{ source('raw', 'focus_charges') }}
-{%- set inputs = [['raw.focus_charges', 'content']] -%}
-{{ billing_periods_config(inputs, column='x_billing_period') }}
-{%- set build_periods = billing_periods_to_build(inputs) %}
+{#- FOCUS exports as they are: already FOCUS, only the extension columns are added. Built a
+    billing period at a time (macros/batch.sql). -#}
 
 with
 
 charges as (
 
     select * from {{ ref('stg_focus__charges') }}
-    where {{ billing_period_filter('billing_period', build_periods) }}
+    where {{ batch_periods_filter('billing_period') }}
 
 ),
 
@@ -19,6 +15,7 @@ final as (
     select
         'focus' as x_source_system,
         billing_period as x_billing_period,
+        {{ period_start('billing_period') }} as x_billing_period_start,
         cast(null as {{ dbt.type_string() }}) as x_line_item_type,
         cast(null as {{ dbt.type_string() }}) as x_gpu_resource_link,
         source_file || ':' || cast(source_row as {{ dbt.type_string() }}) as x_source_line_id,

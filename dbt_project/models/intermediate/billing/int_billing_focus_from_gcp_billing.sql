@@ -13,21 +13,14 @@
     CommitmentDiscountStatus Unused, BilledCost 0 and the unused cost as EffectiveCost (as in
     the FOCUS spec's scenarios). Per billing period Σ EffectiveCost = Σ BilledCost.
 
-    Incremental by invoice month, as the rows it maps (macros/billing_periods.sql).
+    Built an invoice month at a time, as the rows it maps (macros/batch.sql).
 -#}
-{%- set inputs = [
-    ['int_gcp_billing_rows_amortized', 'billing_periods'],
-    ['focus_service_categories', 'whole'],
-] -%}
-{{ billing_periods_config(inputs, column='x_billing_period') }}
-{%- set build_periods = billing_periods_to_build(inputs) %}
 
 with
 
 rows as (
 
     select * from {{ ref('int_gcp_billing_rows_amortized') }}
-    where {{ billing_period_filter('invoice_month', build_periods) }}
 
 ),
 
@@ -65,6 +58,7 @@ final as (
     select
         'gcp_billing' as x_source_system,
         rows.invoice_month as x_billing_period,
+        rows.invoice_month_start_at as x_billing_period_start,
         rows.cost_type as x_line_item_type,
         case when rows.is_gpu_sku then rows.resource_name end as x_gpu_resource_link,
         rows.source_file || ':' || cast(rows.source_row as {{ dbt.type_string() }})

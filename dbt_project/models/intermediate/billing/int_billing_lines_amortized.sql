@@ -12,22 +12,14 @@
     the aws_gpu_instance_types reference. Storage, data transfer and CPU instances on the same
     bill are not GPU cost.
 
-    Incremental by billing period (macros/billing_periods.sql): a restated bill rebuilds its period.
+    Built a billing period at a time (macros/batch.sql): a restated bill rebuilds its period.
 -#}
--- depends_on: {{ source('raw', 'aws_cur_line_items') }}
-{%- set inputs = [
-    ['raw.aws_cur_line_items', 'content'],
-    ['aws_gpu_instance_types', 'whole'],
-] -%}
-{{ billing_periods_config(inputs) }}
-{%- set build_periods = billing_periods_to_build(inputs) %}
-
 with
 
 line_items as (
 
     select * from {{ ref('stg_aws_cur__line_items') }}
-    where {{ billing_period_filter('billing_period', build_periods) }}
+    where {{ batch_periods_filter('billing_period') }}
 
 ),
 
@@ -71,6 +63,7 @@ final as (
     select
         line_item_id,
         billing_period,
+        {{ period_start('billing_period') }} as billing_period_start_at,
         'aws' as provider,
         payer_account_id,
         payer_account_name,

@@ -17,14 +17,8 @@
     fee row's whole net cost is unused. Σ effective_cost + Σ unused_commitment_cost = Σ net
     cost in every group: nothing is added or lost.
 
-    Incremental by invoice month (macros/billing_periods.sql): fees are amortized within their month.
+    Built an invoice month at a time (macros/batch.sql): fees are amortized within their month.
 -#}
--- depends_on: {{ source('raw', 'gcp_billing_export') }}
-{%- set inputs = [
-    ['raw.gcp_billing_export', 'content', 'invoice_month'],
-] -%}
-{{ billing_periods_config(inputs, column='invoice_month') }}
-{%- set build_periods = billing_periods_to_build(inputs) %}
 
 with
 
@@ -34,7 +28,7 @@ rows as (
         *,
         {{ dbt.date_trunc('hour', 'usage_start_at') }} as usage_hour_at
     from {{ ref('stg_gcp_billing__export_rows') }}
-    where {{ billing_period_filter('invoice_month', build_periods) }}
+    where {{ batch_periods_filter('invoice_month') }}
 
 ),
 
@@ -143,6 +137,7 @@ final as (
 
     select
         rows.*,
+        {{ period_start('rows.invoice_month') }} as invoice_month_start_at,
         -- Fees of one CUD family and region, as the bill's commitment id (FOCUS
         -- CommitmentDiscountId); contracts.yaml may name it to set gpu_share or a name.
         case

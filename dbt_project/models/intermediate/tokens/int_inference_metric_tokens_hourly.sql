@@ -3,12 +3,18 @@
     their Prometheus counters (a lower value than the previous scrape is a restart, counted
     from 0). The first scrape of a series only sets its origin, so the hour it falls in is
     marked incomplete.
+
+    One batch a day (macros/batch.sql): a batch reads the scrapes landed the day before, that
+    day and the day after (a scrape near midnight may sit in either folder), so the first
+    scrape of its day counts from the last one before midnight. A series silent for a whole
+    day starts again from the next scrape, as a new one.
 -#}
 with
 
 samples as (
 
     select * from {{ ref('stg_inference__metric_samples') }}
+    where {{ batch_days_filter('partition_date', 1) }}
 
 ),
 
@@ -53,6 +59,13 @@ final as (
     from increments
     group by 1, 2, 3
 
+),
+
+batch_hours as (
+
+    select * from final
+    where {{ batch_hours_filter('hour_start_at') }}
+
 )
 
-select * from final
+select * from batch_hours

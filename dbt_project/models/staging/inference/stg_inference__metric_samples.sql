@@ -16,6 +16,7 @@ renamed as (
         metric,
         value as counter_value,
         coalesce(labels, '') as series_labels,
+        partition_date,
         source_file
 
     from source

@@ -2,13 +2,14 @@ import dagster as dg
 
 from pipelines.defs.sources.aws_cur import load
 from pipelines.lib import changed_days
-from pipelines.lib.partitions import billing_period, monthly
+from pipelines.lib.partitions import billing_period, monthly, run_per_period
 from pipelines.lib.resources import WarehouseResource
 
 
 @dg.asset(
     key=["raw", "aws_cur_line_items"],
     partitions_def=monthly,
+    backfill_policy=run_per_period,
     pool="duckdb",
     group_name="aws_cur",
     kinds={"duckdb", "aws"},

@@ -36,8 +36,10 @@ def contracts(warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
         before = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY)
         landed, hosts = load.land_contracts(conn, files, warehouse.landing_root)
         changed = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY) != before
+        versions = [changed_days.data_version(conn, t) for t in ("contracts", "contract_resources")]
     yield dg.MaterializeResult(
         asset_key=["raw", "contracts"],
+        data_version=versions[0],
         metadata={
             "contracts": landed,
             "files": ", ".join(str(f) for f in files) or "none",
@@ -45,5 +47,7 @@ def contracts(warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
         },
     )
     yield dg.MaterializeResult(
-        asset_key=["raw", "contract_resources"], metadata={"contract_hosts": hosts}
+        asset_key=["raw", "contract_resources"],
+        metadata={"contract_hosts": hosts},
+        data_version=versions[1],
     )

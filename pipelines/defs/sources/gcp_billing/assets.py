@@ -5,7 +5,7 @@ import dagster as dg
 
 from pipelines.defs.sources.gcp_billing import load
 from pipelines.lib import changed_days
-from pipelines.lib.partitions import billing_period, monthly
+from pipelines.lib.partitions import billing_period, monthly, run_per_period
 from pipelines.lib.resources import WarehouseResource
 
 
@@ -29,6 +29,7 @@ from pipelines.lib.resources import WarehouseResource
         ),
     ],
     partitions_def=monthly,
+    backfill_policy=run_per_period,
     pool="duckdb",
     group_name="gcp_billing",
 )

@@ -37,10 +37,12 @@ def list_prices(
     with warehouse.connect() as conn:
         aws = load.land_prices(conn, "aws", aws_rows)
         gcp = load.land_prices(conn, "gcp", gcp_rows) if gcp_rows is not None else None
+        version = changed_days.data_version(conn, "list_prices")
     if gcp is None:
         context.log.info("GCP Catalog not configured; GCP list prices left as they were")
     return dg.MaterializeResult(
-        metadata={"aws_offer_files": len(aws_files), "aws_prices": aws, "gcp_prices": gcp}
+        metadata={"aws_offer_files": len(aws_files), "aws_prices": aws, "gcp_prices": gcp},
+        data_version=version,
     )
 
 
@@ -63,10 +65,12 @@ def exchange_rates(warehouse: WarehouseResource) -> dg.MaterializeResult:
         before = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY)
         landed = load.land_exchange_rates(conn, rows)
         changed = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY) != before
+        version = changed_days.data_version(conn, "exchange_rates")
     return dg.MaterializeResult(
+        data_version=version,
         metadata={
             "rates": landed,
             "currencies": ", ".join(sorted({r["currency"] for r in rows})) or "none",
             **changed_days.metadata(changed_days.EVERY_DAY if changed else []),
-        }
+        },
     )

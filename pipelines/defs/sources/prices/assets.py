@@ -36,8 +36,10 @@ def price_book(warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
         before = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY)
         load.land_price_book(conn, prices, equivalents)
         changed = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY) != before
+        versions = [changed_days.data_version(conn, t) for t in ("api_prices", "api_equivalents")]
     yield dg.MaterializeResult(
         asset_key=["raw", "api_prices"],
+        data_version=versions[0],
         metadata={
             "api_models": len(prices),
             "override_files": ", ".join(str(f) for f in files) or "none",
@@ -45,5 +47,7 @@ def price_book(warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
         },
     )
     yield dg.MaterializeResult(
-        asset_key=["raw", "api_equivalents"], metadata={"served_models": len(equivalents)}
+        asset_key=["raw", "api_equivalents"],
+        metadata={"served_models": len(equivalents)},
+        data_version=versions[1],
     )
