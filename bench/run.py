@@ -129,15 +129,11 @@ def step_seconds(
 
 def slowest_dbt_nodes(target: Path, count: int = 15) -> dict[str, float]:
     """The dbt nodes (models, tests) that took longest in the last `dbt build`s of a warehouse:
-    of the models built a day at a time (``<target>-daily``), by billing period
-    (``<target>-monthly``) and of the others (``target``)."""
+    of the bill lines by billing period (``<target>-monthly``) and of the others by day
+    (``target``)."""
     nodes = [
         node
-        for folder in (
-            target.with_name(target.name + "-daily"),
-            target.with_name(target.name + "-monthly"),
-            target,
-        )
+        for folder in (target.with_name(target.name + "-monthly"), target)
         if (folder / "run_results.json").exists()
         for node in json.loads((folder / "run_results.json").read_text())["results"]
     ]

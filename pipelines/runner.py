@@ -213,19 +213,20 @@ def _failing_files(warehouse: Path, message: str) -> str:
 
 
 def _marts_rebuilt(
-    definitions: dg.Definitions, result: dg.ExecuteInProcessResult
+    definitions: dg.Definitions,
+    result: dg.ExecuteInProcessResult,
+    earlier: list[dg.AssetMaterialization],
 ) -> tuple[list[str], list[str]]:
-    """(marts the run materialized, marts it did not), by name."""
+    """(marts the failed run or the runs before it materialized, marts they did not), by
+    name."""
     marts = sorted(
         key.path[-1]
         for key in definitions.resolve_asset_graph().get_all_asset_keys()
         if key.path[0] == "marts"
     )
-    rebuilt = {
-        event.asset_key.path[-1]
-        for event in result.get_asset_materialization_events()
-        if event.asset_key is not None and event.asset_key.path[0] == "marts"
-    }
+    keys = [event.asset_key for event in result.get_asset_materialization_events()]
+    keys += [materialization.asset_key for materialization in earlier]
+    rebuilt = {key.path[-1] for key in keys if key is not None and key.path[0] == "marts"}
     return [m for m in marts if m in rebuilt], [m for m in marts if m not in rebuilt]
 
 
@@ -352,8 +353,8 @@ def _execute(
             marts = None
             if "dbt" in message:  # the models' build failed: its failing rows, and dbt's log
                 message += _failing_files(warehouse, message) + f" (dbt log: {dbt_log})"
-            if job_name in ("transform", "build_daily"):
-                marts = _marts_rebuilt(definitions, result)
+            if job_name in ("billing_monthly", "build_daily"):
+                marts = _marts_rebuilt(definitions, result, materializations)
             raise RunFailed(job_name, partition, message, marts)
         summary.runs.append((job_name, partition, result.run_id))
         materializations += [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +64,17 @@ def redeliver(period_dir: Path, source: Path, stamp: str, execution_id: str) -> 
     return target
 
 
+def redelivered_data_file(landing: Path, period: str, execution_id: str) -> Path:
+    """A period's CUR delivered again by AWS (a new execution of the export, an hour after the
+    newest, as AWS restates a period): the first data file of the new delivery, to change."""
+    period_dir = next(landing.glob(f"aws_cur/*/metadata/BILLING_PERIOD={period}"))
+    newest = sorted(period_dir.iterdir())[-1]
+    stamp = datetime.strptime(newest.name[:16], "%Y%m%dT%H%M%SZ") + timedelta(hours=1)
+    restated = redeliver(period_dir, newest, stamp.strftime("%Y%m%dT%H%M%SZ"), execution_id)
+    return sorted(Path(str(restated).replace("/metadata/", "/data/")).glob("*.parquet"))[0]
+
+
 def restate_october_hour(landing: Path, hour: str, execution_id: str) -> None:
     """October's CUR delivered again (as `execution_id`), `hour` of it $1.00 dearer
     (restate_hour)."""
-    period_dir = next(landing.glob("aws_cur/*/metadata/BILLING_PERIOD=2026-10"))
-    restated = redeliver(
-        period_dir, sorted(period_dir.iterdir())[-1], "20261104T030000Z", execution_id
-    )
-    [data_file] = Path(str(restated).replace("/metadata/", "/data/")).glob("*.parquet")
-    restate_hour(data_file, hour, dollars=1.0)
+    restate_hour(redelivered_data_file(landing, "2026-10", execution_id), hour, dollars=1.0)

@@ -14,6 +14,7 @@ import pytest
 
 from pipelines.runner import RunFailed
 from tests.conftest import Pipeline
+from tests.restated_bills import redelivered_data_file
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -261,17 +262,13 @@ def test_an_api_equivalent_missing_from_the_price_book_names_the_row(
     assert pipeline.fingerprint() == before
 
 
-def _final_cur_file(pipeline: Pipeline, period: str) -> Path:
-    period_dir = next(pipeline.landing.glob(f"aws_cur/*/metadata/BILLING_PERIOD={period}"))
-    manifest = json.loads(sorted(period_dir.rglob("*Manifest.json"))[-1].read_text())
-    return pipeline.landing / "aws_cur" / manifest["dataFiles"][0].split("/cur/", 1)[1]
-
-
 def test_unused_savings_plan_commitment_is_gpu_cost_by_the_share_it_covered(
     contracts_pipeline: Pipeline, tmp_path: Path
 ) -> None:
     pipeline = contracts_pipeline.copy_to(tmp_path)
-    data_file = _final_cur_file(pipeline, "2026-10")
+    data_file = redelivered_data_file(
+        pipeline.landing, "2026-10", "88888888-8888-8888-8888-888888888888"
+    )
     rows = pq.read_table(data_file).to_pylist()
     arn = None
     for row in rows:

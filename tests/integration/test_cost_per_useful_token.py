@@ -81,7 +81,7 @@ def test_a_first_build_of_more_than_a_week_in_month_batches_equals_truth(
     # per batch (two batches, March and April), not a day per batch.
     pipeline = pipeline_factory(gpus=2, days=9, seed=5, start=date(2026, 3, 27))
     _assert_matches_truth(pipeline)
-    compiled = pipeline.warehouse.parent / "dbt-target-daily" / "compiled" / "gpuledger"
+    compiled = pipeline.warehouse.parent / "dbt-target" / "compiled" / "gpuledger"
     batches = compiled / "models" / "intermediate" / "gpu" / "int_gpu_hours"
     assert sorted(p.name for p in batches.glob("*.sql")) == [
         "int_gpu_hours_2026-03.sql",

@@ -28,7 +28,7 @@ def test_every_dbt_unit_test_passes_and_the_pipeline_build_leaves_them_out(
 
     kinds = {
         result["unique_id"].split(".")[0]
-        for target in ("dbt-target-monthly", "dbt-target", "dbt-target-daily")
+        for target in ("dbt-target-monthly", "dbt-target")
         for result in json.loads(
             (demo_pipeline.warehouse.parent / target / "run_results.json").read_text()
         )["results"]

@@ -277,7 +277,7 @@ def test_unresolved_retry_chains_are_listed_with_file_and_line(faulty: Pipeline)
     # The builds of the models made a day at a time and of the others, and their tests.
     by_name = {
         r["unique_id"].split(".")[2]: r
-        for target in ("dbt-target-daily", "dbt-target-monthly", "dbt-target")
+        for target in ("dbt-target-monthly", "dbt-target")
         for r in json.loads((faulty.warehouse.parent / target / "run_results.json").read_text())[
             "results"
         ]

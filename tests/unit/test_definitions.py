@@ -53,9 +53,9 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
         for key in graph.get_all_asset_keys()
         if isinstance(graph.get(key).partitions_def, dg.DailyPartitionsDefinition)
     ]
-    # The landings: NVML GPU and process windows, dcgm, token counters, requests; and the models
-    # built a day at a time (dbt's microbatch), with the views they read and the tables built
-    # whole after them (dimensions, commitment utilization).
+    # The landings: NVML GPU and process windows, dcgm, token counters, requests; and every
+    # model but the bill lines: those built a day at a time (dbt's microbatch), the views they
+    # read and the tables built whole after them (contracts, commitments, dimensions).
     assert sorted(key.path[-1] for key in daily if key.path[0] == "raw") == [
         "dcgm_samples",
         "inference_metric_samples",
@@ -63,35 +63,10 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
         "nvml_gpu_windows",
         "nvml_process_windows",
     ]
-    assert sorted(key.path[-1] for key in daily if key.path[0] != "raw") == [
-        "dim_gpu",
-        "dim_workload",
-        "fct_commitment_utilization_daily",
-        "fct_cost_per_useful_token",
-        "fct_gpu_utilization_hourly",
-        "fct_token_reconciliation_hourly",
-        "fct_workload_unit_cost_daily",
-        "int_contract_costs_hourly",
-        "int_contract_gpu_lines",
-        "int_dcgm_gpu_windows",
-        "int_gpu_costs_allocated",
-        "int_gpu_costs_hourly",
-        "int_gpu_hours",
-        "int_gpu_seconds_attributed",
-        "int_gpu_windows",
-        "int_inference_metric_tokens_hourly",
-        "int_process_windows",
-        "int_request_exceptions",
-        "int_requests_classified",
-        "int_tokens_hourly",
-        "int_tokens_metered_hourly",
-        "int_workload_model_costs_hourly",
-        "stg_dcgm__samples",
-        "stg_inference__metric_samples",
-        "stg_inference__requests",
-        "stg_nvml__gpu_windows",
-        "stg_nvml__process_windows",
-    ]
+    models = sorted(key.path[-1] for key in daily if key.path[0] != "raw")
+    assert len(models) == 39
+    assert {"dim_commitment", "int_contract_hours", "int_gpu_billing_lines"} <= set(models)
+    assert {"fct_cost_per_useful_token", "int_gpu_hours", "stg_nvml__gpu_windows"} <= set(models)
     for key in daily:
         policy = graph.get(key).backfill_policy
         assert policy is not None and policy.max_partitions_per_run is None, key
@@ -101,7 +76,7 @@ def test_a_billing_period_is_landed_and_built_in_a_run_of_its_own(
     definitions: dg.Definitions,
 ) -> None:
     """billing_monthly lands a period's bills and builds its bill lines (dbt's microbatch by
-    month), a run per period; the FOCUS validator reads every period, once per transform."""
+    month), a run per period; the FOCUS validator reads every period, once per build of days."""
     graph = definitions.resolve_asset_graph()
     job = definitions.resolve_job_def("billing_monthly")
     keys = job.asset_layer.executable_asset_keys
@@ -123,7 +98,7 @@ def test_a_billing_period_is_landed_and_built_in_a_run_of_its_own(
         assert graph.get(key).backfill_policy.max_partitions_per_run == 1, key
     validator = "marts__billing_focus_billing_focus_passes_focus_validator"
     assert validator not in job.graph.node_names()
-    assert validator in definitions.resolve_job_def("transform").graph.node_names()
+    assert validator in definitions.resolve_job_def("build_daily").graph.node_names()
 
 
 def test_a_run_of_days_builds_them_and_the_day_on_either_side() -> None:
@@ -150,18 +125,18 @@ def test_a_run_of_days_builds_them_and_the_day_on_either_side() -> None:
 def test_a_new_dbt_target_folder_starts_from_the_warehouses_parse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipelines.defs.transform.assets import DAILY_TARGET, PARTIAL_PARSE, TARGET, _target
+    from pipelines.defs.transform.assets import MONTHLY_TARGET, PARTIAL_PARSE, TARGET, _target
 
     monkeypatch.setenv("GPULEDGER_WAREHOUSE", str(tmp_path / "w.duckdb"))
     monkeypatch.setenv("GPULEDGER_RAW", "")
     # A new warehouse: nothing parsed yet, the folder is dbt's to make.
-    assert _target(DAILY_TARGET) == tmp_path / DAILY_TARGET
-    assert not (tmp_path / DAILY_TARGET).exists()
-    (tmp_path / DAILY_TARGET).mkdir()
-    (tmp_path / DAILY_TARGET / PARTIAL_PARSE).write_bytes(b"daily parse")
+    assert _target(MONTHLY_TARGET) == tmp_path / MONTHLY_TARGET
+    assert not (tmp_path / MONTHLY_TARGET).exists()
+    (tmp_path / MONTHLY_TARGET).mkdir()
+    (tmp_path / MONTHLY_TARGET / PARTIAL_PARSE).write_bytes(b"monthly parse")
     # The other build's folder starts from it, and keeps its own from then on.
     assert _target(TARGET) == tmp_path / TARGET
-    assert (tmp_path / TARGET / PARTIAL_PARSE).read_bytes() == b"daily parse"
+    assert (tmp_path / TARGET / PARTIAL_PARSE).read_bytes() == b"monthly parse"
     (tmp_path / TARGET / PARTIAL_PARSE).write_bytes(b"own parse")
     _target(TARGET)
     assert (tmp_path / TARGET / PARTIAL_PARSE).read_bytes() == b"own parse"
@@ -382,26 +357,34 @@ def test_runs_launched_from_the_ui_execute_their_steps_in_one_process(
 
 
 def test_every_model_and_test_runs_in_one_build() -> None:
-    """The models built whole never read one built a day at a time: the build of the others
-    excludes the daily models and everything downstream of them (tag:daily+), which would
-    leave such a model unbuilt. The tests reading a daily model (the cost conservation tests
-    read the bill lines too) run in the daily build (dbt's eager indirect selection)."""
+    """Every model is built by billing period (dbt tag `monthly`: the bill lines, built first)
+    or by the build of days (tag `daily`), which runs every test that reads any of its models,
+    the tests that read bill lines too."""
     import json
 
-    from pipelines.defs.transform.assets import DAILY_MODELS, DAILY_MODELS_AND_TESTS
+    from pipelines.defs.transform.assets import DAILY_MODELS, MONTHLY_MODELS
     from pipelines.defs.transform.project import dbt_project
 
-    assert (DAILY_MODELS, DAILY_MODELS_AND_TESTS) == ("tag:daily", "tag:daily+")
+    assert (DAILY_MODELS, MONTHLY_MODELS) == ("tag:daily", "tag:monthly")
     manifest = json.loads(dbt_project.manifest_path.read_text())
     models = {k: n for k, n in manifest["nodes"].items() if n["resource_type"] == "model"}
     daily = {unique_id for unique_id, node in models.items() if "daily" in node["tags"]}
-    assert len(daily) == 27
-    downstream_of_daily = [
-        node["name"]
-        for unique_id, node in models.items()
-        if unique_id not in daily and set(node["depends_on"]["nodes"]) & daily
-    ]
-    assert downstream_of_daily == []
+    monthly_models = {unique_id for unique_id, node in models.items() if "monthly" in node["tags"]}
+    assert (len(daily), len(monthly_models)) == (39, 11)
+    assert daily | monthly_models == set(models) and not daily & monthly_models
+    # Each test runs in one build: with the bill lines (cautious indirect selection: every
+    # model it reads is one of theirs) or in the build of days (eager: it reads one of those).
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    by_build = {"monthly": 0, "daily": 0}
+    for test in tests:
+        read = {p for p in test["depends_on"]["nodes"] if not p.startswith("source.")}
+        in_monthly = all("monthly" in manifest["nodes"][p]["tags"] for p in read)
+        in_daily = bool(read & daily)
+        assert in_monthly != in_daily, test["name"]
+        by_build["monthly" if in_monthly else "daily"] += 1
+    assert by_build == {"monthly": 17, "daily": 42}
+    facts = {node["name"] for node in models.values() if node["name"].startswith("fct_")}
+    assert facts <= {models[unique_id]["name"] for unique_id in daily}
     # The bill-line models, built by billing period before the others, read only each other,
     # the seeds and the landed bills (their build is the first of a run).
     nodes = {**manifest["nodes"], **manifest["sources"]}

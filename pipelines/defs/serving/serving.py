@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.defs.transform.assets import gpuledger_dbt_models
+from pipelines.defs.transform.assets import daily_dbt_models
 from pipelines.lib.resources import WarehouseResource
 from pipelines.lib.serving import publish
 
@@ -16,7 +16,7 @@ def serving_paths(warehouse: Path) -> tuple[Path, Path]:
 
 @dg.asset(
     key=["serving", "warehouse_snapshot"],
-    deps=[gpuledger_dbt_models],
+    deps=[daily_dbt_models],
     group_name="serving",
     pool="duckdb",
     kinds={"duckdb", "parquet"},

@@ -7,13 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.data_version import (
-    CODE_VERSION_TAG,
-    DATA_VERSION_TAG,
-    DEFAULT_DATA_VERSION,
-    INPUT_DATA_VERSION_TAG_PREFIX,
-    NULL_DATA_VERSION,
-)
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.defs.transform.project import dbt_project
@@ -27,14 +20,12 @@ FULL_REFRESH_TAG = "gpuledger/full_refresh"
 # The bill-line models, built a billing period at a time (dbt's microbatch by month), with the
 # staging views and seeds they read: a run of billing_monthly lands a period and builds them.
 MONTHLY_MODELS = "tag:monthly"
-# The models built a day at a time (dbt's microbatch: dbt_project/macros/batch.sql): telemetry,
-# request verdicts, tokens, the hourly GPU and contract costs, their allocation and the facts,
-# and the views they read. The other models (bill lines, contracts, prices) are built whole
-# before them.
+# Every other model (dbt tag `daily`) is built by the build of days: a day at a time by dbt's
+# microbatch (dbt_project/macros/batch.sql: telemetry, request verdicts, tokens, the hourly GPU
+# and contract costs, their allocation and the facts), or whole (contracts, prices,
+# commitments, dimensions), with every test that reads any of them (dbt's eager indirect
+# selection: the tests that read bill lines too).
 DAILY_MODELS = "tag:daily"
-# ... and the tests that read any of them (the cost conservation tests read the bill lines too),
-# which run in their build.
-DAILY_MODELS_AND_TESTS = "tag:daily+"
 # The size of their batches, read by their config (_intermediate.yml): an environment variable,
 # as dbt parses again only the files that read one when it changes (a change of --vars parses
 # the whole project again).
@@ -42,10 +33,9 @@ BATCH_SIZE_ENV = "GPULEDGER_BATCH_SIZE"
 # The run's days, [start, end), which the tests of the minute-level views check (their `where`
 # config, _staging.yml and _intermediate.yml) rather than the whole history.
 RUN_DAYS_ENV = ("GPULEDGER_RUN_DAYS_START", "GPULEDGER_RUN_DAYS_END")
-# Their build's dbt target folder, beside the warehouse, and the other models'.
-DAILY_TARGET = "dbt-target-daily"
-MONTHLY_TARGET = "dbt-target-monthly"
+# The builds' dbt target folders, beside the warehouse.
 TARGET = "dbt-target"
+MONTHLY_TARGET = "dbt-target-monthly"
 PARTIAL_PARSE = "partial_parse.msgpack"
 # A run of up to this many days builds them a day per batch; a longer run (a first build, a
 # backfill) a month per batch, and one of more than MONTH_BATCHES_UP_TO months a year per batch,
@@ -117,18 +107,19 @@ def _target(name: str) -> Path:
 def daily_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    """dbt build of the models built a day at a time, for the run's days (a partition, or a
-    backfill's range in one run): dbt deletes each day and builds it again, then runs the
-    tests that read any of them (the cost conservation tests read the bill lines too). If the
-    build fails, the days' landings are forgotten, so the next run lands and builds them
-    again."""
+    """dbt build of every model but the bill lines, for the run's days (a partition, or a
+    backfill's range in one run): dbt deletes each day of the models built a day at a time and
+    builds it again, builds the others whole (contracts, prices, commitments, dimensions), then
+    runs the tests that read any of them (the cost conservation tests read the bill lines too),
+    less dbt's unit tests (checks of the models' code, which CI runs). If the build fails, the
+    days' landings are forgotten, so the next run lands and builds them again."""
     run = batches(context.partition_time_window)
     args = [*_dbt_args(context), "--event-time-start", run.start, "--event-time-end", run.end]
     # dbt runs in a process of its own, with this environment.
     os.environ[BATCH_SIZE_ENV] = run.size
     os.environ[RUN_DAYS_ENV[0]], os.environ[RUN_DAYS_ENV[1]] = run.start, run.end
     try:
-        yield from dbt.cli(args, context=context, target_path=_target(DAILY_TARGET)).stream()
+        yield from dbt.cli(args, context=context, target_path=_target(TARGET)).stream()
     except Exception:
         window = context.partition_time_window
         warehouse.forget_landings(DAILY_SOURCES, window.start.date(), window.end.date())
@@ -159,69 +150,3 @@ def billing_period_dbt_models(
         *("--event-time-end", window.end.date().isoformat()),
     ]
     yield from dbt.cli(args, context=context, target_path=_target(MONTHLY_TARGET)).stream()
-
-
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=GpuledgerTranslator(),
-    exclude=f"{DAILY_MODELS_AND_TESTS} {MONTHLY_MODELS}",
-    pool="duckdb",
-)
-def gpuledger_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    """dbt build of every other model (contracts, prices, the commitments and dimensions built
-    from them and from the bill lines), less dbt's unit tests (checks of the models' code, which
-    CI runs); their tests that read a model built a day at a time run in that build. Skipped
-    when none of them is stale (a run that landed telemetry alone)."""
-    if context.run.tags.get(FULL_REFRESH_TAG) != "true" and not stale(context):
-        context.log.info("no contract, price or bill changed since the last build: skipped")
-        return
-    target = _target(TARGET)
-    yield from dbt.cli(_dbt_args(context), context=context, target_path=target).stream()
-
-
-def stale(context: dg.AssetExecutionContext) -> bool:
-    """Whether any asset of the step is stale, as Dagster's UI would call it: never built,
-    built by other code (its code version: the dbt node's checksum), or built from an input
-    whose data version is no longer the latest (Dagster records the versions each
-    materialization read). The landings of contracts and prices give the hash of their files
-    as their data version, so landing the same files again leaves the models fresh; any build
-    of a billing period gives the bill lines a new one."""
-    instance = context.instance
-    code_versions = context.assets_def.code_versions_by_key
-    latest: dict[dg.AssetKey, str | None] = {}
-
-    def data_version(key: dg.AssetKey) -> str | None:
-        """The latest data version of an input (Dagster's NULL when never materialized here,
-        as it records for such an input)."""
-        if key not in latest:
-            event = instance.get_latest_materialization_event(key)
-            materialization = event.asset_materialization if event else None
-            latest[key] = (
-                (materialization.tags or {}).get(DATA_VERSION_TAG)
-                if materialization
-                else NULL_DATA_VERSION.value
-            )
-        return latest[key]
-
-    for key in context.selected_asset_keys:
-        event = instance.get_latest_materialization_event(key)
-        materialization = event.asset_materialization if event else None
-        if materialization is None or materialization.tags is None:
-            return True
-        tags = materialization.tags
-        if tags.get(CODE_VERSION_TAG) != code_versions.get(key):
-            return True
-        for tag, version in tags.items():
-            if tag.startswith(INPUT_DATA_VERSION_TAG_PREFIX):
-                upstream = dg.AssetKey.from_user_string(
-                    tag[len(INPUT_DATA_VERSION_TAG_PREFIX) + 1 :]
-                )
-                current = data_version(upstream)
-                # Dagster's own rule: INITIAL read, never materialized since, is unchanged.
-                unchanged = (
-                    version == DEFAULT_DATA_VERSION.value and current == NULL_DATA_VERSION.value
-                )
-                if current != version and not unchanged:
-                    return True
-    return False

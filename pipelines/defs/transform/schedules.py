@@ -21,7 +21,8 @@ from pipelines.lib.resources import WarehouseResource
 # run's own process, as `gpuledger run` does.
 EXECUTOR = dg.in_process_executor
 
-# The FOCUS validator reads every period of billing_focus: once per transform, not per period.
+# The FOCUS validator reads every period of billing_focus: once per build of days, not per
+# period.
 VALIDATOR = dg.AssetSelection.checks(billing_focus_passes_focus_validator)
 
 billing_job = dg.define_asset_job(
@@ -45,32 +46,25 @@ ingest_job = dg.define_asset_job(
 transform_job = dg.define_asset_job(
     "transform",
     executor_def=EXECUTOR,
-    selection=dg.AssetSelection.groups(
-        "list_prices",
-        "contracts",
-        "prices",
-        "staging",
-        "intermediate",
-        "marts",
-        "reference",
-    )
-    - dg.AssetSelection.assets(daily_dbt_models, billing_period_dbt_models)
-    | VALIDATOR,
+    selection=dg.AssetSelection.groups("list_prices", "contracts", "prices"),
     description=(
-        "Land contracts, prices and exchange rates; dbt build of the models built whole "
-        "(contracts, prices, the commitments and dimensions built from them and from the bill "
-        "lines); the FOCUS validator's check of billing_focus."
+        "Land contracts, the API price book, list prices and exchange rates (each replaced "
+        "whole); their landings say whether every day needs building again."
     ),
 )
 build_daily_job = dg.define_asset_job(
     "build_daily",
     executor_def=EXECUTOR,
-    selection=dg.AssetSelection.assets(daily_dbt_models) | dg.AssetSelection.groups("serving"),
+    selection=dg.AssetSelection.assets(daily_dbt_models)
+    | dg.AssetSelection.groups("serving")
+    | VALIDATOR,
     partitions_def=daily,
     description=(
-        "dbt build of the models built a day at a time (telemetry, tokens, hourly costs, their "
-        "allocation and the facts) for a day or a range of days, and of their tests; then "
-        "publish the serving snapshot and Parquet exports."
+        "dbt build, for a day or a range of days, of the models built a day at a time "
+        "(telemetry, tokens, hourly costs, their allocation and the facts) and of those built "
+        "whole (contracts, prices, commitments, dimensions), and of their tests; the FOCUS "
+        "validator's check of billing_focus; then publish the serving snapshot and Parquet "
+        "exports."
     ),
 )
 publish_job = dg.define_asset_job(

@@ -35,13 +35,21 @@ def list_prices(
             load.catalog_client(config), endpoint or "cloudbilling.googleapis.com"
         )
     with warehouse.connect() as conn:
+        before = changed_days.versions(conn, ("list_prices",))
         aws = load.land_prices(conn, "aws", aws_rows)
         gcp = load.land_prices(conn, "gcp", gcp_rows) if gcp_rows is not None else None
+        # Not read by a day, but built by the build of days (dim_gpu_list_price).
+        changed = changed_days.versions(conn, ("list_prices",)) != before
         version = changed_days.data_version(conn, "list_prices")
     if gcp is None:
         context.log.info("GCP Catalog not configured; GCP list prices left as they were")
     return dg.MaterializeResult(
-        metadata={"aws_offer_files": len(aws_files), "aws_prices": aws, "gcp_prices": gcp},
+        metadata={
+            "aws_offer_files": len(aws_files),
+            "aws_prices": aws,
+            "gcp_prices": gcp,
+            **changed_days.metadata(changed_days.EVERY_DAY if changed else []),
+        },
         data_version=version,
     )
 
