@@ -5,7 +5,7 @@
     failure says where to look (add the rate to prices/exchange_rates.csv in the landing zone).
     Its rows are stored (dbt's store_failures), and `gpuledger run` prints their files.
 -#}
-{{ config(store_failures=true) }}
+{{ config(store_failures=true, meta={'dagster': {'ref': {'name': 'int_gpu_billing_lines'}}}) }}
 
 with
 
