@@ -11,7 +11,7 @@ days_to_build):
   line was read from, so a re-delivery of the same lines under new file names changes no day).
   A CUR restated for one day rebuilds that day, not the month;
 * contracts, the API price book and exchange rates are read by every day: a change to them
-  changes every day.
+  changes every day; so does one to list prices, whose dimension the build of days builds.
 """
 
 from __future__ import annotations
