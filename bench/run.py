@@ -1,8 +1,8 @@
 """`gpuledger bench`: the real pipeline on a generated fleet, against the floor of simply reading
 its inputs, in one process.
 
-* ``end_to_end_s``: every run `gpuledger run` makes (billing, the days' ingest, the transform
-  with its dbt build, checks and serving snapshot) on an empty warehouse.
+* ``end_to_end_s``: every run `gpuledger run` makes (billing, the days' ingest, contracts and
+  prices, the dbt builds with their checks, the serving snapshot) on an empty warehouse.
 * ``fixed_overhead_s``: the same on a 1-GPU, 1-day fleet, after a warm-up run of it, so
   imports and dbt's parse cache are paid before either timed run. Each timed run starts with
   an empty focus-validator cache (the warm-up's verdict would spare the small run the
@@ -18,7 +18,7 @@ its inputs, in one process.
   pipeline lands (lenient: no check of JSON types or of the values), and the pipeline's own
   strict reader (pipelines/defs/sources/inference/load.py ``read_day``).
 * ``peak_rss_mb``: the largest resident set of this process or of a child (dbt runs in one).
-* With ``--history-days H``: the daily run (one new day landed, then the transform) on a
+* With ``--history-days H``: the daily run (one new day landed, then its build) on a
   warehouse holding 30 days, and one holding H days; ``p2_ratio`` is their quotient.
 """
 
@@ -378,7 +378,7 @@ def _fleet_daily_run(fleet: BenchFleet, folder: Path) -> dict[str, Any]:
 def _history(
     gpus: int, requests_per_day: int, history_days: int, work: Path, say: Callable[[str], None]
 ) -> dict[str, Any]:
-    """The daily run (land one new day, transform) over 30 days of history and over H days:
+    """The daily run (land one new day, build it) over 30 days of history and over H days:
     the median of three daily runs, each landing the next day."""
     out: dict[str, Any] = {"history_days": history_days, "history_gpus": gpus}
     for held in sorted({30, history_days}):

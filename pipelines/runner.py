@@ -55,7 +55,7 @@ class RunFailed(Exception):
     ) -> None:
         self.job = job
         self.partition = partition
-        # A failed transform: (marts it rebuilt, marts it left as the previous run built them).
+        # A failed build: (marts it rebuilt, marts it left as the previous run built them).
         self.marts = marts
         where = f"{job}" + (f" [{partition}]" if partition else "")
         super().__init__(f"{where} failed: {message}")
@@ -261,25 +261,25 @@ def run(
     steps: list[tuple[str, str | None]] = [
         *(("billing_monthly", month_key(p)) for p in todo.billing_periods),
         *(("ingest_daily", r) for r in day_ranges(todo.days)),
-        ("transform", None),
+        ("ingest_reference", None),
     ]
 
     def build_steps(
         materializations: list[dg.AssetMaterialization],
     ) -> list[tuple[str, str | None]]:
-        """After the landings and the transform: the days their materializations changed (every
-        day on a full refresh) and publish, or publish alone."""
-        days = discovery.days_to_build(
+        """After the landings and ingest_reference: the days their materializations changed (every
+        day on a full refresh), a run per range of them, each publishing; or publish alone."""
+        ranges = discovery.days_to_build(
             materializations, landing, landed, every_day=full_refresh, instance=instance
         )
-        if days is None and not landed(FACTS_BUILT, []):
+        if not ranges and not landed(FACTS_BUILT, []):
             # Nothing built a day at a time yet, and no day to build (a landing zone of
             # contracts alone): a build of today, which has no data, creates the facts empty.
             today = datetime.now(UTC).date().isoformat()
-            days = (today, today)
-        if days is None:
+            ranges = [(today, today)]
+        if not ranges:
             return [("publish", None)]
-        return [("build_daily", f"{days[0]}{RANGE}{days[1]}")]
+        return [("build_daily", f"{first}{RANGE}{last}") for first, last in ranges]
 
     summary = Summary(dbt_log=warehouse.parent / "logs" / "dbt.log")
     dbt_log = summary.dbt_log
@@ -361,6 +361,6 @@ def _execute(
             event.step_materialization_data.materialization
             for event in result.get_asset_materialization_events()
         ]
-        if job_name == "transform":
+        if job_name == "ingest_reference":
             steps += then(materializations)
             total = len(steps)

@@ -3,11 +3,11 @@
 On the demo fleet (18 GPUs, 3 days), landed and built once: a day's request logs are touched (a
 new version of the day), then either
 
-* CLI: `gpuledger run --start DAY --end DAY` (the day's ingest_daily run, then transform, then
-  build_daily, which builds the day and publishes), or
+* CLI: `gpuledger run --start DAY --end DAY` (the day's ingest_daily run, then
+  ingest_reference, then build_daily, which builds the day and publishes), or
 * UI: under `gpuledger dev`, the day's ingest_daily run launched through the webserver's GraphQL
-  API (what the Launch button sends); the transform_after_landing sensor then launches the
-  transform, and build_after_transform the build, as they do for any landing.
+  API (what the Launch button sends); the reference_after_landing sensor then launches the
+  ingest_reference run, and build_after_reference the build, as they do for any landing.
 
 Writes bench/results/ui-run.json and .md: medians of ``--repeat`` tries of each, with what the
 UI adds (queue, run worker start, the sensor's interval) apart from the runs' own time.
@@ -89,7 +89,8 @@ def cli_try(env: dict[str, str], instance: dg.DagsterInstance) -> dict[str, floa
     return {
         "wall_s": wall,
         "ingest_run_s": by_job["ingest_daily"]["ended"] - by_job["ingest_daily"]["started"],
-        "transform_run_s": by_job["transform"]["ended"] - by_job["transform"]["started"],
+        "transform_run_s": by_job["ingest_reference"]["ended"]
+        - by_job["ingest_reference"]["started"],
         "build_run_s": by_job["build_daily"]["ended"] - by_job["build_daily"]["started"],
     }
 
@@ -110,11 +111,11 @@ def ui_try(port: int, instance: dg.DagsterInstance) -> dict[str, float]:
     from dagster_graphql import DagsterGraphQLClient
 
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-    known = {r.run_id for job in ("transform", "build_daily") for r in _runs(instance, job)}
+    known = {r.run_id for job in ("ingest_reference", "build_daily") for r in _runs(instance, job)}
     clicked = time.time()
     ingest = client.submit_job_execution("ingest_daily", tags={"dagster/partition": DAY})
     _wait_finished(instance, ingest)
-    transform = _launched(instance, "transform", known)
+    transform = _launched(instance, "ingest_reference", known)
     build = _launched(instance, "build_daily", known)
     i, t, b = (_record(instance, run) for run in (ingest, transform, build))
     return {
@@ -206,12 +207,12 @@ def main() -> int:
     c, u = result["cli"], result["ui"]
     rows = [
         ("the day's ingest_daily run (run start to end)", c["ingest_run_s"], u["ingest_run_s"]),
-        ("its transform run (run start to end)", c["transform_run_s"], u["transform_run_s"]),
+        ("its ingest_reference run (run start to end)", c["transform_run_s"], u["transform_run_s"]),
         ("its build_daily run, with the publish", c["build_run_s"], u["build_run_s"]),
         ("ingest: launch to run start (queue, run worker)", "", u["ingest_start_s"]),
-        ("wait for transform_after_landing to launch", "", u["sensor_wait_s"]),
-        ("transform: launch to run start", "", u["transform_start_s"]),
-        ("wait for build_after_transform to launch", "", u["build_sensor_wait_s"]),
+        ("wait for reference_after_landing to launch", "", u["sensor_wait_s"]),
+        ("ingest_reference: launch to run start", "", u["transform_start_s"]),
+        ("wait for build_after_reference to launch", "", u["build_sensor_wait_s"]),
         ("build_daily: launch to run start", "", u["build_start_s"]),
         ("the day landed (click or command to ingest end)", "", u["ingest_wall_s"]),
         (

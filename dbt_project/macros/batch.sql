@@ -88,3 +88,10 @@
         and {{ period_column }} < '{{ batch.event_time_end.strftime("%Y-%m") }}')
     {%- endif -%}
 {% endmacro %}
+
+{#- Whether the date `day` is one of the days the run builds (GPULEDGER_RUN_DAYS_START and
+    _END, set by the build of days); every day outside a run of the pipeline. -#}
+{% macro in_run_days(day) %}
+    ({{ day }} >= cast('{{ env_var('GPULEDGER_RUN_DAYS_START', '0001-01-01') }}' as date)
+        and {{ day }} < cast('{{ env_var('GPULEDGER_RUN_DAYS_END', '9999-12-31') }}' as date))
+{%- endmacro %}

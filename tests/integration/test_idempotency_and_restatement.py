@@ -27,7 +27,7 @@ def test_running_the_same_partitions_twice_gives_identical_warehouse(
     instance = dg.DagsterInstance.ephemeral()
     summary = pipeline.run(instance=instance)
     assert pipeline.fingerprint() == before
-    assert [job for job, _, _ in summary.runs] == ["transform", "publish"]
+    assert [job for job, _, _ in summary.runs] == ["ingest_reference", "publish"]
     # Each billing period landed and built again by hand, as from the UI, changes nothing.
     from pipelines.definitions import defs
 
@@ -67,7 +67,7 @@ def test_a_three_day_backfill_equals_three_single_day_runs(
     steps = [
         *(("billing_monthly", f"{period}-01") for period in todo.billing_periods),
         *(("ingest_daily", day) for day in todo.days),  # three single-day runs
-        ("transform", None),
+        ("ingest_reference", None),
         # The days built as one range: a build of one day checks that the bills' periods are
         # conserved, which holds once every day they bill is built.
         ("build_daily", f"{first}...{last}"),
@@ -128,7 +128,7 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     # No bill changed: no billing period is landed or built again.
     assert [(job, key) for job, key, _ in summary.runs] == [
         ("ingest_daily", third),
-        ("transform", None),
+        ("ingest_reference", None),
         ("build_daily", f"{third}...{third}"),
     ]
     assert pipeline.query(
@@ -193,7 +193,7 @@ def test_a_daily_run_rebuilds_only_the_changed_days_and_equals_a_full_refresh(
     # run of the same days (same files) lands and builds nothing, and equals a full refresh,
     # which lands and builds every day again.
     summary = pipeline.run(start=date.fromisoformat(first), end=date.fromisoformat(third))
-    assert [job for job, _, _ in summary.runs] == ["transform", "publish"]
+    assert [job for job, _, _ in summary.runs] == ["ingest_reference", "publish"]
     incremental = pipeline.fingerprint()
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental

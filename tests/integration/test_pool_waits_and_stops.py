@@ -116,7 +116,7 @@ def test_a_killed_dagster_dev_mid_run_does_not_stop_the_next_run(site) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        run_id = _launch_from_the_ui(port, "transform")
+        run_id = _launch_from_the_ui(port, "ingest_reference")
         worker = _wait_until_it_holds_the_pool(home, run_id)
         # Everything of dagster dev dies at once (kill -9, a container stopped, the OOM killer):
         # its session and the run worker the code server started in a session of its own.
@@ -162,7 +162,7 @@ def test_gpuledger_dev_stops_whole_on_sigterm_and_releases_its_runs(site) -> Non
             stderr=subprocess.STDOUT,
         )
     try:
-        run_id = _launch_from_the_ui(port, "transform")
+        run_id = _launch_from_the_ui(port, "ingest_reference")
         worker = _wait_until_it_holds_the_pool(home, run_id)
         everything = descendants(dev.pid)
         assert worker in everything
@@ -191,7 +191,7 @@ def test_a_waiting_run_says_for_what_and_stops_at_once_on_ctrl_c(site) -> None:
         storage.initialize_concurrency_limit_to_default(POOL)
         run = instance.add_run(
             DagsterRun(
-                job_name="transform",
+                job_name="ingest_reference",
                 status=DagsterRunStatus.STARTED,
                 tags={PID_TAG: str(holder.pid), HOST_TAG: socket.gethostname()},
             )
@@ -214,7 +214,10 @@ def test_a_waiting_run_says_for_what_and_stops_at_once_on_ctrl_c(site) -> None:
                 break
         silent.cancel()
         said = " ".join(" ".join(lines).split())
-        assert f"held by run {run.run_id[:8]} (transform, launched by gpuledger, process " in said
+        assert (
+            f"held by run {run.run_id[:8]} (ingest_reference, launched by gpuledger, process "
+            in said
+        )
         assert f"{holder.pid} alive) since " in said and "Ctrl-C stops this run" in said
         asked = time.monotonic()
         waiting.send_signal(signal.SIGINT)

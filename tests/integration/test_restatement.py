@@ -47,7 +47,7 @@ def test_a_restated_cur_day_rebuilds_that_day_and_prices_every_day(
     # monthly dbt asset), and the one day its lines changed is built, not the month.
     assert [(job, key) for job, key, _ in summary.runs] == [
         ("billing_monthly", "2026-10-01"),
-        ("transform", None),
+        ("ingest_reference", None),
         ("build_daily", f"{first}...{first}"),
     ]
     october = summary.runs[0][2]
@@ -90,8 +90,8 @@ def test_a_restated_cur_day_rebuilds_that_day_and_prices_every_day(
         )
     )
     summary = pipeline.run(instance=instance)
-    [transform] = [run_id for job, _, run_id in summary.runs if job == "transform"]
-    assert _usage_days_changed(instance, transform, "api_prices") == "every day"
+    [reference] = [run_id for job, _, run_id in summary.runs if job == "ingest_reference"]
+    assert _usage_days_changed(instance, reference, "api_prices") == "every day"
     [every_day] = [key for job, key, _ in summary.runs if job == "build_daily"]
     [(billed_first, billed_last)] = pipeline.query(
         "select min(line_item_usage_start_date)::date::varchar,"

@@ -89,13 +89,13 @@ def test_billing_exports_the_cli_landed_are_not_proposed_again(
 def test_a_bill_restated_from_the_ui_builds_the_day_it_changed_and_publishes(
     demo_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The UI's chain of runs: a billing run, then (transform_after_landing) a transform, then
-    (build_after_transform) a build of the days the billing run's landing changed, which
+    """The UI's chain of runs: a billing run, then (reference_after_landing) an ingest_reference
+    run, then (build_after_reference) a build of the days the billing run's landing changed, which
     publishes; each sensor is evaluated on the run before it."""
     from pipelines.definitions import defs
     from pipelines.defs.transform.schedules import (
-        build_after_transform,
-        transform_after_landing,
+        build_after_reference,
+        reference_after_landing,
     )
     from pipelines.lib.paths import export_environment
     from pipelines.runner import partition_tags, run_config
@@ -133,8 +133,8 @@ def test_a_bill_restated_from_the_ui_builds_the_day_it_changed_and_publishes(
     billing = definitions.resolve_job_def("billing_monthly").execute_in_process(
         run_config=run_config("WARNING"), partition_key="2026-10-01", instance=instance
     )
-    transform = execute("transform", after(transform_after_landing, billing))
-    build = after(build_after_transform, transform)
+    reference = execute("ingest_reference", after(reference_after_landing, billing))
+    [build] = after(build_after_reference, reference)
     assert build.job_name == "build_daily"
     assert partition_tags("2026-10-30...2026-10-30")[1] == dict(build.tags)
     built = execute("build_daily", build)
@@ -154,6 +154,6 @@ def test_a_bill_restated_from_the_ui_builds_the_day_it_changed_and_publishes(
     finally:
         served.close()
 
-    # A transform with nothing changed (no landing before it) publishes at once.
-    transform = execute("transform", None)
-    assert after(build_after_transform, transform).job_name == "publish"
+    # An ingest_reference run that changed nothing (no landing before it) publishes at once.
+    reference = execute("ingest_reference", None)
+    assert [r.job_name for r in after(build_after_reference, reference)] == ["publish"]

@@ -351,7 +351,7 @@ def test_runs_launched_from_the_ui_execute_their_steps_in_one_process(
 ) -> None:
     """Every step writes the one DuckDB file in turn: a process per step would only add its
     start-up to each step of a run the UI launches."""
-    for name in ("billing_monthly", "ingest_daily", "transform", "build_daily", "publish"):
+    for name in ("billing_monthly", "ingest_daily", "ingest_reference", "build_daily", "publish"):
         job = definitions.resolve_job_def(name)
         assert job.executor_def.name == dg.in_process_executor.name, name
 

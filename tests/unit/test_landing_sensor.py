@@ -55,12 +55,12 @@ def test_new_days_periods_and_inputs_each_request_just_their_run(tmp_path: Path)
     requests, cursor = evaluate(landing, cursor)
     assert requests == [("billing_monthly", "2022-08-01")]
 
-    # A contract edited: the transform, which reads contracts whole.
+    # A contract edited: an ingest_reference run, which lands contracts whole.
     contracts = landing / "contracts"
     contracts.mkdir(exist_ok=True)
     (contracts / "extra.yaml").write_text("contracts: []\n")
     requests, cursor = evaluate(landing, cursor)
-    assert requests == [("transform", None)]
+    assert requests == [("ingest_reference", None)]
     assert evaluate(landing, cursor)[0] == []
 
 
@@ -136,3 +136,51 @@ def test_the_runner_and_the_sensor_find_the_same_partitions_in_one_discovery(
     assert after["nvml"][1] == before["nvml"][1] + 1 and after["nvml"][0] != before["nvml"][0]
     assert after["inference_requests"] == before["inference_requests"]
     assert discovery.day_versions(landing, date(2026, 10, 30)) == other
+
+
+def test_a_build_of_days_leaves_out_long_stretches_nothing_covers(tmp_path: Path) -> None:
+    """Bills years apart: a run per stretch with a bill line, a contract, telemetry or a changed
+    day in it; shorter gaps stay inside one run; without the warehouse, the range whole."""
+    from datetime import date
+
+    from pipelines.defs.sources.discovery import COVERED, build_ranges
+
+    spool = tmp_path / "telemetry" / "nvml" / "host=h1" / "date=2026-10-29"
+    spool.mkdir(parents=True)
+    (spool / "gpu.parquet").write_bytes(b"")
+    asked: list[str] = []
+
+    def query(sql: str, params: list[object]) -> list[tuple[object, ...]]:
+        asked.append(sql)
+        return [
+            (date(2019, 1, 21), date(2019, 1, 21)),  # the lines of a billing period
+            (date(2020, 11, 8), date(2020, 11, 11)),
+            (date(2020, 12, 1), date(2020, 12, 1)),  # 19 days later: the same run
+            (date(2024, 1, 1), date(2024, 12, 31)),  # a contract's term
+            (None, None),  # the marker row
+        ]
+
+    ranges = build_ranges("2019-01-01", "2026-10-31", {"2022-08-01"}, tmp_path, query)
+    assert asked == [COVERED]
+    assert ranges == [
+        ("2019-01-21", "2019-01-21"),
+        ("2020-11-08", "2020-12-01"),
+        ("2022-08-01", "2022-08-01"),
+        ("2024-01-01", "2024-12-31"),
+        ("2026-10-29", "2026-10-29"),
+    ]
+    # Clipped to the days asked for.
+    assert build_ranges("2024-06-01", "2026-10-29", set(), tmp_path, query) == [
+        ("2024-06-01", "2024-12-31"),
+        ("2026-10-29", "2026-10-29"),
+    ]
+    # No warehouse to read (not even the marker row): the range whole.
+    assert build_ranges("2019-01-01", "2026-10-31", set(), tmp_path, lambda *_: []) == [
+        ("2019-01-01", "2026-10-31")
+    ]
+    # A range shorter than a stretch is not cut, and the warehouse is not asked.
+    asked.clear()
+    assert build_ranges("2026-10-01", "2026-10-20", set(), tmp_path, query) == [
+        ("2026-10-01", "2026-10-20")
+    ]
+    assert asked == []

@@ -96,7 +96,7 @@ def test_a_waiting_run_names_the_run_that_holds_the_pool() -> None:
         host = socket.gethostname()
         holder = instance.add_run(
             DagsterRun(
-                job_name="transform",
+                job_name="ingest_reference",
                 status=DagsterRunStatus.STARTED,
                 tags={GRPC_INFO_TAG: json.dumps({"host": "localhost", "port": 1})},
             )
@@ -117,7 +117,9 @@ def test_a_waiting_run_names_the_run_that_holds_the_pool() -> None:
         assert not claim.is_claimed
         [blocking] = waiting_for(instance, os.getpid())
         text = blocking.describe()
-        assert text.startswith(f"run {holder.run_id[:8]} (transform, launched by the Dagster UI")
+        assert text.startswith(
+            f"run {holder.run_id[:8]} (ingest_reference, launched by the Dagster UI"
+        )
         assert "process 1 alive" in text and " UTC (" in text
         instance.dispose()
 

@@ -5,6 +5,9 @@
     (attributed + idle), to '(unallocated)' or to '(unused commitment)', to the cent. The bill
     side is summed straight from the amortized line items, the contract schedule and the
     telemetry's energy, not from the allocation models.
+    The days the run builds are checked (every day outside a run of the pipeline): each day is
+    checked by the run that builds it (bills years apart are built a stretch at a time, a run
+    each: pipelines/defs/sources/discovery.py build_ranges).
 -#}
 
 {{ config(meta={'dagster': {'ref': {'name': 'fct_cost_per_useful_token'}}}) }}
@@ -152,5 +155,6 @@ final as (
 )
 
 select * from final
-where abs(coalesce(billed_gpu_cost, 0) - coalesce(allocated_cost, 0)) >= 0.005
-    or abs(coalesce(billed_gpu_cost, 0) - coalesce(daily_cost, 0)) >= 0.005
+where {{ in_run_days('usage_date') }}
+    and (abs(coalesce(billed_gpu_cost, 0) - coalesce(allocated_cost, 0)) >= 0.005
+        or abs(coalesce(billed_gpu_cost, 0) - coalesce(daily_cost, 0)) >= 0.005)

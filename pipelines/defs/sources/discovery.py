@@ -26,7 +26,7 @@ from pipelines.defs.sources.focus.load import focus_files, read_focus_file
 from pipelines.defs.sources.gcp_billing.load import export_files, invoice_months, read_export_file
 from pipelines.defs.sources.inference.load import request_days, request_files
 from pipelines.defs.sources.telemetry.load import spool_days, spool_files
-from pipelines.lib import changed_days
+from pipelines.lib import changed_days, raw_files
 from pipelines.lib.partitions import billing_period, daily, month_key, monthly
 from pipelines.lib.paths import aws_cur_location
 from pipelines.lib.store import open_store
@@ -54,7 +54,7 @@ DAILY = (
     DailySource("inference_requests", "inference/requests", request_files, request_days),
 )
 MONTHLY = ("focus_charges", "gcp_billing_export")
-TRANSFORM_INPUTS = ("contracts", "prices", "list_prices")
+REFERENCE_INPUTS = ("contracts", "prices", "list_prices")
 
 
 def days(landing: Path, sources: tuple[str, ...] | None = None) -> list[str]:
@@ -223,11 +223,12 @@ def periods_to_land(
     return sorted(periods)
 
 
-def transform_inputs(landing: Path) -> str:
-    """One version of the unpartitioned inputs of the transform (contracts, price books)."""
+def reference_inputs(landing: Path) -> str:
+    """One version of the unpartitioned inputs landed by ingest_reference (contracts, price
+    books, list prices and exchange rates)."""
     files = [
         (p.relative_to(landing).as_posix(), _stamp(p))
-        for root in TRANSFORM_INPUTS
+        for root in REFERENCE_INPUTS
         for p in (landing / root).rglob("*")
         if p.is_file() and not p.name.startswith(".")
     ]
@@ -255,6 +256,24 @@ SPANS = " union all ".join(
     for table, (start, end) in changed_days.USAGE_SPANS.items()
 )
 BILLED_SPAN = f"select min(f), max(l) from ({SPANS}) as spans(f, l)"  # noqa: S608 (our names)
+# The days from the first to the last a billing period's lines cover (a build of days never
+# splits a period's lines: the conservation test of periods checks the periods a run builds),
+# those each contract runs, and a marker row (no row: no warehouse).
+COVERED = " union all ".join(
+    [
+        *(
+            f"select cast(min({start}) as date),"  # noqa: S608 (our names)
+            f" cast(max({end} - interval 1 microsecond) as date) from raw.{table}"
+            f" group by {raw_files.TABLES[table].key}"
+            for table, (start, end) in changed_days.USAGE_SPANS.items()
+        ),
+        "select cast(start_at as date), cast(coalesce(end_at, timestamp '9999-12-31')"
+        " - interval 1 microsecond as date) from raw.contracts where start_at is not null",
+        "select null, null",
+    ]
+)
+# A stretch of days this long with nothing in it is left out of a build of days (build_ranges).
+EMPTY_STRETCH_DAYS = 28
 
 
 # A model of the daily dbt asset, the last it builds: a day whose build failed is a failed
@@ -270,14 +289,15 @@ def days_to_build(
     *,
     every_day: bool = False,
     instance: dg.DagsterInstance | None = None,
-) -> tuple[str, str] | None:
-    """The days the models built a day at a time need building after landings, as one range
-    (first, last), or None: the days the landings' materializations changed
+) -> list[tuple[str, str]]:
+    """The days the models built a day at a time need building after landings, as ranges
+    (first, last), a run each, or none: the days the landings' materializations changed
     (pipelines/lib/changed_days.py), every day when contracts or prices changed (or when
     ``every_day``: a full refresh), the days whose last build failed (Dagster's status of the
     daily asset's partitions in ``instance``: a restated bill's days are built again even
     though the bill, landed, no longer differs), and the days between those and the ones built
-    already (their contract hours: the reporting window grew)."""
+    already (their contract hours: the reporting window grew), less the long stretches in which
+    nothing has a day (build_ranges)."""
     bounds: list[set[str]] = []  # the first and last day with data, listed once when needed
 
     def every() -> set[str]:
@@ -296,7 +316,7 @@ def days_to_build(
         elif materialization.partition and materialization.asset_key.path[-1] in DAILY_LANDINGS:
             days.add(materialization.partition)
     if not days:
-        return None
+        return []
     first, last = min(days), max(days)
     for built_first, built_last in query(BUILT_SPAN, []):
         if isinstance(built_first, date) and isinstance(built_last, date):
@@ -305,7 +325,34 @@ def days_to_build(
                 first = (built_last + timedelta(days=1)).isoformat()
             if last < built_first.isoformat():
                 last = (built_first - timedelta(days=1)).isoformat()
-    return first, last
+    return build_ranges(first, last, days, landing, query)
+
+
+def build_ranges(
+    first: str, last: str, changed: set[str], landing: Path, query: Query
+) -> list[tuple[str, str]]:
+    """[first, last] less every stretch of EMPTY_STRETCH_DAYS or more in which no billing
+    period's lines, telemetry or request log has a day, no contract runs and no day changed:
+    such a day holds no row of any model built a day at a time, yet Dagster records a build of
+    it as a partition of every one of them (bills of years apart would make a first build span
+    every day between them). Without the warehouse to read, [first, last] whole."""
+    whole = [(first, last)]
+    if (date.fromisoformat(last) - date.fromisoformat(first)).days < EMPTY_STRETCH_DAYS:
+        return whole
+    rows = query(COVERED, [])
+    if not rows:  # not even the marker row: the warehouse could not be read
+        return whole
+    spans = [(f, t) for f, t in rows if isinstance(f, date) and isinstance(t, date)]
+    spans += [(date.fromisoformat(day),) * 2 for day in {*changed, *days(landing)}]
+    low, high = date.fromisoformat(first), date.fromisoformat(last)
+    ranges: list[list[date]] = []
+    clipped = ((max(f, low), min(t, high)) for f, t in spans if f <= high and t >= low)
+    for start, end in sorted(clipped):
+        if ranges and (start - ranges[-1][1]).days <= EMPTY_STRETCH_DAYS:
+            ranges[-1][1] = max(ranges[-1][1], end)
+        else:
+            ranges.append([start, end])
+    return [(start.isoformat(), end.isoformat()) for start, end in ranges]
 
 
 def _every_day(landing: Path, query: Query) -> set[str]:

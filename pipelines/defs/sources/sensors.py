@@ -1,5 +1,5 @@
 """The landing sensor: new files in the landing zone become runs of just the partitions they
-change (schedules.transform_after_landing then rebuilds the marts after each landing run).
+change (schedules.reference_after_landing then rebuilds the marts after each landing run).
 
 The AWS CUR has its own sensor (deliveries and manifests, folder or S3: aws_cur/sensors.py).
 Every other source is fingerprinted here file by file (path, size, modification time):
@@ -9,7 +9,7 @@ Every other source is fingerprinted here file by file (path, size, modification 
 * FOCUS and GCP exports: only the changed files are read, and each billing period they hold
   gets a ``billing_monthly`` run (a removed file re-lands the periods it held);
 * contracts, price books, list prices and exchange rates are unpartitioned inputs of the
-  transform: a change requests a ``transform`` run.
+  reference data: a change requests an ``ingest_reference`` run.
 
 A day or billing period the warehouse already holds at its files' versions (raw.landing_log:
 landed by `gpuledger run`, a backfill or an earlier run) is not requested again: the sensor
@@ -26,7 +26,7 @@ from collections import defaultdict
 import dagster as dg
 
 from pipelines.defs.sources import discovery
-from pipelines.defs.transform.schedules import billing_job, ingest_job, transform_job
+from pipelines.defs.transform.schedules import billing_job, ingest_job, reference_job
 from pipelines.lib.mirror import sync_landing
 from pipelines.lib.partitions import month_key
 from pipelines.lib.resources import WarehouseResource
@@ -35,13 +35,14 @@ INTERVAL_S = int(os.environ.get("GPULEDGER_LANDING_SENSOR_INTERVAL_S", "120"))
 
 
 @dg.sensor(
-    jobs=[ingest_job, billing_job, transform_job],
+    jobs=[ingest_job, billing_job, reference_job],
     minimum_interval_seconds=INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Fingerprints the landing zone (all sources but the AWS CUR, which has its own sensor) "
-        "and requests runs for exactly the days and billing periods whose files changed, and a "
-        "transform when contracts or prices change. First evaluation: everything present."
+        "and requests runs for exactly the days and billing periods whose files changed, and an "
+        "ingest_reference run when contracts or prices change. First evaluation: everything "
+        "present."
     ),
 )
 def landing_new_files(
@@ -110,14 +111,14 @@ def landing_new_files(
             )
         )
 
-    inputs = discovery.transform_inputs(landing)
-    if not requests and seen.get("transform_inputs") not in (None, inputs):
-        requests.append(dg.RunRequest(job_name=transform_job.name, run_key=f"inputs:{inputs}"))
+    inputs = discovery.reference_inputs(landing)
+    if not requests and seen.get("reference_inputs") not in (None, inputs):
+        requests.append(dg.RunRequest(job_name=reference_job.name, run_key=f"inputs:{inputs}"))
 
     cursor = {
         "days": days,
         "files": files,
         "file_periods": file_periods,
-        "transform_inputs": inputs,
+        "reference_inputs": inputs,
     }
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor, sort_keys=True))

@@ -43,8 +43,8 @@ ingest_job = dg.define_asset_job(
     partitions_def=daily,
     description="Land one day (or a range of days) of telemetry and inference request logs.",
 )
-transform_job = dg.define_asset_job(
-    "transform",
+reference_job = dg.define_asset_job(
+    "ingest_reference",
     executor_def=EXECUTOR,
     selection=dg.AssetSelection.groups("list_prices", "contracts", "prices"),
     description=(
@@ -120,12 +120,12 @@ AFTER_RUN_TAG = "gpuledger/after_run"
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[ingest_job, billing_job],
-    request_job=transform_job,
+    request_job=reference_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=5,  # the marts follow a landing within seconds, not half a minute
     description="After a landing run succeeds, build the models built whole.",
 )
-def transform_after_landing(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+def reference_after_landing(context: dg.RunStatusSensorContext) -> dg.RunRequest:
     run_id = context.dagster_run.run_id
     return dg.RunRequest(run_key=f"transform-after-{run_id}", tags={AFTER_RUN_TAG: run_id})
 
@@ -143,7 +143,7 @@ def _materializations(
 
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[transform_job],
+    monitored_jobs=[reference_job],
     request_jobs=[build_daily_job, publish_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=5,
@@ -152,21 +152,23 @@ def _materializations(
         "landings' metadata, usage_days_changed), or publish when none changed."
     ),
 )
-def build_after_transform(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+def build_after_reference(context: dg.RunStatusSensorContext) -> list[dg.RunRequest]:
     run = context.dagster_run
     runs = [run.run_id, *([run.tags[AFTER_RUN_TAG]] if AFTER_RUN_TAG in run.tags else [])]
     warehouse = WarehouseResource.from_environment()
-    days = discovery.days_to_build(
+    ranges = discovery.days_to_build(
         _materializations(context.instance, runs),
         warehouse.landing_root,
         warehouse.query_landed,
         instance=context.instance,
     )
-    if days is None:
-        return dg.RunRequest(job_name=publish_job.name, run_key=f"publish-after-{run.run_id}")
-    first, last = days
-    return dg.RunRequest(
-        job_name=build_daily_job.name,
-        run_key=f"build-after-{run.run_id}",
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
-    )
+    if not ranges:
+        return [dg.RunRequest(job_name=publish_job.name, run_key=f"publish-after-{run.run_id}")]
+    return [
+        dg.RunRequest(
+            job_name=build_daily_job.name,
+            run_key=f"build-after-{run.run_id}" + (f"-{first}" if len(ranges) > 1 else ""),
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        )
+        for first, last in ranges
+    ]
