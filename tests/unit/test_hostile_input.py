@@ -505,3 +505,66 @@ def test_the_bill_never_rolls_back_to_an_older_delivery_than_the_one_landed(
         cur.refuse_rollback("s3://x", older, [older], ("b", "2026-11-03T00:00:00"))
     monkeypatch.setenv(ALLOW_REMOVAL, "aws_cur")
     cur.refuse_rollback("s3://x", older, [older], ("b", "2026-11-03T00:00:00"))
+
+
+def test_busy_shares_above_one_are_checked_on_the_days_a_run_landed(tmp_path: Path) -> None:
+    """The check reads the run's days of raw.nvml_process_windows (the history grows every day),
+    every day when it runs alone."""
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    import dagster as dg
+    import duckdb
+
+    from pipelines.defs.serving.health import busy_shares_at_most_one
+    from pipelines.lib.resources import WarehouseResource
+
+    class RowsOnly(WarehouseResource):
+        """The warehouse file as written here: raw.nvml_process_windows is a table of rows."""
+
+        @contextmanager
+        def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+            conn = duckdb.connect(self.warehouse)
+            try:
+                yield conn
+            finally:
+                conn.close()
+
+    warehouse = tmp_path / "gpuledger.duckdb"
+    conn = duckdb.connect(str(warehouse))
+    conn.execute("create schema raw")
+    conn.execute(
+        "create table raw.nvml_process_windows as select * from (values"
+        " (date '2026-10-01', 'h1', 'GPU-1', timestamp '2026-10-01 05:00',"
+        "  timestamp '2026-10-01 05:01', 0.7),"
+        " (date '2026-10-01', 'h1', 'GPU-1', timestamp '2026-10-01 05:00',"
+        "  timestamp '2026-10-01 05:01', 0.7),"
+        " (date '2026-10-02', 'h1', 'GPU-1', timestamp '2026-10-02 05:00',"
+        "  timestamp '2026-10-02 05:01', 0.5)"
+        ") as t(partition_date, host, gpu_uuid, window_start, window_end, busy_share)"
+    )
+    conn.close()
+    checks = dg.AssetSelection.checks(busy_shares_at_most_one)
+    job = dg.Definitions(
+        asset_checks=[busy_shares_at_most_one],
+        jobs=[dg.define_asset_job("check", selection=checks)],
+        resources={
+            "warehouse": RowsOnly(
+                landing=str(tmp_path), warehouse=str(warehouse), aws_cur=str(tmp_path)
+            )
+        },
+    ).resolve_job_def("check")
+
+    def evaluated(tags: dict[str, str]) -> tuple[bool, object]:
+        result = job.execute_in_process(tags=tags)
+        [evaluation] = result.get_asset_check_evaluations()
+        return evaluation.passed, evaluation.metadata["windows_above_one"].value
+
+    assert evaluated({"dagster/partition": "2026-10-02"}) == (True, 0)
+    assert evaluated({"dagster/partition": "2026-10-01"}) == (False, 1)
+    range_tags = {
+        "dagster/asset_partition_range_start": "2026-09-30",
+        "dagster/asset_partition_range_end": "2026-10-02",
+    }
+    assert evaluated(range_tags) == (False, 1)
+    assert evaluated({}) == (False, 1)
