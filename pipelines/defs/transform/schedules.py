@@ -123,11 +123,14 @@ AFTER_RUN_TAG = "gpuledger/after_run"
     request_job=reference_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=5,  # the marts follow a landing within seconds, not half a minute
-    description="After a landing run succeeds, build the models built whole.",
+    description=(
+        "After a landing run succeeds, land contracts and prices (ingest_reference); "
+        "build_after_reference then builds the days the landings changed."
+    ),
 )
 def reference_after_landing(context: dg.RunStatusSensorContext) -> dg.RunRequest:
     run_id = context.dagster_run.run_id
-    return dg.RunRequest(run_key=f"transform-after-{run_id}", tags={AFTER_RUN_TAG: run_id})
+    return dg.RunRequest(run_key=f"reference-after-{run_id}", tags={AFTER_RUN_TAG: run_id})
 
 
 def _materializations(
