@@ -129,14 +129,28 @@ def day_ranges(days: list[str]) -> list[str]:
     Days without data between two that have some are left out, so a run never empties a day
     whose files are gone from the landing zone (only a run of that day itself does).
     """
+    return _ranges(days, lambda day: (date.fromisoformat(day) + timedelta(days=1)).isoformat())
+
+
+def period_ranges(periods: list[str]) -> list[str]:
+    """Consecutive billing periods ('YYYY-MM') as one range of monthly partitions each: a run
+    lands and builds them all (a run costs seconds whatever it holds); as for days, a period
+    between two is never landed unless it was asked for."""
+
+    def following(key: str) -> str:
+        year, month = int(key[:4]), int(key[5:7])
+        return month_key(f"{year + month // 12}-{month % 12 + 1:02d}")
+
+    return _ranges([month_key(p) for p in periods], following)
+
+
+def _ranges(keys: list[str], following: Callable[[str], str]) -> list[str]:
     ranges: list[tuple[str, str]] = []
-    for day in sorted(days):
-        if ranges and date.fromisoformat(ranges[-1][1]) + timedelta(days=1) == date.fromisoformat(
-            day
-        ):
-            ranges[-1] = (ranges[-1][0], day)
+    for key in sorted(keys):
+        if ranges and following(ranges[-1][1]) == key:
+            ranges[-1] = (ranges[-1][0], key)
         else:
-            ranges.append((day, day))
+            ranges.append((key, key))
     return [first if first == last else f"{first}{RANGE}{last}" for first, last in ranges]
 
 
@@ -259,7 +273,7 @@ def run(
     landed = WarehouseResource.from_environment().query_landed
     todo = plan(landing, start, end, landed=landed, full_refresh=full_refresh, instance=instance)
     steps: list[tuple[str, str | None]] = [
-        *(("billing_monthly", month_key(p)) for p in todo.billing_periods),
+        *(("billing_monthly", r) for r in period_ranges(todo.billing_periods)),
         *(("ingest_daily", r) for r in day_ranges(todo.days)),
         ("ingest_reference", None),
     ]

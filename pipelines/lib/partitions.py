@@ -29,12 +29,17 @@ def day_of(partition_key: str) -> date:
     return date.fromisoformat(partition_key)
 
 
-# A backfill of many days is one run (the UI's backfills and `gpuledger run --start --end`):
-# the daily assets land each day of the run's partition range in its own transaction.
+# A backfill of many days or billing periods is one run (the UI's backfills and `gpuledger run`,
+# which lands consecutive periods and days as ranges): the daily assets land each day of the
+# run's partition range in its own transaction, the bills each period, and dbt builds them in
+# one invocation (its microbatches: a day or a period each). A run costs seconds whatever it
+# holds (dbt's start, Dagster's run), so a year of bills is one run, not twelve.
 single_run = dg.BackfillPolicy.single_run()
-# A billing period is landed and built in a run of its own (billing_monthly): the landings
-# replace one period each, and dagster-dbt's default for the bill-line models is one run.
-run_per_period = dg.BackfillPolicy.multi_run(1)
+
+
+def billing_periods_of(context: dg.AssetExecutionContext) -> list[str]:
+    """The billing periods of a run: one partition, or every month of a backfill's range."""
+    return [billing_period(key) for key in context.partition_keys]
 
 
 def days_of(context: dg.AssetExecutionContext) -> list[date]:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -72,11 +73,12 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
         assert policy is not None and policy.max_partitions_per_run is None, key
 
 
-def test_a_billing_period_is_landed_and_built_in_a_run_of_its_own(
+def test_billing_periods_are_landed_and_built_in_one_run(
     definitions: dg.Definitions,
 ) -> None:
-    """billing_monthly lands a period's bills and builds its bill lines (dbt's microbatch by
-    month), a run per period; the FOCUS validator reads every period, once per build of days."""
+    """billing_monthly lands a period's bills, or a range of periods', and builds their bill
+    lines (dbt's microbatch by month) in one run; the FOCUS validator reads every period, once
+    per build of days."""
     graph = definitions.resolve_asset_graph()
     job = definitions.resolve_job_def("billing_monthly")
     keys = job.asset_layer.executable_asset_keys
@@ -95,31 +97,42 @@ def test_a_billing_period_is_landed_and_built_in_a_run_of_its_own(
     }
     for key in keys:
         assert graph.get(key).partitions_def == job.partitions_def, key
-        assert graph.get(key).backfill_policy.max_partitions_per_run == 1, key
+        policy = graph.get(key).backfill_policy
+        assert policy is not None and policy.max_partitions_per_run is None, key
     validator = "marts__billing_focus_billing_focus_passes_focus_validator"
     assert validator not in job.graph.node_names()
     assert validator in definitions.resolve_job_def("build_daily").graph.node_names()
 
 
 def test_a_run_of_days_builds_them_and_the_day_on_either_side() -> None:
-    from pipelines.defs.transform.assets import Batches, batches
+    from pipelines.defs.transform.assets import YEAR_BATCH_ROWS, Batches, batches
 
     def window(first: int, last: int) -> dg.TimeWindow:
         start = datetime(2026, 11, first, tzinfo=UTC)
         return dg.TimeWindow(start, datetime(2026, 11, last, tzinfo=UTC) + timedelta(days=1))
 
+    def rows(counts: dict[int, int]) -> Callable[[date, date], int]:
+        """Rows landed per year (absent: none), as the warehouse would count them."""
+        return lambda first, end: sum(n for y, n in counts.items() if first.year <= y < end.year)
+
+    none = rows({})
     # One day: three batches of a day.
-    assert batches(window(1, 1)) == Batches("2026-10-31", "2026-11-03", "day")
-    assert batches(window(1, 3)) == Batches("2026-10-31", "2026-11-05", "day")
-    # Seven days are still built a day per batch; eight (a backfill, a first build) a month per
-    # batch.
-    assert batches(window(2, 8)) == Batches("2026-11-01", "2026-11-10", "day")
-    assert batches(window(2, 9)) == Batches("2026-11-01", "2026-11-11", "month")
-    # Thirteen months a month per batch; more (bills years apart) a year per batch.
-    thirteen = dg.TimeWindow(datetime(2025, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
-    assert batches(thirteen).size == "month"
+    assert batches(window(1, 1), none) == Batches("2026-10-31", "2026-11-03", "day")
+    assert batches(window(1, 3), none) == Batches("2026-10-31", "2026-11-05", "day")
+    # Seven days are still built a day per batch; eight (a backfill, a first build) a year per
+    # batch where the years they span hold few rows, else a month per batch.
+    assert batches(window(2, 8), none) == Batches("2026-11-01", "2026-11-10", "day")
+    assert batches(window(2, 9), none) == Batches("2026-11-01", "2026-11-11", "year")
+    at_most = rows({2025: 1, 2026: YEAR_BATCH_ROWS})
+    assert batches(window(2, 9), at_most).size == "year"  # 2025 is not in the batch's year
+    assert batches(window(2, 9), rows({2026: YEAR_BATCH_ROWS + 1})).size == "month"
+    # The day before counts: a run from January 1 builds the year before it too.
+    january = dg.TimeWindow(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 20, tzinfo=UTC))
+    assert batches(january, at_most) == Batches("2025-12-31", "2026-01-21", "month")
     years = dg.TimeWindow(datetime(2018, 8, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
-    assert batches(years) == Batches("2018-07-31", "2026-12-02", "year")
+    assert batches(years, rows({2020: YEAR_BATCH_ROWS})) == Batches(
+        "2018-07-31", "2026-12-02", "year"
+    )
 
 
 def test_a_new_dbt_target_folder_starts_from_the_warehouses_parse(

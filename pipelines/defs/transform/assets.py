@@ -1,24 +1,25 @@
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from pipelines.defs.sources import discovery
 from pipelines.defs.transform.project import dbt_project
 from pipelines.lib.dbt import PIPELINE_EXCLUDES, GpuledgerTranslator, log_file_args
-from pipelines.lib.partitions import daily, monthly, run_per_period, single_run
+from pipelines.lib.partitions import daily, monthly, single_run
 from pipelines.lib.paths import export_raw_root, warehouse_path
 from pipelines.lib.resources import WarehouseResource
 
 FULL_REFRESH_TAG = "gpuledger/full_refresh"
 
 # The bill-line models, built a billing period at a time (dbt's microbatch by month), with the
-# staging views and seeds they read: a run of billing_monthly lands a period and builds them.
+# staging views and seeds they read: a run of billing_monthly lands its periods and builds them.
 MONTHLY_MODELS = "tag:monthly"
 # Every other model (dbt tag `daily`) is built by the build of days: a day at a time by dbt's
 # microbatch (dbt_project/macros/batch.sql: telemetry, request verdicts, tokens, the hourly GPU
@@ -38,36 +39,43 @@ TARGET = "dbt-target"
 MONTHLY_TARGET = "dbt-target-monthly"
 PARTIAL_PARSE = "partial_parse.msgpack"
 # A run of up to this many days builds them a day per batch; a longer run (a first build, a
-# backfill) a month per batch, and one of more than MONTH_BATCHES_UP_TO months a year per batch,
-# as a batch costs a statement per model whatever it holds (bills of years apart make a first
-# build span every month between them).
+# backfill) a month per batch, or a year per batch where the years it spans hold at most
+# YEAR_BATCH_ROWS rows of telemetry and request logs (a small fleet's history, bills years
+# apart): a batch costs a statement per model whatever it holds, and a year of a large fleet in
+# one batch would not fit in memory.
 DAY_BATCHES_UP_TO = 7
-MONTH_BATCHES_UP_TO = 13
+YEAR_BATCH_ROWS = 5_000_000
 # The sources a day of those models is built from (raw.landing_log's names).
 DAILY_SOURCES = ("nvml", "dcgm_samples", "inference_requests")
+# The rows their raw tables hold on some days (raw.partitions counts them per day).
+ROWS_OF_DAYS = (
+    "select coalesce(sum(rows), 0) from raw.partitions where table_name in (select unnest(?))"
+    " and partition_key >= ? and partition_key < ?"
+)
 
 
 @dataclass(frozen=True)
 class Batches:
     """What dbt's microbatch builds for a run of daily partitions: from `start` up to `end`
-    (--event-time-start, --event-time-end), in batches of `size` ('day' or 'month')."""
+    (--event-time-start, --event-time-end), in batches of `size` ('day', 'month' or 'year')."""
 
     start: str
     end: str
     size: str
 
 
-def batches(window: dg.TimeWindow) -> Batches:
+def batches(window: dg.TimeWindow, rows: Callable[[date, date], int]) -> Batches:
     """The run's days and one more on either side, whose request verdicts the run's days change
     (a retry logged after midnight supersedes the attempt before it; int_request_exceptions). A
     batch a month (or a year) starts at the first of the month (of the year): dbt truncates the
-    start to the batch size."""
+    start to the batch size, so a batch of a year builds every day of it. ``rows(first, end)``:
+    the rows of telemetry and request logs landed on the days [first, end)."""
     start = (window.start - timedelta(days=1)).date()
     end = (window.end + timedelta(days=1)).date()
-    days = (end - start).days
-    size = "day" if days <= DAY_BATCHES_UP_TO + 2 else "month"
-    if days > MONTH_BATCHES_UP_TO * 31:
-        size = "year"
+    if (end - start).days <= DAY_BATCHES_UP_TO + 2:
+        return Batches(start.isoformat(), end.isoformat(), "day")
+    years = (date(start.year, 1, 1), date((end - timedelta(days=1)).year + 1, 1, 1))
+    size = "year" if rows(*years) <= YEAR_BATCH_ROWS else "month"
     return Batches(start.isoformat(), end.isoformat(), size)
 
 
@@ -113,7 +121,15 @@ def daily_dbt_models(
     runs the tests that read any of them (the cost conservation tests read the bill lines too),
     less dbt's unit tests (checks of the models' code, which CI runs). If the build fails, the
     days' landings are forgotten, so the next run lands and builds them again."""
-    run = batches(context.partition_time_window)
+
+    def rows(first: date, end: date) -> int:
+        with warehouse.connect() as conn:
+            found = conn.execute(
+                ROWS_OF_DAYS, [sorted(discovery.DAILY_LANDINGS), first.isoformat(), end.isoformat()]
+            ).fetchone()
+        return int(found[0]) if found else 0
+
+    run = batches(context.partition_time_window, rows)
     args = [*_dbt_args(context), "--event-time-start", run.start, "--event-time-end", run.end]
     # dbt runs in a process of its own, with this environment.
     os.environ[BATCH_SIZE_ENV] = run.size
@@ -132,16 +148,16 @@ def daily_dbt_models(
     dagster_dbt_translator=GpuledgerTranslator(),
     select=MONTHLY_MODELS,
     partitions_def=monthly,
-    backfill_policy=run_per_period,
+    backfill_policy=single_run,
     pool="duckdb",
 )
 def billing_period_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource
 ) -> Iterator[Any]:
-    """dbt build of the bill-line models for the run's billing period: dbt deletes the period
-    and builds it again from the bills as landed. Only the tests that read nothing else run
-    here (indirect selection `cautious`); those that read contracts or usage days too run in
-    the builds of those."""
+    """dbt build of the bill-line models for the run's billing periods (one, or a range): dbt
+    deletes each period and builds it again from the bills as landed, a microbatch each. Only
+    the tests that read nothing else run here (indirect selection `cautious`); those that read
+    contracts or usage days too run in the builds of those."""
     window = context.partition_time_window
     args = [
         *_dbt_args(context),

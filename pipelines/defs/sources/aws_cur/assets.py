@@ -1,40 +1,50 @@
+from typing import Any
+
 import dagster as dg
 
 from pipelines.defs.sources.aws_cur import load
 from pipelines.lib import changed_days
-from pipelines.lib.partitions import billing_period, monthly, run_per_period
+from pipelines.lib.partitions import billing_periods_of, month_key, monthly, single_run
 from pipelines.lib.resources import WarehouseResource
+from pipelines.lib.store import Store
 
 
 @dg.asset(
     key=["raw", "aws_cur_line_items"],
     partitions_def=monthly,
-    backfill_policy=run_per_period,
+    backfill_policy=single_run,
     pool="duckdb",
     group_name="aws_cur",
     kinds={"duckdb", "aws"},
     description=(
-        "AWS Data Exports (CUR 2.0) line items of one billing period. The newest complete "
+        "AWS Data Exports (CUR 2.0) line items of each billing period. The newest complete "
         "delivery (manifest whose data files are all present) replaces the period atomically."
     ),
 )
 def aws_cur_line_items(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    period = billing_period(context.partition_key)
     store = warehouse.aws_cur_store()
+    for period in billing_periods_of(context):
+        context.add_asset_metadata(
+            _land_period(context, warehouse, store, period), partition_key=month_key(period)
+        )
+    return dg.MaterializeResult()
+
+
+def _land_period(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    store: Store,
+    period: str,
+) -> dict[str, Any]:
+    """Land the newest complete delivery of the period; its materialization's metadata."""
     found = load.deliveries(store, period)
     delivery = load.newest_complete(found)
     if not found:
         # The period's bill comes from another source (FOCUS); nothing of AWS to replace.
         context.log.info(f"no CUR delivery for billing period {period}; left as it was")
-        return dg.MaterializeResult(
-            metadata={
-                "billing_period": period,
-                "deliveries_seen": 0,
-                **changed_days.metadata([]),
-            }
-        )
+        return {"billing_period": period, "deliveries_seen": 0, **changed_days.metadata([])}
     if delivery is None:
         raise dg.Failure(
             f"no complete CUR delivery for billing period {period} in {warehouse.aws_cur}",
@@ -75,16 +85,14 @@ def aws_cur_line_items(
         before = changed_days.bill_digests(conn, "aws_cur_line_items", period)
         load.land_delivery(conn, store, delivery, table)
         after = changed_days.bill_digests(conn, "aws_cur_line_items", period)
-    return dg.MaterializeResult(
-        metadata={
-            "billing_period": period,
-            "execution_id": delivery.execution_id,
-            "format": delivery.format,
-            "manifest": store.describe(delivery.manifest_key),
-            "data_files": len(delivery.data_keys),
-            "line_items": table.num_rows,
-            "deliveries_seen": len(found),
-            "incomplete_deliveries_skipped": len(newer_incomplete),
-            **changed_days.metadata(changed_days.bill_days_changed(before, after)),
-        }
-    )
+    return {
+        "billing_period": period,
+        "execution_id": delivery.execution_id,
+        "format": delivery.format,
+        "manifest": store.describe(delivery.manifest_key),
+        "data_files": len(delivery.data_keys),
+        "line_items": table.num_rows,
+        "deliveries_seen": len(found),
+        "incomplete_deliveries_skipped": len(newer_incomplete),
+        **changed_days.metadata(changed_days.bill_days_changed(before, after)),
+    }

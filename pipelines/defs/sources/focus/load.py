@@ -225,16 +225,30 @@ def billing_periods(root: Path, landing: Path) -> list[str]:
     return sorted(periods)
 
 
-def land_period(
-    conn: duckdb.DuckDBPyConnection, period: str, files: list[Path], landing: Path
-) -> tuple[int, int]:
-    """Replace the billing period's FOCUS rows (and their quarantine); (landed, quarantined)."""
+def read_focus_files(
+    files: list[Path], landing: Path
+) -> tuple[list[dict[str, Any]], list[Rejected]]:
+    """Every row of the files, and those that could not be read."""
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     for path in files:
         file_rows, file_rejected = read_focus_file(path, landing)
-        rows += [r for r in file_rows if r["billing_period"] == period]
+        rows += file_rows
         rejected += file_rejected
+    return rows, rejected
+
+
+def land_period(
+    conn: duckdb.DuckDBPyConnection,
+    period: str,
+    files: list[Path],
+    landing: Path,
+    read: tuple[list[dict[str, Any]], list[Rejected]],
+) -> tuple[int, int]:
+    """Replace the billing period's FOCUS rows (and their quarantine) with those of the files
+    (``read``: what read_focus_files gave for them); (landed, quarantined)."""
+    every_row, rejected = read
+    rows = [r for r in every_row if r["billing_period"] == period]
     table = pa.Table.from_pylist(
         [{c: r.get(c) for c in COLUMNS} for r in rows], schema=pa.schema(list(COLUMNS.items()))
     )

@@ -5,7 +5,7 @@ import dagster as dg
 
 from pipelines.defs.sources.gcp_billing import load
 from pipelines.lib import changed_days
-from pipelines.lib.partitions import billing_period, monthly, run_per_period
+from pipelines.lib.partitions import billing_periods_of, month_key, monthly, single_run
 from pipelines.lib.resources import WarehouseResource
 
 
@@ -14,7 +14,7 @@ from pipelines.lib.resources import WarehouseResource
         dg.AssetSpec(
             ["raw", "gcp_billing_export"],
             description=(
-                "Google Cloud Billing detailed usage cost export rows of one invoice month "
+                "Google Cloud Billing detailed usage cost export rows of each invoice month "
                 "(JSONL, Parquet or flattened CSV under gcp_billing/, and the BigQuery export "
                 "table named by GPULEDGER_GCP_BIGQUERY_TABLE), every file's rows as they are. "
                 "The month is replaced as a whole; staging counts a row repeated across files "
@@ -29,14 +29,13 @@ from pipelines.lib.resources import WarehouseResource
         ),
     ],
     partitions_def=monthly,
-    backfill_policy=run_per_period,
+    backfill_policy=single_run,
     pool="duckdb",
     group_name="gcp_billing",
 )
 def gcp_billing_export(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
-    month = billing_period(context.partition_key)
     warehouse.sync("gcp_billing")
     files = load.export_files(warehouse.landing_root / "gcp_billing")
     table = os.environ.get("GPULEDGER_GCP_BIGQUERY_TABLE")
@@ -44,22 +43,28 @@ def gcp_billing_export(
     if table:
         client = load.bigquery_client(os.environ.get("GPULEDGER_GCP_BIGQUERY_ENDPOINT"))
         table_rows = load.read_bigquery_table(client, table)
-    with warehouse.connect() as conn:
-        before = changed_days.bill_digests(conn, "gcp_billing_export", month)
-        landed, quarantined = load.land_month(
-            conn, month, files, warehouse.landing_root, table_rows
+    read = load.read_export_files(files, warehouse.landing_root, table_rows)  # once for all
+    for month in billing_periods_of(context):
+        with warehouse.connect() as conn:
+            before = changed_days.bill_digests(conn, "gcp_billing_export", month)
+            landed, quarantined = load.land_month(
+                conn, month, files, warehouse.landing_root, read, from_bigquery=bool(table)
+            )
+            after = changed_days.bill_digests(conn, "gcp_billing_export", month)
+        if quarantined:
+            context.log.warning(
+                f"{quarantined} GCP export rows of {month} quarantined (raw.quarantine)"
+            )
+        context.add_asset_metadata(
+            {
+                "files": len(files),
+                "rows": landed,
+                "quarantined": quarantined,
+                # The credits are part of each export row (credits_json).
+                **changed_days.metadata(changed_days.bill_days_changed(before, after)),
+            },
+            asset_key=["raw", "gcp_billing_export"],
+            partition_key=month_key(month),
         )
-        after = changed_days.bill_digests(conn, "gcp_billing_export", month)
-    if quarantined:
-        context.log.warning(f"{quarantined} GCP export rows quarantined (raw.quarantine)")
-    yield dg.MaterializeResult(
-        asset_key=["raw", "gcp_billing_export"],
-        metadata={
-            "files": len(files),
-            "rows": landed,
-            "quarantined": quarantined,
-            # The credits are part of each export row (credits_json).
-            **changed_days.metadata(changed_days.bill_days_changed(before, after)),
-        },
-    )
+    yield dg.MaterializeResult(asset_key=["raw", "gcp_billing_export"])
     yield dg.MaterializeResult(asset_key=["raw", "gcp_billing_credits"])

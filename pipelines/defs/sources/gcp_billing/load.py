@@ -286,24 +286,37 @@ def invoice_months(root: Path, landing: Path) -> list[str]:
     return sorted(months)
 
 
+def read_export_files(
+    files: list[Path],
+    landing: Path,
+    table_rows: tuple[list[dict[str, Any]], list[Rejected]] | None = None,
+) -> tuple[list[dict[str, Any]], list[Rejected]]:
+    """Every row of the export files (and, when given, the rows read from the BigQuery
+    table), and those that could not be read."""
+    rows: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    for path in files:
+        file_rows, file_rejected = read_export_file(path, landing)
+        rows += file_rows
+        rejected += file_rejected
+    if table_rows is not None:
+        rows += table_rows[0]
+        rejected += table_rows[1]
+    return rows, rejected
+
+
 def land_month(
     conn: duckdb.DuckDBPyConnection,
     month: str,
     files: list[Path],
     landing: Path,
-    table_rows: tuple[list[dict[str, Any]], list[Rejected]] | None = None,
+    read: tuple[list[dict[str, Any]], list[Rejected]],
+    from_bigquery: bool = False,
 ) -> tuple[int, int]:
-    """Replace the invoice month with what the export files (and, when given, the rows read
-    from the BigQuery table) hold; returns (landed, quarantined)."""
-    rejected: list[Rejected] = []
-    rows: list[dict[str, Any]] = []
-    for path in files:
-        file_rows, file_rejected = read_export_file(path, landing)
-        rows += [r for r in file_rows if r["invoice_month"] == month]
-        rejected += file_rejected
-    if table_rows is not None:
-        rows += [r for r in table_rows[0] if r["invoice_month"] == month]
-        rejected += table_rows[1]
+    """Replace the invoice month with the rows of ``read`` (what read_export_files gave for the
+    files, with the BigQuery table's rows when ``from_bigquery``); (landed, quarantined)."""
+    every_row, rejected = read
+    rows = [r for r in every_row if r["invoice_month"] == month]
     table = pa.Table.from_pylist(
         [{c: r.get(c) for c in COLUMNS} for r in rows], schema=pa.schema(list(COLUMNS.items()))
     )
@@ -330,7 +343,7 @@ def land_month(
         # The month's version (its files'; none read from BigQuery), for the landing sensor.
         landed=(
             ("gcp_billing_export", date.fromisoformat(f"{month}-01"), files, landing)
-            if table_rows is None
+            if not from_bigquery
             else None
         ),
     )
