@@ -74,19 +74,31 @@ def test_small_single_gpu_fleet_across_a_month_boundary_equals_truth(
     assert shared == [(2,)]
 
 
-def test_a_first_build_of_more_than_a_week_in_month_batches_equals_truth(
-    pipeline_factory: Callable[..., Pipeline],
+def test_a_first_build_of_more_than_a_week_equals_truth_in_year_and_in_month_batches(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Nine days across a month boundary: the first build's microbatch models are built a month
-    # per batch (two batches, March and April), not a day per batch.
+    # Nine days across a month boundary: the first build's microbatch models are built a year
+    # per batch (a small fleet: its year holds few rows), not a day per batch; rebuilt as a fleet
+    # too large for that, a month per batch (two batches, March and April). Both equal truth.
     pipeline = pipeline_factory(gpus=2, days=9, seed=5, start=date(2026, 3, 27))
     _assert_matches_truth(pipeline)
-    compiled = pipeline.warehouse.parent / "dbt-target" / "compiled" / "gpuledger"
-    batches = compiled / "models" / "intermediate" / "gpu" / "int_gpu_hours"
-    assert sorted(p.name for p in batches.glob("*.sql")) == [
+    assert _batches_of_int_gpu_hours(pipeline) == ["int_gpu_hours_2026.sql"]
+
+    monthly = pipeline.copy_to(tmp_path)
+    monkeypatch.setattr("pipelines.defs.transform.assets.YEAR_BATCH_ROWS", 0)
+    monthly.run(full_refresh=True)
+    _assert_matches_truth(monthly)
+    assert _batches_of_int_gpu_hours(monthly) == [
         "int_gpu_hours_2026-03.sql",
         "int_gpu_hours_2026-04.sql",
     ]
+
+
+def _batches_of_int_gpu_hours(pipeline: Pipeline) -> list[str]:
+    """The batches of int_gpu_hours dbt compiled in the pipeline's last build of days."""
+    compiled = pipeline.warehouse.parent / "dbt-target" / "compiled" / "gpuledger"
+    batches = compiled / "models" / "intermediate" / "gpu" / "int_gpu_hours"
+    return sorted(p.name for p in batches.glob("*.sql"))
 
 
 def test_workload_whose_requests_all_fail_has_cost_but_no_useful_tokens(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -43,6 +44,8 @@ def test_a_restated_cur_day_rebuilds_that_day_and_prices_every_day(
     # $1.00 dearer, and the plan's fee for that hour $1.00 more used (so $1.00 less unused).
     restate_october_hour(pipeline.landing, f"{first} 05", "55555555-5555-5555-5555-555555555555")
     summary = pipeline.run(instance=instance)
+    # The build's window went to dbt's process, not into this one's environment.
+    assert not {"GPULEDGER_BATCH_SIZE", "GPULEDGER_RUN_DAYS_START"} & os.environ.keys()
     # October alone is landed again, its bill lines built again (a billing period of the
     # monthly dbt asset), and the one day its lines changed is built, not the month.
     assert [(job, key) for job, key, _ in summary.runs] == [

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -133,6 +134,25 @@ def test_a_run_of_days_builds_them_and_the_day_on_either_side() -> None:
     assert batches(years, rows({2020: YEAR_BATCH_ROWS})) == Batches(
         "2018-07-31", "2026-12-02", "year"
     )
+
+
+def test_a_build_of_days_gives_dbt_its_window_and_leaves_the_environment_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The build's batch size and days reach dbt's process through its environment, which
+    dagster-dbt copies when it starts dbt; the environment is the same as before afterwards,
+    for the next run in the same process."""
+    from pipelines.defs.transform.assets import BATCH_SIZE_ENV, RUN_DAYS_ENV, _environment
+
+    monkeypatch.setenv(BATCH_SIZE_ENV, "month")
+    monkeypatch.delenv(RUN_DAYS_ENV[0], raising=False)
+    with _environment({BATCH_SIZE_ENV: "day", RUN_DAYS_ENV[0]: "2026-11-01"}):
+        assert (os.environ[BATCH_SIZE_ENV], os.environ[RUN_DAYS_ENV[0]]) == ("day", "2026-11-01")
+    assert os.environ[BATCH_SIZE_ENV] == "month"
+    assert RUN_DAYS_ENV[0] not in os.environ
+    with pytest.raises(RuntimeError), _environment({RUN_DAYS_ENV[0]: "2026-11-01"}):
+        raise RuntimeError("dbt could not start")
+    assert RUN_DAYS_ENV[0] not in os.environ
 
 
 def test_a_new_dbt_target_folder_starts_from_the_warehouses_parse(

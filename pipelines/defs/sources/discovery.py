@@ -29,7 +29,7 @@ from pipelines.defs.sources.telemetry.load import spool_days, spool_files
 from pipelines.lib import changed_days, raw_files
 from pipelines.lib.partitions import billing_period, daily, month_key, monthly
 from pipelines.lib.paths import aws_cur_location
-from pipelines.lib.store import open_store
+from pipelines.lib.store import Store, open_store
 from pipelines.lib.warehouse import input_version
 
 # Reads what the warehouse has landed (WarehouseResource.query_landed): none when it cannot.
@@ -181,16 +181,25 @@ def monthly_versions(
     return current, {key: version for key, version in logged.items() if key in held}
 
 
-def cur_newest(landing: Path) -> dict[str, str | None]:
+def cur_newest(store: Store) -> dict[str, str | None]:
     """Per billing period of the CUR location: the execution id of its newest complete
     delivery (None when none is complete yet)."""
-    store = open_store(aws_cur_location(), landing)
     present = store.listing()
     newest = {}
     for period in cur_periods(store, present):
         delivery = cur.newest_complete(cur.deliveries(store, period, present))
         newest[period] = delivery.execution_id if delivery is not None else None
     return newest
+
+
+def cur_landed(query: Query) -> dict[str, str]:
+    """Per billing period: the execution id of the CUR delivery the warehouse holds."""
+    return {
+        str(period): str(execution)
+        for period, execution in query(
+            "select billing_period, execution_id from raw.aws_cur_deliveries", []
+        )
+    }
 
 
 def periods_to_land(
@@ -201,15 +210,9 @@ def periods_to_land(
     why), a FOCUS or GCP period whose source's files differ from those it was landed from
     (monthly_versions; also a period the files no longer hold), and the periods whose bill
     lines' last build failed (Dagster's status of the monthly dbt asset in ``instance``)."""
-    landed = {
-        str(period): str(execution)
-        for period, execution in query(
-            "select billing_period, execution_id from raw.aws_cur_deliveries", []
-        )
-    }
-    periods = {
-        p for p, newest in cur_newest(landing).items() if newest is None or landed.get(p) != newest
-    }
+    landed = cur_landed(query)
+    newest = cur_newest(open_store(aws_cur_location(), landing))
+    periods = {p for p, run in newest.items() if run is None or landed.get(p) != run}
     current, logged = monthly_versions(query, landing, monthly_files(landing))
     held = {
         "focus_charges": focus_periods(landing / "focus", landing),

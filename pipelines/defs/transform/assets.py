@@ -1,6 +1,7 @@
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -44,7 +45,7 @@ PARTIAL_PARSE = "partial_parse.msgpack"
 # apart): a batch costs a statement per model whatever it holds, and a year of a large fleet in
 # one batch would not fit in memory.
 DAY_BATCHES_UP_TO = 7
-YEAR_BATCH_ROWS = 5_000_000
+YEAR_BATCH_ROWS = int(os.environ.get("GPULEDGER_YEAR_BATCH_ROWS", "5000000"))
 # The sources a day of those models is built from (raw.landing_log's names).
 DAILY_SOURCES = ("nvml", "dcgm_samples", "inference_requests")
 # The rows their raw tables hold on some days (raw.partitions counts them per day).
@@ -77,6 +78,23 @@ def batches(window: dg.TimeWindow, rows: Callable[[date, date], int]) -> Batches
     years = (date(start.year, 1, 1), date((end - timedelta(days=1)).year + 1, 1, 1))
     size = "year" if rows(*years) <= YEAR_BATCH_ROWS else "month"
     return Batches(start.isoformat(), end.isoformat(), size)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in the environment while dbt's process starts (dagster-dbt gives it this
+    process's environment), then the environment as it was: nothing of one run's build is left
+    for the next run in the same process (`gpuledger run`, the tests)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _dbt_args(context: dg.AssetExecutionContext) -> list[str]:
@@ -131,11 +149,11 @@ def daily_dbt_models(
 
     run = batches(context.partition_time_window, rows)
     args = [*_dbt_args(context), "--event-time-start", run.start, "--event-time-end", run.end]
-    # dbt runs in a process of its own, with this environment.
-    os.environ[BATCH_SIZE_ENV] = run.size
-    os.environ[RUN_DAYS_ENV[0]], os.environ[RUN_DAYS_ENV[1]] = run.start, run.end
+    run_env = {BATCH_SIZE_ENV: run.size, RUN_DAYS_ENV[0]: run.start, RUN_DAYS_ENV[1]: run.end}
     try:
-        yield from dbt.cli(args, context=context, target_path=_target(TARGET)).stream()
+        with _environment(run_env):  # dbt's process starts here, with this environment
+            invocation = dbt.cli(args, context=context, target_path=_target(TARGET))
+        yield from invocation.stream()
     except Exception:
         window = context.partition_time_window
         warehouse.forget_landings(DAILY_SOURCES, window.start.date(), window.end.date())

@@ -151,8 +151,9 @@ def _materializations(
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=5,
     description=(
-        "After a transform run succeeds, build the days its landing run and it changed (the "
-        "landings' metadata, usage_days_changed), or publish when none changed."
+        "After an ingest_reference run succeeds, build the days its landing run and it changed "
+        "(the landings' metadata, usage_days_changed), a run per range, or publish when none "
+        "changed."
     ),
 )
 def build_after_reference(context: dg.RunStatusSensorContext) -> list[dg.RunRequest]:

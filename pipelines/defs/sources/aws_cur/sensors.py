@@ -3,7 +3,7 @@ import os
 
 import dagster as dg
 
-from pipelines.defs.sources.aws_cur import load
+from pipelines.defs.sources import discovery
 from pipelines.defs.transform.schedules import billing_job
 from pipelines.lib.partitions import month_key
 from pipelines.lib.resources import WarehouseResource
@@ -25,29 +25,17 @@ INTERVAL_S = int(os.environ.get("GPULEDGER_CUR_SENSOR_INTERVAL_S", "300"))
 def aws_cur_new_delivery(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.SensorResult:
-    store = warehouse.aws_cur_store()
-    present = store.listing()
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     # The deliveries the warehouse holds already (landed by `gpuledger run` or an earlier run)
     # are not requested again.
-    landed = {
-        str(period): str(execution)
-        for period, execution in warehouse.query_landed(
-            "select billing_period, execution_id from raw.aws_cur_deliveries", []
-        )
-    }
+    landed = discovery.cur_landed(warehouse.query_landed)
     requests = []
-    for period in load.billing_periods(store, present):
-        newest = load.newest_complete(load.deliveries(store, period, present))
-        if newest is None or seen.get(period) == newest.execution_id:
+    for period, execution in discovery.cur_newest(warehouse.aws_cur_store()).items():
+        if execution is None or seen.get(period) == execution:
             continue
-        if landed.get(period) == newest.execution_id:
-            seen[period] = newest.execution_id
-            continue
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{period}:{newest.execution_id}", partition_key=month_key(period)
+        seen[period] = execution
+        if landed.get(period) != execution:
+            requests.append(
+                dg.RunRequest(run_key=f"{period}:{execution}", partition_key=month_key(period))
             )
-        )
-        seen[period] = newest.execution_id
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
