@@ -55,9 +55,8 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
         for key in graph.get_all_asset_keys()
         if isinstance(graph.get(key).partitions_def, dg.DailyPartitionsDefinition)
     ]
-    # The landings: NVML GPU and process windows, dcgm, token counters, requests; and every
-    # model but the bill lines: those built a day at a time (dbt's microbatch), the views they
-    # read and the tables built whole after them (contracts, commitments, dimensions).
+    # The landings: NVML GPU and process windows, dcgm, token counters, requests; and the models
+    # built a day at a time (dbt's microbatch).
     assert sorted(key.path[-1] for key in daily if key.path[0] == "raw") == [
         "dcgm_samples",
         "inference_metric_samples",
@@ -66,9 +65,21 @@ def test_a_backfill_of_daily_assets_is_one_run_over_the_range(
         "nvml_process_windows",
     ]
     models = sorted(key.path[-1] for key in daily if key.path[0] != "raw")
-    assert len(models) == 39
-    assert {"dim_commitment", "int_contract_hours", "int_gpu_billing_lines"} <= set(models)
-    assert {"fct_cost_per_useful_token", "int_gpu_hours", "stg_nvml__gpu_windows"} <= set(models)
+    assert len(models) == 13
+    assert {"fct_cost_per_useful_token", "int_gpu_hours", "int_request_exceptions"} <= set(models)
+    # The build of days also builds the views they read and the tables built whole after them
+    # (contracts, commitments, dimensions): unpartitioned assets of the same dbt asset, one
+    # materialization a run.
+    build = definitions.resolve_job_def("build_daily").asset_layer.executable_asset_keys
+    whole = sorted(
+        key.path[-1]
+        for key in build
+        if key.path[0] in ("staging", "intermediate", "marts")
+        and graph.get(key).partitions_def is None
+    )
+    assert len(whole) == 26
+    assert {"dim_commitment", "int_contract_hours", "int_gpu_billing_lines"} <= set(whole)
+    assert {"stg_nvml__gpu_windows", "fct_commitment_utilization_daily"} <= set(whole)
     for key in daily:
         policy = graph.get(key).backfill_policy
         assert policy is not None and policy.max_partitions_per_run is None, key

@@ -1,6 +1,6 @@
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -121,12 +121,24 @@ def _target(name: str) -> Path:
     return folder
 
 
+class DailyTranslator(GpuledgerTranslator):
+    """The models built a day at a time (dbt's microbatch) are Dagster's daily partitions; the
+    views and the tables built whole in the same build (contracts, prices, commitments,
+    dimensions) are unpartitioned assets: a run of a year records one materialization of each,
+    not one a day."""
+
+    def get_partitions_def(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.PartitionsDefinition | None:
+        config = dbt_resource_props.get("config", {})
+        return daily if config.get("materialized") == "incremental" else None
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    dagster_dbt_translator=GpuledgerTranslator(),
+    dagster_dbt_translator=DailyTranslator(),
     select=DAILY_MODELS,
-    partitions_def=daily,
     backfill_policy=single_run,
     pool="duckdb",
 )
