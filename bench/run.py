@@ -222,7 +222,7 @@ def _cpu_seconds() -> float:
 def request_log_readers(landing: Path, day: date) -> dict[str, dict[str, float]]:
     """CPU and wall seconds, and rows, of three readers of the day's request logs (the files
     read once before, so that none pays for the disk)."""
-    files = request_files(landing / "inference" / "requests", day)
+    files = request_files(landing / "inference", day)
     for path in files:
         path.read_bytes()
     names = [str(p) for p in files]

@@ -30,7 +30,7 @@ from pathlib import Path
 from pipelines.defs.sources.inference import load
 from pipelines.lib.warehouse import connect
 root, day = Path(sys.argv[1]), date.fromisoformat(sys.argv[2])
-files = load.request_files(root / "landing" / "inference" / "requests", day)
+files = load.request_files(root / "landing" / "inference", day)
 started = time.perf_counter()
 with connect(root / "w.duckdb") as conn:
     landed, quarantined = load.land_day(conn, day, files, root / "landing")

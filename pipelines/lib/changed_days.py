@@ -39,6 +39,7 @@ READ_BY_EVERY_DAY = (
     "api_prices",
     "api_equivalents",
     "exchange_rates",
+    "service_objectives",
 )
 
 

@@ -11,6 +11,8 @@ usual. Rows record the same landing-relative file names either way.
 | telemetry/nvml       | GPULEDGER_NVML                 | `gpuledger-collect --ship s3://...` |
 | telemetry/dcgm       | GPULEDGER_DCGM                 | `gpuledger-scrape` + a sync         |
 | inference/requests   | GPULEDGER_REQUESTS             | the serving gateway's log shipper   |
+| inference/litellm    | GPULEDGER_LITELLM              | LiteLLM's S3 bucket logger          |
+| inference/otel       | GPULEDGER_OTEL                 | the OTel Collector's file exporter  |
 | inference/metrics    | GPULEDGER_INFERENCE_METRICS    | `gpuledger-scrape` + a sync         |
 | focus                | GPULEDGER_FOCUS                | a cloud's FOCUS export              |
 | gcp_billing          | GPULEDGER_GCP_BILLING          | a BigQuery export job               |
@@ -37,6 +39,8 @@ MIRRORED = {
     "telemetry/nvml": "GPULEDGER_NVML",
     "telemetry/dcgm": "GPULEDGER_DCGM",
     "inference/requests": "GPULEDGER_REQUESTS",
+    "inference/litellm": "GPULEDGER_LITELLM",
+    "inference/otel": "GPULEDGER_OTEL",
     "inference/metrics": "GPULEDGER_INFERENCE_METRICS",
     "focus": "GPULEDGER_FOCUS",
     "gcp_billing": "GPULEDGER_GCP_BILLING",

@@ -89,6 +89,7 @@ TABLES = {
         RawTable("contract_resources"),
         RawTable("api_prices"),
         RawTable("api_equivalents"),
+        RawTable("service_objectives"),
     )
 }
 WINDOW_COLUMNS = [f.name for f in SPOOL_SCHEMA if f.name != "processes"]

@@ -61,7 +61,7 @@ def _land_requests(tmp_path: Path, content: bytes) -> tuple[list[int], list[tupl
     folder = root / "inference" / "requests" / f"date={DAY}"
     folder.mkdir(parents=True)
     (folder / "gw.jsonl").write_bytes(content)
-    files = requests.request_files(root / "inference" / "requests", DAY)
+    files = requests.request_files(root / "inference", DAY)
     with connect(tmp_path / "w.duckdb") as conn:
         requests.land_day(conn, DAY, files, root)
         lines = [
@@ -136,12 +136,12 @@ def test_a_request_log_linked_to_a_file_outside_the_landing_zone_is_never_read(
     folder.mkdir(parents=True)
     (folder / "passwd.jsonl").symlink_to(secret)
     with pytest.raises(LandingError, match=r"passwd\.jsonl: is reached through a symbolic link"):
-        requests.request_files(tmp_path / "landing" / "inference" / "requests", DAY)
+        requests.request_files(tmp_path / "landing" / "inference", DAY)
     fifo = folder / "pipe.jsonl"
     (folder / "passwd.jsonl").unlink()
     os.mkfifo(fifo)
     with pytest.raises(LandingError, match=r"pipe\.jsonl: is not a regular file"):
-        requests.request_files(tmp_path / "landing" / "inference" / "requests", DAY)
+        requests.request_files(tmp_path / "landing" / "inference", DAY)
 
 
 # -- NVML spool ------------------------------------------------------------------------------
@@ -461,7 +461,7 @@ def test_request_files_above_the_whole_file_size_are_read_in_blocks_with_the_sam
 
     root = tmp_path / "landing"
     shutil.copytree(landing / "inference", root / "inference")
-    files = requests.request_files(root / "inference" / "requests", DAY)
+    files = requests.request_files(root / "inference", DAY)
     dirty = files[0]
     dirty.write_text(dirty.read_text() + "not json\n\n" + _request(10**6) + "\n")
     expected, expected_rejected = requests.read_day(files, root)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -258,7 +259,7 @@ def test_the_landing_counts_windows_of_several_processes_and_keeps_no_repeated_w
 
 
 def _requests(landing: Path, day: date = DAY) -> list[Path]:
-    return requests.request_files(landing / "inference" / "requests", day)
+    return requests.request_files(landing / "inference", day)
 
 
 def test_a_day_of_request_logs_is_kept_as_one_parquet_file_of_the_raw_columns(
@@ -326,7 +327,9 @@ def test_days_landed_together_equal_days_landed_one_by_one(
     root = logs / "inference" / "requests"
     bad = _requests(logs, DAY + timedelta(days=1))[0]
     bad.write_text(bad.read_text() + "not json\n")
-    days = [(day, requests.request_files(root, day)) for day in (DAY, DAY + timedelta(days=1))]
+    days = [
+        (day, requests.request_files(root.parent, day)) for day in (DAY, DAY + timedelta(days=1))
+    ]
     query = (
         "select (select list(r order by source_file, source_line) from raw.inference_requests r),"
         " (select list(q order by source_file, source_line) from raw.quarantine q)"
@@ -336,7 +339,7 @@ def test_days_landed_together_equal_days_landed_one_by_one(
         counts = [(day, *requests.land_day(conn, day, files, logs)) for day, files in days]
         expected = conn.execute(query).fetchall()
     with connect(together) as conn:
-        assert list(requests.land_days(conn, days, logs)) == counts
+        assert [landed[:3] for landed in requests.land_days(conn, days, logs)] == counts
         assert conn.execute(query).fetchall() == expected
     assert counts[0][1] > 0 and [c[2] for c in counts] == [0, 1]
 
@@ -344,21 +347,25 @@ def test_days_landed_together_equal_days_landed_one_by_one(
     day_tables = requests.day_tables
 
     def failing_second_day(
-        files: list[Path], landing: Path, zone: ZoneInfo | None, rejected: list[Rejected]
+        files: list[Path],
+        landing: Path,
+        zone: ZoneInfo | None,
+        rejected: list[Rejected],
+        skipped: Counter[str] | None = None,
     ) -> Iterator[pa.Table]:
         parsed.append(date.fromisoformat(files[0].parent.name.removeprefix("date=")))
         if len(parsed) == 2:
             raise OSError("disk gone")
-        return day_tables(files, landing, zone, rejected)
+        return day_tables(files, landing, zone, rejected, skipped)
 
     with monkeypatch.context() as patch, connect(together) as conn:
         patch.setattr(requests, "day_tables", failing_second_day)
-        assert list(requests.land_days(conn, days, logs)) == counts  # kept as they are
+        assert [r[:3] for r in requests.land_days(conn, days, logs)] == counts  # kept as they are
         assert parsed == []
     copied = days[0][1][0].read_text()
     (root / f"date={DAY}" / "extra.jsonl").write_text(copied)
     (root / f"date={DAY + timedelta(days=1)}" / "extra.jsonl").write_text("")
-    days = [(day, requests.request_files(root, day)) for day, _ in days]
+    days = [(day, requests.request_files(root.parent, day)) for day, _ in days]
     with monkeypatch.context() as patch, connect(together) as conn:
         patch.setattr(requests, "day_tables", failing_second_day)
         landed = requests.land_days(conn, days, logs)

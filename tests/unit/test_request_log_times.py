@@ -34,7 +34,7 @@ def _land(
     for name, content in lines.items():
         (folder / name).write_text("".join(line + "\n" for line in content))
     landing = tmp_path / "landing"
-    files = requests.request_files(landing / "inference" / "requests", day)
+    files = requests.request_files(landing / "inference", day)
     with connect(tmp_path / "w.duckdb") as conn:
         requests.land_day(conn, day, files, landing)
         rows = conn.execute(

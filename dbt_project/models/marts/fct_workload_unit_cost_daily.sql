@@ -93,6 +93,13 @@ model_tokens as (
         sum(truncated_requests) as truncated_requests,
         sum(wasted_requests) as wasted_requests,
         sum(token_counts_missing_requests) as token_counts_missing_requests,
+        case when bool_or(goodput_tokens is null) then null else sum(goodput_tokens) end
+            as goodput_tokens,
+        case
+            when bool_or(is_metered and goodput_tokens is null) then null
+            else sum(case when is_metered then goodput_tokens else 0 end)
+        end as metered_goodput_tokens,
+        max(goodput_unknown_reason) as goodput_unknown_reason,
         sum(requests) as requests
 
     from tokens
@@ -191,7 +198,13 @@ joined as (
         coalesce(model_shares.useful_requests, 0) as useful_requests,
         coalesce(model_shares.truncated_requests, 0) as truncated_requests,
         coalesce(model_shares.wasted_requests, 0) as wasted_requests,
-        coalesce(model_shares.token_counts_missing_requests, 0) as token_counts_missing_requests
+        coalesce(model_shares.token_counts_missing_requests, 0) as token_counts_missing_requests,
+        -- A day a workload served no request has no goodput, as it has no useful tokens.
+        case when model_shares.model is null then 0 else model_shares.goodput_tokens end
+            as goodput_tokens,
+        case when model_shares.model is null then 0 else model_shares.metered_goodput_tokens end
+            as metered_goodput_tokens,
+        model_shares.goodput_unknown_reason
 
     from model_costs
     full outer join model_shares
@@ -270,6 +283,16 @@ final as (
                         / (metered_prompt_tokens + metered_completion_tokens)
             end as decimal(38, 10)
         ) as cost_per_million_useful_tokens,
+        cast(goodput_tokens as bigint) as goodput_tokens,
+        -- The day's cost over the metered tokens that also met their objectives; null where
+        -- goodput is unknown (goodput_unknown_reason) or none was served in time.
+        cast(
+            case
+                when has_known_cost and metered_goodput_tokens > 0
+                    then (attributed_cost_usd + idle_cost_usd) * 1000000 / metered_goodput_tokens
+            end as decimal(38, 10)
+        ) as cost_per_million_goodput_tokens,
+        goodput_unknown_reason,
         case
             when has_known_cost and metered_prompt_tokens + metered_completion_tokens > 0
                 then cast(null as {{ dbt.type_string() }})

@@ -175,6 +175,7 @@ REFERENCE = [
     ["raw", "api_equivalents"],
     ["raw", "list_prices"],
     ["raw", "exchange_rates"],
+    ["raw", "service_objectives"],
 ]
 
 freshness_checks = [

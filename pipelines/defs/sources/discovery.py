@@ -51,10 +51,11 @@ DAILY = (
     # dcgm-exporter and inference-server scrapes share the spool's host=/date= layout.
     DailySource("dcgm_samples", "telemetry/dcgm", spool_files, spool_days),
     DailySource("inference_metric_samples", "inference/metrics", spool_files, spool_days),
-    DailySource("inference_requests", "inference/requests", request_files, request_days),
+    # The envelope's logs (inference/requests) and the gateways' (inference/litellm, otel).
+    DailySource("inference_requests", "inference", request_files, request_days),
 )
 MONTHLY = ("focus_charges", "gcp_billing_export")
-REFERENCE_INPUTS = ("contracts", "prices", "list_prices")
+REFERENCE_INPUTS = ("contracts", "prices", "list_prices", "inference/objectives.yml")
 
 
 def days(landing: Path, sources: tuple[str, ...] | None = None) -> list[str]:
@@ -228,11 +229,11 @@ def periods_to_land(
 
 def reference_inputs(landing: Path) -> str:
     """One version of the unpartitioned inputs landed by ingest_reference (contracts, price
-    books, list prices and exchange rates)."""
+    books, list prices and exchange rates, service objectives)."""
     files = [
         (p.relative_to(landing).as_posix(), _stamp(p))
         for root in REFERENCE_INPUTS
-        for p in (landing / root).rglob("*")
+        for p in ((landing / root).rglob("*") if (landing / root).is_dir() else [landing / root])
         if p.is_file() and not p.name.startswith(".")
     ]
     return digest(files)

@@ -72,7 +72,8 @@ create table inference_metric_samples (
     labels varchar
 );
 
--- Request logs, one row per request line that passed validation.
+-- Request logs (the envelope's lines, LiteLLM payloads, OTel GenAI spans), one row per request
+-- that passed validation.
 create table inference_requests (
     partition_date date not null,
     source_file varchar not null,
@@ -83,7 +84,8 @@ create table inference_requests (
     endpoint varchar,
     workload varchar not null,
     model varchar not null,
-    http_status integer not null,
+    -- Null: a gateway logged a failure without its HTTP status.
+    http_status integer,
     finish_reason varchar,
     attempt integer,
     retry_of varchar,
@@ -92,7 +94,11 @@ create table inference_requests (
     prompt_tokens bigint,
     completion_tokens bigint,
     cached_prompt_tokens bigint,
-    reasoning_tokens bigint
+    reasoning_tokens bigint,
+    -- gpuledger (the envelope), litellm or otel (pipelines/defs/sources/inference/gateways.py).
+    source_system varchar not null,
+    time_to_first_token_ms double,
+    duration_ms double
 );
 
 -- FOCUS 1.0-1.3 exports, FOCUS column names, one row per charge row of the export.
@@ -267,6 +273,14 @@ create table api_prices (
     input_cost_per_token decimal(38, 18) not null,
     output_cost_per_token decimal(38, 18) not null,
     cache_read_input_token_cost decimal(38, 18),
+    source_file varchar not null
+);
+-- Service-level objectives per workload, in milliseconds (inference/objectives.yml).
+create table service_objectives (
+    workload varchar not null,
+    time_to_first_token_ms double,
+    time_per_output_token_ms double,
+    duration_ms double,
     source_file varchar not null
 );
 create table api_equivalents (

@@ -44,6 +44,16 @@ final as (
         -- (the test assert_request_token_counts_known lists them).
         sum(case when waste_reason = 'token_counts_missing' then 1 else 0 end)
             as token_counts_missing_requests,
+        -- Goodput: the useful tokens of requests that met their workload's objectives; unknown
+        -- (null) when any useful request's verdict is (goodput_unknown_reason says why).
+        case
+            when bool_or(is_useful and meets_objectives is null) then null
+            else sum(
+                case when is_useful and meets_objectives then prompt_tokens + completion_tokens
+                else 0 end
+            )
+        end as goodput_tokens,
+        max(case when is_useful then goodput_unknown_reason end) as goodput_unknown_reason,
         count(*) as requests,
         min(requested_at) as first_request_at,
         max(requested_at) as last_request_at

@@ -44,6 +44,10 @@ host_model_tokens as (
         sum(truncated_requests) as truncated_requests,
         sum(wasted_requests) as wasted_requests,
         sum(token_counts_missing_requests) as token_counts_missing_requests,
+        -- Unknown when any landed day's part is (sum would pass over a null).
+        case when bool_or(goodput_tokens is null) then null else sum(goodput_tokens) end
+            as goodput_tokens,
+        max(goodput_unknown_reason) as goodput_unknown_reason,
         sum(requests) as requests
 
     from tokens_hourly

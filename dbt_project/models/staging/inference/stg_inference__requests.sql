@@ -26,6 +26,9 @@ renamed as (
         cast(completion_tokens as bigint) as completion_tokens,
         cast(cached_prompt_tokens as bigint) as cached_prompt_tokens,
         cast(reasoning_tokens as bigint) as reasoning_tokens,
+        source_system,
+        time_to_first_token_ms,
+        duration_ms,
         source_file,
         source_line,
         partition_date

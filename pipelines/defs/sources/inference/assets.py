@@ -1,8 +1,12 @@
+from collections import Counter
+
 import dagster as dg
 
-from pipelines.defs.sources.inference import load
+from pipelines.defs.sources.inference import gateways, load, objectives
+from pipelines.lib import changed_days
 from pipelines.lib.partitions import daily, days_of, single_run
 from pipelines.lib.resources import WarehouseResource
+from pipelines.lib.warehouse import replacing
 
 
 @dg.asset(
@@ -13,26 +17,72 @@ from pipelines.lib.resources import WarehouseResource
     group_name="inference",
     kinds={"duckdb", "json"},
     description=(
-        "Inference request logs of one day. Invalid lines go to raw.quarantine with file, line "
-        "and reason."
+        "Inference request logs of one day: gpuledger's envelope, LiteLLM's logging payloads and "
+        "OpenTelemetry GenAI spans. Invalid lines go to raw.quarantine with file, line and "
+        "reason."
     ),
 )
 def inference_requests(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     landed = quarantined = 0
-    warehouse.sync("inference/requests")
-    root = warehouse.landing_root / "inference" / "requests"
+    skipped: Counter[str] = Counter()
+    for folder in ("inference/requests", "inference/litellm", "inference/otel"):
+        warehouse.sync(folder)
+    root = warehouse.landing_root / "inference"
     days = [(day, load.request_files(root, day)) for day in days_of(context)]
     with warehouse.connect() as conn:
-        for day, day_landed, day_quarantined in load.land_days(conn, days, warehouse.landing_root):
+        for day, day_landed, day_quarantined, day_skipped in load.land_days(
+            conn, days, warehouse.landing_root
+        ):
             if day_quarantined:
                 context.log.warning(
                     f"{day_quarantined} request log lines of {day} quarantined (raw.quarantine)"
                 )
             landed += day_landed
             quarantined += day_quarantined
+            skipped += day_skipped
+    undated = gateways.undated_files(root)
+    if undated:
+        context.log.warning(
+            f"{len(undated)} gateway log files have no date in their path and are not landed"
+            f" (a YYYY-MM-DD folder or name gives a file its day): {', '.join(undated[:10])}"
+        )
     files = sum(len(day_files) for _, day_files in days)
     return dg.MaterializeResult(
-        metadata={"files": files, "requests": landed, "quarantined": quarantined}
+        metadata={
+            "files": files,
+            "requests": landed,
+            "quarantined": quarantined,
+            **{f"skipped: {reason}": count for reason, count in sorted(skipped.items())},
+            "gateway files without a date": len(undated),
+        }
+    )
+
+
+@dg.asset(
+    key=["raw", "service_objectives"],
+    pool="duckdb",
+    group_name="objectives",
+    kinds={"duckdb", "yaml"},
+    description=(
+        "Service-level objectives per workload (inference/objectives.yml): time to first token, "
+        "time per output token, end to end. The useful tokens of requests that met them are "
+        "goodput."
+    ),
+)
+def service_objectives(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    table = objectives.read_objectives(warehouse.landing_root)
+    with warehouse.connect() as conn:
+        before = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY)
+        with replacing(conn) as staged:
+            staged.rows("service_objectives", None, table)
+        changed = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY) != before
+        version = changed_days.data_version(conn, "service_objectives")
+    return dg.MaterializeResult(
+        data_version=version,
+        metadata={
+            "workloads": table.num_rows,
+            **changed_days.metadata(changed_days.EVERY_DAY if changed else []),
+        },
     )

@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -39,6 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from pipelines.defs.sources.inference import gateways
 from pipelines.lib import raw_files
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name, regular_files
@@ -54,7 +56,7 @@ from pipelines.lib.warehouse import (
 SOURCE = "inference_requests"
 # Part of a kept day's name (its token): bump it when parsing changes what a line lands as, so
 # that days kept before are parsed again.
-CONVERSION = 6
+CONVERSION = 7
 # The zone times without a UTC offset are in, for every request-log file (an IANA zone name).
 TIME_ZONE_SETTING = "GPULEDGER_REQUEST_TIME_ZONE"
 # A JSON number as a time: epoch seconds below this, epoch milliseconds from it (1e11 seconds is
@@ -115,6 +117,10 @@ COLUMNS: dict[str, pa.DataType] = {
     "completion_tokens": pa.int64(),
     "cached_prompt_tokens": pa.int64(),
     "reasoning_tokens": pa.int64(),
+    # Who wrote the line: gpuledger's envelope, or a gateway's own log (gateways.py).
+    "source_system": pa.string(),
+    "time_to_first_token_ms": pa.float64(),
+    "duration_ms": pa.float64(),
 }
 SCHEMA = pa.schema(list(COLUMNS.items()))
 
@@ -143,6 +149,8 @@ _RECORD = pa.schema(
         ("retry_of", pa.string()),
         ("synthetic", pa.bool_()),
         ("usage", _USAGE),
+        ("time_to_first_token_ms", pa.float64()),
+        ("duration_ms", pa.float64()),
     ]
 )
 _JSON_OPTIONS = pajson.ParseOptions(explicit_schema=_RECORD, unexpected_field_behavior="ignore")
@@ -154,11 +162,22 @@ _READERS = max(1, min(8, os.cpu_count() or 1))
 
 
 def request_files(root: Path, day: date) -> list[Path]:
-    return regular_files(root.glob(f"date={day.isoformat()}/*.jsonl"), root)
+    """The day's request logs under ``root`` (the landing zone's inference/ folder): the
+    envelope's ``requests/date=<day>/*.jsonl``, and the gateway logs of the day
+    (gateways.py) with the gateway settings they are read by."""
+    native = root.glob(f"requests/date={day.isoformat()}/*.jsonl")
+    gateway = gateways.files_of_day(root, day)
+    settings = gateways.settings_path(root)
+    if gateway and settings.is_file():
+        gateway.append(settings)
+    return regular_files([*native, *gateway], root)
 
 
 def request_days(root: Path) -> list[str]:
-    return sorted({p.name.removeprefix("date=") for p in root.glob("date=*") if p.is_dir()})
+    native = {
+        p.name.removeprefix("date=") for p in (root / "requests").glob("date=*") if p.is_dir()
+    }
+    return sorted(native | gateways.gateway_days(root))
 
 
 def _int_or_none(value: Any, field: str, bits: int = 63) -> int | None:
@@ -199,6 +218,17 @@ def _flag(value: Any, field: str) -> bool:
     if value is not None and not isinstance(value, bool):
         raise ValueError(f"{field} must be true, false or null, got {value!r}")
     return bool(value)
+
+
+def _milliseconds_or_none(value: Any, field: str) -> float | None:
+    """A latency in milliseconds: a finite non-negative number, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{field} must be a number of milliseconds, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{field} must not be negative, got {value!r}")
+    return float(value)
 
 
 def declared_zone() -> ZoneInfo | None:
@@ -294,6 +324,11 @@ def parse_record(record: Any, zone: ZoneInfo | None = None) -> dict[str, Any]:
             completion_details.get("reasoning_tokens"),
             "usage.completion_tokens_details.reasoning_tokens",
         ),
+        "source_system": gateways.NATIVE,
+        "time_to_first_token_ms": _milliseconds_or_none(
+            record.get("time_to_first_token_ms"), "time_to_first_token_ms"
+        ),
+        "duration_ms": _milliseconds_or_none(record.get("duration_ms"), "duration_ms"),
     }
 
 
@@ -445,6 +480,11 @@ def _checked_times(table: pa.Table, path: Path) -> pa.Array | None:
         pc.less(table["attempt"], 0),
         pc.greater_equal(table["attempt"], 2**31),  # attempt is int32
         *(pc.less(column, 0) for column in tokens.values()),
+        pc.less(table["time_to_first_token_ms"], 0),
+        pc.less(table["duration_ms"], 0),
+        # NaN and infinities are not latencies (the line reader names them).
+        pc.invert(pc.is_finite(table["time_to_first_token_ms"])),
+        pc.invert(pc.is_finite(table["duration_ms"])),
         # A usage object with none of the fields read: parse_record tells {} from {"x": 1}.
         pc.and_(pc.is_valid(usage), pc.invert(known)),
     ]
@@ -492,6 +532,9 @@ def _raw_columns(table: pa.Table, requested_at: pa.Array, name: str, first_line:
         "is_synthetic": pc.fill_null(table["synthetic"], False),
         "has_usage": pc.is_valid(usage),
         **_tokens(usage),
+        "source_system": pa.repeat(pa.scalar(gateways.NATIVE, pa.string()), table.num_rows),
+        "time_to_first_token_ms": table["time_to_first_token_ms"],
+        "duration_ms": table["duration_ms"],
     }
     return pa.table(
         [pc.cast(columns[name], dtype) for name, dtype in COLUMNS.items()],
@@ -580,12 +623,71 @@ def read_request_table(
     return pa.Table.from_pylist(rows, schema=SCHEMA), rejected
 
 
-def day_tables(
-    files: list[Path], landing: Path, zone: ZoneInfo | None, rejected: list[Rejected]
+def _gateway_tables(
+    files: list[Path],
+    landing: Path,
+    rejected: list[Rejected],
+    skipped: Counter[str] | None,
 ) -> Iterator[pa.Table]:
-    """The day's rows as tables, file by file in order, refused lines added to ``rejected``.
-    Files up to WHOLE_FILE_BYTES are parsed on several threads (Arrow lets go of the GIL), at
-    most _READERS at a time ahead of the consumer; larger ones are read in blocks."""
+    """The rows of a day's gateway logs (gateways.py): each LiteLLM file, then the OTLP files
+    together (a call's spans may be in several files). A row more than DAY_TOLERANCE from the
+    day in its file's path is refused, as an envelope line outside its folder's day is."""
+    root = landing / "inference"
+    settings = gateways.read_settings(root)
+    by_system: dict[str, list[Path]] = {}
+    for path in files:
+        if path != gateways.settings_path(root):
+            by_system.setdefault(gateways.system_of(path, root), []).append(path)
+    reads: list[tuple[list[dict[str, Any]], list[Rejected]]] = [
+        gateways.read_litellm(path, landing, settings)
+        for path in by_system.get(gateways.LITELLM, [])
+    ]
+    if by_system.get(gateways.OTEL):
+        rows, refused, passed_over = gateways.read_otel(by_system[gateways.OTEL], landing, settings)
+        reads.append((rows, refused))
+        if skipped is not None:
+            skipped.update(passed_over)
+    for rows, refused in reads:
+        rejected += refused
+        kept = []
+        for row in rows:
+            day = gateways.path_day(Path(row["source_file"]))
+            window = day_window(day)
+            if window is not None and not window[0] <= row["requested_at"] < window[1]:
+                assert day is not None
+                rejected.append(
+                    Rejected(
+                        row["source_file"],
+                        row["source_line"],
+                        outside_day(day),
+                        f"request {row['request_id']} at {row['requested_at']}",
+                    )
+                )
+                continue
+            kept.append(row)
+        yield pa.Table.from_pylist(kept, schema=SCHEMA)
+
+
+def day_tables(
+    files: list[Path],
+    landing: Path,
+    zone: ZoneInfo | None,
+    rejected: list[Rejected],
+    skipped: Counter[str] | None = None,
+) -> Iterator[pa.Table]:
+    """The day's rows as tables, file by file in order, refused lines added to ``rejected``
+    (and gateway records passed over counted in ``skipped``). Envelope files up to
+    WHOLE_FILE_BYTES are parsed on several threads (Arrow lets go of the GIL), at most _READERS
+    at a time ahead of the consumer; larger ones are read in blocks."""
+    root = landing / "inference"
+    gateway = [
+        path
+        for path in files
+        if gateways.system_of(path, root) != gateways.NATIVE or path == gateways.settings_path(root)
+    ]
+    files = [path for path in files if path not in gateway]
+    if gateway:
+        yield from _gateway_tables(gateway, landing, rejected, skipped)
     with ThreadPoolExecutor(max_workers=_READERS) as pool:
         ahead: list[tuple[Path, Future[tuple[pa.Table, list[Rejected]]] | None]] = []
         queue = iter(files)
@@ -615,7 +717,11 @@ def read_day(
 
 
 def write_day(
-    files: list[Path], landing: Path, zone: ZoneInfo | None, target: Path
+    files: list[Path],
+    landing: Path,
+    zone: ZoneInfo | None,
+    target: Path,
+    skipped: Counter[str] | None = None,
 ) -> tuple[int, list[Rejected]]:
     """Write the day's rows to one Parquet file as they are read, a row group at a time (memory:
     a few row groups, whatever the day's size); (rows, rejected lines)."""
@@ -623,7 +729,7 @@ def write_day(
     rows = 0
     pending: list[pa.Table] = []
     with pq.ParquetWriter(target, SCHEMA, **_WRITER_OPTIONS) as writer:
-        for table in day_tables(files, landing, zone, rejected):
+        for table in day_tables(files, landing, zone, rejected, skipped):
             pending.append(table)
             if sum(t.num_rows for t in pending) >= ROW_GROUP:
                 whole = pa.concat_tables(pending)
@@ -638,25 +744,29 @@ def write_day(
     return rows, rejected
 
 
-# The result of write_day started earlier (land_days): the file written, rows, rejected lines.
-DayWriter = Callable[[], tuple[Path, int, list[Rejected]]]
+# The result of write_day started earlier (land_days): the file written, rows, rejected lines,
+# gateway records passed over.
+DayWriter = Callable[[], tuple[Path, int, list[Rejected], Counter[str]]]
 
 
 def _write_ahead(
     files: list[Path], landing: Path, zone: ZoneInfo | None, target: Path
-) -> tuple[Path, int, list[Rejected]]:
+) -> tuple[Path, int, list[Rejected], Counter[str]]:
+    skipped: Counter[str] = Counter()
     try:
-        rows, rejected = write_day(files, landing, zone, target)
+        rows, rejected = write_day(files, landing, zone, target, skipped)
     except BaseException:
         target.unlink(missing_ok=True)
         raise
-    return target, rows, rejected
+    return target, rows, rejected, skipped
 
 
 def land_days(
     conn: duckdb.DuckDBPyConnection, days: list[tuple[date, list[Path]]], landing: Path
-) -> Iterator[tuple[date, int, int]]:
-    """land_day for each day in turn: (day, landed, quarantined). The next day's files are
+) -> Iterator[tuple[date, int, int, Counter[str]]]:
+    """land_day for each day in turn: (day, landed, quarantined, gateway records passed over,
+    by reason: counted when the day is parsed, none when it is kept as it was). The next day's
+    files are
     parsed and written on a second thread while a day is committed, to a file beside the raw
     folder (removed if the day does not land)."""
     zone = declared_zone()
@@ -666,7 +776,9 @@ def land_days(
         leftover.unlink(missing_ok=True)
     with ThreadPoolExecutor(max_workers=1) as writer:
 
-        def start(day: date, files: list[Path]) -> Future[tuple[Path, int, list[Rejected]]] | None:
+        def start(
+            day: date, files: list[Path]
+        ) -> Future[tuple[Path, int, list[Rejected], Counter[str]]] | None:
             if _kept_as_is(conn, day, files, landing, zone) is not None:
                 return None  # nothing to parse
             target = kept.parent / f".{kept.name}-{_token(files, landing, zone)}.parquet"
@@ -678,10 +790,16 @@ def land_days(
             for index, (day, files) in enumerate(days):
                 current = ahead
                 ahead = start(*days[index + 1]) if index + 1 < len(days) else None
+                skipped: Counter[str] = Counter()
                 landed, quarantined = land_day(
-                    conn, day, files, landing, written=current.result if current else None
+                    conn,
+                    day,
+                    files,
+                    landing,
+                    written=current.result if current else None,
+                    skipped=skipped,
                 )
-                yield day, landed, quarantined
+                yield day, landed, quarantined, skipped
         finally:
             # A write started for a day that will not land now: cancelled, or its file removed.
             if ahead is not None and not ahead.cancel():
@@ -715,8 +833,10 @@ def land_day(
     files: list[Path],
     landing: Path,
     written: DayWriter | None = None,
+    skipped: Counter[str] | None = None,
 ) -> tuple[int, int]:
     """Replace the day's requests (and their quarantine rows); returns (landed, quarantined).
+    ``skipped``: where the gateway records passed over are counted (gateways.py).
 
     The day is kept as one Parquet file of the raw columns (pipelines/lib/raw_files.py), named
     by the files' version and CONVERSION: landing the same files again parses nothing.
@@ -733,10 +853,12 @@ def land_day(
     folder = raw_files.incoming(conn, raw_files.REQUESTS, token)
     try:
         if written is None:
-            rows, rejected = write_day(files, landing, zone, folder / "requests.parquet")
+            rows, rejected = write_day(files, landing, zone, folder / "requests.parquet", skipped)
         else:
-            path, rows, rejected = written()
+            path, rows, rejected, passed_over = written()
             path.replace(folder / "requests.parquet")
+            if skipped is not None:
+                skipped.update(passed_over)
         with transaction(conn):
             log_landing(conn, SOURCE, day, files, landing)
             replace_quarantine(conn, Quarantine(SOURCE, day.isoformat(), rejected))
