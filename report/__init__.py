@@ -3,7 +3,8 @@
 No JavaScript and nothing fetched: the file opens offline in any browser and can be mailed.
 Charts: cost per million useful tokens by workload and day; where the money went (attributed,
 held idle, unallocated, unused commitment) per day; a GPU x hour utilization heatmap;
-commitment utilization; GPU cost against the API price of the same tokens. Every figure comes
+commitment utilization; GPU cost against the API price of the same tokens; useful against goodput
+tokens (those served within their workload's objectives) per workload. Every figure comes
 from the marts of the given DuckDB file (the serving snapshot by default).
 """
 
@@ -416,10 +417,52 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
             has_data=bool(compared),
         )
     )
+    charts.append(_goodput_chart(conn))
     period = _query(
         conn, "select min(hour_start_at), max(hour_start_at) from marts.fct_cost_per_useful_token"
     )[0]
     return _page(charts, period, grand, _missing_sources(conn))
+
+
+def _goodput_chart(conn: duckdb.DuckDBPyConnection) -> Chart:
+    """Useful and goodput tokens of the period per workload. A workload whose goodput is unknown
+    on any day (no objective, a latency not logged) is named, never drawn as 0."""
+    rows = _query(
+        conn,
+        "select workload, sum(useful_tokens),"
+        " case when bool_or(goodput_tokens is null) then null else sum(goodput_tokens) end,"
+        " max(goodput_unknown_reason)"
+        " from marts.fct_workload_unit_cost_daily where workload not like '(%'"
+        " group by 1 having sum(useful_tokens) > 0 order by 1",
+    )
+    known = [(w, float(useful), float(good)) for w, useful, good, _ in rows if good is not None]
+    reasons = {"no_objective": "no objective set", "latency_unknown": "latency not logged"}
+    return Chart(
+        "Useful and goodput tokens, by workload",
+        bars(
+            [
+                (
+                    workload,
+                    [("useful", useful / 1e6, "#1f77b4"), ("goodput", good / 1e6, "#2ca02c")],
+                )
+                for workload, useful, good in known
+            ],
+            "million tokens",
+            value_format=lambda v: f"{v:,.1f}",
+        ),
+        "; ".join(
+            [
+                f"{w}: {good / useful:.1%} of useful tokens within objectives"
+                for w, useful, good in known
+            ]
+            + [
+                f"{w}: goodput unknown ({reasons.get(reason, reason)})"
+                for w, _, good, reason in rows
+                if good is None
+            ]
+        ),
+        has_data=bool(known),
+    )
 
 
 def _missing_sources(conn: duckdb.DuckDBPyConnection) -> list[str]:

@@ -106,6 +106,57 @@ FATES = {
 }
 
 
+# Latency of one request as a batched server streams it (the demo's time to first token and
+# end to end; docs/calibration.md): an H100 decodes a 70B-class stream at about 30 ms a token and
+# an 8B-class one at about 10 ms, and prefills about 6,000 and 25,000 prompt tokens a second;
+# another GPU is slower in proportion to its memory bandwidth (and twice as slow without FP8),
+# as throughput is. ``load`` (1 and above) is how crowded the server was: both times grow with it.
+H100_MS_PER_OUTPUT_TOKEN = {"70B": 30.0, "8B": 10.0}
+H100_PREFILL_TOKENS_PER_S = {"70B": 6000.0, "8B": 25000.0}
+QUEUE_MS = 40.0
+
+
+def request_latency(
+    model: str, gpu_model: str, prompt: int, completion: int, load: float
+) -> tuple[float, float]:
+    """(time to first token, end to end) in milliseconds, to the microsecond."""
+    size = SIZE_CLASS[model]
+    slower = MEMORY_BANDWIDTH_TB_S["NVIDIA H100 80GB HBM3"] / MEMORY_BANDWIDTH_TB_S[gpu_model]
+    if gpu_model not in FP8_GPUS:
+        slower *= 2
+    first = QUEUE_MS + prompt * 1000.0 / H100_PREFILL_TOKENS_PER_S[size] * slower * load
+    per_token = H100_MS_PER_OUTPUT_TOKEN[size] * slower * load
+    return round(first, 3), round(first + max(completion - 1, 0) * per_token, 3)
+
+
+# Service-level objectives of the demo's workloads, in milliseconds (written to
+# inference/objectives.yml): chat is judged on its first token and reading speed (40 ms a token
+# is 25 tokens a second), code completion on its first token and pace, retrieval on its first
+# token and whole answer, summaries (a batch job) on finishing within a minute. translate-canary
+# has none (its requests all fail: it has no useful tokens to judge).
+DEMO_OBJECTIVES: dict[str, dict[str, float]] = {
+    "chat-assistant": {"time_to_first_token_ms": 1000, "time_per_output_token_ms": 40},
+    "rag-search": {"time_to_first_token_ms": 2000, "duration_ms": 10000},
+    "code-complete": {"time_to_first_token_ms": 1500, "time_per_output_token_ms": 50},
+    "doc-summarize": {"duration_ms": 60000},
+}
+
+
+def meets_objectives(
+    objectives: dict[str, float], first_ms: float, duration_ms: float, completion: int
+) -> bool:
+    """The rule of int_requests_classified, written again for the generator's truth."""
+    if "time_to_first_token_ms" in objectives and first_ms > objectives["time_to_first_token_ms"]:
+        return False
+    if (
+        "time_per_output_token_ms" in objectives
+        and completion > 1
+        and (duration_ms - first_ms) / (completion - 1) > objectives["time_per_output_token_ms"]
+    ):
+        return False
+    return not ("duration_ms" in objectives and duration_ms > objectives["duration_ms"])
+
+
 def token_shares(shape: RequestShape) -> tuple[float, float]:
     """Per request received: (tokens the GPUs serve, of them useful), in expectation."""
     prompt, completion = shape.mean_prompt_tokens, shape.mean_completion_tokens

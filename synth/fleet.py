@@ -14,7 +14,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 
-from synth.calibration import REQUEST_SHAPES, RequestShape, peak_requests_per_hour
+from synth.calibration import (
+    REQUEST_SHAPES,
+    RequestShape,
+    peak_requests_per_hour,
+    request_latency,
+)
 
 GIB = 1024**3
 
@@ -212,6 +217,8 @@ class Request:
     synthetic: bool
     # The generator's own verdict: does this request count as useful?
     useful: bool
+    time_to_first_token_ms: float | None = None
+    duration_ms: float | None = None
 
 
 @dataclass
@@ -306,6 +313,10 @@ class Fleet:
 
         for n in range(count):
             host = hosts[n % len(hosts)].name
+            gpu_model = hosts[n % len(hosts)].instance_type.gpu_model
+            # How crowded the server was: a tenth of requests each at 1.00, 1.06, ... 1.54
+            # (not drawn from the generator, so every other figure of the fleet stays as it is).
+            load = 1 + 0.06 * (n % 10)
             created = hour + timedelta(seconds=rng.randrange(0, 3600 - 120))
             shape = workload.shape
             prompt = int(rng.lognormvariate(shape.prompt_mu, shape.prompt_sigma))
@@ -346,7 +357,12 @@ class Fleet:
                 useful: bool = False,
                 host: str = host,
                 cached: int = cached,
+                gpu_model: str = gpu_model,
+                load: float = load,
             ) -> Request:
+                first, whole = request_latency(
+                    workload.model, gpu_model, p_tok or 0, c_tok or 0, load
+                )
                 return Request(
                     rid,
                     at,
@@ -363,6 +379,8 @@ class Fleet:
                     retry_of,
                     synthetic=False,
                     useful=useful,
+                    time_to_first_token_ms=first,
+                    duration_ms=whole,
                 )
 
             rid = new_id()
@@ -425,6 +443,12 @@ MODELS = {
     "translate-canary": "google/gemma-2-9b-it",
 }
 ROLES = ("dedicated", "shared", "idle", "failing")
+
+
+def demo_base(workload: str) -> str:
+    """The kind of a demo workload: ``chat-assistant-2`` is a second chat-assistant."""
+    base, _, occurrence = workload.rpartition("-")
+    return base if occurrence.isdigit() and base in MODELS else workload
 
 
 def _host_types(gpus: int) -> list[InstanceType]:

@@ -15,7 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pipelines.lib.paths import REFERENCE_DIR
-from synth.fleet import Fleet, Host
+from synth.calibration import DEMO_OBJECTIVES, meets_objectives
+from synth.fleet import Fleet, Host, demo_base
 
 UNALLOCATED = "(unallocated)"
 REFERENCE = REFERENCE_DIR
@@ -29,6 +30,8 @@ class WorkloadDay:
     useful_prompt_tokens: int = 0
     useful_completion_tokens: int = 0
     api_cost: Decimal = Decimal(0)
+    # Useful tokens of requests served within their workload's objectives.
+    goodput_tokens: int = 0
 
 
 def _api_prices() -> dict[str, tuple[Decimal, Decimal, Decimal]]:
@@ -152,6 +155,13 @@ def compute_truth(fleet: Fleet) -> dict[str, Any]:
             completion = request.completion_tokens or 0
             wd.useful_prompt_tokens += prompt
             wd.useful_completion_tokens += completion
+            objectives = DEMO_OBJECTIVES.get(demo_base(request.workload))
+            assert request.time_to_first_token_ms is not None
+            assert request.duration_ms is not None
+            if objectives is not None and meets_objectives(
+                objectives, request.time_to_first_token_ms, request.duration_ms, completion
+            ):
+                wd.goodput_tokens += prompt + completion
             input_price, cached_price, output_price = api_prices[request.model]
             wd.api_cost += (
                 (prompt - request.cached_tokens) * input_price
@@ -178,6 +188,10 @@ def compute_truth(fleet: Fleet) -> dict[str, Any]:
                 if tokens
                 else None,
                 "api_equivalent_cost_usd": _money(wd.api_cost) if name != UNALLOCATED else None,
+                # Unknown for a workload without objectives that served useful tokens.
+                "goodput_tokens": wd.goodput_tokens
+                if demo_base(name) in DEMO_OBJECTIVES or not tokens
+                else None,
             }
         )
     daily = []

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from collectors.spool import SCHEMA_VERSION, SPOOL_SCHEMA, spool_path, write_spool_file
+from synth.calibration import DEMO_OBJECTIVES
 from synth.fleet import (
     ACCOUNT_ID,
     REGION,
@@ -22,6 +23,7 @@ from synth.fleet import (
     SAVINGS_PLAN_RATE,
     Fleet,
     Host,
+    demo_base,
 )
 from synth.truth import compute_truth
 
@@ -85,6 +87,7 @@ def write_landing_zone(fleet: Fleet, root: Path) -> dict[str, Any]:
     spool_files = write_spool(fleet, root / "telemetry" / "nvml")
     request_files = write_requests(fleet, root / "inference" / "requests")
     write_contracts(fleet, root / "contracts" / "commitments.yaml")
+    write_objectives(fleet, root / "inference" / "objectives.yml")
     truth = compute_truth(fleet)
     (root / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
     return {
@@ -465,6 +468,9 @@ def write_requests(fleet: Fleet, root: Path) -> list[Path]:
             "synthetic": r.synthetic,
             "usage": usage,
         }
+        if r.duration_ms is not None:
+            record["time_to_first_token_ms"] = r.time_to_first_token_ms
+            record["duration_ms"] = r.duration_ms
         day = r.created_at.date()
         path = root / f"date={day.isoformat()}" / f"{r.host}.jsonl"
         by_file[path].append(json.dumps(record, separators=(",", ":")))
@@ -472,6 +478,20 @@ def write_requests(fleet: Fleet, root: Path) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines) + "\n")
     return sorted(by_file)
+
+
+# --- inference/objectives.yml -------------------------------------------------------------------
+
+
+def write_objectives(fleet: Fleet, path: Path) -> None:
+    """The demo's service-level objectives (synth.calibration.DEMO_OBJECTIVES) for its workloads."""
+    objectives = {
+        name: DEMO_OBJECTIVES[base]
+        for name in sorted(fleet.workloads)
+        if (base := demo_base(name)) in DEMO_OBJECTIVES
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"workloads": objectives}, sort_keys=True))
 
 
 # --- contracts/commitments.yaml ------------------------------------------------------------------

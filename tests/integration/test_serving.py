@@ -289,7 +289,7 @@ def test_report_renders_its_charts_in_headless_chromium(
 
     report = write_report(demo_pipeline.warehouse, tmp_path / "report.html")
     text = report.read_text()
-    assert text.count('<svg class="chart"') == 5
+    assert text.count('<svg class="chart"') == 6
     assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -299,7 +299,7 @@ def test_report_renders_its_charts_in_headless_chromium(
         [*base, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120
     ).stdout
     # The browser parsed every chart: its DOM holds the SVG elements drawn.
-    assert dom.count("<svg") == 5
+    assert dom.count("<svg") == 6
     assert dom.count('class="cell"') == 18 * 72  # 18 GPUs x 72 hours
     shot = tmp_path / "report.png"
     subprocess.run(
@@ -461,3 +461,13 @@ def test_the_report_reads_at_a_glance(demo_pipeline: Pipeline) -> None:
     assert "translate-canary: no useful tokens, at a cost of $56.05" in note
     assert "translate-canary: not compared (no priced tokens)" in note
     assert ">$0.00</text>" not in page.split("Producer vs consumer")[1]
+    # Useful against goodput tokens: each workload's share within its objectives (the demo's
+    # objectives, docs/calibration.md), computed here from the fact.
+    shares = demo_pipeline.query(
+        "select workload, sum(goodput_tokens) / sum(useful_tokens)"
+        " from marts.fct_workload_unit_cost_daily where workload not like '(%'"
+        " group by 1 having sum(useful_tokens) > 0 order by 1"
+    )
+    assert len(shares) == 4
+    for workload, share in shares:
+        assert f"{workload}: {share:.1%} of useful tokens within objectives" in note

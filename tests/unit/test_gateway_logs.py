@@ -123,6 +123,22 @@ def test_litellm_payloads_land_with_the_files_own_token_totals(
         None,
     )
     assert [r["request_id"] for r in rows if r["is_synthetic"]] == ["chatcmpl-0005"]
+    # A proxy request's payloads share trace_id: one retry chain, rooted there.
+    assert first["retry_of"] == "trace-0001"
+
+
+def test_litellm_retries_and_fallbacks_of_one_request_are_one_chain() -> None:
+    settings = gateways.Settings()
+    [(_, _, good)] = [p for p in _payloads() if p[2]["id"] == "chatcmpl-0001"]
+    failed = good | {"id": "call-1", "trace_id": "req-9", "status": "failure"}
+    fallback = good | {"id": "call-2", "trace_id": "req-9", "startTime": good["startTime"] + 1}
+    alone = good | {"id": "call-3", "trace_id": "call-3"}
+    rows = [gateways.litellm_row(p, settings) for p in (failed, fallback, alone)]
+    assert [(r["request_id"], r["retry_of"]) for r in rows] == [
+        ("call-1", "req-9"),
+        ("call-2", "req-9"),
+        ("call-3", None),
+    ]
 
 
 def test_litellm_without_settings_reads_the_api_base_host_and_team_alias(

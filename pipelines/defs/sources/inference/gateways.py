@@ -235,6 +235,7 @@ def _row(
     http_status: int | None,
     finish_reason: str | None,
     synthetic: bool,
+    retry_of: str | None = None,
     prompt_tokens: int | None,
     completion_tokens: int | None,
     cached_prompt_tokens: int | None,
@@ -252,7 +253,7 @@ def _row(
         "http_status": http_status,
         "finish_reason": finish_reason,
         "attempt": None,
-        "retry_of": None,
+        "retry_of": retry_of,
         "is_synthetic": synthetic,
         "has_usage": prompt_tokens is not None or completion_tokens is not None,
         "prompt_tokens": prompt_tokens,
@@ -306,6 +307,12 @@ def litellm_row(record: Any, settings: Settings) -> dict[str, Any]:
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         finish = choices[0].get("finish_reason")
         finish = finish if isinstance(finish, str) and finish else None
+    # The payloads of one proxy request (its retries and fallbacks) share trace_id: each is
+    # an attempt of the chain rooted there, and only the last counts (allocation rule 5).
+    trace_id = record.get("trace_id")
+    retry_of = (
+        trace_id if isinstance(trace_id, str) and trace_id and trace_id != record["id"] else None
+    )
     tags = record.get("request_tags") or []
     synthetic = settings.litellm_synthetic_tag is not None and (
         isinstance(tags, list) and settings.litellm_synthetic_tag in tags
@@ -321,6 +328,7 @@ def litellm_row(record: Any, settings: Settings) -> dict[str, Any]:
         http_status=http_status,
         finish_reason=finish,
         synthetic=synthetic,
+        retry_of=retry_of,
         prompt_tokens=_count(record.get("prompt_tokens"), "prompt_tokens"),
         completion_tokens=_count(record.get("completion_tokens"), "completion_tokens"),
         cached_prompt_tokens=_count(
