@@ -2,7 +2,8 @@
 
 Each record becomes a row of the request-log envelope (``load.COLUMNS``), its ``source_system``
 kept, so that the rules of allocation rule 5 (useful tokens, copies, retries, synthetic traffic)
-apply to them unchanged; docs/gateway-logs.md has the field mapping.
+apply to them unchanged; docs/gateway-logs.md, docs/litellm-logs.md and
+docs/otel-genai-spans.md have the field mappings.
 
 - ``inference/litellm/**/*.json`` and ``*.jsonl``: LiteLLM ``StandardLoggingPayload`` objects
   as its logging callbacks write them: one object per file (the S3 and GCS bucket loggers), or
