@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -65,10 +65,13 @@ def test_a_restated_cur_day_rebuilds_that_day_and_prices_every_day(
     }
 
     # Telemetry: one host's spool file of the second day is gone; a GPU no bill names reports
-    # for the first time on the third day. The run builds the days from the second to the third.
+    # for the first time on the third day. A gateway's own log (LiteLLM's payloads) arrives for
+    # the third day. The run builds the days from the second to the third.
     lost = sorted((pipeline.landing / "telemetry" / "nvml").glob(f"host=*/date={second}/*"))[0]
     lost.unlink()
     _respool(pipeline, third, "p4d-001", host="lab-001", resource="lab-001", uuid="GPU-lab-001")
+    tokens_before = _tokens(pipeline)
+    _litellm_calls(pipeline, third)
     summary = pipeline.run()
     assert [(job, key) for job, key, _ in summary.runs][-1] == (
         "build_daily",
@@ -77,6 +80,21 @@ def test_a_restated_cur_day_rebuilds_that_day_and_prices_every_day(
     assert pipeline.query(
         "select count(*) > 0 from marts.fct_gpu_utilization_hourly where gpu_uuid = 'GPU-lab-001'"
     ) == [(True,)]
+    # The gateway's calls count by the envelope's rules: the retried one once (its last
+    # attempt), goodput only within chat-assistant's objectives; no other day or workload moved.
+    assert pipeline.query(
+        "select request_id, retry_of from raw.inference_requests"
+        " where source_system = 'litellm' order by 1"
+    ) == [("call-a", "req-a"), ("call-b1", "req-b"), ("call-b2", "req-b")]
+    tokens_after = _tokens(pipeline)
+    chat = (third, "chat-assistant")
+    (useful_before, good_before), (useful_after, good_after) = (
+        tokens_before.pop(chat),
+        tokens_after.pop(chat),
+    )
+    assert useful_after - useful_before == 1000 + 200 + 800 + 100
+    assert good_after - good_before == 1000 + 200
+    assert tokens_after == tokens_before
 
     # The price book: a negotiated price for one API model. Prices are read by every day.
     (pipeline.landing / "prices").mkdir(exist_ok=True)
@@ -115,6 +133,48 @@ def test_a_restated_cur_day_rebuilds_that_day_and_prices_every_day(
     incremental = pipeline.fingerprint()
     pipeline.run(full_refresh=True)
     assert pipeline.fingerprint() == incremental
+
+
+def _litellm_calls(pipeline: Pipeline, day: str) -> None:
+    """LiteLLM StandardLoggingPayload files, as its S3 logger writes them, of calls to the demo's
+    chat model at noon: one within chat-assistant's objectives (first token at 0.3 s, then
+    (4.28 - 0.3) s / 199 tokens = 20 ms a token: docs/calibration.md), and one proxy request
+    retried after a 503 whose answer came too late for them (first token at 1.5 s)."""
+    noon = datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp()
+    folder = pipeline.landing / "inference" / "litellm" / day
+    folder.mkdir(parents=True)
+    for call, trace, status, at, first, end, prompt, completion in [
+        ("call-a", "req-a", "success", 0, 0.3, 4.28, 1000, 200),
+        ("call-b1", "req-b", "failure", 60, 0.01, 0.02, 800, 0),
+        ("call-b2", "req-b", "success", 61, 1.5, 5.0, 800, 100),
+    ]:
+        payload = {
+            "id": call,
+            "trace_id": trace,
+            "call_type": "acompletion",
+            "status": status,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "startTime": noon + at,
+            "endTime": noon + at + end,
+            "completionStartTime": noon + at + first,
+            "model": "meta-llama/Llama-3.1-70B-Instruct",
+            "api_base": "http://p5-000:8000/v1",
+            "metadata": {"user_api_key_team_alias": "chat-assistant"},
+            "response": {"choices": [{"finish_reason": "stop"}]} if status == "success" else {},
+            "error_information": {"error_code": "503"} if status == "failure" else None,
+        }
+        (folder / f"time-12-00-{at:02d}_{call}.json").write_text(json.dumps(payload))
+
+
+def _tokens(pipeline: Pipeline) -> dict[tuple[str, str], tuple[int, int | None]]:
+    """Useful and goodput tokens per day and workload."""
+    rows = pipeline.query(
+        "select cast(usage_date as varchar), workload, sum(useful_tokens),"
+        " case when bool_or(goodput_tokens is null) then null else sum(goodput_tokens) end"
+        " from marts.fct_workload_unit_cost_daily group by 1, 2"
+    )
+    return {(day, workload): (int(useful), goodput) for day, workload, useful, goodput in rows}
 
 
 def _usage_days_changed(instance: Any, run_id: str, table: str) -> object:

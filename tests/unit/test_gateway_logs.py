@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from pipelines.defs.sources.inference import gateways
+from pipelines.defs.sources.inference import gateways, objectives
 from pipelines.defs.sources.inference import load as requests
 from pipelines.lib.errors import LandingError
 from pipelines.lib.warehouse import connect
@@ -385,3 +385,41 @@ def test_the_envelopes_latency_fields_land_and_a_negative_one_is_quarantined(
     assert [(line, reason) for _, line, reason in quarantine] == [
         (3, "duration_ms must not be negative, got -1")
     ]
+
+
+# -- service objectives -------------------------------------------------------------------------
+
+
+def test_objectives_are_read_per_workload_and_a_wrong_one_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "inference" / "objectives.yml"
+    path.parent.mkdir()
+    assert objectives.read_objectives(tmp_path).num_rows == 0  # no file: no objectives
+    path.write_text(
+        "workloads:\n  chat:\n    time_to_first_token_ms: 500\n    duration_ms: 9000\n"
+        "  batch:\n    duration_ms: 600000\n"
+    )
+    assert objectives.read_objectives(tmp_path).to_pylist() == [
+        {
+            "workload": "chat",
+            "time_to_first_token_ms": 500.0,
+            "time_per_output_token_ms": None,
+            "duration_ms": 9000.0,
+            "source_file": "inference/objectives.yml",
+        },
+        {
+            "workload": "batch",
+            "time_to_first_token_ms": None,
+            "time_per_output_token_ms": None,
+            "duration_ms": 600000.0,
+            "source_file": "inference/objectives.yml",
+        },
+    ]
+    for text, problem in [
+        ("workloads:\n  chat:\n    duration_ms: 1\n  chat:\n    duration_ms: 2\n", "named twice"),
+        ("workloads:\n  chat:\n    duration_ms: -5\n", "duration_ms is -5"),
+        ("workloads:\n  chat:\n    latency_ms: 5\n", "'chat': objectives"),
+        ("chat:\n  duration_ms: 5\n", "is not a mapping of workloads"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(LandingError, match=problem):
+            objectives.read_objectives(tmp_path)

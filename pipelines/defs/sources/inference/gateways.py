@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from google.protobuf import json_format
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from pipelines.lib.errors import LandingError
 from pipelines.lib.paths import lineage_name
 from pipelines.lib.warehouse import Rejected
+from pipelines.lib.yaml_files import load_yaml
 
 NATIVE = "gpuledger"
 LITELLM = "litellm"
@@ -84,10 +84,7 @@ def read_settings(inference_root: Path) -> Settings:
     path = settings_path(inference_root)
     if not path.is_file():
         return Settings()
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise LandingError(path, f"is not YAML: {exc}") from exc
+    loaded = load_yaml(path) or {}
     if not isinstance(loaded, dict) or not set(loaded) <= {"litellm", "otel", "hosts"}:
         raise LandingError(path, "has unknown keys", expected="litellm, otel and hosts")
     litellm, otel, hosts = (loaded.get(k) or {} for k in ("litellm", "otel", "hosts"))

@@ -25,6 +25,7 @@ import pyarrow as pa
 import yaml
 
 from pipelines.lib.errors import LandingError
+from pipelines.lib.yaml_files import load_yaml
 
 FILE = "inference/objectives.yml"
 OBJECTIVES = ("time_to_first_token_ms", "time_per_output_token_ms", "duration_ms")
@@ -41,10 +42,8 @@ def read_objectives(landing: Path) -> pa.Table:
     path = landing / FILE
     if not path.is_file():
         return SCHEMA.empty_table()
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise LandingError(path, f"is not YAML: {exc}") from exc
+    loaded = load_yaml(path) or {}
+    _refuse_repeated_workloads(path)
     workloads = loaded.get("workloads") if isinstance(loaded, dict) else None
     if (
         not isinstance(loaded, dict)
@@ -83,3 +82,16 @@ def read_objectives(landing: Path) -> pa.Table:
             }
         )
     return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def _refuse_repeated_workloads(path: Path) -> None:
+    """A workload named twice would keep its last objectives silently (YAML mappings do)."""
+    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    if not isinstance(root, yaml.MappingNode):
+        return
+    for key, value in root.value:
+        if key.value == "workloads" and isinstance(value, yaml.MappingNode):
+            names = [k.value for k, _ in value.value]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise LandingError(path, f"workload {repeated[0]!r} is named twice")
