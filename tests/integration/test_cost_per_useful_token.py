@@ -28,19 +28,41 @@ def _assert_matches_truth(pipeline: Pipeline) -> None:
         "select cast(usage_date as varchar), workload, sum(cost_usd), sum(attributed_cost_usd),"
         " sum(idle_cost_usd), sum(useful_prompt_tokens), sum(useful_completion_tokens),"
         " sum(cost_usd) * 1000000 / nullif(sum(useful_tokens), 0), sum(api_equivalent_cost_usd),"
-        " case when bool_or(goodput_tokens is null) then null else sum(goodput_tokens) end"
+        " case when bool_or(goodput_tokens is null) then null else sum(goodput_tokens) end,"
+        " max(cost_per_million_goodput_tokens), count(*) filter (where model <> '(none)'),"
+        " sum(unmetered_useful_tokens)"
         " from marts.fct_workload_unit_cost_daily"
         " where workload not in ('(unallocated)', '(unused commitment)')"
         " group by 1, 2"
     )
     actual = {(r[0], r[1]): r[2:] for r in rows}
+    compared = 0
     assert set(actual) == {(w["date"], w["workload"]) for w in truth["workload_days"]}
     for expected in truth["workload_days"]:
-        cost, attributed, idle, prompt, completion, per_million, api_cost, goodput = actual[
-            (expected["date"], expected["workload"])
-        ]
+        (
+            cost,
+            attributed,
+            idle,
+            prompt,
+            completion,
+            per_million,
+            api_cost,
+            goodput,
+            per_million_goodput,
+            models,
+            unmetered,
+        ) = actual[(expected["date"], expected["workload"])]
         # Useful tokens served within the demo's objectives (synth.calibration), or unknown.
         assert goodput == expected["goodput_tokens"], expected
+        # Their cost per million, where the day's cost sits on one model's row and every token
+        # was metered: the truth's cost over the truth's goodput.
+        if models == 1 and unmetered == 0:
+            compared += 1
+            if expected["goodput_tokens"]:
+                truth = Decimal(expected["cost_usd"]) * 1_000_000 / expected["goodput_tokens"]
+                assert abs(per_million_goodput - truth) < CENT, expected
+            else:
+                assert per_million_goodput is None, expected
         # The same useful tokens at the API equivalent's price (bundled LiteLLM-format book).
         assert abs(api_cost - Decimal(expected["api_equivalent_cost_usd"])) < CENT, expected
         assert abs(cost - Decimal(expected["cost_usd"])) < CENT, expected
@@ -55,6 +77,7 @@ def _assert_matches_truth(pipeline: Pipeline) -> None:
                 abs(Decimal(str(per_million)) - Decimal(expected["cost_per_million_useful_tokens"]))
                 < CENT
             )
+    assert compared, "no workload-day had its goodput priced on one model's row"
 
 
 def test_demo_fleet_unit_costs_equal_truth_to_the_cent_and_tokens_exactly(

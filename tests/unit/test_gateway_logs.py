@@ -184,6 +184,18 @@ def test_a_gateway_file_without_a_date_in_its_path_is_named_not_landed(tmp_path:
     assert gateways.gateway_days(root) == {"2026-10-30"}
     assert requests.request_days(root) == ["2026-10-30"]
 
+    # A file's day is the first date in its path: a day's files are found in its folder alone.
+    (root / "litellm" / "2026-10-29").mkdir(parents=True)
+    (root / "litellm" / "2026-10-29" / "time-2026-10-30.json").write_text("{}")
+    (root / "litellm" / "logs" / "2026-10-30").mkdir(parents=True)
+    (root / "litellm" / "logs" / "2026-10-30" / "a.json").write_text("{}")
+    (root / "litellm" / "logs" / "2026-10-30" / "notes.txt").write_text("")
+    assert [p.relative_to(root).as_posix() for p in gateways.files_of_day(root, DAY)] == [
+        "litellm/logs/2026-10-30/a.json",
+        "otel/traces-2026-10-30T10-00-00.000.jsonl",
+    ]
+    assert gateways.gateway_days(root) == {"2026-10-29", "2026-10-30"}
+
 
 # -- OpenTelemetry ------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -117,9 +118,11 @@ def read_settings(inference_root: Path) -> Settings:
 
 
 def path_day(relative: Path) -> date | None:
-    """The day a gateway file belongs to: the deepest date in its path (folder or name)."""
-    for part in reversed(relative.parts):
-        for found in reversed(_DAY.findall(part)):
+    """The day a gateway file belongs to: the first date in its path (a folder's, else the
+    name's). Every file under a dated folder is of that folder's day, so a day's files are
+    found without entering the folders of other days (files_of_day)."""
+    for part in relative.parts:
+        for found in _DAY.findall(part):
             try:
                 return date.fromisoformat(found)
             except ValueError:
@@ -138,11 +141,21 @@ def _gateway_files(inference_root: Path) -> Iterator[tuple[Path, str]]:
 
 
 def files_of_day(inference_root: Path, day: date) -> list[Path]:
-    return sorted(
-        path
-        for path, _ in _gateway_files(inference_root)
-        if path_day(path.relative_to(inference_root)) == day
-    )
+    """The gateway files of ``day``: a folder dated another day is not entered, so a day of a
+    bucket logger's ``<prefix>/<YYYY-MM-DD>/`` layout costs a listing of that day's folder."""
+    found = []
+    for folder in FOLDERS:
+        for current, subdirs, names in os.walk(inference_root / folder):
+            here = Path(current).relative_to(inference_root)
+            subdirs[:] = [d for d in subdirs if path_day(here / d) in (None, day)]
+            found += [
+                inference_root / here / name
+                for name in names
+                if name.endswith(SUFFIXES)
+                and not name.startswith(".")
+                and path_day(here / name) == day
+            ]
+    return sorted(found)
 
 
 def gateway_days(inference_root: Path) -> set[str]:

@@ -680,12 +680,12 @@ def day_tables(
     WHOLE_FILE_BYTES are parsed on several threads (Arrow lets go of the GIL), at most _READERS
     at a time ahead of the consumer; larger ones are read in blocks."""
     root = landing / "inference"
-    gateway = [
-        path
-        for path in files
-        if gateways.system_of(path, root) != gateways.NATIVE or path == gateways.settings_path(root)
+    settings = gateways.settings_path(root)
+    is_gateway = [
+        gateways.system_of(path, root) != gateways.NATIVE or path == settings for path in files
     ]
-    files = [path for path in files if path not in gateway]
+    gateway = [path for path, flag in zip(files, is_gateway, strict=True) if flag]
+    files = [path for path, flag in zip(files, is_gateway, strict=True) if not flag]
     if gateway:
         yield from _gateway_tables(gateway, landing, rejected, skipped)
     with ThreadPoolExecutor(max_workers=_READERS) as pool:
