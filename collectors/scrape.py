@@ -7,10 +7,14 @@ long rows (one per sample) in the landing layout:
   telemetry/dcgm/host=<host>/date=<day>/<name>.parquet      (DCGM_SCHEMA)
   inference/metrics/host=<host>/date=<day>/<name>.parquet   (INFERENCE_METRICS_SCHEMA)
 
-dcgm-exporter: the ``Hostname`` or ``hostname`` label names the host (versions differ), ``UUID``
-the GPU, ``gpu`` its index, ``GPU_I_ID`` a MIG instance, ``namespace``/``pod``/``container`` the
-Kubernetes workload when the exporter maps GPUs to pods. DCGM's blank sentinels (int64 values
-from 0x7ffffffffffffff0 up, FP64 values from 2^47 up to 2^47 + 16) become null.
+dcgm-exporter: the host is the Kubernetes node where a label names it (``node``,
+``kubernetes_node``, ``node_name``: added by a Prometheus relabelling or the exporter's
+``NODE_NAME``), else the ``Hostname`` or ``hostname`` label (versions differ; inside a pod it is
+often the exporter pod's own name, which the host map resolves: docs/host-identity.md), else
+``--host``. ``UUID`` names the GPU, ``gpu`` its index, ``GPU_I_ID`` and ``GPU_I_PROFILE`` a MIG
+instance and its profile, ``namespace``/``pod``/``container`` the Kubernetes workload when the
+exporter maps GPUs to pods. DCGM's blank sentinels (int64 values from 0x7ffffffffffffff0 up, FP64
+values from 2^47 up to 2^47 + 16) become null.
 
 Inference servers: prompt and generation token counters, by model (vLLM ``vllm:prompt_tokens``
 / ``vllm:generation_tokens``, SGLang ``sglang:...``, TGI the ``_sum`` of
@@ -43,7 +47,7 @@ from collectors.writer import SpoolWriter
 
 log = logging.getLogger("gpuledger.scrape")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: mig_profile (version 1 files read with it null)
 INT64_BLANK = 0x7FFFFFFFFFFFFFF0  # DCGM_INT64_BLANK and the sentinels above it
 FP64_BLANK = 140737488355328.0  # DCGM_FP64_BLANK (2^47), sentinels up to + 16
 
@@ -58,6 +62,8 @@ DCGM_SCHEMA = pa.schema(
         pa.field("gpu_index", pa.int16()),
         pa.field("gpu_model", pa.string()),
         pa.field("mig_instance_id", pa.string()),
+        # The MIG instance's profile (GPU_I_PROFILE, e.g. 1g.10gb): its share of the GPU.
+        pa.field("mig_profile", pa.string()),
         pa.field("k8s_namespace", pa.string()),
         pa.field("k8s_pod", pa.string()),
         pa.field("container", pa.string()),
@@ -89,6 +95,8 @@ INFERENCE_COUNTERS = {
     ("tgi", "tgi_request_input_length_sum"): "prompt_tokens",
     ("tgi", "tgi_request_generated_tokens_sum"): "generation_tokens",
 }
+# Labels naming the Kubernetes node, preferred to the exporter's Hostname (a pod's name there).
+NODE_LABELS = ("node", "kubernetes_node", "node_name", "nodename")
 
 
 def dcgm_value(value: float) -> float | None:
@@ -108,16 +116,18 @@ def parse_dcgm(
                 continue
             labels = sample.labels
             index = labels.get("gpu")
+            node = next((labels[k] for k in NODE_LABELS if labels.get(k)), None)
             rows.append(
                 {
                     "schema_version": SCHEMA_VERSION,
                     "scraped_at": scraped_at,
-                    "host": labels.get("Hostname") or labels.get("hostname") or host,
+                    "host": node or labels.get("Hostname") or labels.get("hostname") or host,
                     "cloud_resource_id": cloud_resource_id,
                     "gpu_uuid": labels.get("UUID") or labels.get("uuid"),
                     "gpu_index": int(index) if index else None,
                     "gpu_model": labels.get("modelName"),
                     "mig_instance_id": labels.get("GPU_I_ID") or None,
+                    "mig_profile": labels.get("GPU_I_PROFILE") or None,
                     "k8s_namespace": labels.get("namespace") or None,
                     "k8s_pod": labels.get("pod") or None,
                     "container": labels.get("container") or None,

@@ -40,6 +40,7 @@ READ_BY_EVERY_DAY = (
     "api_equivalents",
     "exchange_rates",
     "service_objectives",
+    "host_aliases",
 )
 
 

@@ -31,11 +31,21 @@ def warehouse_path() -> Path:
 
 
 def aws_cur_location() -> str:
-    """GPULEDGER_AWS_CUR (a folder or s3://bucket/prefix), else <landing>/aws_cur."""
+    """GPULEDGER_AWS_CUR (folders or s3://bucket/prefix locations, separated by commas), else
+    <landing>/aws_cur."""
     value = os.environ.get("GPULEDGER_AWS_CUR")
     if value:
-        return value if value.startswith("s3://") else str(Path(value).resolve())
+        return ",".join(
+            part if part.startswith("s3://") else str(Path(part).resolve())
+            for part in aws_cur_locations(value)
+        )
     return str(landing_root() / "aws_cur")
+
+
+def aws_cur_locations(value: str) -> list[str]:
+    """The CUR locations of a GPULEDGER_AWS_CUR value, in order, each once."""
+    parts = [part.strip() for part in value.split(",")]
+    return list(dict.fromkeys(part for part in parts if part))
 
 
 def export_environment(landing: Path | None = None, warehouse: Path | None = None) -> None:

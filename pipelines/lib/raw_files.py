@@ -90,6 +90,7 @@ TABLES = {
         RawTable("api_prices"),
         RawTable("api_equivalents"),
         RawTable("service_objectives"),
+        RawTable("host_aliases"),
     )
 }
 WINDOW_COLUMNS = [f.name for f in SPOOL_SCHEMA if f.name != "processes"]

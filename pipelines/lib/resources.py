@@ -38,8 +38,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
         sync_landing(self.landing_root, only=folder)
 
-    def aws_cur_store(self) -> Store:
-        return open_store(self.aws_cur, landing=self.landing_root)
+    def aws_cur_stores(self) -> list[Store]:
+        """One store per CUR location (GPULEDGER_AWS_CUR may name several)."""
+        return [
+            open_store(location, landing=self.landing_root)
+            for location in paths.aws_cur_locations(self.aws_cur)
+        ]
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:

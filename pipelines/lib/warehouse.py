@@ -28,7 +28,7 @@ def read_sql(name: str) -> str:
 
 # The raw layer's layout: raised when a table or column of raw_schema.sql changes (a warehouse of
 # another layout is refused with the command that rebuilds it, see connect).
-LAYOUT_VERSION = 5
+LAYOUT_VERSION = 6
 
 # DuckDB takes 80 % of the machine's memory by default; the pipeline bounds it (and spills to
 # disk beyond it) so that a fleet's history fits beside everything else on the host.

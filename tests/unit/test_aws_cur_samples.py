@@ -130,3 +130,41 @@ def test_a_delivery_mixing_currencies_is_rejected(tmp_path: Path) -> None:
         LandingError, match=r"row 2, column 'line_item_currency_code': currency EUR"
     ):
         cur.read_delivery(store, delivery)
+
+
+def test_legacy_reports_of_two_payer_accounts_both_count_and_one_payer_twice_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Two organizations' legacy CUR reports in one location: each is its period's bill for
+    its payer account, read once; the same account's report twice would count it twice."""
+    final = AWS / "koku" / "2023-06-01.csv"
+    other = tmp_path / "other.csv"
+    other.write_text(final.read_text().replace("0099999999999", "0088888888888"))
+    _legacy_layout(tmp_path / "cur", "org-a", "2023-06", [final], current=0)
+    _legacy_layout(tmp_path / "cur", "org-b", "2023-06", [other], current=0)
+    store = LocalStore(tmp_path / "cur")
+    exports = cur.by_export(cur.deliveries(store, "2023-06"))
+    assert [e.rsplit("/", 1)[1] for e in exports] == ["org-a", "org-b"]
+    tables = {}
+    for export, found in exports.items():
+        delivery = cur.newest_complete(found)
+        assert delivery is not None
+        tables[export] = cur.read_delivery(store, delivery)
+    cur.refuse_shared_payers("2023-06", tables)  # two accounts: both count
+    rows, total = _column_sum(final, "lineItem/UnblendedCost")
+    for table, payer in zip(tables.values(), ("0099999999999", "0088888888888"), strict=True):
+        assert set(table.column("bill_payer_account_id").to_pylist()) == {payer}
+        assert table.num_rows == rows
+        assert (
+            sum(Decimal(str(v)) for v in table.column("line_item_unblended_cost").to_pylist())
+            == total
+        )
+
+    _legacy_layout(tmp_path / "cur", "org-a-copy", "2023-06", [final], current=0)
+    exports = cur.by_export(cur.deliveries(store, "2023-06"))
+    tables = {
+        export: cur.read_delivery(store, cur.newest_complete(found))  # type: ignore[arg-type]
+        for export, found in exports.items()
+    }
+    with pytest.raises(LandingError, match=r"payer account 0099999999999 is delivered by two"):
+        cur.refuse_shared_payers("2023-06", tables)

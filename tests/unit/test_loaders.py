@@ -452,14 +452,32 @@ def test_a_lone_surrogate_is_quarantined_not_landed(tmp_path: Path) -> None:
     ]
 
 
-def test_two_exports_delivering_one_period_is_an_error(landing: Path, tmp_path: Path) -> None:
+def test_two_exports_of_one_payer_account_in_a_period_are_refused_naming_both(
+    landing: Path, tmp_path: Path
+) -> None:
     import shutil
 
     root = tmp_path / "aws_cur"
     shutil.copytree(landing / "aws_cur", root)
     shutil.copytree(root / "gpuledger-cur2", root / "second-export")
-    with pytest.raises(LandingError, match="delivered by 2 exports"):
-        cur.deliveries(LocalStore(root), "2026-10")
+    for manifest in (root / "second-export").rglob("*Manifest.json"):  # its own data files
+        manifest.write_text(manifest.read_text().replace("/gpuledger-cur2/", "/second-export/"))
+    store = LocalStore(root)
+    exports = cur.by_export(cur.deliveries(store, "2026-10"))
+    assert list(exports) == [str(root / "gpuledger-cur2"), str(root / "second-export")]
+    tables = {
+        export: cur.read_delivery(store, cur.newest_complete(found))  # type: ignore[arg-type]
+        for export, found in exports.items()
+    }
+    [payer] = set(tables[str(root / "gpuledger-cur2")].column("bill_payer_account_id").to_pylist())
+    with pytest.raises(LandingError) as refused:
+        cur.refuse_shared_payers("2026-10", tables)
+    assert str(refused.value) == (
+        f"{root / 'second-export'}, column 'bill_payer_account_id': billing period 2026-10 of"
+        f" payer account {payer} is delivered by two exports ({root / 'gpuledger-cur2'} and"
+        f" {root / 'second-export'}) (expected one export per payer account and billing period:"
+        " remove or move the other export)"
+    )
 
 
 @pytest.mark.parametrize(

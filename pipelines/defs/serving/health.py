@@ -110,6 +110,55 @@ def telemetry_coverage(
 
 
 @dg.asset_check(
+    asset=dg.AssetKey(["marts", "fct_gpu_utilization_hourly"]),
+    description=(
+        "One machine, one name (docs/host-identity.md): a GPU (its UUID) or a cloud resource id "
+        "measured under two host names on a day, after the host map (telemetry/hosts.csv) and "
+        "its automatic rules, is one machine split in two (say dcgm-exporter's pod name and the "
+        "collector's host name): its telemetry would not meet its own request logs or bill. "
+        "WARN lists the names seen; add them to the host map. A run checks the days it built "
+        "(every day when the check runs alone)."
+    ),
+    blocking=False,
+)
+def one_name_per_host(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    first, last = run_days(context.run.tags)
+    with warehouse.connect() as conn:
+        split = conn.execute(
+            "select kind, id, list(distinct host order by host) as hosts, min(day) from ("
+            " select distinct 'gpu' as kind, gpu_uuid as id, host, partition_date as day"
+            " from staging.stg_nvml__gpu_windows"
+            " where partition_date between cast(? as date) and cast(? as date)"
+            " union all"
+            " select distinct 'gpu', gpu_uuid, host, day from intermediate.int_dcgm_gpu_windows"
+            " where day between cast(? as date) and cast(? as date)"
+            " union all"
+            " select distinct 'cloud resource', cloud_resource_id, host, day"
+            " from intermediate.int_gpu_hours"
+            " where day between cast(? as date) and cast(? as date)"
+            " and cloud_resource_id is not null"
+            ") group by kind, id having count(distinct host) > 1 order by kind desc, id limit 20",
+            [first, last] * 3,
+        ).fetchall()
+    return dg.AssetCheckResult(
+        passed=not split,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "split_machines": len(split),
+            "seen": dg.MetadataValue.md(
+                "\n".join(
+                    f"- {kind} {key} (from {day}): {', '.join(hosts)}"
+                    for kind, key, hosts, day in split
+                )
+                or "none"
+            ),
+        },
+    )
+
+
+@dg.asset_check(
     asset=dg.AssetKey(["raw", "nvml_process_windows"]),
     description=(
         "The busy shares of a GPU window's processes add up to at most 1 (a GPU is busy at most "
@@ -176,6 +225,7 @@ REFERENCE = [
     ["raw", "list_prices"],
     ["raw", "exchange_rates"],
     ["raw", "service_objectives"],
+    ["raw", "host_aliases"],
 ]
 
 freshness_checks = [

@@ -28,7 +28,7 @@ from pipelines.defs.sources.inference.load import request_days, request_files
 from pipelines.defs.sources.telemetry.load import spool_days, spool_files
 from pipelines.lib import changed_days, raw_files
 from pipelines.lib.partitions import billing_period, daily, month_key, monthly
-from pipelines.lib.paths import aws_cur_location
+from pipelines.lib.paths import aws_cur_location, aws_cur_locations
 from pipelines.lib.store import Store, open_store
 from pipelines.lib.warehouse import input_version
 
@@ -55,7 +55,13 @@ DAILY = (
     DailySource("inference_requests", "inference", request_files, request_days),
 )
 MONTHLY = ("focus_charges", "gcp_billing_export")
-REFERENCE_INPUTS = ("contracts", "prices", "list_prices", "inference/objectives.yml")
+REFERENCE_INPUTS = (
+    "contracts",
+    "prices",
+    "list_prices",
+    "inference/objectives.yml",
+    "telemetry/hosts.csv",
+)
 
 
 def days(landing: Path, sources: tuple[str, ...] | None = None) -> list[str]:
@@ -122,7 +128,7 @@ def landed_days(query: Query, landing: Path, candidates: list[str]) -> set[str]:
 def billing_periods(landing: Path) -> list[str]:
     """The billing periods ('YYYY-MM') any bill holds: CUR deliveries, FOCUS and GCP rows."""
     return sorted(
-        set(cur_periods(open_store(aws_cur_location(), landing)))
+        {p for store in cur_stores(landing) for p in cur_periods(store)}
         | set(focus_periods(landing / "focus", landing))
         | set(invoice_months(landing / "gcp_billing", landing))
     )
@@ -182,23 +188,35 @@ def monthly_versions(
     return current, {key: version for key, version in logged.items() if key in held}
 
 
-def cur_newest(store: Store) -> dict[str, str | None]:
-    """Per billing period of the CUR location: the execution id of its newest complete
-    delivery (None when none is complete yet)."""
-    present = store.listing()
+def cur_stores(landing: Path) -> list[Store]:
+    """A store per CUR location (GPULEDGER_AWS_CUR, else the landing zone's aws_cur/)."""
+    return [open_store(location, landing) for location in aws_cur_locations(aws_cur_location())]
+
+
+def cur_newest(stores: list[Store]) -> dict[str, str | None]:
+    """Per billing period of the CUR locations: the version of its newest complete deliveries,
+    one per export (aws_cur.load.period_version; None while an export has none complete)."""
+    listings = [(store, store.listing()) for store in stores]
+    periods = sorted({p for store, present in listings for p in cur_periods(store, present)})
     newest = {}
-    for period in cur_periods(store, present):
-        delivery = cur.newest_complete(cur.deliveries(store, period, present))
-        newest[period] = delivery.execution_id if delivery is not None else None
+    for period in periods:
+        exports: dict[str, cur.Delivery | None] = {}
+        for store, present in listings:
+            for export, found in cur.by_export(cur.deliveries(store, period, present)).items():
+                exports[export] = cur.newest_complete(found)
+        newest[period] = cur.period_version(exports)
     return newest
 
 
 def cur_landed(query: Query) -> dict[str, str]:
-    """Per billing period: the execution id of the CUR delivery the warehouse holds."""
+    """Per billing period: the version of the CUR deliveries the warehouse holds (as
+    cur_newest writes it)."""
     return {
-        str(period): str(execution)
-        for period, execution in query(
-            "select billing_period, execution_id from raw.aws_cur_deliveries", []
+        str(period): str(version)
+        for period, version in query(
+            "select billing_period, string_agg(export || '=' || execution_id, ';'"
+            " order by export) from raw.aws_cur_deliveries group by 1",
+            [],
         )
     }
 
@@ -212,7 +230,7 @@ def periods_to_land(
     (monthly_versions; also a period the files no longer hold), and the periods whose bill
     lines' last build failed (Dagster's status of the monthly dbt asset in ``instance``)."""
     landed = cur_landed(query)
-    newest = cur_newest(open_store(aws_cur_location(), landing))
+    newest = cur_newest(cur_stores(landing))
     periods = {p for p, run in newest.items() if run is None or landed.get(p) != run}
     current, logged = monthly_versions(query, landing, monthly_files(landing))
     held = {

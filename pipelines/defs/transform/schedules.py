@@ -46,11 +46,11 @@ ingest_job = dg.define_asset_job(
 reference_job = dg.define_asset_job(
     "ingest_reference",
     executor_def=EXECUTOR,
-    selection=dg.AssetSelection.groups("list_prices", "contracts", "prices", "objectives"),
+    selection=dg.AssetSelection.groups("list_prices", "contracts", "prices", "objectives", "hosts"),
     description=(
-        "Land contracts, the API price book, list prices and exchange rates, and the service "
-        "objectives (each replaced whole); their landings say whether every day needs building "
-        "again."
+        "Land contracts, the API price book, list prices and exchange rates, the service "
+        "objectives and the host map (each replaced whole); their landings say whether every day "
+        "needs building again."
     ),
 )
 build_daily_job = dg.define_asset_job(

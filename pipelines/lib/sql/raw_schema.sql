@@ -7,15 +7,17 @@ create schema if not exists raw;
 -- another layout is refused, and rebuilt from the landing zone.
 create table if not exists raw.layout (version integer not null);
 
--- The CUR delivery each billing period was landed from (its newest complete one).
+-- The CUR deliveries each billing period was landed from: each export's newest complete one.
 create table if not exists raw.aws_cur_deliveries (
-    billing_period varchar primary key,
+    billing_period varchar not null,
+    export varchar not null,
     execution_id varchar not null,
     export_arn varchar,
     manifest_file varchar not null,
     delivered_at varchar,
     data_files integer not null,
-    line_items bigint not null
+    line_items bigint not null,
+    primary key (billing_period, export)
 );
 
 -- Input rows that could not be landed, with the file, line and reason.

@@ -51,6 +51,7 @@ create table dcgm_samples (
     gpu_index smallint,
     gpu_model varchar,
     mig_instance_id varchar,
+    mig_profile varchar,
     k8s_namespace varchar,
     k8s_pod varchar,
     container varchar,
@@ -282,6 +283,12 @@ create table service_objectives (
     time_per_output_token_ms double,
     duration_ms double,
     source_file varchar not null
+);
+create table host_aliases (
+    alias varchar not null,
+    host varchar not null,
+    cloud_resource_id varchar,
+    source_row integer not null
 );
 create table api_equivalents (
     served_model varchar not null,

@@ -5,7 +5,8 @@
     A window's seconds split into each workload's busy time (its process busy share; shares that
     add up to more than 1 are scaled down to 1) and idle time. Idle time goes to the workloads
     holding GPU memory in that window, in proportion to the memory they hold; with no holder it
-    stays unattributed and becomes (unallocated) cost downstream. Processes without a workload
+    stays unattributed and becomes (unallocated) cost downstream. A pod on a MIG instance holds
+    its instance's idle share instead (held_idle_share, docs/mig.md). Processes without a workload
     label count as the workload '(unlabeled)'. One batch a day (macros/batch.sql).
 -#}
 
@@ -18,6 +19,7 @@
         {{ dbt.datediff('window_start_at', 'window_end_at', 'second') }} as window_seconds,
         coalesce(workload, '(unlabeled)') as workload,
         busy_share,
+        held_idle_share,
         case when memory_used_bytes > 0 then memory_used_bytes else 0 end as memory_bytes,
         window_process_count
 
@@ -46,6 +48,7 @@ single_process_windows as (
         workload,
         window_seconds,
         cast(busy_share as double) as busy_share,
+        cast(held_idle_share as double) as held_idle_share,
         cast(memory_bytes as bigint) as memory_bytes,
         cast(busy_share as double) as window_busy_share,
         cast(memory_bytes as bigint) as window_memory_bytes
@@ -77,6 +80,7 @@ workload_windows as (
         max(host) as host,
         max(window_seconds) as window_seconds,
         sum(busy_share) as busy_share,
+        sum(held_idle_share) as held_idle_share,
         sum(memory_bytes) as memory_bytes
 
     from shared_processes
@@ -107,6 +111,7 @@ shared_windows as (
         workload_windows.workload,
         workload_windows.window_seconds,
         cast(workload_windows.busy_share as double) as busy_share,
+        cast(workload_windows.held_idle_share as double) as held_idle_share,
         cast(workload_windows.memory_bytes as bigint) as memory_bytes,
         cast(window_totals.busy_share as double) as window_busy_share,
         cast(window_totals.memory_bytes as bigint) as window_memory_bytes
@@ -133,6 +138,7 @@ per_window as (
         ) as busy_seconds,
         cast(
             case
+                when held_idle_share is not null then window_seconds * held_idle_share
                 when window_memory_bytes > 0
                     then window_seconds * (1.0 - least(1.0, window_busy_share))
                         * memory_bytes / window_memory_bytes

@@ -1,6 +1,6 @@
 {#-
     Every GPU window the cost allocation reads: the NVML spool's, and dcgm-exporter's for the
-    host-hours that have no NVML window (a host without the collector, or an hour it missed).
+    GPU-hours that have no NVML window (a host without the collector, or an hour it missed).
     telemetry_source says which; util_source which counter within it.
 
     A view: the minute windows are read where they were landed (raw) and summed by the
@@ -30,32 +30,36 @@ nvml as (
 
 dcgm as (
 
+    -- Whole GPUs: a MIG GPU's row carries its instances' weighted activity (docs/mig.md).
     select * from {{ ref('int_dcgm_gpu_windows') }}
+    where mig_instance_id is null
 
 ),
 
-dcgm_host_hours as (
+dcgm_gpu_hours as (
 
-    select distinct host, {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at, day
+    select distinct gpu_uuid, {{ dbt.date_trunc('hour', 'window_start_at') }} as hour_start_at, day
     from dcgm
 
 ),
 
--- The dcgm-exporter host-hours the collector covered too (only those are looked up in the
--- NVML windows, so a fleet without dcgm-exporter does not group its whole history here). It
--- reads the staging model itself: a second reference to the `nvml` CTE would make DuckDB keep a
--- copy of every window read.
-nvml_host_hours as (
+-- The dcgm-exporter GPU-hours the collector covered too (only those are looked up in the NVML
+-- windows, so a fleet without dcgm-exporter does not group its whole history here). By GPU, not
+-- by host name: a machine whose exporter reports another name than the collector (a pod's name)
+-- is not counted twice (the check one_name_per_host reports the two names). It reads the
+-- staging model itself: a second reference to the `nvml` CTE would make DuckDB keep a copy of
+-- every window read.
+nvml_gpu_hours as (
 
-    select distinct dcgm_host_hours.host, dcgm_host_hours.hour_start_at, dcgm_host_hours.day
-    from dcgm_host_hours
+    select distinct dcgm_gpu_hours.gpu_uuid, dcgm_gpu_hours.hour_start_at, dcgm_gpu_hours.day
+    from dcgm_gpu_hours
     inner join {{ ref('stg_nvml__gpu_windows') }} as nvml
-        on nvml.host = dcgm_host_hours.host
-        and {{ dbt.date_trunc('hour', 'nvml.window_start_at') }} = dcgm_host_hours.hour_start_at
+        on nvml.gpu_uuid = dcgm_gpu_hours.gpu_uuid
+        and {{ dbt.date_trunc('hour', 'nvml.window_start_at') }} = dcgm_gpu_hours.hour_start_at
         -- An NVML window's date folder is its date, as a dcgm window's `day` is. Joined on the
         -- column (not on the hour's date), a reader's filter on `day` (a batch's) reaches the
         -- NVML scan through the joins, and only the batch's files are opened.
-        and nvml.partition_date = dcgm_host_hours.day
+        and nvml.partition_date = dcgm_gpu_hours.day
 
 ),
 
@@ -63,11 +67,11 @@ dcgm_only as (
 
     select dcgm.*
     from dcgm
-    left join nvml_host_hours
-        on dcgm.host = nvml_host_hours.host
-        and {{ dbt.date_trunc('hour', 'dcgm.window_start_at') }} = nvml_host_hours.hour_start_at
-        and dcgm.day = nvml_host_hours.day
-    where nvml_host_hours.host is null
+    left join nvml_gpu_hours
+        on dcgm.gpu_uuid = nvml_gpu_hours.gpu_uuid
+        and {{ dbt.date_trunc('hour', 'dcgm.window_start_at') }} = nvml_gpu_hours.hour_start_at
+        and dcgm.day = nvml_gpu_hours.day
+    where nvml_gpu_hours.gpu_uuid is null
 
 ),
 

@@ -1,7 +1,10 @@
 {#-
     Processes per GPU window: the NVML spool's process list, and for windows taken from
     dcgm-exporter (int_gpu_windows) the pod the exporter maps to the GPU, as one process whose
-    busy share is the GPU's activity and whose memory is the framebuffer used. A view, like
+    busy share is the GPU's activity and whose memory is the framebuffer used. A pod on a MIG
+    instance (docs/mig.md) holds its instance's share of the GPU: busy for the instance's
+    activity times that share, and the rest of the share as its held idle time
+    (held_idle_share; null elsewhere, where idle time goes by memory held). A view, like
     int_gpu_windows. window_process_count: the processes the spool listed for the window.
 -#}
 {{ config(materialized='view') }}
@@ -32,7 +35,9 @@ processes as (
 
     select
         gpu_uuid, window_start_at, window_end_at, host, pid, container_id, k8s_namespace,
-        k8s_pod, workload, busy_share, memory_used_bytes, window_process_count,
+        k8s_pod, workload, busy_share,
+        cast(null as decimal(20, 10)) as held_idle_share,
+        memory_used_bytes, window_process_count,
         partition_date as day,
         'nvml' as telemetry_source
     from nvml
@@ -49,7 +54,8 @@ processes as (
         k8s_namespace,
         k8s_pod,
         workload,
-        cast(coalesce(util_mean, 0) as decimal(20, 10)) as busy_share,
+        cast(coalesce(util_mean, 0) * coalesce(mig_share, 1) as decimal(20, 10)) as busy_share,
+        cast((1 - coalesce(util_mean, 0)) * mig_share as decimal(20, 10)) as held_idle_share,
         memory_used_bytes_max as memory_used_bytes,
         -- Left unknown: int_gpu_seconds_attributed then groups the window's rows itself.
         cast(null as integer) as window_process_count,

@@ -10,7 +10,7 @@ renamed as (
 
     select
         cast(scraped_at as timestamp) as scraped_at,
-        host,
+        {{ resolved_host('source.host') }} as host,
         server,
         model,
         metric,
@@ -20,6 +20,7 @@ renamed as (
         source_file
 
     from source
+    {{ host_aliases_join('source.host') }}
 
 )
 

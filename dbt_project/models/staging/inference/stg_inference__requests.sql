@@ -11,7 +11,7 @@ renamed as (
     select
         request_id,
         cast(requested_at as timestamp) as requested_at,
-        host,
+        {{ resolved_host('source.host') }} as host,
         endpoint,
         workload,
         model,
@@ -34,6 +34,7 @@ renamed as (
         partition_date
 
     from source
+    {{ host_aliases_join('source.host') }}
 
 )
 

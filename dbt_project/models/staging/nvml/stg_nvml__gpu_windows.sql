@@ -12,8 +12,9 @@ renamed as (
         gpu_uuid,
         {{ utc_instant('window_start') }} as window_start_at,
         {{ utc_instant('window_end') }} as window_end_at,
-        host,
-        cloud_resource_id,
+        {{ resolved_host('source.host') }} as host,
+        {{ resolved_cloud_resource_id('source.cloud_resource_id', 'source.host') }}
+            as cloud_resource_id,
         cast(gpu_index as integer) as gpu_index,
         gpu_model,
         mig_instance_id,
@@ -37,6 +38,7 @@ renamed as (
         partition_date
 
     from source
+    {{ host_aliases_join('source.host') }}
 
 )
 

@@ -13,12 +13,13 @@ flattened as (
         gpu_uuid,
         window_start,
         window_end,
-        host,
+        {{ resolved_host('source.host') }} as host,
         {{ list_length('processes') }} as window_process_count,
         partition_date,
         {{ explode_list('processes') }} as process
 
     from source
+    {{ host_aliases_join('source.host') }}
 
 ),
 

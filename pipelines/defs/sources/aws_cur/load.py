@@ -10,9 +10,14 @@ Two delivery formats share one raw table (``raw.aws_cur_line_items``, CUR 2.0 co
   current assembly. Headers are ``category/ColumnName`` or the Athena snake_case variant; both
   map onto CUR 2.0 names (``lineItem/UsageStartDate`` -> ``line_item_usage_start_date``).
 
-Each delivery restates the whole period: the newest complete delivery (every data file its
-manifest names is present) replaces the period atomically. A newer incomplete one is skipped
-while its data files may still be arriving (INCOMPLETE_GRACE after its manifest was written);
+Each delivery restates the whole period of its export: the newest complete delivery (every
+data file its manifest names is present) of each export replaces that export's share of the
+period, all of a period's exports atomically. A location may hold several exports (top
+folders) and GPULEDGER_AWS_CUR may name several locations: groups with several AWS
+organizations land each payer account's export, and all count. Two exports of one payer
+account for the same period would count its bill twice: they are refused, naming both. A newer
+incomplete delivery is skipped while its data files may still be arriving (INCOMPLETE_GRACE
+after its manifest was written);
 after that the period fails, naming the missing files, rather than rolling back to an older
 bill; so does a period whose landed delivery lost its files in the store (refuse_rollback). A
 data file a manifest names twice is read once. Money stays in its billed currency
@@ -135,6 +140,8 @@ class Delivery:
     listed_at: str = ""
     # Data files the manifest names more than once (each is read once).
     repeated: tuple[str, ...] = ()
+    # The export (CUR 2.0) or report (legacy) it belongs to: its folder in the location.
+    export: str = ""
 
     @property
     def complete(self) -> bool:
@@ -253,6 +260,7 @@ def deliveries(store: Store, period: str, present: dict[str, str] | None = None)
                     missing,
                     present[key],
                     repeated,
+                    store.describe(match.group("export")),
                 )
             )
         elif (match := LEGACY_MANIFEST.match(key)) and (
@@ -286,18 +294,44 @@ def deliveries(store: Store, period: str, present: dict[str, str] | None = None)
                 missing,
                 present[key],
                 repeated,
+                store.describe(match.group("report")),
             )
         )
-    exports = sorted({d.manifest_key.split("/", 1)[0] for d in found})
-    if len(exports) > 1:
-        # Two exports of one period would either double-count or hide one of them.
-        raise LandingError(
-            store.describe(""),
-            f"billing period {period} is delivered by {len(exports)} exports "
-            f"({', '.join(exports)})",
-            expected="one export per CUR location; land other exports in their own location",
-        )
     return sorted(found, key=lambda d: d.order)
+
+
+def by_export(found: list[Delivery]) -> dict[str, list[Delivery]]:
+    """Deliveries grouped by their export, each oldest first."""
+    exports: dict[str, list[Delivery]] = {}
+    for delivery in found:
+        exports.setdefault(delivery.export, []).append(delivery)
+    return dict(sorted(exports.items()))
+
+
+def period_version(newest: dict[str, Delivery | None]) -> str | None:
+    """One id of a period's deliveries across its exports (each export's newest complete
+    one), None while an export has none complete."""
+    if not newest or any(d is None for d in newest.values()):
+        return None
+    return ";".join(f"{export}={d.execution_id}" for export, d in sorted(newest.items()) if d)
+
+
+def refuse_shared_payers(period: str, tables: dict[str, pa.Table]) -> None:
+    """Two exports of one payer account in the same period would count its bill twice."""
+    seen: dict[str, str] = {}
+    for export, table in sorted(tables.items()):
+        payers = {p for p in table.column("bill_payer_account_id").to_pylist() if p}
+        for payer in sorted(payers):
+            if payer in seen:
+                raise LandingError(
+                    export,
+                    f"billing period {period} of payer account {payer} is delivered by two "
+                    f"exports ({seen[payer]} and {export})",
+                    column="bill_payer_account_id",
+                    expected="one export per payer account and billing period: remove or "
+                    "move the other export",
+                )
+            seen[payer] = export
 
 
 def newest_complete(found: list[Delivery]) -> Delivery | None:
@@ -442,24 +476,34 @@ def _require_one_currency(store: Store, delivery: Delivery, tables: list[pa.Tabl
                 )
 
 
-def land_delivery(
-    conn: duckdb.DuckDBPyConnection, store: Store, delivery: Delivery, table: pa.Table
+def land_deliveries(
+    conn: duckdb.DuckDBPyConnection,
+    period: str,
+    landed: list[tuple[Store, Delivery, pa.Table]],
 ) -> None:
-    """Replace the billing period with this delivery, atomically."""
-    rows = table.append_column(
-        "execution_id", pa.repeat(pa.scalar(delivery.execution_id), table.num_rows)
+    """Replace the billing period with these deliveries (one per export), atomically."""
+    rows = pa.concat_tables(
+        [
+            table.append_column(
+                "execution_id", pa.repeat(pa.scalar(delivery.execution_id), table.num_rows)
+            )
+            for _, delivery, table in landed
+        ]
     )
     with replacing(conn) as staged:
-        staged.rows("aws_cur_line_items", delivery.period, rows)
-        conn.execute(
-            "insert or replace into raw.aws_cur_deliveries values (?, ?, ?, ?, ?, ?, ?)",
-            [
-                delivery.period,
-                delivery.execution_id,
-                delivery.export_arn,
-                store.lineage(delivery.manifest_key),
-                delivery.delivered_at,
-                len(delivery.data_keys),
-                table.num_rows,
-            ],
-        )
+        staged.rows("aws_cur_line_items", period, rows)
+        conn.execute("delete from raw.aws_cur_deliveries where billing_period = ?", [period])
+        for store, delivery, table in landed:
+            conn.execute(
+                "insert into raw.aws_cur_deliveries values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    period,
+                    delivery.export,
+                    delivery.execution_id,
+                    delivery.export_arn,
+                    store.lineage(delivery.manifest_key),
+                    delivery.delivered_at,
+                    len(delivery.data_keys),
+                    table.num_rows,
+                ],
+            )

@@ -30,7 +30,7 @@ def aws_cur_new_delivery(
     # are not requested again.
     landed = discovery.cur_landed(warehouse.query_landed)
     requests = []
-    for period, execution in discovery.cur_newest(warehouse.aws_cur_store()).items():
+    for period, execution in discovery.cur_newest(warehouse.aws_cur_stores()).items():
         if execution is None or seen.get(period) == execution:
             continue
         seen[period] = execution

@@ -4,9 +4,11 @@ import dagster as dg
 import pyarrow as pa
 
 from collectors.scrape import DCGM_SCHEMA, INFERENCE_METRICS_SCHEMA
-from pipelines.defs.sources.telemetry import load
+from pipelines.defs.sources.telemetry import hosts, load
+from pipelines.lib import changed_days
 from pipelines.lib.partitions import daily, days_of, single_run
 from pipelines.lib.resources import WarehouseResource
+from pipelines.lib.warehouse import replacing
 
 
 @dg.multi_asset(
@@ -103,3 +105,30 @@ inference_metric_samples = _scrape_asset(
     "vLLM / TGI / SGLang token counters scraped from /metrics (gpuledger-scrape); they "
     "reconcile the request logs' token totals.",
 )
+
+
+@dg.asset(
+    key=["raw", "host_aliases"],
+    pool="duckdb",
+    group_name="hosts",
+    kinds={"duckdb", "csv"},
+    description=(
+        "The host map (telemetry/hosts.csv): each name a machine goes by in telemetry, logs and "
+        "scrapes, with its host and cloud resource id (docs/host-identity.md)."
+    ),
+)
+def host_aliases(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    table = hosts.read_host_map(warehouse.landing_root)
+    with warehouse.connect() as conn:
+        before = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY)
+        with replacing(conn) as staged:
+            staged.rows("host_aliases", None, table)
+        changed = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY) != before
+        version = changed_days.data_version(conn, "host_aliases")
+    return dg.MaterializeResult(
+        data_version=version,
+        metadata={
+            "aliases": table.num_rows,
+            **changed_days.metadata(changed_days.EVERY_DAY if changed else []),
+        },
+    )

@@ -353,7 +353,7 @@ def land_day(
 
 # -- scrapes (collectors/scrape.py): dcgm-exporter samples and inference token counters --------
 
-SCRAPE_VERSIONS = {1}
+SCRAPE_VERSIONS = {1, 2}
 
 
 def land_scrapes(
