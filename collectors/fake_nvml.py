@@ -223,6 +223,9 @@ class FakeNvml:
 
     def nvmlDeviceGetName(self, handle: _Handle) -> str:
         self._check(handle)
+        if handle.mig is not None:  # as NVML names a MIG device: the GPU's name and profile
+            memory = next(m for gi, _, m, _ in handle.gpu.mig if gi == handle.mig)
+            return f"{handle.gpu.name} MIG 3g.{memory // GIB + 1}gb"
         return handle.gpu.name
 
     def nvmlDeviceGetIndex(self, handle: _Handle) -> int:

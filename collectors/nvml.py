@@ -135,7 +135,9 @@ class Sampler:
                             mig,
                             nvml.nvmlDeviceGetUUID(mig),
                             index,
-                            device.model,
+                            # "NVIDIA A100-SXM4-40GB MIG 1g.5gb": the profile is the
+                            # instance's share of the GPU (docs/mig.md)
+                            self._quiet(nvml.nvmlDeviceGetName, mig) or device.model,
                             mig_gi=nvml.nvmlDeviceGetGpuInstanceId(mig),
                             parent=device,
                         )

@@ -159,8 +159,18 @@ class WindowAggregator:
         else:
             util, source = None, None
         processes = []
+        # A MIG instance: NVML has no per-process utilization there; the instance's activity
+        # is its processes', split by the memory each holds (docs/mig.md).
+        memory = {pid: proc.memory_max or 0 for pid, proc in w.processes.items()}
+        inferred = r.mig_instance_id is not None and not any(
+            proc.measured for proc in w.processes.values()
+        )
         for pid, proc in sorted(w.processes.items()):
             container, namespace, pod, workload = self.labeler(pid)
+            busy = proc.busy_total / w.samples if proc.measured else None
+            if inferred and util is not None:
+                total = sum(memory.values())
+                busy = util * (memory[pid] / total if total else 1 / len(memory))
             processes.append(
                 {
                     "pid": pid,
@@ -168,7 +178,7 @@ class WindowAggregator:
                     "k8s_namespace": namespace,
                     "k8s_pod": pod,
                     "workload": workload,
-                    "busy_share": proc.busy_total / w.samples if proc.measured else None,
+                    "busy_share": busy,
                     "memory_used_bytes": proc.memory_max,
                 }
             )

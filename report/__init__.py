@@ -4,7 +4,8 @@ No JavaScript and nothing fetched: the file opens offline in any browser and can
 Charts: cost per million useful tokens by workload and day; where the money went (attributed,
 held idle, unallocated, unused commitment) per day; a GPU x hour utilization heatmap;
 commitment utilization; GPU cost against the API price of the same tokens; useful against goodput
-tokens (those served within their workload's objectives) per workload. Every figure comes
+tokens (those served within their workload's objectives) per workload; GPU energy per million
+useful tokens per workload, with its cost where the power price is known. Every figure comes
 from the marts of the given DuckDB file (the serving snapshot by default).
 """
 
@@ -418,6 +419,7 @@ def _render(conn: duckdb.DuckDBPyConnection) -> str:
         )
     )
     charts.append(_goodput_chart(conn))
+    charts.append(_energy_chart(conn))
     period = _query(
         conn, "select min(hour_start_at), max(hour_start_at) from marts.fct_cost_per_useful_token"
     )[0]
@@ -460,6 +462,44 @@ def _goodput_chart(conn: duckdb.DuckDBPyConnection) -> Chart:
                 for w, _, good, reason in rows
                 if good is None
             ]
+        ),
+        has_data=bool(known),
+    )
+
+
+def _energy_chart(conn: duckdb.DuckDBPyConnection) -> Chart:
+    """GPU energy (watt-hours) per million useful tokens, by workload, over the period; its
+    cost where the power price is known (owned GPUs), else why not (a cloud GPU's power is in
+    its bill)."""
+    rows = _query(
+        conn,
+        "select workload, sum(energy_kwh) * 1e9 / nullif(sum(metered_useful_tokens), 0),"
+        " case when bool_or(energy_cost_usd is null and energy_kwh > 0) then null"
+        " else sum(energy_cost_usd) * 1e6 / nullif(sum(metered_useful_tokens), 0) end,"
+        " max(energy_cost_unknown_reason)"
+        " from marts.fct_workload_unit_cost_daily where workload not like '(%'"
+        " group by 1 having sum(energy_kwh) is not null order by 1",
+    )
+    known = [(w, float(wh), cost, reason) for w, wh, cost, reason in rows if wh is not None]
+    reasons = {
+        "power_in_cloud_bill": "cloud GPUs: the power is in the bill's price",
+        "no_energy_reading": "no energy counter read",
+    }
+    return Chart(
+        "Energy per million useful tokens, by workload",
+        bars(
+            [(w, [("Wh per million tokens", wh, "#9467bd")]) for w, wh, _, _ in known],
+            "watt-hours per million useful tokens",
+            value_format=lambda v: f"{v:,.1f}",
+        ),
+        "; ".join(
+            f"{w}: {wh:,.1f} Wh/M, "
+            + (
+                f"{_money(float(cost))}/M of power"
+                if cost is not None
+                else reasons.get(reason, reason or "no power price")
+            )
+            for w, wh, cost, reason in known
         ),
         has_data=bool(known),
     )

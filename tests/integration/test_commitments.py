@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -156,6 +158,49 @@ def test_owned_gpu_energy_cost_equals_a_hand_computation_from_the_spool(
     )[0]
     assert abs(measured[0] - kwh * D("0.12") * D("1.4")) < D("0.000001")
     assert abs(D(measured[1]) - kwh) < D("0.000001")
+
+
+def test_energy_per_useful_token_of_an_owned_gpu_equals_a_hand_computation(
+    contracts_pipeline: Pipeline,
+) -> None:
+    """Each GPU-hour's energy goes to the workloads by their busy and held-idle seconds over
+    the seconds measured (allocation rule 2, as the cost); priced at the owned rack's power
+    price x PUE."""
+    hours: dict[tuple[str, object], dict[str, Any]] = defaultdict(
+        lambda: {"mj": D(0), "seconds": D(0), "held": defaultdict(D)}
+    )
+    for path in (contracts_pipeline.landing / "telemetry" / "nvml").rglob("*.parquet"):
+        for w in pq.read_table(path).to_pylist():
+            hour = hours[(w["gpu_uuid"], w["window_start"].replace(minute=0, second=0))]
+            seconds = D((w["window_end"] - w["window_start"]).total_seconds())
+            hour["mj"] += D(w["energy_mj"] or 0)
+            hour["seconds"] += seconds
+            processes = w["processes"] or []
+            busy = sum(D(str(p["busy_share"] or 0)) for p in processes)
+            memory = sum(D(max(p["memory_used_bytes"] or 0, 0)) for p in processes)
+            for p in processes:
+                share = D(str(p["busy_share"] or 0))
+                held = seconds * share / max(D(1), busy)
+                if memory:
+                    held += (
+                        seconds * (1 - min(D(1), busy)) * max(p["memory_used_bytes"], 0) / memory
+                    )
+                hour["held"][p["workload"] or "(unlabeled)"] += held
+    expected: dict[str, D] = defaultdict(D)
+    for hour in hours.values():
+        for workload, held in hour["held"].items():
+            expected[workload] += hour["mj"] / D(3_600_000_000) * held / hour["seconds"]
+    rows = contracts_pipeline.query(
+        "select workload, sum(energy_kwh), sum(energy_cost_usd),"
+        " bool_and(energy_cost_unknown_reason is null), sum(metered_useful_tokens),"
+        " sum(energy_cost_per_million_useful_tokens * metered_useful_tokens / 1000000)"
+        " from marts.fct_workload_unit_cost_daily where cost_bucket = 'workload' group by 1"
+    )
+    assert {w for w, *_ in rows} == set(expected) == {"chat-assistant"}
+    for workload, kwh, cost, priced, tokens, cost_again in rows:
+        assert abs(D(kwh) - expected[workload]) < D("0.000001"), workload
+        assert priced and abs(cost - expected[workload] * D("0.12") * D("1.4")) < D("0.000001")
+        assert tokens > 0 and abs(D(str(cost_again)) - cost) < D("0.000001")
 
 
 def test_contract_costs_reach_the_host_and_every_dollar_is_conserved(

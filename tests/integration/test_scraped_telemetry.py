@@ -15,8 +15,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from collectors.daemon import Collector
+from collectors.fake_nvml import FakeNvml, scenario
+from collectors.nvml import Sampler
 from collectors.scrape import DCGM_SCHEMA, INFERENCE_METRICS_SCHEMA, Scraper, Target
 from collectors.spool import write_spool_file
+from collectors.window import WindowAggregator
+from collectors.writer import SpoolWriter
 from tests.conftest import SAMPLES, Pipeline
 from tests.fixtures.json_server import http_server
 
@@ -160,6 +165,32 @@ def _scrape_captures(pipeline: Pipeline, day: date) -> dict[str, Target]:
     return targets
 
 
+MIG_HOST = "mig-host"
+MIG_NVML_GPU = "GPU-fake0000-0000-4000-8000-000000000000"
+
+
+def _collect_mig(pipeline: Pipeline, day: date) -> None:
+    """The NVML collector (fake NVML, MIG scenario: two 3g.71gb instances of an H200, one
+    process 80 % busy on the first) samples three minutes from CAPTURE_DAY_HOUR:00."""
+    start = datetime(day.year, day.month, day.day, CAPTURE_DAY_HOUR, tzinfo=UTC).timestamp()
+    t = [5000.0]
+    nvml = FakeNvml(scenario("mig"), clock=lambda: t[0])
+    collector = Collector(
+        Sampler(nvml),
+        WindowAggregator(MIG_HOST, 60, None),
+        SpoolWriter(
+            pipeline.landing / "telemetry" / "nvml", MIG_HOST, clock=lambda: start + t[0] - 5000
+        ),
+        wall=lambda: start + t[0] - 5000,
+        monotonic=lambda: t[0],
+    )
+    collector.sampler.start()
+    for _ in range(180):
+        collector.tick()
+        t[0] += 1.0
+    collector.shutdown()
+
+
 @pytest.fixture(scope="module")
 def scraped(
     pipeline_factory: Callable[..., Pipeline], tmp_path_factory: pytest.TempPathFactory
@@ -172,6 +203,7 @@ def scraped(
         "select min(cast(hour_start_at as date)) from marts.fct_gpu_utilization_hourly"
     )[0][0]
     targets = _scrape_captures(pipeline, day)
+    _collect_mig(pipeline, day)
     assert {name: (t.errors, t.scrapes) for name, t in targets.items()} == {
         name: (0, 8) for name in targets
     }
@@ -298,6 +330,34 @@ def test_a_pod_on_a_mig_instance_holds_its_instances_share_of_the_gpu(
     # 120 s measured; the instance (1 of 7 slices) was active 0.995687 of them.
     assert attributed == [
         ("trainer", round(120 * 0.995687 / 7, 6), round(120 * (1 - 0.995687) / 7, 6))
+    ]
+
+
+def test_the_nvml_spools_mig_instances_follow_the_same_rule(
+    scraped: tuple[Pipeline, Pipeline, str, dict[str, float]],
+) -> None:
+    _, pipeline, _, _ = scraped
+    share = 3 / 7  # each 3g.71gb instance: 3 of the H200's 7 slices
+    [(util, seconds)] = pipeline.query(
+        "select util_mean, round(coverage * 3600) from marts.fct_gpu_utilization_hourly"
+        " where gpu_uuid = ?",
+        [MIG_NVML_GPU],
+    )
+    assert (util, seconds) == (pytest.approx(0.8 * share + 0.0 * share), 180)
+    attributed = pipeline.query(
+        "select gpu_uuid, workload, busy_seconds::double, held_idle_seconds::double"
+        " from intermediate.int_gpu_seconds_attributed where host = ?",
+        [MIG_HOST],
+    )
+    # The process on instance 1 is charged on the GPU: 80 % busy and the rest of its
+    # instance's share held, for 180 s; instance 2's idle share is nobody's.
+    assert attributed == [
+        (
+            MIG_NVML_GPU,
+            "(unlabeled)",
+            pytest.approx(180 * 0.8 * share, abs=1e-6),
+            pytest.approx(180 * 0.2 * share, abs=1e-6),
+        )
     ]
 
 

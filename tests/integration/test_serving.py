@@ -289,7 +289,7 @@ def test_report_renders_its_charts_in_headless_chromium(
 
     report = write_report(demo_pipeline.warehouse, tmp_path / "report.html")
     text = report.read_text()
-    assert text.count('<svg class="chart"') == 6
+    assert text.count('<svg class="chart"') == 7
     assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -299,7 +299,7 @@ def test_report_renders_its_charts_in_headless_chromium(
         [*base, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120
     ).stdout
     # The browser parsed every chart: its DOM holds the SVG elements drawn.
-    assert dom.count("<svg") == 6
+    assert dom.count("<svg") == 7
     assert dom.count('class="cell"') == 18 * 72  # 18 GPUs x 72 hours
     shot = tmp_path / "report.png"
     subprocess.run(
@@ -471,3 +471,15 @@ def test_the_report_reads_at_a_glance(demo_pipeline: Pipeline) -> None:
     assert len(shares) == 4
     for workload, share in shares:
         assert f"{workload}: {share:.1%} of useful tokens within objectives" in note
+    # Energy per million useful tokens, and what the power cost or why it is not shown.
+    energy = demo_pipeline.query(
+        "select workload, sum(energy_kwh) * 1e9 / sum(metered_useful_tokens),"
+        " max(energy_cost_unknown_reason) from marts.fct_workload_unit_cost_daily"
+        " where workload not like '(%' group by 1"
+        " having sum(energy_kwh) > 0 and sum(metered_useful_tokens) > 0 order by 1"
+    )
+    assert energy
+    for workload, wh, reason in energy:
+        assert f"{workload}: {wh:,.1f} Wh/M, " in note
+        if reason == "power_in_cloud_bill":
+            assert f"{workload}: {wh:,.1f} Wh/M, cloud GPUs: the power is in" in note

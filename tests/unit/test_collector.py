@@ -187,8 +187,13 @@ def test_mig_instances_are_rows_of_their_own(tmp_path: Path) -> None:
     by_mig = {r["mig_instance_id"]: r for r in rows}
     assert set(by_mig) == {None, "1", "2"}
     assert by_mig["1"]["gpu_uuid"] == "MIG-fake0000-0001"
+    # NVML names a MIG device by its GPU and profile: the instance's share (docs/mig.md).
+    assert by_mig["1"]["gpu_model"] == "NVIDIA H200 MIG 3g.71gb"
+    assert by_mig[None]["gpu_model"] == "NVIDIA H200"
     assert by_mig["1"]["util_mean"] == pytest.approx(0.8)
     assert [p["pid"] for p in by_mig["1"]["processes"]] == [5000]
+    # No per-process utilization on a MIG instance: its one process has the instance's.
+    assert by_mig["1"]["processes"][0]["busy_share"] == pytest.approx(0.8)
     assert (by_mig["2"]["util_mean"], by_mig["2"]["processes"]) == (0.0, [])
     assert by_mig["1"]["memory_total_bytes"] == 70 * GIB
     # Power and energy belong to the whole GPU.

@@ -7,7 +7,7 @@ gpu_hours as (
 
 ),
 
-final as (
+measured as (
 
     select
         hour_start_at,
@@ -35,6 +35,65 @@ final as (
 
     from gpu_hours
     group by 1, 2
+
+),
+
+-- A MIG GPU of the NVML spool: its activity is its instances', each weighted by its share of
+-- the GPU (docs/mig.md; dcgm-exporter's MIG GPUs come weighted from int_dcgm_gpu_windows).
+mig_activity as (
+
+    select
+        parents.hour_start_at,
+        parents.gpu_uuid,
+        case
+            when count(*) = count(
+                instances.util_seconds * {{ mig_share('instances.gpu_model', 'parents.gpu_model') }}
+            )
+                then sum(
+                    instances.util_seconds / nullif(instances.util_window_seconds, 0)
+                    * {{ mig_share('instances.gpu_model', 'parents.gpu_model') }}
+                )
+        end as util_mean,
+        min(instances.util_source_min) as util_source
+
+    from gpu_hours as instances
+    inner join gpu_hours as parents
+        on instances.host = parents.host
+        and instances.gpu_index = parents.gpu_index
+        and instances.hour_start_at = parents.hour_start_at
+        and instances.day = parents.day
+        and parents.mig_instance_id is null
+    where instances.mig_instance_id is not null
+    group by 1, 2
+
+),
+
+final as (
+
+    select
+        measured.hour_start_at,
+        measured.gpu_uuid,
+        measured.host,
+        measured.cloud_resource_id,
+        measured.gpu_model,
+        case
+            when mig_activity.gpu_uuid is not null then mig_activity.util_mean
+            else measured.util_mean
+        end as util_mean,
+        coalesce(mig_activity.util_source, measured.util_source) as util_source,
+        measured.util_is_upper_bound,
+        measured.telemetry_source,
+        measured.memory_used_bytes_max,
+        measured.memory_total_bytes,
+        measured.power_w_mean,
+        measured.energy_kwh,
+        measured.coverage,
+        measured.sample_count
+
+    from measured
+    left join mig_activity
+        on measured.hour_start_at = mig_activity.hour_start_at
+        and measured.gpu_uuid = mig_activity.gpu_uuid
 
 )
 

@@ -19,6 +19,11 @@
     the GPUs it holds and fixed tokens per busy GPU-hour, its tokens (and their API price) grow
     in proportion to busy time, so that is the utilization at which its GPUs would match the
     API price (> 1: not reachable even fully busy).
+    Energy: energy_kwh is the GPU energy measured while the workload was busy on or held its
+    GPUs (allocated like the cost); energy_cost_usd prices it where the GPU's power price is
+    known (an owned GPU's contract: price x PUE, already a part of cost_usd), null with
+    energy_cost_unknown_reason otherwise: power_in_cloud_bill (a cloud GPU's power is in the
+    price of its bill), no_energy_reading (no energy counter read).
 -#}
 
 with
@@ -62,7 +67,12 @@ hourly_model_costs as (
         sum(attributed_cost_usd) as attributed_cost_usd,
         sum(idle_cost_usd) as idle_cost_usd,
         cast(sum(busy_seconds) / 3600 as decimal(38, 10)) as busy_gpu_hours,
-        cast(sum(held_idle_seconds) / 3600 as decimal(38, 10)) as held_idle_gpu_hours
+        cast(sum(held_idle_seconds) / 3600 as decimal(38, 10)) as held_idle_gpu_hours,
+        sum(energy_kwh) as energy_kwh,
+        sum(energy_cost_usd) as energy_cost_usd,
+        -- Energy measured on a GPU without a power price (a cloud GPU: in its bill's price).
+        max(case when energy_kwh > 0 and energy_cost_usd is null then 1 else 0 end)
+            as has_unpriced_energy
 
     from costs
     group by 1, 2, 3
@@ -135,7 +145,10 @@ model_costs as (
         sum(attributed_cost_usd) as attributed_cost_usd,
         sum(idle_cost_usd) as idle_cost_usd,
         sum(busy_gpu_hours) as busy_gpu_hours,
-        sum(held_idle_gpu_hours) as held_idle_gpu_hours
+        sum(held_idle_gpu_hours) as held_idle_gpu_hours,
+        sum(energy_kwh) as energy_kwh,
+        sum(energy_cost_usd) as energy_cost_usd,
+        max(has_unpriced_energy) as has_unpriced_energy
 
     from (
         select * from hourly_model_costs
@@ -163,7 +176,13 @@ model_costs as (
             cast(
                 hourly_model_costs.held_idle_gpu_hours * coalesce(model_shares.cost_share, 1.0)
                 as decimal(38, 10)
-            ) as held_idle_gpu_hours
+            ) as held_idle_gpu_hours,
+            hourly_model_costs.energy_kwh * coalesce(model_shares.cost_share, 1.0) as energy_kwh,
+            cast(
+                hourly_model_costs.energy_cost_usd * coalesce(model_shares.cost_share, 1.0)
+                as decimal(38, 10)
+            ) as energy_cost_usd,
+            hourly_model_costs.has_unpriced_energy
         from hourly_model_costs
         left join model_shares
             on hourly_model_costs.usage_date = model_shares.usage_date
@@ -186,6 +205,9 @@ joined as (
         cast(coalesce(model_costs.idle_cost_usd, 0) as decimal(38, 10)) as idle_cost_usd,
         coalesce(model_costs.busy_gpu_hours, 0) as busy_gpu_hours,
         coalesce(model_costs.held_idle_gpu_hours, 0) as held_idle_gpu_hours,
+        model_costs.energy_kwh,
+        model_costs.energy_cost_usd,
+        coalesce(model_costs.has_unpriced_energy, 0) = 1 as has_unpriced_energy,
         coalesce(model_shares.useful_prompt_tokens, 0) as useful_prompt_tokens,
         coalesce(model_shares.useful_completion_tokens, 0) as useful_completion_tokens,
         coalesce(model_shares.useful_cached_prompt_tokens, 0) as useful_cached_prompt_tokens,
@@ -293,6 +315,30 @@ final as (
             end as decimal(38, 10)
         ) as cost_per_million_goodput_tokens,
         goodput_unknown_reason,
+        -- Energy (allocated as the GPU cost is: busy and held-idle time), and its cost where a
+        -- power price is known (owned GPUs; a part of cost_usd), per million metered tokens.
+        cast(energy_kwh as double) as energy_kwh,
+        cast(
+            case
+                when metered_prompt_tokens + metered_completion_tokens > 0
+                    then energy_kwh * 1000000 / (metered_prompt_tokens + metered_completion_tokens)
+            end as double
+        ) as energy_kwh_per_million_useful_tokens,
+        cast(case when not has_unpriced_energy then energy_cost_usd end as decimal(38, 10))
+            as energy_cost_usd,
+        cast(
+            case
+                when not has_unpriced_energy and energy_cost_usd is not null
+                    and metered_prompt_tokens + metered_completion_tokens > 0
+                    then energy_cost_usd * 1000000
+                        / (metered_prompt_tokens + metered_completion_tokens)
+            end as decimal(38, 10)
+        ) as energy_cost_per_million_useful_tokens,
+        case
+            when energy_kwh is null then 'no_energy_reading'
+            when has_unpriced_energy then 'power_in_cloud_bill'
+            when energy_cost_usd is null then 'no_power_price'
+        end as energy_cost_unknown_reason,
         case
             when has_known_cost and metered_prompt_tokens + metered_completion_tokens > 0
                 then cast(null as {{ dbt.type_string() }})

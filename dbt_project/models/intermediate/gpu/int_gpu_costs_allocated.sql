@@ -5,6 +5,11 @@
     '(unallocated)' row per GPU-hour, so every GPU-hour's cost is conserved exactly. Contracted
     GPUs with no running host are one '(unused commitment)' row per contract-hour (gpu_uuid
     'commitment:<contract id>', DESIGN.md rule 3).
+    Energy goes the same way: a GPU-hour's measured energy (int_gpu_hours) to each workload by
+    its busy and held-idle seconds over the seconds measured, the rest to '(unallocated)';
+    energy_cost_usd prices it where a power price is known (an owned GPU's contract: kWh x
+    power_price_usd_per_kwh x pue, a part of its cost_usd), else null: a cloud GPU's power is
+    in its bill's price.
     One batch a day (dbt's microbatch, macros/batch.sql): every input is read by the hour.
 -#}
 
@@ -21,6 +26,38 @@ gpu_seconds as (
 
     select * from {{ ref('int_gpu_seconds_attributed').render() }}
     where {{ batch_hours_filter('hour_start_at') }}
+
+),
+
+-- A GPU-hour's measured energy and the seconds it was measured over.
+gpu_energy as (
+
+    select
+        hour_start_at,
+        gpu_uuid,
+        sum(energy_mj) / 3600000000.0 as energy_kwh,
+        sum(window_seconds) as measured_seconds
+
+    from {{ ref('int_gpu_hours').render() }}
+    where {{ batch_hours_filter('hour_start_at') }}
+        and mig_instance_id is null
+    group by 1, 2
+
+),
+
+-- $ per kWh at the wall (price x PUE) of the owned GPUs' hosts (docs/contracts.md).
+power_prices as (
+
+    select
+        resources.resource_id,
+        max(contracts.power_price_usd_per_kwh * contracts.pue) as usd_per_kwh
+
+    from {{ ref('stg_contracts__contracts') }} as contracts
+    inner join {{ ref('stg_contracts__resources') }} as resources
+        on contracts.contract_id = resources.contract_id
+    where contracts.kind = 'owned'
+        and contracts.power_price_usd_per_kwh is not null
+    group by 1
 
 ),
 
@@ -59,12 +96,26 @@ attributed as (
         cast(
             coalesce(gpu_costs.cost_usd, 0) * workload_hours.held_idle_seconds / 3600.0
             as decimal(38, 10)
-        ) as idle_cost_usd
+        ) as idle_cost_usd,
+        -- kWh to the mWh (9 places): far below any meter's accuracy, and the same on every
+        -- engine however it rounds a double.
+        round(
+            cast(
+                gpu_energy.energy_kwh
+                * (workload_hours.busy_seconds + workload_hours.held_idle_seconds)
+                / nullif(gpu_energy.measured_seconds, 0)
+                as double
+            ),
+            9
+        ) as energy_kwh
 
     from workload_hours
     left join gpu_costs
         on workload_hours.gpu_uuid = gpu_costs.gpu_uuid
         and workload_hours.hour_start_at = gpu_costs.hour_start_at
+    left join gpu_energy
+        on workload_hours.gpu_uuid = gpu_energy.gpu_uuid
+        and workload_hours.hour_start_at = gpu_energy.hour_start_at
 
 ),
 
@@ -73,7 +124,8 @@ attributed_per_gpu_hour as (
     select
         hour_start_at,
         gpu_uuid,
-        sum(attributed_cost_usd + idle_cost_usd) as allocated_cost_usd
+        sum(attributed_cost_usd + idle_cost_usd) as allocated_cost_usd,
+        sum(energy_kwh) as allocated_energy_kwh
 
     from attributed
     group by 1, 2
@@ -93,12 +145,23 @@ unallocated as (
         cast(0 as decimal(38, 10)) as held_idle_seconds,
         cast(0 as decimal(38, 10)) as attributed_cost_usd,
         gpu_costs.cost_usd - coalesce(attributed_per_gpu_hour.allocated_cost_usd, 0)
-            as idle_cost_usd
+            as idle_cost_usd,
+        round(
+            cast(
+                gpu_energy.energy_kwh
+                - coalesce(attributed_per_gpu_hour.allocated_energy_kwh, 0)
+                as double
+            ),
+            9
+        ) as energy_kwh
 
     from gpu_costs
     left join attributed_per_gpu_hour
         on gpu_costs.gpu_uuid = attributed_per_gpu_hour.gpu_uuid
         and gpu_costs.hour_start_at = attributed_per_gpu_hour.hour_start_at
+    left join gpu_energy
+        on gpu_costs.gpu_uuid = gpu_energy.gpu_uuid
+        and gpu_costs.hour_start_at = gpu_energy.hour_start_at
 
 ),
 
@@ -131,20 +194,34 @@ unused_commitment as (
         cast(0 as decimal(38, 10)) as busy_seconds,
         cast(0 as decimal(38, 10)) as held_idle_seconds,
         cast(0 as decimal(38, 10)) as attributed_cost_usd,
-        unused_cost_usd as idle_cost_usd
+        unused_cost_usd as idle_cost_usd,
+        cast(null as double) as energy_kwh
 
     from unused_hours
     where unused_cost_usd <> 0
 
 ),
 
-final as (
+allocated as (
 
     select * from attributed
     union all
     select * from unallocated
     union all
     select * from unused_commitment
+
+),
+
+final as (
+
+    select
+        allocated.*,
+        cast(allocated.energy_kwh * power_prices.usd_per_kwh as decimal(38, 10))
+            as energy_cost_usd
+
+    from allocated
+    left join power_prices
+        on allocated.resource_id = power_prices.resource_id
 
 )
 

@@ -154,7 +154,7 @@ per_window as (
 
 ),
 
-hours as (
+device_hours as (
 
     select
         hour_start_at,
@@ -167,6 +167,62 @@ hours as (
 
     from per_window
     group by hour_start_at, gpu_uuid, workload, day
+
+),
+
+-- The NVML spool's MIG instances (docs/mig.md) are devices of their own (the MIG device's
+-- uuid); their seconds are the parent GPU's, times the instance's share of it (macro mig_share,
+-- from the MIG device's name), as dcgm-exporter's instances are (int_process_windows). Read
+-- from the GPU-hours (an instance and its GPU share host, GPU index and hour there).
+mig_parents as (
+
+    select
+        instances.hour_start_at,
+        instances.day,
+        instances.gpu_uuid as instance_uuid,
+        parents.gpu_uuid as parent_uuid,
+        {{ mig_share('instances.gpu_model', 'parents.gpu_model') }} as mig_share
+
+    from {{ ref('int_gpu_hours') }} as instances
+    inner join {{ ref('int_gpu_hours') }} as parents
+        on instances.host = parents.host
+        and instances.gpu_index = parents.gpu_index
+        and instances.hour_start_at = parents.hour_start_at
+        and instances.day = parents.day
+        and parents.mig_instance_id is null
+    where instances.mig_instance_id is not null
+
+),
+
+hours as (
+
+    select
+        device_hours.hour_start_at,
+        case
+            when mig_parents.mig_share is not null then mig_parents.parent_uuid
+            else device_hours.gpu_uuid
+        end as gpu_uuid,
+        device_hours.workload,
+        max(device_hours.host) as host,
+        cast(
+            sum(device_hours.busy_seconds * coalesce(cast(mig_parents.mig_share as decimal(18, 12)), 1))
+            as decimal(18, 10)
+        ) as busy_seconds,
+        cast(
+            sum(
+                device_hours.held_idle_seconds
+                * coalesce(cast(mig_parents.mig_share as decimal(18, 12)), 1)
+            )
+            as decimal(18, 10)
+        ) as held_idle_seconds,
+        device_hours.day
+
+    from device_hours
+    left join mig_parents
+        on device_hours.gpu_uuid = mig_parents.instance_uuid
+        and device_hours.hour_start_at = mig_parents.hour_start_at
+        and device_hours.day = mig_parents.day
+    group by 1, 2, 3, device_hours.day
 
 )
 

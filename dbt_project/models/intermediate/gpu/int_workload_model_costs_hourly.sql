@@ -5,8 +5,8 @@
     A host's tokens for a workload and model are spread over the GPUs that workload used on that
     host in that hour, by busy seconds (evenly when none was busy); a workload serving several
     models there has its GPU rows split over them by useful tokens (by requests when none were
-    useful): busy and held-idle seconds, attributed and idle cost are the GPU row's times
-    model_share. GPU rows of a host-hour in which the workload logged no request have a null
+    useful): busy and held-idle seconds, attributed and idle cost, energy and its cost are the
+    GPU row's times model_share. GPU rows of a host-hour in which the workload logged no request have a null
     model ('(unallocated)' and '(unused commitment)' rows too). Tokens of a host-hour without
     the workload's GPU telemetry are rows of their own, with a null gpu_uuid and cost, is_metered
     false and unmetered_reason 'no_gpu_telemetry'. Costs are as allocated: a GPU on no bill or
@@ -88,6 +88,8 @@ on_gpus as (
         allocated.held_idle_seconds,
         allocated.attributed_cost_usd,
         allocated.idle_cost_usd,
+        allocated.energy_kwh,
+        allocated.energy_cost_usd,
         coalesce(gpu_model_tokens.useful_prompt_tokens * token_shares.token_share, 0)
             as useful_prompt_tokens,
         coalesce(gpu_model_tokens.useful_completion_tokens * token_shares.token_share, 0)
@@ -129,6 +131,8 @@ off_gpus as (
         0.0 as held_idle_seconds,
         cast(null as decimal(38, 10)) as attributed_cost_usd,
         cast(null as decimal(38, 10)) as idle_cost_usd,
+        cast(null as double) as energy_kwh,
+        cast(null as decimal(38, 10)) as energy_cost_usd,
         useful_prompt_tokens,
         useful_completion_tokens,
         wasted_tokens,
@@ -164,6 +168,8 @@ final as (
         cast(held_idle_seconds * model_share as decimal(38, 10)) as held_idle_seconds,
         cast(attributed_cost_usd * model_share as decimal(38, 10)) as attributed_cost_usd,
         cast(idle_cost_usd * model_share as decimal(38, 10)) as idle_cost_usd,
+        energy_kwh * model_share as energy_kwh,
+        cast(energy_cost_usd * model_share as decimal(38, 10)) as energy_cost_usd,
         useful_prompt_tokens,
         useful_completion_tokens,
         wasted_tokens,

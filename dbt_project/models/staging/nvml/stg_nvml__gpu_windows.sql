@@ -2,7 +2,10 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'nvml_gpu_windows') }}
+    -- The file's name taken here, before the host map's join: Spark reads input_file_name()
+    -- only over one source.
+    select *, {{ spool_source_file() }} as source_file
+    from {{ source('raw', 'nvml_gpu_windows') }}
 
 ),
 
@@ -34,7 +37,7 @@ renamed as (
         temperature_c_max,
         clocks_event_reasons,
         unsupported,
-        {{ spool_source_file() }} as source_file,
+        source.source_file,
         partition_date
 
     from source

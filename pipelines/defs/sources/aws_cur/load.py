@@ -140,7 +140,8 @@ class Delivery:
     listed_at: str = ""
     # Data files the manifest names more than once (each is read once).
     repeated: tuple[str, ...] = ()
-    # The export (CUR 2.0) or report (legacy) it belongs to: its folder in the location.
+    # The export (CUR 2.0) or report (legacy) it belongs to: its folder in the location, as
+    # the rows' source_file names it (relative to the landing zone, or an s3:// URI).
     export: str = ""
 
     @property
@@ -260,7 +261,7 @@ def deliveries(store: Store, period: str, present: dict[str, str] | None = None)
                     missing,
                     present[key],
                     repeated,
-                    store.describe(match.group("export")),
+                    store.lineage(match.group("export")),
                 )
             )
         elif (match := LEGACY_MANIFEST.match(key)) and (
@@ -294,7 +295,7 @@ def deliveries(store: Store, period: str, present: dict[str, str] | None = None)
                 missing,
                 present[key],
                 repeated,
-                store.describe(match.group("report")),
+                store.lineage(match.group("report")),
             )
         )
     return sorted(found, key=lambda d: d.order)
