@@ -84,9 +84,9 @@ def test_a_bill_alone_runs_and_names_what_is_missing(
     assert "No request logs (inference/requests/): no useful tokens" in page
     assert "No bill or contract" not in page
     # Only where the money went (unallocated cost) and the bill's savings plan have something
-    # to draw: no unit cost, no utilization, no API comparison, no goodput.
+    # to draw: no unit cost, no utilization, no API comparison, no goodput, no energy.
     assert page.count('<svg class="chart"') == 2
-    assert page.count("No data to show.") == 4
+    assert page.count("No data to show.") == 5
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")

@@ -312,6 +312,17 @@ def test_each_real_capture_lands_with_its_host_counter_and_memory(
         MIG_POD_GPU: ("a100-node-2", None, mig_gpu, "dcgm_prof_gr_engine_active", False),
     }
     assert [r[:6] for r in rows] == [(g, *expected[g]) for g in sorted(expected)]
+    # The inference servers' captures: their token counters, as the pages hold them.
+    assert pipeline.query(
+        "select server, model, metric, max(counter_value)"
+        " from staging.stg_inference__metric_samples"
+        " where host = 'scrape-node' group by all order by all"
+    ) == [
+        ("sglang", "meta-llama/Llama-3.1-8B-Instruct", "generation_tokens", 7557572.0),
+        ("sglang", "meta-llama/Llama-3.1-8B-Instruct", "prompt_tokens", 8128902.0),
+        ("vllm", "Qwen/Qwen2.5-0.5B-Instruct", "generation_tokens", 0.0),
+        ("vllm", "Qwen/Qwen2.5-0.5B-Instruct", "prompt_tokens", 0.0),
+    ]
     # Memory totals include the reserved framebuffer; two one-minute windows were scraped.
     assert [(r[0], r[6], r[7]) for r in rows] == [
         (g, MIB_TOTAL[g] * MIB, 120) for g in sorted(MIB_TOTAL)

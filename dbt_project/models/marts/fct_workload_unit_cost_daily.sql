@@ -177,7 +177,10 @@ model_costs as (
                 hourly_model_costs.held_idle_gpu_hours * coalesce(model_shares.cost_share, 1.0)
                 as decimal(38, 10)
             ) as held_idle_gpu_hours,
-            hourly_model_costs.energy_kwh * coalesce(model_shares.cost_share, 1.0) as energy_kwh,
+            cast(
+                hourly_model_costs.energy_kwh * coalesce(model_shares.cost_share, 1.0)
+                as decimal(38, 9)
+            ) as energy_kwh,
             cast(
                 hourly_model_costs.energy_cost_usd * coalesce(model_shares.cost_share, 1.0)
                 as decimal(38, 10)

@@ -97,16 +97,15 @@ attributed as (
             coalesce(gpu_costs.cost_usd, 0) * workload_hours.held_idle_seconds / 3600.0
             as decimal(38, 10)
         ) as idle_cost_usd,
-        -- kWh to the mWh (9 places): far below any meter's accuracy, and the same on every
-        -- engine however it rounds a double.
-        round(
+        -- kWh as exact decimals to the mWh (9 places: far below any meter's accuracy), so
+        -- sums of them do not depend on their order or engine.
+        cast(
             cast(
                 gpu_energy.energy_kwh
                 * (workload_hours.busy_seconds + workload_hours.held_idle_seconds)
                 / nullif(gpu_energy.measured_seconds, 0)
                 as double
-            ),
-            9
+            ) as decimal(38, 9)
         ) as energy_kwh
 
     from workload_hours
@@ -146,14 +145,8 @@ unallocated as (
         cast(0 as decimal(38, 10)) as attributed_cost_usd,
         gpu_costs.cost_usd - coalesce(attributed_per_gpu_hour.allocated_cost_usd, 0)
             as idle_cost_usd,
-        round(
-            cast(
-                gpu_energy.energy_kwh
-                - coalesce(attributed_per_gpu_hour.allocated_energy_kwh, 0)
-                as double
-            ),
-            9
-        ) as energy_kwh
+        cast(gpu_energy.energy_kwh as decimal(38, 9))
+            - coalesce(attributed_per_gpu_hour.allocated_energy_kwh, 0) as energy_kwh
 
     from gpu_costs
     left join attributed_per_gpu_hour
@@ -195,7 +188,7 @@ unused_commitment as (
         cast(0 as decimal(38, 10)) as held_idle_seconds,
         cast(0 as decimal(38, 10)) as attributed_cost_usd,
         unused_cost_usd as idle_cost_usd,
-        cast(null as double) as energy_kwh
+        cast(null as decimal(38, 9)) as energy_kwh
 
     from unused_hours
     where unused_cost_usd <> 0

@@ -204,16 +204,18 @@ hours as (
         end as gpu_uuid,
         device_hours.workload,
         max(device_hours.host) as host,
+        -- Operands narrowed so that Spark keeps the product's scale (it cuts a wider one).
         cast(
-            sum(device_hours.busy_seconds * coalesce(cast(mig_parents.mig_share as decimal(18, 12)), 1))
-            as decimal(18, 10)
+            sum(
+                cast(device_hours.busy_seconds as decimal(24, 10))
+                * coalesce(cast(mig_parents.mig_share as decimal(14, 12)), 1)
+            ) as decimal(18, 10)
         ) as busy_seconds,
         cast(
             sum(
-                device_hours.held_idle_seconds
-                * coalesce(cast(mig_parents.mig_share as decimal(18, 12)), 1)
-            )
-            as decimal(18, 10)
+                cast(device_hours.held_idle_seconds as decimal(24, 10))
+                * coalesce(cast(mig_parents.mig_share as decimal(14, 12)), 1)
+            ) as decimal(18, 10)
         ) as held_idle_seconds,
         device_hours.day
 
