@@ -39,10 +39,9 @@ typecheck: install
 focus-validator:
 	PYTHON=$(PYTHON) tools/focus-validator.sh install
 
-# One worker more than the cores (at most 4): a pipeline run is mostly one process waiting on
-# another (dbt, a server, the validator), so on 2 cores two workers leave about 40 % of the CPU
-# idle and a third uses it. A module's tests stay on one worker (its fixtures).
-PYTEST_WORKERS ?= -n $(shell python3 -c "import os; print(min(4, (os.cpu_count() or 1) + 1))") --dist loadfile
+# One worker per core (at most 4): a pipeline run is mostly one Python process waiting on another
+# (dbt), so two runs share two cores well. A module's tests stay on one worker (its fixtures).
+PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
 test: lint typecheck manifest focus-validator
 	$(BIN)/pytest $(PYTEST_WORKERS)
 

@@ -16,6 +16,8 @@ days_to_build):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dagster as dg
 import duckdb
 
@@ -96,6 +98,17 @@ def data_version(conn: duckdb.DuckDBPyConnection, table: str) -> dg.DataVersion:
     its files, so a landing of the same files gives the same version and the models built from
     it are not stale (pipelines/defs/transform/assets.py)."""
     return dg.DataVersion(":".join(token for _, token in versions(conn, (table,))) or "empty")
+
+
+def land_read_by_every_day(
+    conn: duckdb.DuckDBPyConnection, table: str, land: Callable[[], object]
+) -> tuple[dg.DataVersion, dict[str, dg.MetadataValue]]:
+    """Land a table replaced whole that every day reads (``land`` writes it): the table's data
+    version, and the landing's metadata entry (EVERY_DAY when any such table changed)."""
+    before = versions(conn, READ_BY_EVERY_DAY)
+    land()
+    changed = versions(conn, READ_BY_EVERY_DAY) != before
+    return data_version(conn, table), metadata(EVERY_DAY if changed else [])
 
 
 def metadata(days: list[str] | str) -> dict[str, dg.MetadataValue]:

@@ -40,30 +40,24 @@ measured as (
 
 -- A MIG GPU of the NVML spool: its activity is its instances', each weighted by its share of
 -- the GPU (docs/mig.md; dcgm-exporter's MIG GPUs come weighted from int_dcgm_gpu_windows).
+mig_instances as (
+
+    {{ mig_instance_hours('gpu_hours') }}
+
+),
+
 mig_activity as (
 
     select
-        parents.hour_start_at,
-        parents.gpu_uuid,
+        hour_start_at,
+        parent_uuid as gpu_uuid,
         case
-            when count(*) = count(
-                instances.util_seconds * {{ mig_share('instances.gpu_model', 'parents.gpu_model') }}
-            )
-                then sum(
-                    instances.util_seconds / nullif(instances.util_window_seconds, 0)
-                    * {{ mig_share('instances.gpu_model', 'parents.gpu_model') }}
-                )
+            when count(*) = count(util_seconds * mig_share)
+                then sum(util_seconds / nullif(util_window_seconds, 0) * mig_share)
         end as util_mean,
-        min(instances.util_source_min) as util_source
+        min(util_source_min) as util_source
 
-    from gpu_hours as instances
-    inner join gpu_hours as parents
-        on instances.host = parents.host
-        and instances.gpu_index = parents.gpu_index
-        and instances.hour_start_at = parents.hour_start_at
-        and instances.day = parents.day
-        and parents.mig_instance_id is null
-    where instances.mig_instance_id is not null
+    from mig_instances
     group by 1, 2
 
 ),

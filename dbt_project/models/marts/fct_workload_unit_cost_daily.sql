@@ -70,8 +70,8 @@ hourly_model_costs as (
         cast(sum(held_idle_seconds) / 3600 as decimal(38, 10)) as held_idle_gpu_hours,
         sum(energy_kwh) as energy_kwh,
         sum(energy_cost_usd) as energy_cost_usd,
-        -- Energy measured on a GPU without a power price (a cloud GPU: in its bill's price).
-        max(case when energy_kwh > 0 and energy_cost_usd is null then 1 else 0 end)
+        -- Energy of a GPU without a power price (a cloud GPU: in its bill's price).
+        max(case when energy_kwh is not null and energy_cost_usd is null then 1 else 0 end)
             as has_unpriced_energy
 
     from costs

@@ -147,6 +147,80 @@ with_energy as (
 
 ),
 
+-- Whole GPUs (a MIG GPU with its instances' weighted activity, its energy as deltas) and the
+-- MIG instances with their pods (their GPU's id, the instance's share of it), alike.
+windows_of_both as (
+
+    select
+        gpu_uuid,
+        window_start_at,
+        host,
+        cloud_resource_id,
+        gpu_index,
+        gpu_model,
+        cast(null as {{ dbt.type_string() }}) as mig_instance_id,
+        cast(null as {{ dbt.type_string() }}) as mig_profile,
+        cast(null as double) as mig_share,
+        sample_count,
+        case when has_mig_instances then mig_activity else activity end as util_mean,
+        case when has_mig_instances then mig_activity_source else activity_source end
+            as util_source,
+        sm_active_mean,
+        gr_engine_active_mean,
+        gpu_util_mean,
+        memory_used_bytes_max,
+        memory_total_mib,
+        power_mw_mean,
+        case
+            when energy_counter_mj is null or previous_energy_counter_mj is null then null
+            when energy_counter_mj >= previous_energy_counter_mj
+                then energy_counter_mj - previous_energy_counter_mj
+            else energy_counter_mj
+        end as energy_mj,
+        sm_clock_mhz_mean,
+        mem_clock_mhz_mean,
+        temperature_c_max,
+        source_file,
+        k8s_namespace,
+        k8s_pod,
+        container
+
+    from with_energy
+
+    union all
+
+    select
+        gpu_uuid,
+        window_start_at,
+        host,
+        cloud_resource_id,
+        coalesce(gpu_index, parent_gpu_index) as gpu_index,
+        coalesce(gpu_model, parent_gpu_model) as gpu_model,
+        mig_instance_id,
+        mig_profile,
+        mig_share,
+        sample_count,
+        activity as util_mean,
+        activity_source as util_source,
+        sm_active_mean,
+        gr_engine_active_mean,
+        gpu_util_mean,
+        memory_used_bytes_max,
+        memory_total_mib,
+        cast(null as double) as power_mw_mean,
+        cast(null as double) as energy_mj,
+        sm_clock_mhz_mean,
+        mem_clock_mhz_mean,
+        temperature_c_max,
+        source_file,
+        k8s_namespace,
+        k8s_pod,
+        container
+
+    from mig_instances
+
+),
+
 final as (
 
     select
@@ -157,26 +231,20 @@ final as (
         cloud_resource_id,
         gpu_index,
         gpu_model,
-        cast(null as {{ dbt.type_string() }}) as mig_instance_id,
-        cast(null as {{ dbt.type_string() }}) as mig_profile,
-        cast(null as double) as mig_share,
+        mig_instance_id,
+        mig_profile,
+        mig_share,
         cast(null as integer) as schema_version,
         cast(sample_count as integer) as sample_count,
-        case when has_mig_instances then mig_activity else activity end as util_mean,
-        case when has_mig_instances then mig_activity_source else activity_source end
-            as util_source,
+        util_mean,
+        util_source,
         sm_active_mean,
         gr_engine_active_mean,
         gpu_util_mean,
         cast(memory_used_bytes_max as bigint) as memory_used_bytes_max,
         cast(memory_total_mib * 1048576 as bigint) as memory_total_bytes,
         power_mw_mean,
-        cast(case
-            when energy_counter_mj is null or previous_energy_counter_mj is null then null
-            when energy_counter_mj >= previous_energy_counter_mj
-                then energy_counter_mj - previous_energy_counter_mj
-            else energy_counter_mj
-        end as bigint) as energy_mj,
+        cast(energy_mj as bigint) as energy_mj,
         sm_clock_mhz_mean,
         mem_clock_mhz_mean,
         cast(temperature_c_max as integer) as temperature_c_max,
@@ -189,47 +257,7 @@ final as (
         case when k8s_pod is not null then {{ workload_from_pod('k8s_pod') }} end as workload,
         cast(window_start_at as date) as day
 
-    from with_energy
-    where {{ batch_days_filter('cast(window_start_at as date)') }}
-
-    union all
-
-    -- The MIG instances, with their pods: their GPU's id and the instance's share of it.
-    select
-        gpu_uuid,
-        window_start_at,
-        {{ dbt.dateadd('minute', 1, 'window_start_at') }} as window_end_at,
-        host,
-        cloud_resource_id,
-        coalesce(gpu_index, parent_gpu_index) as gpu_index,
-        coalesce(gpu_model, parent_gpu_model) as gpu_model,
-        mig_instance_id,
-        mig_profile,
-        mig_share,
-        cast(null as integer) as schema_version,
-        cast(sample_count as integer) as sample_count,
-        activity as util_mean,
-        activity_source as util_source,
-        sm_active_mean,
-        gr_engine_active_mean,
-        gpu_util_mean,
-        cast(memory_used_bytes_max as bigint) as memory_used_bytes_max,
-        cast(memory_total_mib * 1048576 as bigint) as memory_total_bytes,
-        cast(null as double) as power_mw_mean,
-        cast(null as bigint) as energy_mj,
-        sm_clock_mhz_mean,
-        mem_clock_mhz_mean,
-        cast(temperature_c_max as integer) as temperature_c_max,
-        cast(null as bigint) as clocks_event_reasons,
-        cast(null as {{ dbt.type_string() }}) as unsupported,
-        source_file,
-        k8s_namespace,
-        k8s_pod,
-        container,
-        case when k8s_pod is not null then {{ workload_from_pod('k8s_pod') }} end as workload,
-        cast(window_start_at as date) as day
-
-    from mig_instances
+    from windows_of_both
     where {{ batch_days_filter('cast(window_start_at as date)') }}
 
 )

@@ -35,7 +35,8 @@ gpu_energy as (
     select
         hour_start_at,
         gpu_uuid,
-        sum(energy_mj) / 3600000000.0 as energy_kwh,
+        -- A double: Spark would keep a decimal quotient, then cut its products to 6 places.
+        cast(sum(energy_mj) as double) / 3600000000.0 as energy_kwh,
         sum(window_seconds) as measured_seconds
 
     from {{ ref('int_gpu_hours').render() }}

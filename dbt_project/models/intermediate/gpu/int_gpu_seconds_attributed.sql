@@ -176,21 +176,7 @@ device_hours as (
 -- from the GPU-hours (an instance and its GPU share host, GPU index and hour there).
 mig_parents as (
 
-    select
-        instances.hour_start_at,
-        instances.day,
-        instances.gpu_uuid as instance_uuid,
-        parents.gpu_uuid as parent_uuid,
-        {{ mig_share('instances.gpu_model', 'parents.gpu_model') }} as mig_share
-
-    from {{ ref('int_gpu_hours') }} as instances
-    inner join {{ ref('int_gpu_hours') }} as parents
-        on instances.host = parents.host
-        and instances.gpu_index = parents.gpu_index
-        and instances.hour_start_at = parents.hour_start_at
-        and instances.day = parents.day
-        and parents.mig_instance_id is null
-    where instances.mig_instance_id is not null
+    {{ mig_instance_hours(ref('int_gpu_hours')) }}
 
 ),
 

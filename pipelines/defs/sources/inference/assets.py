@@ -6,7 +6,7 @@ from pipelines.defs.sources.inference import gateways, load, objectives
 from pipelines.lib import changed_days
 from pipelines.lib.partitions import daily, days_of, single_run
 from pipelines.lib.resources import WarehouseResource
-from pipelines.lib.warehouse import replacing
+from pipelines.lib.warehouse import replace_partition
 
 
 @dg.asset(
@@ -74,15 +74,11 @@ def inference_requests(
 def service_objectives(warehouse: WarehouseResource) -> dg.MaterializeResult:
     table = objectives.read_objectives(warehouse.landing_root)
     with warehouse.connect() as conn:
-        before = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY)
-        with replacing(conn) as staged:
-            staged.rows("service_objectives", None, table)
-        changed = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY) != before
-        version = changed_days.data_version(conn, "service_objectives")
+        version, changed = changed_days.land_read_by_every_day(
+            conn,
+            "service_objectives",
+            lambda: replace_partition(conn, "service_objectives", None, table),
+        )
     return dg.MaterializeResult(
-        data_version=version,
-        metadata={
-            "workloads": table.num_rows,
-            **changed_days.metadata(changed_days.EVERY_DAY if changed else []),
-        },
+        data_version=version, metadata={"workloads": table.num_rows, **changed}
     )

@@ -69,16 +69,16 @@ def list_prices(
 def exchange_rates(warehouse: WarehouseResource) -> dg.MaterializeResult:
     path = warehouse.landing_root / "prices" / "exchange_rates.csv"
     rows = load.read_exchange_rates(path, warehouse.landing_root) if path.exists() else []
+    landed: list[int] = []
     with warehouse.connect() as conn:
-        before = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY)
-        landed = load.land_exchange_rates(conn, rows)
-        changed = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY) != before
-        version = changed_days.data_version(conn, "exchange_rates")
+        version, changed = changed_days.land_read_by_every_day(
+            conn, "exchange_rates", lambda: landed.append(load.land_exchange_rates(conn, rows))
+        )
     return dg.MaterializeResult(
         data_version=version,
         metadata={
-            "rates": landed,
+            "rates": landed[0],
             "currencies": ", ".join(sorted({r["currency"] for r in rows})) or "none",
-            **changed_days.metadata(changed_days.EVERY_DAY if changed else []),
+            **changed,
         },
     )

@@ -8,7 +8,7 @@ from pipelines.defs.sources.telemetry import hosts, load
 from pipelines.lib import changed_days
 from pipelines.lib.partitions import daily, days_of, single_run
 from pipelines.lib.resources import WarehouseResource
-from pipelines.lib.warehouse import replacing
+from pipelines.lib.warehouse import replace_partition
 
 
 @dg.multi_asset(
@@ -120,15 +120,9 @@ inference_metric_samples = _scrape_asset(
 def host_aliases(warehouse: WarehouseResource) -> dg.MaterializeResult:
     table = hosts.read_host_map(warehouse.landing_root)
     with warehouse.connect() as conn:
-        before = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY)
-        with replacing(conn) as staged:
-            staged.rows("host_aliases", None, table)
-        changed = changed_days.versions(conn, changed_days.READ_BY_EVERY_DAY) != before
-        version = changed_days.data_version(conn, "host_aliases")
+        version, changed = changed_days.land_read_by_every_day(
+            conn, "host_aliases", lambda: replace_partition(conn, "host_aliases", None, table)
+        )
     return dg.MaterializeResult(
-        data_version=version,
-        metadata={
-            "aliases": table.num_rows,
-            **changed_days.metadata(changed_days.EVERY_DAY if changed else []),
-        },
+        data_version=version, metadata={"aliases": table.num_rows, **changed}
     )
