@@ -321,7 +321,8 @@ def test_telemetry_coverage_check_lists_the_gpu_hours_measured_too_little(
     from pipelines.defs.serving.health import MIN_COVERAGE, telemetry_coverage
 
     resource = demo_pipeline.resource()
-    result = telemetry_coverage(dg.build_asset_check_context(), warehouse=resource)
+    with resource.connect() as conn:
+        result = telemetry_coverage(conn)
     low, total = demo_pipeline.query(
         "select count(*) filter (where coverage < ?), count(*)"
         " from marts.fct_gpu_utilization_hourly",

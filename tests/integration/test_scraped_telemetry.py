@@ -377,7 +377,7 @@ def test_a_machine_seen_under_two_names_is_reported_not_counted_twice(
 ) -> None:
     import dagster as dg
 
-    from pipelines.defs.serving.health import one_name_per_host
+    from pipelines.defs.serving.health import telemetry_checks
 
     base, pipeline, _, _ = scraped
     [(gpu, host)] = pipeline.query(
@@ -392,11 +392,15 @@ def test_a_machine_seen_under_two_names_is_reported_not_counted_twice(
     )
     assert pipeline.query(same, [host]) == base.query(same, [host])
     job = dg.Definitions(
-        asset_checks=[one_name_per_host],
-        jobs=[dg.define_asset_job("check", selection=dg.AssetSelection.checks(one_name_per_host))],
+        asset_checks=[telemetry_checks],
+        jobs=[dg.define_asset_job("check", selection=dg.AssetSelection.checks(telemetry_checks))],
         resources={"warehouse": pipeline.resource()},
     ).resolve_job_def("check")
-    [evaluation] = job.execute_in_process().get_asset_check_evaluations()
+    [evaluation] = [
+        e
+        for e in job.execute_in_process().get_asset_check_evaluations()
+        if e.check_name == "one_name_per_host"
+    ]
     seen = str(evaluation.metadata["seen"].value)
     assert (evaluation.passed, evaluation.metadata["split_machines"].value) == (False, 1)
     assert f"gpu {gpu}" in seen and ", ".join(sorted([host, UNMAPPED_POD])) in seen

@@ -13,10 +13,11 @@ and the freshness of every source.
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 
 import dagster as dg
+import duckdb
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -76,27 +77,60 @@ def _quarantine_check(source: str, key: list[str]) -> dg.AssetChecksDefinition:
 quarantine_checks = [_quarantine_check(s, k) for s, k in QUARANTINED_SOURCES.items()]
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_gpu_utilization_hourly"]),
-    description=(
-        "Every GPU-hour should be measured for most of the hour (coverage = measured seconds / "
-        f"3600 >= GPULEDGER_MIN_COVERAGE, default {MIN_COVERAGE}). WARN lists the GPU-hours "
-        "below it: a collector stopped, a host rebooted, a GPU was lost."
-    ),
-    blocking=False,
+UTILIZATION = dg.AssetKey(["marts", "fct_gpu_utilization_hourly"])
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            "telemetry_coverage",
+            asset=UTILIZATION,
+            description=(
+                "Every GPU-hour should be measured for most of the hour (coverage = measured "
+                f"seconds / 3600 >= GPULEDGER_MIN_COVERAGE, default {MIN_COVERAGE}). WARN lists "
+                "the GPU-hours below it: a collector stopped, a host rebooted, a GPU was lost."
+            ),
+            blocking=False,
+        ),
+        dg.AssetCheckSpec(
+            "one_name_per_host",
+            asset=UTILIZATION,
+            description=(
+                "One machine, one name (docs/host-identity.md): a GPU (its UUID) or a cloud "
+                "resource id measured under two host names on a day, after the host map "
+                "(telemetry/hosts.csv) and its automatic rules, is one machine split in two "
+                "(say dcgm-exporter's pod name and the collector's host name): its telemetry "
+                "would not meet its own request logs or bill. WARN lists the names seen; add "
+                "them to the host map. A run checks the days it built (every day when the check "
+                "runs alone)."
+            ),
+            blocking=False,
+        ),
+    ],
+    can_subset=True,
 )
-def telemetry_coverage(
+def telemetry_checks(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
+) -> Iterator[dg.AssetCheckResult]:
+    """The telemetry's checks of the utilization fact, one step (a run pays one step's start)."""
+    selected = {key.name for key in context.selected_asset_check_keys}
     with warehouse.connect() as conn:
-        low = conn.execute(
-            "select host, gpu_uuid, count(*), min(coverage) from marts.fct_gpu_utilization_hourly"
-            " where coverage < ? group by 1, 2 order by 3 desc limit 20",
-            [MIN_COVERAGE],
-        ).fetchall()
-        total = conn.execute("select count(*) from marts.fct_gpu_utilization_hourly").fetchone()
+        if "telemetry_coverage" in selected:
+            yield telemetry_coverage(conn)
+        if "one_name_per_host" in selected:
+            yield one_name_per_host(conn, *run_days(context.run.tags))
+
+
+def telemetry_coverage(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
+    low = conn.execute(
+        "select host, gpu_uuid, count(*), min(coverage) from marts.fct_gpu_utilization_hourly"
+        " where coverage < ? group by 1, 2 order by 3 desc limit 20",
+        [MIN_COVERAGE],
+    ).fetchall()
+    total = conn.execute("select count(*) from marts.fct_gpu_utilization_hourly").fetchone()
     hours = sum(int(n) for _, _, n, _ in low)
     return dg.AssetCheckResult(
+        check_name="telemetry_coverage",
         passed=not low,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
@@ -109,40 +143,27 @@ def telemetry_coverage(
     )
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_gpu_utilization_hourly"]),
-    description=(
-        "One machine, one name (docs/host-identity.md): a GPU (its UUID) or a cloud resource id "
-        "measured under two host names on a day, after the host map (telemetry/hosts.csv) and "
-        "its automatic rules, is one machine split in two (say dcgm-exporter's pod name and the "
-        "collector's host name): its telemetry would not meet its own request logs or bill. "
-        "WARN lists the names seen; add them to the host map. A run checks the days it built "
-        "(every day when the check runs alone)."
-    ),
-    blocking=False,
-)
 def one_name_per_host(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    conn: duckdb.DuckDBPyConnection, first: str, last: str
 ) -> dg.AssetCheckResult:
-    first, last = run_days(context.run.tags)
-    with warehouse.connect() as conn:
-        split = conn.execute(
-            "select kind, id, list(distinct host order by host) as hosts, min(day) from ("
-            " select distinct 'gpu' as kind, gpu_uuid as id, host, partition_date as day"
-            " from staging.stg_nvml__gpu_windows"
-            " where partition_date between cast(? as date) and cast(? as date)"
-            " union all"
-            " select distinct 'gpu', gpu_uuid, host, day from intermediate.int_dcgm_gpu_windows"
-            " where day between cast(? as date) and cast(? as date)"
-            " union all"
-            " select distinct 'cloud resource', cloud_resource_id, host, day"
-            " from intermediate.int_gpu_hours"
-            " where day between cast(? as date) and cast(? as date)"
-            " and cloud_resource_id is not null"
-            ") group by kind, id having count(distinct host) > 1 order by kind desc, id limit 20",
-            [first, last] * 3,
-        ).fetchall()
+    split = conn.execute(
+        "select kind, id, list(distinct host order by host) as hosts, min(day) from ("
+        " select distinct 'gpu' as kind, gpu_uuid as id, host, partition_date as day"
+        " from staging.stg_nvml__gpu_windows"
+        " where partition_date between cast(? as date) and cast(? as date)"
+        " union all"
+        " select distinct 'gpu', gpu_uuid, host, day from intermediate.int_dcgm_gpu_windows"
+        " where day between cast(? as date) and cast(? as date)"
+        " union all"
+        " select distinct 'cloud resource', cloud_resource_id, host, day"
+        " from intermediate.int_gpu_hours"
+        " where day between cast(? as date) and cast(? as date)"
+        " and cloud_resource_id is not null"
+        ") group by kind, id having count(distinct host) > 1 order by kind desc, id limit 20",
+        [first, last] * 3,
+    ).fetchall()
     return dg.AssetCheckResult(
+        check_name="one_name_per_host",
         passed=not split,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
