@@ -193,14 +193,17 @@ def test_energy_per_useful_token_of_an_owned_gpu_equals_a_hand_computation(
     rows = contracts_pipeline.query(
         "select workload, sum(energy_kwh), sum(energy_cost_usd),"
         " bool_and(energy_cost_unknown_reason is null), sum(metered_useful_tokens),"
-        " sum(energy_cost_per_million_useful_tokens * metered_useful_tokens / 1000000)"
+        " sum(energy_cost_per_million_useful_tokens * metered_useful_tokens / 1000000),"
+        " sum(energy_kwh_per_million_useful_tokens * metered_useful_tokens / 1000000)"
         " from marts.fct_workload_unit_cost_daily where cost_bucket = 'workload' group by 1"
     )
     assert {w for w, *_ in rows} == set(expected) == {"chat-assistant"}
-    for workload, kwh, cost, priced, tokens, cost_again in rows:
+    for workload, kwh, cost, priced, tokens, cost_again, kwh_again in rows:
         assert abs(D(kwh) - expected[workload]) < D("0.000001"), workload
         assert priced and abs(cost - expected[workload] * D("0.12") * D("1.4")) < D("0.000001")
         assert tokens > 0 and abs(D(str(cost_again)) - cost) < D("0.000001")
+        # Per million metered tokens: the hand-computed energy over the fact's tokens.
+        assert abs(D(str(kwh_again)) - expected[workload]) < D("0.000001")
 
 
 def test_contract_costs_reach_the_host_and_every_dollar_is_conserved(

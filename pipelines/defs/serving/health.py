@@ -147,10 +147,12 @@ def one_name_per_host(
     conn: duckdb.DuckDBPyConnection, first: str, last: str
 ) -> dg.AssetCheckResult:
     split = conn.execute(
+        # The collector's GPU-hours (int_gpu_hours: every GPU-hour measured, NVML's over dcgm's)
+        # against the names dcgm-exporter gave the same GPUs; not the spool's files again.
         "select kind, id, list(distinct host order by host) as hosts, min(day) from ("
-        " select distinct 'gpu' as kind, gpu_uuid as id, host, partition_date as day"
-        " from staging.stg_nvml__gpu_windows"
-        " where partition_date between cast(? as date) and cast(? as date)"
+        " select distinct 'gpu' as kind, gpu_uuid as id, host, day"
+        " from intermediate.int_gpu_hours"
+        " where day between cast(? as date) and cast(? as date) and mig_instance_id is null"
         " union all"
         " select distinct 'gpu', gpu_uuid, host, day from intermediate.int_dcgm_gpu_windows"
         " where day between cast(? as date) and cast(? as date)"
